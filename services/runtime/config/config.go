@@ -1,0 +1,167 @@
+// Package config is the configuration every Vigil process shares: flags with
+// VIGIL_* environment fallbacks (SPEC §5), defaults filled in one Complete
+// step. A service embeds Common in its own Config and adds its own flags.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Default loopback addresses: every internal port is fixed so that `make run`
+// needs no configuration, and each can be set on its own.
+const (
+	DefaultHTTPAddr      = "127.0.0.1:8080"
+	DefaultIdentityAddr  = "127.0.0.1:7101"
+	DefaultDirectoryAddr = "127.0.0.1:7102"
+	DefaultVaultAddr     = "127.0.0.1:7103"
+	DefaultNotifyAddr    = "127.0.0.1:7104"
+)
+
+// DefaultMetricsAddrs are the per-service Prometheus listeners.
+var DefaultMetricsAddrs = map[string]string{
+	"identity":  "127.0.0.1:7201",
+	"directory": "127.0.0.1:7202",
+	"vault":     "127.0.0.1:7203",
+	"notify":    "127.0.0.1:7204",
+}
+
+// Common is the configuration shared by every process.
+type Common struct {
+	// Service is the process's own name (identity, directory, …); not a flag.
+	Service string
+
+	DataDir   string
+	LogLevel  string
+	PublicURL string
+	HTTPAddr  string
+
+	// SMTP delivery (used by notify; every process accepts them so that one
+	// environment configures the whole suite).
+	SMTPAddr     string
+	SMTPFrom     string
+	SMTPUsername string
+	SMTPPassword string
+
+	IdentityAddr  string
+	DirectoryAddr string
+	VaultAddr     string
+	NotifyAddr    string
+
+	// MetricsAddr serves /metrics for a gRPC service ("" disables it).
+	MetricsAddr string
+
+	// TLS for gRPC: a server presents CertFile/KeyFile; clients trust CAFile.
+	// Without them gRPC is plaintext, which Complete allows only on loopback.
+	TLSCertFile string
+	TLSKeyFile  string
+	TLSCAFile   string
+
+	// ShutdownTimeout bounds GracefulStop before Stop is forced.
+	ShutdownTimeout time.Duration
+}
+
+// Register adds the common flags to fs; Parse fills them from VIGIL_*
+// environment variables too (flag data-dir ↔ VIGIL_DATA_DIR).
+func (c *Common) Register(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "folder for this process's data files")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.PublicURL, "public-url", "http://127.0.0.1:8080", "base URL of links in e-mails")
+	fs.StringVar(&c.HTTPAddr, "http-addr", DefaultHTTPAddr, "gateway HTTP listen address")
+	fs.StringVar(&c.SMTPAddr, "smtp-addr", "", "SMTP server host:port (empty: write .eml files under the data folder)")
+	fs.StringVar(&c.SMTPFrom, "smtp-from", "Vigil <no-reply@vigil.localhost>", "From address of e-mails")
+	fs.StringVar(&c.SMTPUsername, "smtp-username", "", "SMTP AUTH user name")
+	fs.StringVar(&c.SMTPPassword, "smtp-password", "", "SMTP AUTH password")
+	fs.StringVar(&c.IdentityAddr, "identity-addr", DefaultIdentityAddr, "identity gRPC address")
+	fs.StringVar(&c.DirectoryAddr, "directory-addr", DefaultDirectoryAddr, "directory gRPC address")
+	fs.StringVar(&c.VaultAddr, "vault-addr", DefaultVaultAddr, "vault gRPC address")
+	fs.StringVar(&c.NotifyAddr, "notify-addr", DefaultNotifyAddr, "notify gRPC address")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", DefaultMetricsAddrs[c.Service], "Prometheus /metrics listen address (empty: off)")
+	fs.StringVar(&c.TLSCertFile, "tls-cert-file", "", "gRPC server certificate (PEM)")
+	fs.StringVar(&c.TLSKeyFile, "tls-key-file", "", "gRPC server private key (PEM)")
+	fs.StringVar(&c.TLSCAFile, "tls-ca-file", "", "CA bundle that gRPC clients trust (PEM)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "graceful shutdown deadline")
+}
+
+// Complete validates the values and fills what derives from others.
+func (c *Common) Complete() error {
+	if c.DataDir == "" {
+		return errors.New("data-dir: must not be empty")
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return fmt.Errorf("data-dir: %w", err)
+	}
+	c.DataDir = abs
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("tls-cert-file and tls-key-file go together")
+	}
+	return nil
+}
+
+// ServiceAddr is the gRPC address of the named service.
+func (c *Common) ServiceAddr(name string) string {
+	switch name {
+	case "identity":
+		return c.IdentityAddr
+	case "directory":
+		return c.DirectoryAddr
+	case "vault":
+		return c.VaultAddr
+	case "notify":
+		return c.NotifyAddr
+	}
+	return ""
+}
+
+// ServiceDataDir is this process's own folder under the data folder: no two
+// services ever share a database file.
+func (c *Common) ServiceDataDir() string { return filepath.Join(c.DataDir, c.Service) }
+
+// IsLoopback reports whether addr (host:port) names a loopback host.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// EnvName is the environment variable that backs a flag: data-dir → VIGIL_DATA_DIR.
+func EnvName(flagName string) string {
+	return "VIGIL_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Parse parses command-line args into fs, then fills every flag not given on
+// the command line from its VIGIL_* environment variable. Flags win over the
+// environment; a malformed environment value is an error, never ignored.
+func Parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] {
+			return
+		}
+		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", EnvName(f.Name), err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}

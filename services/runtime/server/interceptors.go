@@ -1,0 +1,276 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"buf.build/go/protovalidate"
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	pvinterceptor "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/protovalidate"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/vigil/vigil/services/runtime/errs"
+)
+
+// RequestIDKey is the metadata key (and, at the gateway, the HTTP header
+// X-Request-Id) that carries a request's id across every hop.
+const RequestIDKey = "x-request-id"
+
+type requestIDCtxKey struct{}
+
+// RequestID returns the request id of ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDCtxKey{}).(string)
+	return id
+}
+
+// Authenticator is the authentication hook of the chain. It returns the
+// context the handler sees (carrying the caller's identity) or an error,
+// usually an errs.Unauthenticated. Services plug in the token verifier here.
+type Authenticator interface {
+	Authenticate(ctx context.Context, fullMethod string) (context.Context, error)
+}
+
+// chain holds the interceptors in the one order every Vigil server uses:
+//
+//	recovery → metrics → request id → logging → auth → validation → error translation
+//
+// Recovery is outermost so that a panic anywhere becomes Internal; metrics
+// sits next so that it counts the final code; error translation is innermost
+// so that logging and metrics see the code the caller gets.
+type chain struct {
+	log       *zap.Logger
+	metrics   *grpcprom.ServerMetrics
+	auth      Authenticator
+	validator protovalidate.Validator
+}
+
+func (c *chain) unary() []grpc.UnaryServerInterceptor {
+	return []grpc.UnaryServerInterceptor{
+		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(c.recovered)),
+		c.metrics.UnaryServerInterceptor(),
+		c.unaryRequestID,
+		c.unaryLogging,
+		c.unaryAuth,
+		pvinterceptor.UnaryServerInterceptor(c.validator),
+		c.unaryTranslate,
+	}
+}
+
+func (c *chain) stream() []grpc.StreamServerInterceptor {
+	return []grpc.StreamServerInterceptor{
+		recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(c.recovered)),
+		c.metrics.StreamServerInterceptor(),
+		c.streamRequestID,
+		c.streamLogging,
+		c.streamAuth,
+		pvinterceptor.StreamServerInterceptor(c.validator),
+		c.streamTranslate,
+	}
+}
+
+func (c *chain) recovered(ctx context.Context, p any) error {
+	c.log.Error("panic in handler", zap.Any("panic", p), zap.String("request_id", RequestID(ctx)),
+		zap.ByteString("stack", debug.Stack()))
+	return status.Error(codes.Internal, "internal error")
+}
+
+// withRequestID takes the caller's request id (or makes one), keeps it in the
+// context, forwards it on outgoing calls and echoes it in the response header.
+func withRequestID(ctx context.Context) context.Context {
+	var id string
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(RequestIDKey); len(v) > 0 && validRequestID(v[0]) {
+			id = v[0]
+		}
+	}
+	if id == "" {
+		id = NewRequestID()
+	}
+	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDKey, id))
+	ctx = context.WithValue(ctx, requestIDCtxKey{}, id)
+	return metadata.AppendToOutgoingContext(ctx, RequestIDKey, id)
+}
+
+// validRequestID accepts short printable ids only, so that a caller cannot
+// inject log lines or oversized values.
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if r <= ' ' || r > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// NewRequestID returns a random 16-byte hex id.
+func NewRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (c *chain) unaryRequestID(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	return h(withRequestID(ctx), req)
+}
+
+func (c *chain) streamRequestID(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	return h(srv, &wrappedStream{ServerStream: ss, ctx: withRequestID(ss.Context())})
+}
+
+func (c *chain) logCall(ctx context.Context, method string, start time.Time, req any, err error) {
+	code := status.Code(err)
+	fields := []zap.Field{
+		zap.String("method", method),
+		zap.String("code", code.String()),
+		zap.Duration("duration", time.Since(start)),
+		zap.String("request_id", RequestID(ctx)),
+	}
+	if p, ok := peer.FromContext(ctx); ok {
+		fields = append(fields, zap.Stringer("peer", p.Addr))
+	}
+	if m, ok := req.(proto.Message); ok && c.log.Core().Enabled(zap.DebugLevel) {
+		fields = append(fields, zap.Any("request", Redact(m)))
+	}
+	switch code {
+	case codes.Internal, codes.Unknown, codes.DataLoss:
+		c.log.Error("rpc", fields...)
+	default:
+		c.log.Info("rpc", fields...)
+	}
+}
+
+func (c *chain) unaryLogging(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := h(ctx, req)
+	c.logCall(ctx, info.FullMethod, start, req, err)
+	return resp, err
+}
+
+func (c *chain) streamLogging(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	start := time.Now()
+	err := h(srv, ss)
+	c.logCall(ss.Context(), info.FullMethod, start, nil, err)
+	return err
+}
+
+func (c *chain) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if c.auth == nil || isInfrastructure(info.FullMethod) {
+		return h(ctx, req)
+	}
+	ctx, err := c.auth.Authenticate(ctx, info.FullMethod)
+	if err != nil {
+		return nil, c.translate(ctx, err)
+	}
+	return h(ctx, req)
+}
+
+func (c *chain) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if c.auth == nil || isInfrastructure(info.FullMethod) {
+		return h(srv, ss)
+	}
+	ctx, err := c.auth.Authenticate(ss.Context(), info.FullMethod)
+	if err != nil {
+		return c.translate(ss.Context(), err)
+	}
+	return h(srv, &wrappedStream{ServerStream: ss, ctx: ctx})
+}
+
+// isInfrastructure names the methods every caller may use unauthenticated:
+// health checks and reflection.
+func isInfrastructure(method string) bool {
+	return strings.HasPrefix(method, "/grpc.health.v1.Health/") ||
+		strings.HasPrefix(method, "/grpc.reflection.")
+}
+
+func (c *chain) translate(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	st, unknown := errs.ToStatus(err)
+	if unknown || st.Code() == codes.Internal {
+		c.log.Error("internal error", zap.Error(err), zap.String("request_id", RequestID(ctx)))
+	}
+	return st.Err()
+}
+
+func (c *chain) unaryTranslate(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	resp, err := h(ctx, req)
+	if err != nil {
+		return nil, c.translate(ctx, err)
+	}
+	return resp, nil
+}
+
+func (c *chain) streamTranslate(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	return c.translate(ss.Context(), h(srv, ss))
+}
+
+type wrappedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (w *wrappedStream) Context() context.Context { return w.ctx }
+
+// sensitiveFields are field names whose values never reach a log.
+var sensitiveFields = map[protoreflect.Name]bool{
+	"password": true, "new_password": true, "current_password": true, "old_password": true,
+	"token": true, "access_token": true, "refresh_token": true, "secret": true,
+	"totp_code": true, "code": true, "smtp_password": true, "otpauth_url": true,
+}
+
+// Redact returns a copy of m with every sensitive field (at any depth)
+// replaced by "[REDACTED]" (strings) or cleared (other kinds).
+func Redact(m proto.Message) proto.Message {
+	c := proto.Clone(m)
+	redact(c.ProtoReflect())
+	return c
+}
+
+func redact(m protoreflect.Message) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case sensitiveFields[fd.Name()]:
+			if fd.Kind() == protoreflect.StringKind && !fd.IsList() && !fd.IsMap() {
+				m.Set(fd, protoreflect.ValueOfString("[REDACTED]"))
+			} else {
+				m.Clear(fd)
+			}
+		case fd.Kind() == protoreflect.BytesKind && !fd.IsList():
+			// Uploaded content is large and private: keep only its length.
+			m.Set(fd, protoreflect.ValueOfBytes([]byte("[" + strconv.Itoa(len(v.Bytes())) + " bytes]")))
+		case fd.Message() != nil && fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				redact(l.Get(i).Message())
+			}
+		case fd.Message() != nil && fd.IsMap():
+			if fd.MapValue().Message() != nil {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					redact(mv.Message())
+					return true
+				})
+			}
+		case fd.Message() != nil:
+			redact(v.Message())
+		}
+		return true
+	})
+}

@@ -1,0 +1,211 @@
+// Package server is the gRPC server every Vigil service runs: the named
+// interceptor chain, health per service name, reflection, keepalive,
+// Prometheus metrics, TLS, and an ordered graceful shutdown.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"buf.build/go/protovalidate"
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/vigil/vigil/services/runtime/config"
+)
+
+// Options configure a Server beyond the common configuration.
+type Options struct {
+	// Auth authenticates every call but health and reflection; nil lets all through.
+	Auth Authenticator
+	// Listener, when set, is served instead of listening on the configured
+	// address (tests pass a bufconn listener).
+	Listener net.Listener
+	// ServiceNames are the health names this server reports; they start
+	// NOT_SERVING and turn SERVING with MarkServing.
+	ServiceNames []string
+}
+
+// Server is one service's gRPC server and its surroundings.
+type Server struct {
+	cfg      *config.Common
+	log      *zap.Logger
+	opts     Options
+	grpc     *grpc.Server
+	health   *health.Server
+	registry *prometheus.Registry
+	closers  []func() error
+}
+
+// New builds the server; register services on GRPC(), open storage, then
+// MarkServing and Run.
+func New(cfg *config.Common, log *zap.Logger, opts Options) (*Server, error) {
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, fmt.Errorf("protovalidate: %w", err)
+	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	registry.MustRegister(metrics)
+
+	c := &chain{log: log, metrics: metrics, auth: opts.Auth, validator: validator}
+	serverOpts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(c.unary()...),
+		grpc.ChainStreamInterceptor(c.stream()...),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.MaxRecvMsgSize(4 << 20),
+	}
+	creds, err := serverCredentials(cfg, cfg.ServiceAddr(cfg.Service), opts.Listener != nil)
+	if err != nil {
+		return nil, err
+	}
+	if creds != nil {
+		serverOpts = append(serverOpts, grpc.Creds(creds))
+	}
+	gs := grpc.NewServer(serverOpts...)
+
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	for _, name := range opts.ServiceNames {
+		hs.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
+	}
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+
+	return &Server{cfg: cfg, log: log, opts: opts, grpc: gs, health: hs, registry: registry}, nil
+}
+
+// serverCredentials returns TLS credentials when a certificate is configured.
+// Without one, gRPC is plaintext, allowed only on a loopback address.
+func serverCredentials(cfg *config.Common, addr string, inProcess bool) (credentials.TransportCredentials, error) {
+	if cfg.TLSCertFile == "" {
+		if !inProcess && !config.IsLoopback(addr) {
+			return nil, fmt.Errorf("listening on %s without TLS: set tls-cert-file and tls-key-file, or listen on loopback", addr)
+		}
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+}
+
+// GRPC is the server to register services on.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Registry is the Prometheus registry for the service's own metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// OnClose registers a closer to run at shutdown, after the gRPC server has
+// stopped; closers run in reverse order of registration (last opened, first closed).
+func (s *Server) OnClose(f func() error) { s.closers = append(s.closers, f) }
+
+// MarkServing reports SERVING for every service name: call it once storage is open.
+func (s *Server) MarkServing() {
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	for _, name := range s.opts.ServiceNames {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+}
+
+// Run serves gRPC (and /metrics) until ctx ends, then shuts down in order:
+// health NOT_SERVING, GracefulStop bounded by the shutdown timeout, Stop,
+// metrics, then the closers (databases last).
+func (s *Server) Run(ctx context.Context) error {
+	lis := s.opts.Listener
+	if lis == nil {
+		addr := s.cfg.ServiceAddr(s.cfg.Service)
+		var err error
+		if lis, err = net.Listen("tcp", addr); err != nil {
+			s.runClosers()
+			return fmt.Errorf("listen %s: %w", addr, err)
+		}
+	}
+	var metricsSrv *http.Server
+	var metricsLis net.Listener
+	if s.cfg.MetricsAddr != "" && s.opts.Listener == nil {
+		var err error
+		if metricsLis, err = net.Listen("tcp", s.cfg.MetricsAddr); err != nil {
+			_ = lis.Close()
+			s.runClosers()
+			return fmt.Errorf("listen metrics %s: %w", s.cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	}
+	s.log.Info("serving", zap.String("grpc", lis.Addr().String()), zap.String("metrics", s.cfg.MetricsAddr))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.grpc.Serve(lis) })
+	if metricsSrv != nil {
+		g.Go(func() error {
+			if err := metricsSrv.Serve(metricsLis); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		s.shutdown(metricsSrv)
+		return nil
+	})
+	err := g.Wait()
+	s.runClosers()
+	if errors.Is(err, grpc.ErrServerStopped) {
+		err = nil
+	}
+	return err
+}
+
+func (s *Server) shutdown(metricsSrv *http.Server) {
+	s.log.Info("shutting down")
+	s.health.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	timer := time.NewTimer(s.cfg.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		s.log.Warn("graceful stop timed out; forcing", zap.Duration("timeout", s.cfg.ShutdownTimeout))
+		s.grpc.Stop()
+		<-done
+	}
+	if metricsSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = metricsSrv.Shutdown(ctx)
+	}
+}
+
+func (s *Server) runClosers() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](); err != nil {
+			s.log.Error("close", zap.Error(err))
+		}
+	}
+	s.closers = nil
+}

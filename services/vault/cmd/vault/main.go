@@ -1,0 +1,35 @@
+// Command vault runs Vigil's vault service.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vigil/vigil/services/vault/internal/app"
+	"github.com/vigil/vigil/services/runtime/logging"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "vault:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	cfg, err := app.ParseConfig(os.Args[1:])
+	if err != nil {
+		return err
+	}
+	log, err := logging.New("vault", cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	return app.Run(ctx, cfg, log)
+}
