@@ -161,7 +161,10 @@ type RevocationEvent struct {
 	Role Role `protobuf:"varint,5,opt,name=role,proto3,enum=vigil.identity.v1.Role" json:"role,omitempty"`
 	// Access tokens of the user (in `company`, or anywhere when empty) issued
 	// before this time are refused; the user must refresh or sign in again.
-	NotBefore     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	NotBefore *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	// The session (`sid` claim) whose tokens are refused, for
+	// KIND_SESSION_REVOKED; empty means every session of the user.
+	Session       string `protobuf:"bytes,7,opt,name=session,proto3" json:"session,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -236,6 +239,13 @@ func (x *RevocationEvent) GetNotBefore() *timestamppb.Timestamp {
 		return x.NotBefore
 	}
 	return nil
+}
+
+func (x *RevocationEvent) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
 }
 
 // CheckPermissionRequest asks whether a user may do one thing in a company.
@@ -885,7 +895,7 @@ const file_vigil_identity_v1_identity_internal_service_proto_rawDesc = "" +
 	"\n" +
 	"1vigil/identity/v1/identity_internal_service.proto\x12\x11vigil.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!vigil/identity/v1/resources.proto\"@\n" +
 	"\x17WatchRevocationsRequest\x12%\n" +
-	"\x0eafter_sequence\x18\x01 \x01(\x04R\rafterSequence\"\xb6\x03\n" +
+	"\x0eafter_sequence\x18\x01 \x01(\x04R\rafterSequence\"\xd0\x03\n" +
 	"\x0fRevocationEvent\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x18\n" +
@@ -893,7 +903,8 @@ const file_vigil_identity_v1_identity_internal_service_proto_rawDesc = "" +
 	"\x04kind\x18\x04 \x01(\x0e2'.vigil.identity.v1.RevocationEvent.KindR\x04kind\x12+\n" +
 	"\x04role\x18\x05 \x01(\x0e2\x17.vigil.identity.v1.RoleR\x04role\x129\n" +
 	"\n" +
-	"not_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\"\xb3\x01\n" +
+	"not_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x12\x18\n" +
+	"\asession\x18\a \x01(\tR\asession\"\xb3\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15KIND_USER_DEACTIVATED\x10\x01\x12\x15\n" +

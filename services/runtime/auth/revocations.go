@@ -1,0 +1,128 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
+	"github.com/vigil/vigil/services/runtime/errs"
+)
+
+// Revocations is what a service knows of identity's revocation feed: which
+// users' and sessions' tokens issued before a time are refused, and which
+// memberships changed role since their tokens were issued (R-ID-7).
+type Revocations struct {
+	mu       sync.RWMutex
+	sequence uint64
+	users    map[string]time.Time // user → tokens issued before are refused
+	sessions map[string]time.Time // session → tokens issued before are refused
+	roles    map[string]roleChange
+}
+
+type roleChange struct {
+	role identityv1.Role
+	at   time.Time
+}
+
+// NewRevocations returns an empty state.
+func NewRevocations() *Revocations {
+	return &Revocations{users: map[string]time.Time{}, sessions: map[string]time.Time{}, roles: map[string]roleChange{}}
+}
+
+// Sequence is the last applied event's sequence.
+func (r *Revocations) Sequence() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.sequence
+}
+
+// Apply records one event of the feed.
+func (r *Revocations) Apply(ev *identityv1.RevocationEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ev.GetSequence() > r.sequence {
+		r.sequence = ev.GetSequence()
+	}
+	at := ev.GetNotBefore().AsTime()
+	switch ev.GetKind() {
+	case identityv1.RevocationEvent_KIND_USER_DEACTIVATED, identityv1.RevocationEvent_KIND_USER_DELETED:
+		if at.After(r.users[ev.GetUser()]) {
+			r.users[ev.GetUser()] = at
+		}
+	case identityv1.RevocationEvent_KIND_SESSION_REVOKED:
+		if s := ev.GetSession(); s != "" && at.After(r.sessions[s]) {
+			r.sessions[s] = at
+		} else if s == "" && at.After(r.users[ev.GetUser()]) {
+			r.users[ev.GetUser()] = at
+		}
+	case identityv1.RevocationEvent_KIND_ROLE_CHANGED:
+		r.roles[ev.GetUser()+"|"+ev.GetCompany()] = roleChange{role: ev.GetRole(), at: at}
+	}
+}
+
+// Check refuses a revoked principal and applies a role changed since its
+// token was issued, so that a demotion bites at once without signing out.
+func (r *Revocations) Check(p Principal) (Principal, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if at, ok := r.users[p.User]; ok && p.IssuedAt.Before(at) {
+		return Principal{}, errs.Unauthenticated("TOKEN_REVOKED", "access token revoked")
+	}
+	if at, ok := r.sessions[p.Session]; ok && p.IssuedAt.Before(at) {
+		return Principal{}, errs.Unauthenticated("TOKEN_REVOKED", "access token revoked")
+	}
+	if c, ok := r.roles[p.User+"|"+p.Company]; ok && p.IssuedAt.Before(c.at) {
+		p.Role = c.role
+	}
+	return p, nil
+}
+
+// Watch follows identity's revocation feed until ctx ends, resuming after the
+// last applied event and reconnecting with backoff. Events reach the state
+// as identity commits them, well within R-ID-7's second.
+func Watch(ctx context.Context, client identityv1.IdentityInternalServiceClient, r *Revocations, log *zap.Logger) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := watchOnce(ctx, client, r)
+		if ctx.Err() != nil {
+			return
+		}
+		if status.Code(err) == codes.OutOfRange {
+			// The resume point is older than identity keeps: replay all it has.
+			r.mu.Lock()
+			r.sequence = 0
+			r.mu.Unlock()
+		}
+		log.Debug("revocation feed interrupted; reconnecting", zap.Error(err), zap.Duration("backoff", backoff))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+func watchOnce(ctx context.Context, client identityv1.IdentityInternalServiceClient, r *Revocations) error {
+	stream, err := client.WatchRevocations(ctx, &identityv1.WatchRevocationsRequest{AfterSequence: r.Sequence()})
+	if err != nil {
+		return err
+	}
+	for {
+		ev, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		r.Apply(ev)
+	}
+}
