@@ -203,8 +203,8 @@ func (m *metrics) wrap(next http.Handler) http.Handler {
 func (m *metrics) recordRoute(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		if label, ok := r.Context().Value(routeKey{}).(*routeLabel); ok {
-			if p, ok := runtime.HTTPPathPattern(r.Context()); ok {
-				label.route = p
+			if p, ok := runtime.HTTPPattern(r.Context()); ok {
+				label.route = p.String()
 			}
 		}
 		next(w, r, params)
