@@ -7,7 +7,8 @@ GO        ?= go
 BIN       := $(CURDIR)/.bin
 TOOLS_GO  := GOWORK=off $(GO)
 SERVICES  := identity directory vault notify gateway
-MODULES   := gen services/runtime $(addprefix services/,$(SERVICES)) services/e2e
+UNIT_MODULES := gen services/runtime $(addprefix services/,$(SERVICES))
+MODULES   := $(UNIT_MODULES) services/e2e
 THIRD     := $(CURDIR)/.third_party/proto
 GATEWAY_V1 := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 PROTOVALIDATE := github.com/bufbuild/protovalidate@v1.2.2
@@ -67,10 +68,10 @@ build:
 	@for s in $(SERVICES); do (cd services/$$s && $(GO) build -o $(BIN)/vigil-$$s ./cmd/$$s); done
 
 test-unit:
-	@for m in $(MODULES); do echo "go test -race ./$$m/..."; (cd $$m && $(GO) test -race -count=1 ./...); done
+	@for m in $(UNIT_MODULES); do echo "go test -race ./$$m/..."; (cd $$m && $(GO) test -race -count=1 ./...); done
 
 test-e2e: build
-	cd services/e2e && VIGIL_BIN_DIR=$(BIN) $(GO) test -count=1 -tags e2e ./...
+	cd services/e2e && VIGIL_BIN_DIR=$(BIN) $(GO) test -race -count=1 ./...
 
 ## test: everything CI checks
 test: check-generated lint breaking vet test-unit test-e2e

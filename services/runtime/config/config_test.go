@@ -1,0 +1,61 @@
+package config
+
+import (
+	"flag"
+	"testing"
+	"time"
+)
+
+func parse(t *testing.T, args ...string) (*Common, error) {
+	t.Helper()
+	c := &Common{Service: "vault"}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	c.Register(fs)
+	if err := Parse(fs, args); err != nil {
+		return nil, err
+	}
+	return c, c.Complete()
+}
+
+func TestEnvironmentFillsFlagsAndFlagsWin(t *testing.T) {
+	t.Setenv("VIGIL_DATA_DIR", "/tmp/from-env")
+	t.Setenv("VIGIL_HTTP_ADDR", "127.0.0.1:9999")
+	t.Setenv("VIGIL_SHUTDOWN_TIMEOUT", "3s")
+	c, err := parse(t, "--http-addr", "127.0.0.1:1234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/tmp/from-env" || c.HTTPAddr != "127.0.0.1:1234" || c.ShutdownTimeout != 3*time.Second {
+		t.Fatalf("got %+v", c)
+	}
+	if c.MetricsAddr != DefaultMetricsAddrs["vault"] || c.VaultAddr != DefaultVaultAddr {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	if c.ServiceDataDir() != "/tmp/from-env/vault" {
+		t.Fatalf("service data dir %q", c.ServiceDataDir())
+	}
+}
+
+func TestMalformedEnvironmentIsAnError(t *testing.T) {
+	t.Setenv("VIGIL_SHUTDOWN_TIMEOUT", "soon")
+	if _, err := parse(t); err == nil {
+		t.Fatal("a malformed VIGIL_SHUTDOWN_TIMEOUT must be refused, not ignored")
+	}
+}
+
+func TestTLSFilesGoTogether(t *testing.T) {
+	if _, err := parse(t, "--tls-cert-file", "c.pem"); err == nil {
+		t.Fatal("a certificate without its key must be refused")
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:80": true, "localhost:1": true, "[::1]:5": true, "127.9.9.9:1": true,
+		"0.0.0.0:80": false, "10.0.0.1:1": false, "example.com:443": false,
+	} {
+		if IsLoopback(addr) != want {
+			t.Errorf("IsLoopback(%q) = %v", addr, !want)
+		}
+	}
+}

@@ -1,0 +1,259 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+
+	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
+	"github.com/vigil/vigil/services/runtime/config"
+	"github.com/vigil/vigil/services/runtime/errs"
+)
+
+// fakeNotify answers according to the idempotency key, so that one RPC can
+// exercise every path of the chain.
+type fakeNotify struct {
+	notifyv1.UnimplementedNotificationServiceServer
+	seenRequestID string
+}
+
+func (f *fakeNotify) EnqueueNotification(ctx context.Context, req *notifyv1.EnqueueNotificationRequest) (*notifyv1.EnqueueNotificationResponse, error) {
+	f.seenRequestID = RequestID(ctx)
+	switch req.GetIdempotencyKey() {
+	case "panic":
+		panic("boom")
+	case "not-found":
+		return nil, errs.NotFound("NO_SUCH_THING", "thing not found")
+	case "bad-field":
+		return nil, errs.InvalidArgument("recipients", "too many")
+	case "wrapped":
+		return nil, errors.Join(errors.New("context"), errs.FailedPrecondition("LAST_ADMINISTRATOR", "last administrator"))
+	case "unknown":
+		return nil, errors.New("disk on fire at /var/secret")
+	}
+	return &notifyv1.EnqueueNotificationResponse{Id: "n1"}, nil
+}
+
+type denyAll struct{}
+
+func (denyAll) Authenticate(ctx context.Context, method string) (context.Context, error) {
+	if md, _ := metadata.FromIncomingContext(ctx); len(md.Get("authorization")) > 0 {
+		return ctx, nil
+	}
+	return ctx, errs.Unauthenticated("MISSING_TOKEN", "missing token")
+}
+
+type harness struct {
+	srv    *Server
+	conn   *grpc.ClientConn
+	fake   *fakeNotify
+	logs   *observer.ObservedLogs
+	cancel context.CancelFunc
+	done   chan error
+	closed []string
+}
+
+func start(t *testing.T, auth Authenticator) *harness {
+	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	lis := bufconn.Listen(1 << 20)
+	cfg := &config.Common{Service: "notify", ShutdownTimeout: 2 * time.Second}
+	srv, err := New(cfg, zap.New(core), Options{Listener: lis, Auth: auth,
+		ServiceNames: []string{notifyv1.NotificationService_ServiceDesc.ServiceName}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{srv: srv, fake: &fakeNotify{}, logs: logs, done: make(chan error, 1)}
+	notifyv1.RegisterNotificationServiceServer(srv.GRPC(), h.fake)
+	srv.OnClose(func() error { h.closed = append(h.closed, "db"); return nil })
+	srv.OnClose(func() error { h.closed = append(h.closed, "cache"); return nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.done <- srv.Run(ctx) }()
+	h.conn, err = grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		h.conn.Close()
+		cancel()
+		<-h.done
+	})
+	return h
+}
+
+func validRequest(key string) *notifyv1.EnqueueNotificationRequest {
+	return &notifyv1.EnqueueNotificationRequest{
+		IdempotencyKey: key,
+		Template:       notifyv1.Template_TEMPLATE_PASSWORD_RESET,
+		Recipients:     []*notifyv1.Recipient{{Email: "a@example.com"}},
+	}
+}
+
+func TestHealthTurnsServingWhenMarked(t *testing.T) {
+	h := start(t, nil)
+	hc := healthpb.NewHealthClient(h.conn)
+	for _, name := range []string{"", notifyv1.NotificationService_ServiceDesc.ServiceName} {
+		resp, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: name})
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+			t.Fatalf("%q before MarkServing: %v %v, want NOT_SERVING", name, resp.GetStatus(), err)
+		}
+	}
+	h.srv.MarkServing()
+	resp, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: notifyv1.NotificationService_ServiceDesc.ServiceName})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("after MarkServing: %v %v", resp.GetStatus(), err)
+	}
+}
+
+// TestChain: each stage of the interceptor chain does its job, in order.
+func TestChain(t *testing.T) {
+	h := start(t, nil)
+	c := notifyv1.NewNotificationServiceClient(h.conn)
+	cases := []struct {
+		name   string
+		req    *notifyv1.EnqueueNotificationRequest
+		code   codes.Code
+		reason string
+		field  string
+	}{
+		{"ok", validRequest("ok"), codes.OK, "", ""},
+		{"panic becomes Internal", validRequest("panic"), codes.Internal, "", ""},
+		{"typed error keeps its code and reason", validRequest("not-found"), codes.NotFound, "NO_SUCH_THING", ""},
+		{"field violation names the field", validRequest("bad-field"), codes.InvalidArgument, "INVALID_ARGUMENT", "recipients"},
+		{"wrapped typed error is found", validRequest("wrapped"), codes.FailedPrecondition, "LAST_ADMINISTRATOR", ""},
+		{"unknown error becomes Internal", validRequest("unknown"), codes.Internal, "", ""},
+		{"protovalidate refuses before the handler", &notifyv1.EnqueueNotificationRequest{IdempotencyKey: "x"}, codes.InvalidArgument, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.EnqueueNotification(context.Background(), tc.req)
+			st := status.Convert(err)
+			if st.Code() != tc.code {
+				t.Fatalf("code %v (%v), want %v", st.Code(), err, tc.code)
+			}
+			if tc.code == codes.Internal && st.Message() != "internal error" {
+				t.Fatalf("Internal leaks detail: %q", st.Message())
+			}
+			var reason, field string
+			for _, d := range st.Details() {
+				switch d := d.(type) {
+				case *errdetails.ErrorInfo:
+					reason = d.GetReason()
+				case *errdetails.BadRequest:
+					field = d.GetFieldViolations()[0].GetField()
+				}
+			}
+			if reason != tc.reason || field != tc.field {
+				t.Fatalf("reason %q field %q, want %q %q", reason, field, tc.reason, tc.field)
+			}
+		})
+	}
+	if n := h.logs.FilterMessage("internal error").FilterField(zap.Error(errors.New("disk on fire at /var/secret"))).Len(); n != 1 {
+		t.Errorf("the unknown error's detail must be logged once, got %d", n)
+	}
+}
+
+func TestRequestIDPropagates(t *testing.T) {
+	h := start(t, nil)
+	c := notifyv1.NewNotificationServiceClient(h.conn)
+	var header metadata.MD
+	ctx := metadata.AppendToOutgoingContext(context.Background(), RequestIDKey, "req-123")
+	if _, err := c.EnqueueNotification(ctx, validRequest("ok"), grpc.Header(&header)); err != nil {
+		t.Fatal(err)
+	}
+	if h.fake.seenRequestID != "req-123" || header.Get(RequestIDKey)[0] != "req-123" {
+		t.Fatalf("handler saw %q, header %v; want req-123", h.fake.seenRequestID, header)
+	}
+	ctx = metadata.AppendToOutgoingContext(context.Background(), RequestIDKey, "bad id")
+	if _, err := c.EnqueueNotification(ctx, validRequest("ok")); err != nil {
+		t.Fatal(err)
+	}
+	if id := h.fake.seenRequestID; id == "bad id" || len(id) != 32 {
+		t.Fatalf("an unsafe request id must be replaced, got %q", id)
+	}
+}
+
+func TestAuthRunsBeforeValidationAndHandler(t *testing.T) {
+	h := start(t, denyAll{})
+	c := notifyv1.NewNotificationServiceClient(h.conn)
+	_, err := c.EnqueueNotification(context.Background(), &notifyv1.EnqueueNotificationRequest{})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("got %v, want Unauthenticated before validation", err)
+	}
+	if h.fake.seenRequestID != "" {
+		t.Fatal("the handler ran for an unauthenticated call")
+	}
+	// Health stays open to probes without credentials.
+	if _, err := healthpb.NewHealthClient(h.conn).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatalf("health needs no token: %v", err)
+	}
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer x")
+	if _, err := c.EnqueueNotification(ctx, validRequest("ok")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLogsRedactSecrets(t *testing.T) {
+	h := start(t, nil)
+	c := notifyv1.NewNotificationServiceClient(h.conn)
+	req := validRequest("ok")
+	req.Recipients[0].DisplayName = "hunter2-name"
+	if _, err := c.EnqueueNotification(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if h.logs.FilterMessage("rpc").Len() == 0 {
+		t.Fatal("no rpc log line")
+	}
+	m := Redact(&notifyv1.RetryDeadLetterRequest{Name: "deadLetters/x"})
+	if m.(*notifyv1.RetryDeadLetterRequest).GetName() != "deadLetters/x" {
+		t.Fatal("non-secret fields must survive redaction")
+	}
+}
+
+// TestShutdownOrder: cancelling Run stops serving (health answers no more),
+// then runs the closers last-registered first.
+func TestShutdownOrder(t *testing.T) {
+	h := start(t, nil)
+	h.srv.MarkServing()
+	h.cancel()
+	select {
+	case err := <-h.done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	h.done <- nil // for Cleanup
+	if got := h.closed; len(got) != 2 || got[0] != "cache" || got[1] != "db" {
+		t.Fatalf("closers ran as %v, want [cache db]", got)
+	}
+}
+
+func TestPlaintextOnlyOnLoopback(t *testing.T) {
+	cfg := &config.Common{Service: "notify", NotifyAddr: "0.0.0.0:7104"}
+	if _, err := New(cfg, zap.NewNop(), Options{}); err == nil {
+		t.Fatal("listening beyond loopback without TLS must be refused")
+	}
+	cfg.NotifyAddr = "127.0.0.1:7104"
+	if _, err := New(cfg, zap.NewNop(), Options{}); err != nil {
+		t.Fatalf("loopback plaintext: %v", err)
+	}
+}
+
