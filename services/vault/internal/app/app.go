@@ -10,6 +10,8 @@ import (
 	"go.uber.org/zap"
 
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
+	"github.com/vigil/vigil/services/runtime/auth"
+	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/config"
 	"github.com/vigil/vigil/services/runtime/server"
 	"github.com/vigil/vigil/services/runtime/storage"
@@ -36,7 +38,13 @@ func ParseConfig(args []string) (*Config, error) {
 
 // Run serves vault until ctx ends.
 func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
-	srv, err := server.New(&cfg.Common, log, server.Options{ServiceNames: []string{
+	identityConn, err := client.Dial(&cfg.Common, cfg.IdentityAddr)
+	if err != nil {
+		return err
+	}
+	defer identityConn.Close()
+	verifier := auth.NewRemoteVerifier(ctx, identityConn, log)
+	srv, err := server.New(&cfg.Common, log, server.Options{Auth: &auth.Authenticator{Verifier: verifier}, ServiceNames: []string{
 		vaultv1.DocumentTypeService_ServiceDesc.ServiceName,
 		vaultv1.RequirementService_ServiceDesc.ServiceName,
 		vaultv1.DocumentService_ServiceDesc.ServiceName,
