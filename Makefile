@@ -81,8 +81,12 @@ run: build
 	@cd services/e2e && $(GO) build -o $(BIN)/vigil-run ./cmd/vigil-run
 	@VIGIL_BIN_DIR=$(BIN) $(BIN)/vigil-run
 
+## bench: every Go benchmark (BENCH selects, BENCHTIME sets the time); each
+## reports its figures against a baseline measured in the same run
+BENCH     ?= .
+BENCHTIME ?= 1s
 bench:
-	@./scripts/bench.sh
+	@for m in $(UNIT_MODULES); do (cd $$m && $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./... | grep -Ev '^(PASS|\?|ok |goos|goarch|cpu|pkg)' || true); done
 
 clean:
 	rm -rf $(BIN) $(THIRD)
