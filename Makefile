@@ -15,7 +15,7 @@ PROTOVALIDATE := github.com/bufbuild/protovalidate@v1.2.2
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build tools third-party generate lint format breaking check-generated vet test test-unit test-e2e run bench clean
+.PHONY: all build tools third-party generate lint format breaking check-generated vet test test-unit test-e2e run bench deploy-check clean
 
 all: build
 
@@ -87,6 +87,10 @@ BENCH     ?= .
 BENCHTIME ?= 1s
 bench:
 	@for m in $(UNIT_MODULES); do (cd $$m && $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./... | grep -Ev '^(PASS|\?|ok |goos|goarch|cpu|pkg)' || true); done
+
+## deploy-check: render the Kubernetes manifests (kustomize, pinned)
+deploy-check:
+	GOWORK=off $(GO) run sigs.k8s.io/kustomize/kustomize/v5@v5.8.2 build deploy/k8s >/dev/null && echo "deploy/k8s renders"
 
 clean:
 	rm -rf $(BIN) $(THIRD)
