@@ -126,8 +126,14 @@ func TestRevocations(t *testing.T) {
 	if err != nil || p.Role != identityv1.Role_ROLE_STANDARD_USER {
 		t.Fatalf("after demotion: role %v, err %v; want ROLE_STANDARD_USER", p.Role, err)
 	}
-	v.Revocations().Apply(&identityv1.RevocationEvent{Sequence: 2, User: alice.User,
+	elsewhere := alice
+	elsewhere.Company = "companies/other"
+	elsewhereTok, _ := Sign(k, elsewhere, issued, time.Hour)
+	v.Revocations().Apply(&identityv1.RevocationEvent{Sequence: 2, User: alice.User, Company: alice.Company,
 		Kind: identityv1.RevocationEvent_KIND_USER_DEACTIVATED, NotBefore: timestamppb.Now()})
+	if _, err := v.Verify(ctx, elsewhereTok); err != nil {
+		t.Fatalf("deactivation in one company must not end the user's session in another (R-DIR-2): %v", err)
+	}
 	if _, err := v.Verify(ctx, tok); !errors.Is(err, errs.ErrUnauthenticated) {
 		t.Fatalf("deactivated user's token accepted: %v", err)
 	}

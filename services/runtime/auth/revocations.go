@@ -21,7 +21,7 @@ import (
 type Revocations struct {
 	mu       sync.RWMutex
 	sequence uint64
-	users    map[string]time.Time // user → tokens issued before are refused
+	users    map[string]time.Time // user, or user|company → tokens issued before are refused
 	sessions map[string]time.Time // session → tokens issued before are refused
 	roles    map[string]roleChange
 }
@@ -53,8 +53,15 @@ func (r *Revocations) Apply(ev *identityv1.RevocationEvent) {
 	at := ev.GetNotBefore().AsTime()
 	switch ev.GetKind() {
 	case identityv1.RevocationEvent_KIND_USER_DEACTIVATED, identityv1.RevocationEvent_KIND_USER_DELETED:
-		if at.After(r.users[ev.GetUser()]) {
-			r.users[ev.GetUser()] = at
+		// With a company, the membership is what ends: the user's sessions
+		// in its other companies go on (R-DIR-2). Reactivation needs no
+		// entry: no token can have been issued while deactivated.
+		key := ev.GetUser()
+		if ev.GetCompany() != "" {
+			key += "|" + ev.GetCompany()
+		}
+		if at.After(r.users[key]) {
+			r.users[key] = at
 		}
 	case identityv1.RevocationEvent_KIND_SESSION_REVOKED:
 		if s := ev.GetSession(); s != "" && at.After(r.sessions[s]) {
@@ -72,8 +79,10 @@ func (r *Revocations) Apply(ev *identityv1.RevocationEvent) {
 func (r *Revocations) Check(p Principal) (Principal, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if at, ok := r.users[p.User]; ok && p.IssuedAt.Before(at) {
-		return Principal{}, errs.Unauthenticated("TOKEN_REVOKED", "access token revoked")
+	for _, key := range []string{p.User, p.User + "|" + p.Company} {
+		if at, ok := r.users[key]; ok && p.IssuedAt.Before(at) {
+			return Principal{}, errs.Unauthenticated("TOKEN_REVOKED", "access token revoked")
+		}
 	}
 	if at, ok := r.sessions[p.Session]; ok && p.IssuedAt.Before(at) {
 		return Principal{}, errs.Unauthenticated("TOKEN_REVOKED", "access token revoked")

@@ -889,6 +889,125 @@ func (x *ListMembershipsResponse) GetMemberships() []*Membership {
 	return nil
 }
 
+// SyncCompanyRequest is directory's current view of one company.
+type SyncCompanyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The company, `companies/{company}`.
+	Company string `protobuf:"bytes,1,opt,name=company,proto3" json:"company,omitempty"`
+	// Operator or supplier.
+	Kind CompanyKind `protobuf:"varint,2,opt,name=kind,proto3,enum=vigil.identity.v1.CompanyKind" json:"kind,omitempty"`
+	// The company's display name (its legal name).
+	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// True when every user must sign in with a second factor (R-ID-8).
+	RequireTwoFactor bool `protobuf:"varint,4,opt,name=require_two_factor,json=requireTwoFactor,proto3" json:"require_two_factor,omitempty"`
+	// The company's language, `en` or `fr`; empty means `en`.
+	Language      string `protobuf:"bytes,5,opt,name=language,proto3" json:"language,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncCompanyRequest) Reset() {
+	*x = SyncCompanyRequest{}
+	mi := &file_vigil_identity_v1_identity_internal_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncCompanyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncCompanyRequest) ProtoMessage() {}
+
+func (x *SyncCompanyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_identity_v1_identity_internal_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncCompanyRequest.ProtoReflect.Descriptor instead.
+func (*SyncCompanyRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_identity_v1_identity_internal_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SyncCompanyRequest) GetCompany() string {
+	if x != nil {
+		return x.Company
+	}
+	return ""
+}
+
+func (x *SyncCompanyRequest) GetKind() CompanyKind {
+	if x != nil {
+		return x.Kind
+	}
+	return CompanyKind_COMPANY_KIND_UNSPECIFIED
+}
+
+func (x *SyncCompanyRequest) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *SyncCompanyRequest) GetRequireTwoFactor() bool {
+	if x != nil {
+		return x.RequireTwoFactor
+	}
+	return false
+}
+
+func (x *SyncCompanyRequest) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+// SyncCompanyResponse confirms identity's copy is up to date.
+type SyncCompanyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncCompanyResponse) Reset() {
+	*x = SyncCompanyResponse{}
+	mi := &file_vigil_identity_v1_identity_internal_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncCompanyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncCompanyResponse) ProtoMessage() {}
+
+func (x *SyncCompanyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_identity_v1_identity_internal_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncCompanyResponse.ProtoReflect.Descriptor instead.
+func (*SyncCompanyResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_identity_v1_identity_internal_service_proto_rawDescGZIP(), []int{13}
+}
+
 var File_vigil_identity_v1_identity_internal_service_proto protoreflect.FileDescriptor
 
 const file_vigil_identity_v1_identity_internal_service_proto_rawDesc = "" +
@@ -959,14 +1078,24 @@ const file_vigil_identity_v1_identity_internal_service_proto_rawDesc = "" +
 	"\x16ListMembershipsRequest\x126\n" +
 	"\x04user\x18\x01 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\xc8\x012\x16^users/[A-Za-z0-9_-]+$R\x04user\"Z\n" +
 	"\x17ListMembershipsResponse\x12?\n" +
-	"\vmemberships\x18\x01 \x03(\v2\x1d.vigil.identity.v1.MembershipR\vmemberships2\xf0\x04\n" +
+	"\vmemberships\x18\x01 \x03(\v2\x1d.vigil.identity.v1.MembershipR\vmemberships\"\xb3\x02\n" +
+	"\x12SyncCompanyRequest\x12@\n" +
+	"\acompany\x18\x01 \x01(\tB&\xbaH#r!\x10\x01\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\acompany\x12>\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1e.vigil.identity.v1.CompanyKindB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12@\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\x1d\xbaH\x1ar\x18\x18\xc8\x012\x13^[^\\x00-\\x1f\\x7f]*$R\vdisplayName\x12,\n" +
+	"\x12require_two_factor\x18\x04 \x01(\bR\x10requireTwoFactor\x12+\n" +
+	"\blanguage\x18\x05 \x01(\tB\x0f\xbaH\fr\n" +
+	"R\x00R\x02enR\x02frR\blanguage\"\x15\n" +
+	"\x13SyncCompanyResponse2\xce\x05\n" +
 	"\x17IdentityInternalService\x12d\n" +
 	"\x10WatchRevocations\x12*.vigil.identity.v1.WatchRevocationsRequest\x1a\".vigil.identity.v1.RevocationEvent0\x01\x12h\n" +
 	"\x0fCheckPermission\x12).vigil.identity.v1.CheckPermissionRequest\x1a*.vigil.identity.v1.CheckPermissionResponse\x12V\n" +
 	"\tAddMember\x12#.vigil.identity.v1.AddMemberRequest\x1a$.vigil.identity.v1.AddMemberResponse\x12_\n" +
 	"\fCountMembers\x12&.vigil.identity.v1.CountMembersRequest\x1a'.vigil.identity.v1.CountMembersResponse\x12b\n" +
 	"\rBatchGetUsers\x12'.vigil.identity.v1.BatchGetUsersRequest\x1a(.vigil.identity.v1.BatchGetUsersResponse\x12h\n" +
-	"\x0fListMemberships\x12).vigil.identity.v1.ListMembershipsRequest\x1a*.vigil.identity.v1.ListMembershipsResponseB9Z7github.com/vigil/vigil/gen/vigil/identity/v1;identityv1b\x06proto3"
+	"\x0fListMemberships\x12).vigil.identity.v1.ListMembershipsRequest\x1a*.vigil.identity.v1.ListMembershipsResponse\x12\\\n" +
+	"\vSyncCompany\x12%.vigil.identity.v1.SyncCompanyRequest\x1a&.vigil.identity.v1.SyncCompanyResponseB9Z7github.com/vigil/vigil/gen/vigil/identity/v1;identityv1b\x06proto3"
 
 var (
 	file_vigil_identity_v1_identity_internal_service_proto_rawDescOnce sync.Once
@@ -981,7 +1110,7 @@ func file_vigil_identity_v1_identity_internal_service_proto_rawDescGZIP() []byte
 }
 
 var file_vigil_identity_v1_identity_internal_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vigil_identity_v1_identity_internal_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_vigil_identity_v1_identity_internal_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_vigil_identity_v1_identity_internal_service_proto_goTypes = []any{
 	(RevocationEvent_Kind)(0),       // 0: vigil.identity.v1.RevocationEvent.Kind
 	(*WatchRevocationsRequest)(nil), // 1: vigil.identity.v1.WatchRevocationsRequest
@@ -996,41 +1125,47 @@ var file_vigil_identity_v1_identity_internal_service_proto_goTypes = []any{
 	(*BatchGetUsersResponse)(nil),   // 10: vigil.identity.v1.BatchGetUsersResponse
 	(*ListMembershipsRequest)(nil),  // 11: vigil.identity.v1.ListMembershipsRequest
 	(*ListMembershipsResponse)(nil), // 12: vigil.identity.v1.ListMembershipsResponse
-	(Role)(0),                       // 13: vigil.identity.v1.Role
-	(*timestamppb.Timestamp)(nil),   // 14: google.protobuf.Timestamp
-	(Permission)(0),                 // 15: vigil.identity.v1.Permission
-	(*ExtendedPermission)(nil),      // 16: vigil.identity.v1.ExtendedPermission
-	(*User)(nil),                    // 17: vigil.identity.v1.User
-	(*Membership)(nil),              // 18: vigil.identity.v1.Membership
+	(*SyncCompanyRequest)(nil),      // 13: vigil.identity.v1.SyncCompanyRequest
+	(*SyncCompanyResponse)(nil),     // 14: vigil.identity.v1.SyncCompanyResponse
+	(Role)(0),                       // 15: vigil.identity.v1.Role
+	(*timestamppb.Timestamp)(nil),   // 16: google.protobuf.Timestamp
+	(Permission)(0),                 // 17: vigil.identity.v1.Permission
+	(*ExtendedPermission)(nil),      // 18: vigil.identity.v1.ExtendedPermission
+	(*User)(nil),                    // 19: vigil.identity.v1.User
+	(*Membership)(nil),              // 20: vigil.identity.v1.Membership
+	(CompanyKind)(0),                // 21: vigil.identity.v1.CompanyKind
 }
 var file_vigil_identity_v1_identity_internal_service_proto_depIdxs = []int32{
 	0,  // 0: vigil.identity.v1.RevocationEvent.kind:type_name -> vigil.identity.v1.RevocationEvent.Kind
-	13, // 1: vigil.identity.v1.RevocationEvent.role:type_name -> vigil.identity.v1.Role
-	14, // 2: vigil.identity.v1.RevocationEvent.not_before:type_name -> google.protobuf.Timestamp
-	15, // 3: vigil.identity.v1.CheckPermissionRequest.permission:type_name -> vigil.identity.v1.Permission
-	16, // 4: vigil.identity.v1.CheckPermissionRequest.extended_permission:type_name -> vigil.identity.v1.ExtendedPermission
-	13, // 5: vigil.identity.v1.CheckPermissionResponse.role:type_name -> vigil.identity.v1.Role
-	13, // 6: vigil.identity.v1.AddMemberRequest.role:type_name -> vigil.identity.v1.Role
-	17, // 7: vigil.identity.v1.AddMemberResponse.user:type_name -> vigil.identity.v1.User
-	17, // 8: vigil.identity.v1.BatchGetUsersResponse.users:type_name -> vigil.identity.v1.User
-	18, // 9: vigil.identity.v1.ListMembershipsResponse.memberships:type_name -> vigil.identity.v1.Membership
-	1,  // 10: vigil.identity.v1.IdentityInternalService.WatchRevocations:input_type -> vigil.identity.v1.WatchRevocationsRequest
-	3,  // 11: vigil.identity.v1.IdentityInternalService.CheckPermission:input_type -> vigil.identity.v1.CheckPermissionRequest
-	5,  // 12: vigil.identity.v1.IdentityInternalService.AddMember:input_type -> vigil.identity.v1.AddMemberRequest
-	7,  // 13: vigil.identity.v1.IdentityInternalService.CountMembers:input_type -> vigil.identity.v1.CountMembersRequest
-	9,  // 14: vigil.identity.v1.IdentityInternalService.BatchGetUsers:input_type -> vigil.identity.v1.BatchGetUsersRequest
-	11, // 15: vigil.identity.v1.IdentityInternalService.ListMemberships:input_type -> vigil.identity.v1.ListMembershipsRequest
-	2,  // 16: vigil.identity.v1.IdentityInternalService.WatchRevocations:output_type -> vigil.identity.v1.RevocationEvent
-	4,  // 17: vigil.identity.v1.IdentityInternalService.CheckPermission:output_type -> vigil.identity.v1.CheckPermissionResponse
-	6,  // 18: vigil.identity.v1.IdentityInternalService.AddMember:output_type -> vigil.identity.v1.AddMemberResponse
-	8,  // 19: vigil.identity.v1.IdentityInternalService.CountMembers:output_type -> vigil.identity.v1.CountMembersResponse
-	10, // 20: vigil.identity.v1.IdentityInternalService.BatchGetUsers:output_type -> vigil.identity.v1.BatchGetUsersResponse
-	12, // 21: vigil.identity.v1.IdentityInternalService.ListMemberships:output_type -> vigil.identity.v1.ListMembershipsResponse
-	16, // [16:22] is the sub-list for method output_type
-	10, // [10:16] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	15, // 1: vigil.identity.v1.RevocationEvent.role:type_name -> vigil.identity.v1.Role
+	16, // 2: vigil.identity.v1.RevocationEvent.not_before:type_name -> google.protobuf.Timestamp
+	17, // 3: vigil.identity.v1.CheckPermissionRequest.permission:type_name -> vigil.identity.v1.Permission
+	18, // 4: vigil.identity.v1.CheckPermissionRequest.extended_permission:type_name -> vigil.identity.v1.ExtendedPermission
+	15, // 5: vigil.identity.v1.CheckPermissionResponse.role:type_name -> vigil.identity.v1.Role
+	15, // 6: vigil.identity.v1.AddMemberRequest.role:type_name -> vigil.identity.v1.Role
+	19, // 7: vigil.identity.v1.AddMemberResponse.user:type_name -> vigil.identity.v1.User
+	19, // 8: vigil.identity.v1.BatchGetUsersResponse.users:type_name -> vigil.identity.v1.User
+	20, // 9: vigil.identity.v1.ListMembershipsResponse.memberships:type_name -> vigil.identity.v1.Membership
+	21, // 10: vigil.identity.v1.SyncCompanyRequest.kind:type_name -> vigil.identity.v1.CompanyKind
+	1,  // 11: vigil.identity.v1.IdentityInternalService.WatchRevocations:input_type -> vigil.identity.v1.WatchRevocationsRequest
+	3,  // 12: vigil.identity.v1.IdentityInternalService.CheckPermission:input_type -> vigil.identity.v1.CheckPermissionRequest
+	5,  // 13: vigil.identity.v1.IdentityInternalService.AddMember:input_type -> vigil.identity.v1.AddMemberRequest
+	7,  // 14: vigil.identity.v1.IdentityInternalService.CountMembers:input_type -> vigil.identity.v1.CountMembersRequest
+	9,  // 15: vigil.identity.v1.IdentityInternalService.BatchGetUsers:input_type -> vigil.identity.v1.BatchGetUsersRequest
+	11, // 16: vigil.identity.v1.IdentityInternalService.ListMemberships:input_type -> vigil.identity.v1.ListMembershipsRequest
+	13, // 17: vigil.identity.v1.IdentityInternalService.SyncCompany:input_type -> vigil.identity.v1.SyncCompanyRequest
+	2,  // 18: vigil.identity.v1.IdentityInternalService.WatchRevocations:output_type -> vigil.identity.v1.RevocationEvent
+	4,  // 19: vigil.identity.v1.IdentityInternalService.CheckPermission:output_type -> vigil.identity.v1.CheckPermissionResponse
+	6,  // 20: vigil.identity.v1.IdentityInternalService.AddMember:output_type -> vigil.identity.v1.AddMemberResponse
+	8,  // 21: vigil.identity.v1.IdentityInternalService.CountMembers:output_type -> vigil.identity.v1.CountMembersResponse
+	10, // 22: vigil.identity.v1.IdentityInternalService.BatchGetUsers:output_type -> vigil.identity.v1.BatchGetUsersResponse
+	12, // 23: vigil.identity.v1.IdentityInternalService.ListMemberships:output_type -> vigil.identity.v1.ListMembershipsResponse
+	14, // 24: vigil.identity.v1.IdentityInternalService.SyncCompany:output_type -> vigil.identity.v1.SyncCompanyResponse
+	18, // [18:25] is the sub-list for method output_type
+	11, // [11:18] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_vigil_identity_v1_identity_internal_service_proto_init() }
@@ -1049,7 +1184,7 @@ func file_vigil_identity_v1_identity_internal_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_identity_v1_identity_internal_service_proto_rawDesc), len(file_vigil_identity_v1_identity_internal_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	IdentityInternalService_CountMembers_FullMethodName     = "/vigil.identity.v1.IdentityInternalService/CountMembers"
 	IdentityInternalService_BatchGetUsers_FullMethodName    = "/vigil.identity.v1.IdentityInternalService/BatchGetUsers"
 	IdentityInternalService_ListMemberships_FullMethodName  = "/vigil.identity.v1.IdentityInternalService/ListMemberships"
+	IdentityInternalService_SyncCompany_FullMethodName      = "/vigil.identity.v1.IdentityInternalService/SyncCompany"
 )
 
 // IdentityInternalServiceClient is the client API for IdentityInternalService service.
@@ -63,6 +64,14 @@ type IdentityInternalServiceClient interface {
 	// Internal: ListMemberships lists every company a user belongs to, in any
 	// state (e.g. for notify's weekly e-mail, R-NOTIF-1).
 	ListMemberships(ctx context.Context, in *ListMembershipsRequest, opts ...grpc.CallOption) (*ListMembershipsResponse, error)
+	// Internal: SyncCompany gives identity its copy of the company facts it
+	// needs at sign-in: kind (R-ID-1 default roles, token claims), display
+	// name, and whether two-factor is required (R-ID-8). Directory owns them
+	// and calls this when it creates a company other than through identity's
+	// sign-up (R-DIR-3, R-DIR-5) and whenever legal_name or
+	// require_two_factor change. Identity also refreshes its copy from
+	// directory at each sign-in when directory answers in time. Idempotent.
+	SyncCompany(ctx context.Context, in *SyncCompanyRequest, opts ...grpc.CallOption) (*SyncCompanyResponse, error)
 }
 
 type identityInternalServiceClient struct {
@@ -142,6 +151,16 @@ func (c *identityInternalServiceClient) ListMemberships(ctx context.Context, in 
 	return out, nil
 }
 
+func (c *identityInternalServiceClient) SyncCompany(ctx context.Context, in *SyncCompanyRequest, opts ...grpc.CallOption) (*SyncCompanyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SyncCompanyResponse)
+	err := c.cc.Invoke(ctx, IdentityInternalService_SyncCompany_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IdentityInternalServiceServer is the server API for IdentityInternalService service.
 // All implementations must embed UnimplementedIdentityInternalServiceServer
 // for forward compatibility.
@@ -178,6 +197,14 @@ type IdentityInternalServiceServer interface {
 	// Internal: ListMemberships lists every company a user belongs to, in any
 	// state (e.g. for notify's weekly e-mail, R-NOTIF-1).
 	ListMemberships(context.Context, *ListMembershipsRequest) (*ListMembershipsResponse, error)
+	// Internal: SyncCompany gives identity its copy of the company facts it
+	// needs at sign-in: kind (R-ID-1 default roles, token claims), display
+	// name, and whether two-factor is required (R-ID-8). Directory owns them
+	// and calls this when it creates a company other than through identity's
+	// sign-up (R-DIR-3, R-DIR-5) and whenever legal_name or
+	// require_two_factor change. Identity also refreshes its copy from
+	// directory at each sign-in when directory answers in time. Idempotent.
+	SyncCompany(context.Context, *SyncCompanyRequest) (*SyncCompanyResponse, error)
 	mustEmbedUnimplementedIdentityInternalServiceServer()
 }
 
@@ -205,6 +232,9 @@ func (UnimplementedIdentityInternalServiceServer) BatchGetUsers(context.Context,
 }
 func (UnimplementedIdentityInternalServiceServer) ListMemberships(context.Context, *ListMembershipsRequest) (*ListMembershipsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListMemberships not implemented")
+}
+func (UnimplementedIdentityInternalServiceServer) SyncCompany(context.Context, *SyncCompanyRequest) (*SyncCompanyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SyncCompany not implemented")
 }
 func (UnimplementedIdentityInternalServiceServer) mustEmbedUnimplementedIdentityInternalServiceServer() {
 }
@@ -329,6 +359,24 @@ func _IdentityInternalService_ListMemberships_Handler(srv interface{}, ctx conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IdentityInternalService_SyncCompany_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SyncCompanyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityInternalServiceServer).SyncCompany(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityInternalService_SyncCompany_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityInternalServiceServer).SyncCompany(ctx, req.(*SyncCompanyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IdentityInternalService_ServiceDesc is the grpc.ServiceDesc for IdentityInternalService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -355,6 +403,10 @@ var IdentityInternalService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListMemberships",
 			Handler:    _IdentityInternalService_ListMemberships_Handler,
+		},
+		{
+			MethodName: "SyncCompany",
+			Handler:    _IdentityInternalService_SyncCompany_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,64 @@
+package grpcapi
+
+import (
+	"context"
+
+	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
+	"github.com/vigil/vigil/services/directory/internal/directory"
+	"github.com/vigil/vigil/services/runtime/auth"
+	"github.com/vigil/vigil/services/runtime/errs"
+)
+
+type companyServer struct {
+	directoryv1.UnimplementedCompanyServiceServer
+	svc *directory.Service
+}
+
+// NewCompanyServer serves CompanyService.
+func NewCompanyServer(svc *directory.Service) directoryv1.CompanyServiceServer {
+	return &companyServer{svc: svc}
+}
+
+func principal(ctx context.Context) (auth.Principal, error) {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return auth.Principal{}, errs.Unauthenticated("MISSING_TOKEN", "missing bearer access token")
+	}
+	return p, nil
+}
+
+func (s *companyServer) GetCompany(ctx context.Context, req *directoryv1.GetCompanyRequest) (*directoryv1.Company, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := directory.ParseName("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.svc.GetCompany(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	return companyToProto(c), nil
+}
+
+func (s *companyServer) UpdateCompany(ctx context.Context, req *directoryv1.UpdateCompanyRequest) (*directoryv1.Company, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := directory.ParseName("company.name", req.GetCompany().GetName())
+	if err != nil {
+		return nil, err
+	}
+	patch, err := companyFromProto(req.GetCompany())
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.svc.UpdateCompany(ctx, p, id, patch, req.GetUpdateMask().GetPaths())
+	if err != nil {
+		return nil, err
+	}
+	return companyToProto(c), nil
+}
