@@ -1,0 +1,395 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+
+	"go.uber.org/zap"
+
+	"github.com/vigil/vigil/services/runtime/errs"
+)
+
+// Limits of an accepted notification.
+const (
+	MaxRecipients        = 500
+	MaxDataBytes         = 64 << 10 // the data, JSON-encoded
+	MaxIdempotencyKeyLen = 200
+	MaxNameLen           = 200
+	MaxEmailLen          = 254 // RFC 5321 path limit
+	DefaultPageSize      = 50
+	MaxPageSize          = 500
+)
+
+// Rendered is one message rendered for one recipient.
+type Rendered struct {
+	Subject string
+	Text    string
+	HTML    string
+}
+
+// Renderer turns a template and its data into a message. Check validates the
+// data of a template without rendering: an unknown template is an
+// errs.InvalidArgument on field "template", bad data one on "data.<key>".
+type Renderer interface {
+	Check(t Template, data map[string]any) error
+	Render(t Template, lang string, r Recipient, data map[string]any) (Rendered, error)
+}
+
+// Caller is who calls the inbox and dead-letter routes, as the handler found
+// it in the authenticated principal; the zero Caller is unauthenticated.
+type Caller struct {
+	User          string // users/{id}
+	PlatformAdmin bool
+}
+
+// EnqueueRequest is a notification to accept.
+type EnqueueRequest struct {
+	IdempotencyKey string
+	Template       Template
+	Recipients     []Recipient
+	Data           map[string]any
+	Company        string
+}
+
+// InboxItem is an inbox entry with its rendered subject and text body.
+type InboxItem struct {
+	Entry    InboxEntry
+	Template Template
+	Company  string
+	Subject  string
+	Body     string
+}
+
+// Service holds the rules of accepting notifications and of the inbox and
+// dead-letter routes. Delivery itself is the Dispatcher's.
+type Service struct {
+	store  Store
+	render Renderer
+	log    *zap.Logger
+	now    func() time.Time
+	// accepted is called after a notification is committed (wakes the dispatcher).
+	accepted func()
+}
+
+// ServiceOptions are the optional parts of a Service.
+type ServiceOptions struct {
+	Now      func() time.Time
+	Accepted func()
+}
+
+// NewService builds the service.
+func NewService(store Store, render Renderer, log *zap.Logger, opts ServiceOptions) *Service {
+	s := &Service{store: store, render: render, log: log, now: opts.Now, accepted: opts.Accepted}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.accepted == nil {
+		s.accepted = func() {}
+	}
+	return s
+}
+
+// Enqueue validates and durably stores a notification (R-NOTIF-5): it
+// returns only after the store committed it. A repeated idempotency key
+// stores nothing and returns the first notification's ID with duplicate set.
+// Invalid input is INVALID_ARGUMENT naming the field; nothing is stored.
+func (s *Service) Enqueue(ctx context.Context, req EnqueueRequest) (id string, duplicate bool, err error) {
+	recipients, err := s.validate(req)
+	if err != nil {
+		return "", false, err
+	}
+	now := s.now().UTC()
+	n := Notification{
+		ID:             newNotificationID(now),
+		IdempotencyKey: req.IdempotencyKey,
+		Template:       req.Template,
+		Data:           req.Data,
+		Company:        req.Company,
+		Recipients:     recipients,
+		CreateTime:     now,
+	}
+	// Render once per language now, so that a template that cannot render
+	// this data fails the call instead of becoming a dead letter later.
+	seen := map[string]bool{}
+	for _, r := range recipients {
+		if seen[r.Language] {
+			continue
+		}
+		seen[r.Language] = true
+		if _, err := s.render.Render(n.Template, r.Language, r, n.Data); err != nil {
+			var de *errs.Error
+			if errors.As(err, &de) {
+				return "", false, err
+			}
+			return "", false, errs.Internal(fmt.Errorf("render %s/%s: %w", n.Template, r.Language, err))
+		}
+	}
+	deliveries := make([]Delivery, len(recipients))
+	var inbox []InboxEntry
+	for i, r := range recipients {
+		did := DeliveryID(n.ID, i)
+		deliveries[i] = Delivery{
+			ID: did, NotificationID: n.ID, Index: i, Email: r.Email, Template: n.Template,
+			IdempotencyKey: n.IdempotencyKey, State: StatePending, NextAttempt: now,
+		}
+		if r.User != "" {
+			inbox = append(inbox, InboxEntry{ID: did, User: r.User, NotificationID: n.ID, Index: i, CreateTime: now})
+		}
+	}
+	id, duplicate, err = s.store.Enqueue(ctx, n, deliveries, inbox)
+	if err != nil {
+		return "", false, errs.Internal(fmt.Errorf("enqueue: %w", err))
+	}
+	if !duplicate {
+		s.accepted()
+	}
+	return id, duplicate, nil
+}
+
+var (
+	userPattern    = regexp.MustCompile(`^users/[A-Za-z0-9_-]{1,100}$`)
+	companyPattern = regexp.MustCompile(`^companies/[A-Za-z0-9_-]{1,100}$`)
+)
+
+// validate checks every field of req and returns the recipients normalized:
+// language defaulted, duplicates of one address (case-insensitive) dropped,
+// the first kept.
+func (s *Service) validate(req EnqueueRequest) ([]Recipient, error) {
+	if req.IdempotencyKey == "" {
+		return nil, errs.InvalidArgument("idempotency_key", "required")
+	}
+	if len(req.IdempotencyKey) > MaxIdempotencyKeyLen || !printable(req.IdempotencyKey) {
+		return nil, errs.InvalidArgument("idempotency_key", "at most %d printable characters", MaxIdempotencyKeyLen)
+	}
+	if req.Template == "" {
+		return nil, errs.InvalidArgument("template", "required")
+	}
+	if req.Company != "" && !companyPattern.MatchString(req.Company) {
+		return nil, errs.InvalidArgument("company", "must be companies/{company}")
+	}
+	if len(req.Recipients) == 0 {
+		return nil, errs.InvalidArgument("recipients", "at least one recipient is required")
+	}
+	if len(req.Recipients) > MaxRecipients {
+		return nil, errs.InvalidArgument("recipients", "at most %d recipients", MaxRecipients)
+	}
+	out := make([]Recipient, 0, len(req.Recipients))
+	seen := map[string]bool{}
+	for i, r := range req.Recipients {
+		field := fmt.Sprintf("recipients[%d]", i)
+		if r.User != "" && !userPattern.MatchString(r.User) {
+			return nil, errs.InvalidArgument(field+".user", "must be users/{user}")
+		}
+		if err := checkEmail(r.Email); err != nil {
+			return nil, errs.InvalidArgument(field+".email", "%s", err.Error())
+		}
+		if len(r.Name) > MaxNameLen || !printable(r.Name) {
+			return nil, errs.InvalidArgument(field+".display_name", "at most %d characters, no line breaks or control characters", MaxNameLen)
+		}
+		switch r.Language {
+		case "":
+			r.Language = DefaultLanguage
+		case "en", "fr":
+		default:
+			return nil, errs.InvalidArgument(field+".language", "must be en or fr")
+		}
+		key := strings.ToLower(r.Email)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, r)
+	}
+	if req.Data != nil {
+		b, err := json.Marshal(req.Data)
+		if err != nil {
+			return nil, errs.InvalidArgument("data", "not representable as JSON")
+		}
+		if len(b) > MaxDataBytes {
+			return nil, errs.InvalidArgument("data", "too large: %d bytes encoded, at most %d", len(b), MaxDataBytes)
+		}
+	}
+	if err := s.render.Check(req.Template, req.Data); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkEmail accepts a bare address (local@domain), nothing else: no display
+// name, no comments, no line breaks.
+func checkEmail(addr string) error {
+	if addr == "" {
+		return errors.New("required")
+	}
+	if len(addr) > MaxEmailLen || !printable(addr) || strings.ContainsAny(addr, " <>,;\"()") {
+		return errors.New("not a valid e-mail address")
+	}
+	a, err := mail.ParseAddress(addr)
+	if err != nil || a.Address != addr || a.Name != "" {
+		return errors.New("not a valid e-mail address")
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || at == len(addr)-1 || !strings.Contains(addr[at+1:], ".") && addr[at+1:] != "localhost" {
+		return errors.New("not a valid e-mail address")
+	}
+	return nil
+}
+
+// printable reports whether s has no control characters (line breaks included).
+func printable(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+	}
+	return true
+}
+
+// requireUser is the inbox rule: only an authenticated user has an inbox.
+func requireUser(c Caller) error {
+	if c.User == "" {
+		return errs.Unauthenticated("UNAUTHENTICATED", "sign in to read notifications")
+	}
+	return nil
+}
+
+// requirePlatformAdmin is the dead-letter rule: platform administrators only.
+func requirePlatformAdmin(c Caller) error {
+	if c.User == "" && !c.PlatformAdmin {
+		return errs.Unauthenticated("UNAUTHENTICATED", "authentication required")
+	}
+	if !c.PlatformAdmin {
+		return errs.PermissionDenied("PLATFORM_ADMIN_REQUIRED", "dead letters are for platform administrators")
+	}
+	return nil
+}
+
+func pageSize(n int) int {
+	switch {
+	case n <= 0:
+		return DefaultPageSize
+	case n > MaxPageSize:
+		return MaxPageSize
+	}
+	return n
+}
+
+// ListInbox lists the caller's inbox, newest first (R-NOTIF-4).
+func (s *Service) ListInbox(ctx context.Context, c Caller, size int, token string, unreadOnly bool) ([]InboxItem, string, error) {
+	if err := requireUser(c); err != nil {
+		return nil, "", err
+	}
+	q := "inbox"
+	if unreadOnly {
+		q = "inbox-unread"
+	}
+	after, err := decodePageToken(token, q)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := pageSize(size)
+	entries, err := s.store.ListInbox(ctx, c.User, after, limit+1, unreadOnly)
+	if err != nil {
+		return nil, "", errs.Internal(fmt.Errorf("list inbox: %w", err))
+	}
+	next := ""
+	if len(entries) > limit {
+		entries = entries[:limit]
+		next = encodePageToken(Cursor{ID: entries[limit-1].ID}, q)
+	}
+	items := make([]InboxItem, len(entries))
+	for i, e := range entries {
+		items[i] = s.inboxItem(e)
+	}
+	return items, next, nil
+}
+
+// inboxItem renders an entry for its recipient. A stored notification that
+// no longer renders (a template removed by an upgrade) still lists, with the
+// template name as its subject, rather than breaking the whole inbox.
+func (s *Service) inboxItem(e InboxEntry) InboxItem {
+	n := e.Notification
+	item := InboxItem{Entry: e, Template: n.Template, Company: n.Company, Subject: string(n.Template)}
+	if e.Index < 0 || e.Index >= len(n.Recipients) {
+		s.log.Error("inbox entry points past the recipients", zap.String("entry", e.ID))
+		return item
+	}
+	r := n.Recipients[e.Index]
+	out, err := s.render.Render(n.Template, r.Language, r, n.Data)
+	if err != nil {
+		s.log.Error("render inbox entry", zap.String("entry", e.ID), zap.Error(err))
+		return item
+	}
+	item.Subject, item.Body = out.Subject, out.Text
+	return item
+}
+
+// MarkRead marks one entry of the caller's inbox read. Another user's entry
+// is NOT_FOUND, as if it did not exist.
+func (s *Service) MarkRead(ctx context.Context, c Caller, id string) (InboxItem, error) {
+	if err := requireUser(c); err != nil {
+		return InboxItem{}, err
+	}
+	if !ValidDeliveryID(id) {
+		return InboxItem{}, errs.NotFound("NOTIFICATION_NOT_FOUND", "notification not found")
+	}
+	e, err := s.store.MarkRead(ctx, c.User, id, s.now().UTC())
+	if errors.Is(err, ErrNotFound) {
+		return InboxItem{}, errs.NotFound("NOTIFICATION_NOT_FOUND", "notification not found")
+	}
+	if err != nil {
+		return InboxItem{}, errs.Internal(fmt.Errorf("mark read: %w", err))
+	}
+	return s.inboxItem(e), nil
+}
+
+// ListDeadLetters lists failed deliveries, oldest first (R-NOTIF-5).
+func (s *Service) ListDeadLetters(ctx context.Context, c Caller, size int, token string) ([]Delivery, string, error) {
+	if err := requirePlatformAdmin(c); err != nil {
+		return nil, "", err
+	}
+	after, err := decodePageToken(token, "dead")
+	if err != nil {
+		return nil, "", err
+	}
+	limit := pageSize(size)
+	dead, err := s.store.ListDeadLetters(ctx, after, limit+1)
+	if err != nil {
+		return nil, "", errs.Internal(fmt.Errorf("list dead letters: %w", err))
+	}
+	next := ""
+	if len(dead) > limit {
+		dead = dead[:limit]
+		last := dead[limit-1]
+		next = encodePageToken(Cursor{Time: last.DeadTime, ID: last.ID}, "dead")
+	}
+	return dead, next, nil
+}
+
+// RetryDeadLetter puts a dead letter back in the outbox, due now, with a
+// fresh set of attempts. It returns the delivery as it now is (pending).
+func (s *Service) RetryDeadLetter(ctx context.Context, c Caller, id string) (Delivery, error) {
+	if err := requirePlatformAdmin(c); err != nil {
+		return Delivery{}, err
+	}
+	if !ValidDeliveryID(id) {
+		return Delivery{}, errs.NotFound("DEAD_LETTER_NOT_FOUND", "dead letter not found")
+	}
+	d, err := s.store.RetryDeadLetter(ctx, id, s.now().UTC())
+	if errors.Is(err, ErrNotFound) {
+		return Delivery{}, errs.NotFound("DEAD_LETTER_NOT_FOUND", "dead letter not found")
+	}
+	if err != nil {
+		return Delivery{}, errs.Internal(fmt.Errorf("retry dead letter: %w", err))
+	}
+	s.log.Info("dead letter retried", zap.String("delivery", id), zap.String("by", c.User))
+	s.accepted()
+	return d, nil
+}
