@@ -148,9 +148,12 @@ func (c *chain) logCall(ctx context.Context, method string, start time.Time, req
 	if m, ok := req.(proto.Message); ok && c.log.Core().Enabled(zap.DebugLevel) {
 		fields = append(fields, zap.Any("request", Redact(m)))
 	}
-	switch code {
-	case codes.Internal, codes.Unknown, codes.DataLoss:
+	switch {
+	case code == codes.Internal || code == codes.Unknown || code == codes.DataLoss:
 		c.log.Error("rpc", fields...)
+	case isInfrastructure(method):
+		// Probes (readyz polls every upstream) would drown the log at info.
+		c.log.Debug("rpc", fields...)
 	default:
 		c.log.Info("rpc", fields...)
 	}
