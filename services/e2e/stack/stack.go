@@ -139,6 +139,7 @@ func (s *Stack) StartProcess(name string) error {
 		cmd.Env = append(cmd.Env, "VIGIL_METRICS_ADDR="+m)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", name, err)
