@@ -1126,7 +1126,10 @@ type AcceptInvitationRequest struct {
 	// The given name, when the invitee wants to correct it; empty keeps it.
 	GivenName string `protobuf:"bytes,3,opt,name=given_name,json=givenName,proto3" json:"given_name,omitempty"`
 	// The family name, when the invitee wants to correct it; empty keeps it.
-	FamilyName    string `protobuf:"bytes,4,opt,name=family_name,json=familyName,proto3" json:"family_name,omitempty"`
+	FamilyName string `protobuf:"bytes,4,opt,name=family_name,json=familyName,proto3" json:"family_name,omitempty"`
+	// The current TOTP code, required only when the invitee already has a
+	// login with two-factor enabled (an invitation accepted after another one).
+	TotpCode      string `protobuf:"bytes,5,opt,name=totp_code,json=totpCode,proto3" json:"totp_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1185,6 +1188,13 @@ func (x *AcceptInvitationRequest) GetGivenName() string {
 func (x *AcceptInvitationRequest) GetFamilyName() string {
 	if x != nil {
 		return x.FamilyName
+	}
+	return ""
+}
+
+func (x *AcceptInvitationRequest) GetTotpCode() string {
+	if x != nil {
+		return x.TotpCode
 	}
 	return ""
 }
@@ -2894,7 +2904,7 @@ const file_vigil_identity_v1_identity_service_proto_rawDesc = "" +
 	"\fnew_password\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\f\x18\x80\x01R\vnewPassword\x121\n" +
 	"\ttotp_code\x18\x03 \x01(\tB\x14\xbaH\x11r\x0f2\r^([0-9]{6})?$R\btotpCode\"\x17\n" +
-	"\x15ResetPasswordResponse\"\xdf\x01\n" +
+	"\x15ResetPasswordResponse\"\x92\x02\n" +
 	"\x17AcceptInvitationRequest\x12 \n" +
 	"\x05token\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x10R\x05token\x12&\n" +
@@ -2903,7 +2913,8 @@ const file_vigil_identity_v1_identity_service_proto_rawDesc = "" +
 	"\n" +
 	"given_name\x18\x03 \x01(\tB\x1c\xbaH\x19r\x17\x18d2\x13^[^\\x00-\\x1f\\x7f]*$R\tgivenName\x12=\n" +
 	"\vfamily_name\x18\x04 \x01(\tB\x1c\xbaH\x19r\x17\x18d2\x13^[^\\x00-\\x1f\\x7f]*$R\n" +
-	"familyName\"\xc3\x02\n" +
+	"familyName\x121\n" +
+	"\ttotp_code\x18\x05 \x01(\tB\x14\xbaH\x11r\x0f2\r^([0-9]{6})?$R\btotpCode\"\xc3\x02\n" +
 	"\x18AcceptInvitationResponse\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12#\n" +
 	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\x12\x1d\n" +

@@ -1,23 +1,80 @@
-// Package app wires the identity service: configuration, storage, handlers
-// and the shared gRPC server.
+// Package app wires the identity service: configuration, storage, the
+// domain, its clients to directory and notify, handlers and the shared gRPC
+// server.
 package app
 
 import (
 	"context"
 	"flag"
+	"fmt"
+	"net"
 	"path/filepath"
+	"runtime"
+	"time"
 
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
+	"github.com/vigil/vigil/services/identity/internal/api"
+	"github.com/vigil/vigil/services/identity/internal/boltstore"
+	"github.com/vigil/vigil/services/identity/internal/clients"
+	"github.com/vigil/vigil/services/identity/internal/domain"
+	"github.com/vigil/vigil/services/identity/internal/password"
+	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/config"
 	"github.com/vigil/vigil/services/runtime/server"
-	"github.com/vigil/vigil/services/runtime/storage"
 )
 
 // Config is identity's configuration.
 type Config struct {
 	config.Common
+
+	AccessTokenTTL      time.Duration
+	RefreshTokenTTL     time.Duration
+	SessionMaxAge       time.Duration
+	KeyRotation         time.Duration
+	RevocationRetention time.Duration
+	HashSlots           int
+	HashQueue           int
+	DirectoryTimeout    time.Duration
+}
+
+// Register adds identity's flags (VIGIL_* environment variables come with
+// config.Parse).
+func (c *Config) Register(fs *flag.FlagSet) {
+	c.Common.Register(fs)
+	fs.DurationVar(&c.AccessTokenTTL, "access-token-ttl", 15*time.Minute, "lifetime of access tokens")
+	fs.DurationVar(&c.RefreshTokenTTL, "refresh-token-ttl", 7*24*time.Hour, "a session ends after this long without a refresh")
+	fs.DurationVar(&c.SessionMaxAge, "session-max-age", 30*24*time.Hour, "a session ends this long after sign-in, refreshed or not")
+	fs.DurationVar(&c.KeyRotation, "key-rotation", 7*24*time.Hour, "a new signing key takes over after this long (0: never); old keys stay published until their tokens expire")
+	fs.DurationVar(&c.RevocationRetention, "revocation-retention", 0, "how long revocation events are kept for WatchRevocations (0: the refresh-token TTL; never less than the access-token TTL)")
+	fs.IntVar(&c.HashSlots, "hash-slots", 0, "password hashes computed at once (0: GOMAXPROCS)")
+	fs.IntVar(&c.HashQueue, "hash-queue", 0, "sign-ins waiting for a hashing slot before RESOURCE_EXHAUSTED (0: twice the slots)")
+	fs.DurationVar(&c.DirectoryTimeout, "directory-timeout", 500*time.Millisecond, "how long a sign-in waits for directory's company settings before using identity's copy")
+}
+
+// Complete validates and fills defaults.
+func (c *Config) Complete() error {
+	if err := c.Common.Complete(); err != nil {
+		return err
+	}
+	if c.AccessTokenTTL < time.Minute {
+		return fmt.Errorf("access-token-ttl: must be at least 1m")
+	}
+	if c.RefreshTokenTTL < c.AccessTokenTTL {
+		return fmt.Errorf("refresh-token-ttl: must be at least access-token-ttl")
+	}
+	if c.KeyRotation != 0 && c.KeyRotation < time.Minute {
+		return fmt.Errorf("key-rotation: must be 0 or at least 1m")
+	}
+	if c.HashSlots <= 0 {
+		c.HashSlots = runtime.GOMAXPROCS(0)
+	}
+	if c.HashQueue <= 0 {
+		c.HashQueue = 2 * c.HashSlots
+	}
+	return nil
 }
 
 // ParseConfig reads flags and VIGIL_* environment variables.
@@ -31,23 +88,96 @@ func ParseConfig(args []string) (*Config, error) {
 	return cfg, cfg.Complete()
 }
 
+// Options let tests and benchmarks replace the process's surroundings.
+type Options struct {
+	// Listener replaces listening on the configured address (bufconn).
+	Listener net.Listener
+	// DirectoryConn and NotifyConn replace dialing cfg.DirectoryAddr and
+	// cfg.NotifyAddr.
+	DirectoryConn grpc.ClientConnInterface
+	NotifyConn    grpc.ClientConnInterface
+	// Now replaces the clock.
+	Now func() time.Time
+	// WrapStore wraps the bbolt store (failure injection).
+	WrapStore func(domain.Store) domain.Store
+	// HashParams replaces argon2id's OWASP parameters (fast tests only).
+	HashParams password.Params
+	// Auth replaces identity's authenticator (benchmark baseline).
+	Auth server.Authenticator
+	// Started receives the domain once the server is ready to serve.
+	Started func(*domain.Service)
+}
+
 // Run serves identity until ctx ends.
 func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
-	srv, err := server.New(&cfg.Common, log, server.Options{ServiceNames: []string{
+	return RunWith(ctx, cfg, log, Options{})
+}
+
+// RunWith is Run with replaced surroundings.
+func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) error {
+	bolt, err := boltstore.Open(filepath.Join(cfg.ServiceDataDir(), "identity.db"))
+	if err != nil {
+		return err
+	}
+	var store domain.Store = bolt
+	if opts.WrapStore != nil {
+		store = opts.WrapStore(bolt)
+	}
+	fail := func(err error) error {
+		_ = bolt.Close()
+		return err
+	}
+	dirConn, notifyConn := opts.DirectoryConn, opts.NotifyConn
+	var conns []*grpc.ClientConn
+	if dirConn == nil {
+		c, err := client.Dial(&cfg.Common, cfg.DirectoryAddr)
+		if err != nil {
+			return fail(err)
+		}
+		conns, dirConn = append(conns, c), c
+	}
+	if notifyConn == nil {
+		c, err := client.Dial(&cfg.Common, cfg.NotifyAddr)
+		if err != nil {
+			return fail(err)
+		}
+		conns, notifyConn = append(conns, c), c
+	}
+	svc, err := domain.New(ctx, domain.Config{
+		PublicURL: cfg.PublicURL, AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
+		SessionMaxAge: cfg.SessionMaxAge, KeyRotation: cfg.KeyRotation, RevocationRetention: cfg.RevocationRetention,
+		DirectoryTimeout: cfg.DirectoryTimeout, HashParams: opts.HashParams, HashSlots: cfg.HashSlots, HashQueue: cfg.HashQueue,
+		Now: opts.Now,
+	}, log, store, clients.NewDirectory(dirConn), clients.NewNotifier(notifyConn))
+	if err != nil {
+		return fail(err)
+	}
+	var authn server.Authenticator = api.NewAuthenticator(svc)
+	if opts.Auth != nil {
+		authn = opts.Auth
+	}
+	srv, err := server.New(&cfg.Common, log, server.Options{Auth: authn, Listener: opts.Listener, ServiceNames: []string{
 		identityv1.IdentityService_ServiceDesc.ServiceName,
 		identityv1.IdentityInternalService_ServiceDesc.ServiceName,
 	}})
 	if err != nil {
-		return err
+		return fail(err)
 	}
-	db, err := storage.OpenBolt(filepath.Join(cfg.ServiceDataDir(), "identity.db"))
-	if err != nil {
-		return err
+	// Closers run in reverse: background work stops, then connections, then the store.
+	srv.OnClose(bolt.Close)
+	for _, c := range conns {
+		srv.OnClose(c.Close)
 	}
-	srv.OnClose(db.Close)
-	g := srv.GRPC()
-	identityv1.RegisterIdentityServiceServer(g, identityv1.UnimplementedIdentityServiceServer{})
-	identityv1.RegisterIdentityInternalServiceServer(g, identityv1.UnimplementedIdentityInternalServiceServer{})
+	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	bgDone := make(chan struct{})
+	go func() { defer close(bgDone); svc.Run(bgCtx) }()
+	srv.OnClose(func() error { stopBg(); <-bgDone; return nil })
+
+	go func() { <-ctx.Done(); svc.Stop() }()
+	api.Register(srv.GRPC(), svc)
 	srv.MarkServing()
+	if opts.Started != nil {
+		opts.Started(svc)
+	}
 	return srv.Run(ctx)
 }

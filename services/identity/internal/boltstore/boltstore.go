@@ -1,0 +1,454 @@
+// Package boltstore implements identity's domain.Store on bbolt. Buckets
+// are declared once below; every secondary index is updated in the same
+// transaction as its record. Values are JSON-encoded domain records (they
+// hold fields, such as password hashes, that no public proto carries).
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/vigil/vigil/services/identity/internal/domain"
+	"github.com/vigil/vigil/services/runtime/storage"
+)
+
+// Buckets, declared once.
+var (
+	bLogins        = storage.Bucket("logins")              // {user} → Login
+	bLoginsByEmail = storage.Bucket("logins_by_email")     // email → {user}
+	bCompanies     = storage.Bucket("companies")           // {company} → Company
+	bMembers       = storage.Bucket("memberships")         // {company}\x00{user} → Membership
+	bMembersByUser = storage.Bucket("memberships_by_user") // {user}\x00{company} → ∅
+	bSessions      = storage.Bucket("sessions")            // {session} → Session
+	bSessionsByUsr = storage.Bucket("sessions_by_user")    // {user}\x00{session} → ∅
+	bLinkTokens    = storage.Bucket("link_tokens")         // sha256 → LinkToken
+	bGrants        = storage.Bucket("grants")              // {company}\x00{grant} → Grant
+	bAudit         = storage.Bucket("audit_events")        // {company}\x00seq → AuditEvent
+	bRevocations   = storage.Bucket("revocations")         // seq → RevocationEvent
+	bKeys          = storage.Bucket("signing_keys")        // kid → SigningKey
+	bOutbox        = storage.Bucket("outbox")              // seq\x00id → Notification
+	bMeta          = storage.Bucket("meta")                // name → value
+
+	buckets = []storage.Bucket{bLogins, bLoginsByEmail, bCompanies, bMembers, bMembersByUser, bSessions,
+		bSessionsByUsr, bLinkTokens, bGrants, bAudit, bRevocations, bKeys, bOutbox, bMeta}
+
+	metaRevocationsPruned = []byte("revocations_pruned")
+)
+
+// Store is the bbolt store.
+type Store struct{ db *bolt.DB }
+
+// Open opens (or creates) the store at path.
+func Open(path string) (*Store, error) {
+	db, err := storage.OpenBolt(path, buckets...)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// View implements domain.Store.
+func (s *Store) View(ctx context.Context, fn func(domain.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&txn{tx: tx}) })
+}
+
+// Update implements domain.Store.
+func (s *Store) Update(ctx context.Context, fn func(domain.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(&txn{tx: tx}) })
+}
+
+type txn struct{ tx *bolt.Tx }
+
+func (t *txn) b(name storage.Bucket) *bolt.Bucket { return t.tx.Bucket(name) }
+
+func get[T any](t *txn, b storage.Bucket, key []byte) (*T, error) {
+	v := t.b(b).Get(key)
+	if v == nil {
+		return nil, domain.ErrNotFound
+	}
+	out := new(T)
+	if err := json.Unmarshal(v, out); err != nil {
+		return nil, fmt.Errorf("decode %s/%q: %w", b, key, err)
+	}
+	return out, nil
+}
+
+func put(t *txn, b storage.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", b, err)
+	}
+	return t.b(b).Put(key, raw)
+}
+
+// list decodes every value under prefix, in key order.
+func list[T any](t *txn, b storage.Bucket, prefix []byte) ([]*T, error) {
+	var out []*T
+	c := t.b(b).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		item := new(T)
+		if err := json.Unmarshal(v, item); err != nil {
+			return nil, fmt.Errorf("decode %s/%q: %w", b, k, err)
+		}
+		out = append(out, item)
+	}
+	return out, nil
+}
+
+func pair(a, b string) []byte { return []byte(a + "\x00" + b) }
+
+func u64(n uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return b[:]
+}
+
+// ---- logins
+
+func (t *txn) Login(id string) (*domain.Login, error) {
+	return get[domain.Login](t, bLogins, []byte(id))
+}
+
+func (t *txn) LoginByEmail(email string) (*domain.Login, error) {
+	id := t.b(bLoginsByEmail).Get([]byte(email))
+	if id == nil {
+		return nil, domain.ErrNotFound
+	}
+	return t.Login(string(id))
+}
+
+func (t *txn) PutLogin(l *domain.Login) error {
+	idx := t.b(bLoginsByEmail)
+	if owner := idx.Get([]byte(l.Email)); owner != nil && string(owner) != l.ID {
+		return domain.ErrEmailTaken
+	}
+	if old, err := t.Login(l.ID); err == nil && old.Email != l.Email {
+		if err := idx.Delete([]byte(old.Email)); err != nil {
+			return err
+		}
+	}
+	if err := idx.Put([]byte(l.Email), []byte(l.ID)); err != nil {
+		return err
+	}
+	return put(t, bLogins, []byte(l.ID), l)
+}
+
+func (t *txn) DeleteLogin(id string) error {
+	l, err := t.Login(id)
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := t.b(bLoginsByEmail).Delete([]byte(l.Email)); err != nil {
+		return err
+	}
+	return t.b(bLogins).Delete([]byte(id))
+}
+
+// ---- companies
+
+func (t *txn) Company(id string) (*domain.Company, error) {
+	return get[domain.Company](t, bCompanies, []byte(id))
+}
+
+func (t *txn) PutCompany(c *domain.Company) error { return put(t, bCompanies, []byte(c.ID), c) }
+
+// ---- memberships
+
+func (t *txn) Membership(company, user string) (*domain.Membership, error) {
+	return get[domain.Membership](t, bMembers, pair(company, user))
+}
+
+func (t *txn) PutMembership(m *domain.Membership) error {
+	if err := t.b(bMembersByUser).Put(pair(m.User, m.Company), nil); err != nil {
+		return err
+	}
+	return put(t, bMembers, pair(m.Company, m.User), m)
+}
+
+func (t *txn) DeleteMembership(company, user string) error {
+	if err := t.b(bMembersByUser).Delete(pair(user, company)); err != nil {
+		return err
+	}
+	return t.b(bMembers).Delete(pair(company, user))
+}
+
+func (t *txn) CompanyMembers(company string) ([]*domain.Membership, error) {
+	return list[domain.Membership](t, bMembers, []byte(company+"\x00"))
+}
+
+func (t *txn) UserMemberships(user string) ([]*domain.Membership, error) {
+	var out []*domain.Membership
+	prefix := []byte(user + "\x00")
+	c := t.b(bMembersByUser).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		m, err := t.Membership(string(k[len(prefix):]), user)
+		if err != nil {
+			return nil, fmt.Errorf("membership index: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// ---- sessions
+
+func (t *txn) Session(id string) (*domain.Session, error) {
+	return get[domain.Session](t, bSessions, []byte(id))
+}
+
+func (t *txn) PutSession(s *domain.Session) error {
+	if err := t.b(bSessionsByUsr).Put(pair(s.User, s.ID), nil); err != nil {
+		return err
+	}
+	return put(t, bSessions, []byte(s.ID), s)
+}
+
+func (t *txn) DeleteSession(id string) error {
+	s, err := t.Session(id)
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := t.b(bSessionsByUsr).Delete(pair(s.User, s.ID)); err != nil {
+		return err
+	}
+	return t.b(bSessions).Delete([]byte(id))
+}
+
+func (t *txn) UserSessions(user string) ([]*domain.Session, error) {
+	var out []*domain.Session
+	prefix := []byte(user + "\x00")
+	c := t.b(bSessionsByUsr).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		s, err := t.Session(string(k[len(prefix):]))
+		if err != nil {
+			return nil, fmt.Errorf("session index: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// ---- link tokens
+
+func (t *txn) LinkToken(hash [32]byte) (*domain.LinkToken, error) {
+	return get[domain.LinkToken](t, bLinkTokens, hash[:])
+}
+
+func (t *txn) PutLinkToken(lt *domain.LinkToken) error { return put(t, bLinkTokens, lt.Hash[:], lt) }
+
+func (t *txn) DeleteLinkToken(hash [32]byte) error { return t.b(bLinkTokens).Delete(hash[:]) }
+
+// ---- grants
+
+func (t *txn) Grant(company, id string) (*domain.Grant, error) {
+	return get[domain.Grant](t, bGrants, pair(company, id))
+}
+
+func (t *txn) PutGrant(g *domain.Grant) error { return put(t, bGrants, pair(g.Company, g.ID), g) }
+
+func (t *txn) DeleteGrant(company, id string) error { return t.b(bGrants).Delete(pair(company, id)) }
+
+func (t *txn) Grants(company string) ([]*domain.Grant, error) {
+	return list[domain.Grant](t, bGrants, []byte(company+"\x00"))
+}
+
+// ---- audit
+
+func (t *txn) AppendAudit(e *domain.AuditEvent) error {
+	seq, err := t.b(bAudit).NextSequence()
+	if err != nil {
+		return err
+	}
+	e.Seq = seq
+	return put(t, bAudit, append([]byte(e.Company+"\x00"), u64(seq)...), e)
+}
+
+func (t *txn) AuditEvents(company string, before uint64, limit int) ([]*domain.AuditEvent, error) {
+	prefix := []byte(company + "\x00")
+	c := t.b(bAudit).Cursor()
+	var k, v []byte
+	if before == 0 {
+		// Position after the company's last key, then step back.
+		k, v = c.Seek(append(append([]byte(nil), prefix...), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
+	} else {
+		k, v = c.Seek(append(append([]byte(nil), prefix...), u64(before)...))
+	}
+	if k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	var out []*domain.AuditEvent
+	for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
+		e := new(domain.AuditEvent)
+		if err := json.Unmarshal(v, e); err != nil {
+			return nil, fmt.Errorf("decode audit event: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// ---- revocations
+
+func (t *txn) AppendRevocation(e *domain.RevocationEvent) error {
+	seq, err := t.b(bRevocations).NextSequence()
+	if err != nil {
+		return err
+	}
+	e.Seq = seq
+	return put(t, bRevocations, u64(seq), e)
+}
+
+func (t *txn) Revocations(after uint64, limit int) ([]*domain.RevocationEvent, error) {
+	var out []*domain.RevocationEvent
+	c := t.b(bRevocations).Cursor()
+	for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+		e := new(domain.RevocationEvent)
+		if err := json.Unmarshal(v, e); err != nil {
+			return nil, fmt.Errorf("decode revocation: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (t *txn) RevocationBounds() (uint64, uint64, error) {
+	var pruned uint64
+	if v := t.b(bMeta).Get(metaRevocationsPruned); len(v) == 8 {
+		pruned = binary.BigEndian.Uint64(v)
+	}
+	return pruned, t.b(bRevocations).Sequence(), nil
+}
+
+func (t *txn) PruneRevocations(before time.Time) error {
+	b := t.b(bRevocations)
+	c := b.Cursor()
+	var pruned uint64
+	for k, v := c.First(); k != nil; k, v = c.First() {
+		var e domain.RevocationEvent
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("decode revocation: %w", err)
+		}
+		if !e.NotBefore.Before(before) {
+			break
+		}
+		pruned = e.Seq
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	if pruned == 0 {
+		return nil
+	}
+	return t.b(bMeta).Put(metaRevocationsPruned, u64(pruned))
+}
+
+// ---- signing keys
+
+func (t *txn) SigningKeys() ([]*domain.SigningKey, error) {
+	return list[domain.SigningKey](t, bKeys, nil)
+}
+
+func (t *txn) PutSigningKey(k *domain.SigningKey) error { return put(t, bKeys, []byte(k.ID), k) }
+
+func (t *txn) DeleteSigningKey(id string) error { return t.b(bKeys).Delete([]byte(id)) }
+
+// ---- outbox
+
+func (t *txn) PutNotification(n *domain.Notification) error {
+	seq, err := t.b(bOutbox).NextSequence()
+	if err != nil {
+		return err
+	}
+	return put(t, bOutbox, append(u64(seq), []byte(n.ID)...), n)
+}
+
+func (t *txn) Notifications(limit int) ([]*domain.Notification, error) {
+	var out []*domain.Notification
+	c := t.b(bOutbox).Cursor()
+	for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+		n := new(domain.Notification)
+		if err := json.Unmarshal(v, n); err != nil {
+			return nil, fmt.Errorf("decode notification: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func (t *txn) DeleteNotification(id string) error {
+	c := t.b(bOutbox).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) > 8 && string(k[8:]) == id {
+			return c.Delete()
+		}
+	}
+	return nil
+}
+
+// ---- expiry
+
+func (t *txn) DeleteExpired(now time.Time) error {
+	var expired []string
+	if err := t.b(bSessions).ForEach(func(k, v []byte) error {
+		var s domain.Session
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("decode session: %w", err)
+		}
+		if !now.Before(s.ExpireTime) {
+			expired = append(expired, s.ID)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, id := range expired {
+		if err := t.DeleteSession(id); err != nil {
+			return err
+		}
+	}
+	var stale [][]byte
+	if err := t.b(bLinkTokens).ForEach(func(k, v []byte) error {
+		var lt domain.LinkToken
+		if err := json.Unmarshal(v, &lt); err != nil {
+			return fmt.Errorf("decode link token: %w", err)
+		}
+		if !now.Before(lt.ExpireTime) {
+			stale = append(stale, storage.Copy(k))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range stale {
+		if err := t.b(bLinkTokens).Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var _ domain.Store = (*Store)(nil)

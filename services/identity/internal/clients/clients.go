@@ -1,0 +1,166 @@
+// Package clients adapts directory's and notify's gRPC APIs to the ports
+// identity's domain defines.
+package clients
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
+	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
+	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
+	"github.com/vigil/vigil/services/identity/internal/domain"
+	"github.com/vigil/vigil/services/runtime/errs"
+)
+
+// Directory is domain.Directory over directory's gRPC API.
+type Directory struct {
+	internal  directoryv1.DirectoryInternalServiceClient
+	companies directoryv1.CompanyServiceClient
+}
+
+// NewDirectory returns the adapter over a connection to directory.
+func NewDirectory(conn grpc.ClientConnInterface) *Directory {
+	return &Directory{internal: directoryv1.NewDirectoryInternalServiceClient(conn), companies: directoryv1.NewCompanyServiceClient(conn)}
+}
+
+// service calls carry no user credentials: drop what client.Dial forwards.
+func asService(ctx context.Context) context.Context {
+	md, _ := metadata.FromIncomingContext(ctx)
+	out := metadata.MD{}
+	if id := md.Get("x-request-id"); len(id) > 0 {
+		out.Set("x-request-id", id[0])
+	}
+	// client.Dial forwards incoming credentials; a service call has none.
+	ctx = metadata.NewIncomingContext(ctx, metadata.MD{})
+	return metadata.NewOutgoingContext(ctx, out)
+}
+
+// CreateCompany implements domain.Directory.
+func (d *Directory) CreateCompany(ctx context.Context, in domain.CompanyDraft, requestID string) (*domain.Company, error) {
+	c := &directoryv1.Company{
+		LegalName: in.LegalName, Kind: directoryv1.CompanyKind(in.Kind), Country: in.Country,
+		RegistrationNumber: normalizeNumber(in.RegistrationNumber), TimeZone: in.TimeZone, Language: in.Language,
+	}
+	if in.Address != "" {
+		c.Address = &directoryv1.PostalAddress{Lines: splitLines(in.Address), Country: in.Country}
+	}
+	out, err := d.internal.CreateCompany(asService(ctx), &directoryv1.CreateCompanyRequest{Company: c, RequestId: requestID})
+	if err != nil {
+		return nil, translate(err)
+	}
+	return company(out), nil
+}
+
+// DeleteCompany implements domain.Directory; NOT_FOUND counts as done.
+func (d *Directory) DeleteCompany(ctx context.Context, id string) error {
+	_, err := d.internal.DeleteCompany(asService(ctx), &directoryv1.DeleteCompanyRequest{Name: domain.CompanyName(id)})
+	if status.Code(err) == codes.NotFound {
+		return nil
+	}
+	return err
+}
+
+// GetCompany implements domain.Directory.
+func (d *Directory) GetCompany(ctx context.Context, id, bearer string) (*domain.Company, error) {
+	ctx = metadata.AppendToOutgoingContext(asService(ctx), "authorization", "Bearer "+bearer)
+	out, err := d.companies.GetCompany(ctx, &directoryv1.GetCompanyRequest{Name: domain.CompanyName(id)})
+	if err != nil {
+		return nil, err
+	}
+	return company(out), nil
+}
+
+func company(c *directoryv1.Company) *domain.Company {
+	return &domain.Company{ID: strings.TrimPrefix(c.GetName(), "companies/"), Kind: identityv1.CompanyKind(c.GetKind()),
+		DisplayName: c.GetLegalName(), RequireTwoFactor: c.GetRequireTwoFactor(), Language: c.GetLanguage()}
+}
+
+// normalizeNumber drops the spaces, dots and dashes sign-up allows.
+func normalizeNumber(n string) string {
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '.' || r == '-' {
+			return -1
+		}
+		return r
+	}, n)
+}
+
+func splitLines(addr string) []string {
+	var out []string
+	for _, l := range strings.Split(addr, "\n") {
+		if l = strings.TrimSpace(l); l != "" && len(out) < 4 {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// translate turns directory's answer into identity's: the caller's mistakes
+// keep their code and field, the rest says directory is unavailable.
+func translate(err error) error {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.AlreadyExists:
+		return errs.AlreadyExists("COMPANY_ALREADY_REGISTERED", "a company with this country and registration number is already registered (R-DIR-1): ask its Administrators to add you")
+	case codes.InvalidArgument:
+		field := "company"
+		for _, d := range st.Details() {
+			if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) > 0 {
+				field = br.GetFieldViolations()[0].GetField()
+			}
+		}
+		if !strings.HasPrefix(field, "company") {
+			field = "company." + field
+		}
+		return &errs.Error{Kind: errs.KindInvalidArgument, Reason: "INVALID_ARGUMENT", Message: st.Message(), Field: field}
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
+		return errs.Unavailable("DIRECTORY_UNAVAILABLE", "the directory service is unavailable; retry")
+	}
+	return errs.Internal(err)
+}
+
+// Notifier is domain.Notifier over notify's EnqueueNotification.
+type Notifier struct {
+	c notifyv1.NotificationServiceClient
+}
+
+// NewNotifier returns the adapter over a connection to notify.
+func NewNotifier(conn grpc.ClientConnInterface) *Notifier {
+	return &Notifier{c: notifyv1.NewNotificationServiceClient(conn)}
+}
+
+// Enqueue implements domain.Notifier.
+func (n *Notifier) Enqueue(ctx context.Context, msg *domain.Notification) error {
+	data := map[string]any{}
+	for k, v := range msg.Data {
+		data[k] = v
+	}
+	st, err := structpb.NewStruct(data)
+	if err != nil {
+		return err
+	}
+	req := &notifyv1.EnqueueNotificationRequest{IdempotencyKey: msg.IdempotencyKey, Template: msg.Template, Data: st, Company: msg.Company}
+	for _, r := range msg.Recipients {
+		req.Recipients = append(req.Recipients, &notifyv1.Recipient{User: r.User, Email: r.Email, DisplayName: r.DisplayName, Language: r.Language})
+	}
+	_, err = n.c.EnqueueNotification(asService(ctx), req)
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.PermissionDenied, codes.AlreadyExists:
+		return fmt.Errorf("%w: %v", domain.ErrPermanent, err)
+	}
+	return err
+}
+
+var (
+	_ domain.Directory = (*Directory)(nil)
+	_ domain.Notifier  = (*Notifier)(nil)
+)

@@ -1,0 +1,154 @@
+package domain
+
+import (
+	"context"
+	"errors"
+	"sort"
+
+	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
+	"github.com/vigil/vigil/services/identity/internal/tokens"
+	"github.com/vigil/vigil/services/runtime/errs"
+)
+
+// ListGrants pages through an operator's grants (R-DIR-10); members who are
+// not Administrators see their own only. user ({user}) filters when set.
+func (s *Service) ListGrants(ctx context.Context, c Caller, parent, user string, page Page) ([]*Grant, string, error) {
+	company, err := ParseCompany("parent", parent)
+	if err != nil {
+		return nil, "", err
+	}
+	ownOnly, err := authorizeListGrants(c, company)
+	if err != nil {
+		return nil, "", err
+	}
+	if user != "" {
+		uc, u, err := ParseMember("user", user)
+		if err != nil {
+			return nil, "", err
+		}
+		if uc != company {
+			return nil, "", errs.InvalidArgument("user", "must be a member of parent")
+		}
+		user = u
+	}
+	if ownOnly {
+		if user != "" && user != callerID(c) {
+			return nil, "", errAdminRequired
+		}
+		user = callerID(c)
+	}
+	var after string
+	if page.Token != "" {
+		parts, err := tokens.DecodePage("grants", page.Token, 1)
+		if err != nil {
+			return nil, "", errBadPageToken
+		}
+		after = parts[0]
+	}
+	var all []*Grant
+	if err := s.view(ctx, func(tx Tx) error {
+		var err error
+		all, err = tx.Grants(company)
+		return err
+	}); err != nil {
+		return nil, "", err
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	var out []*Grant
+	for _, g := range all {
+		if g.ID <= after && after != "" || user != "" && g.User != user {
+			continue
+		}
+		if len(out) == page.size() {
+			return out, tokens.EncodePage("grants", out[len(out)-1].ID), nil
+		}
+		out = append(out, g)
+	}
+	return out, "", nil
+}
+
+// CreateGrant gives a member of an operator an extended permission.
+func (s *Service) CreateGrant(ctx context.Context, c Caller, parent string, g Grant) (*Grant, error) {
+	company, err := ParseCompany("parent", parent)
+	if err != nil {
+		return nil, err
+	}
+	if err := authorizeAdmin(c, company); err != nil {
+		return nil, err
+	}
+	if c.Principal.CompanyKind != kindOperator {
+		return nil, errs.FailedPrecondition("NOT_AN_OPERATOR", "extended permissions exist only in operator companies")
+	}
+	uc, user, err := ParseMember("grant.user", g.User)
+	if err != nil {
+		return nil, err
+	}
+	if uc != company {
+		return nil, errs.InvalidArgument("grant.user", "must be a member of parent")
+	}
+	if (g.Scope == identityv1.GrantScope_GRANT_SCOPE_PROJECT) != (g.Project != "") {
+		return nil, errs.InvalidArgument("grant.project", "is required for a project scope and must be empty otherwise")
+	}
+	var out *Grant
+	err = s.update(ctx, c, func(t *txn) error {
+		if _, err := t.Membership(company, user); errors.Is(err, ErrNotFound) {
+			return errs.InvalidArgument("grant.user", "is not a member of the company")
+		} else if err != nil {
+			return err
+		}
+		existing, err := t.Grants(company)
+		if err != nil {
+			return err
+		}
+		for _, e := range existing {
+			if e.User == user && e.Scope == g.Scope && e.Project == g.Project && e.Level == g.Level {
+				return errs.AlreadyExists("GRANT_EXISTS", "the member already has this grant")
+			}
+		}
+		out = &Grant{ID: newID(), Company: company, User: user, Scope: g.Scope, Level: g.Level, Project: g.Project,
+			Creator: callerID(c), CreateTime: t.now}
+		if err := t.PutGrant(out); err != nil {
+			return err
+		}
+		if err := t.revoke(RevocationEvent{User: UserName(user), Company: CompanyName(company), Kind: identityv1.RevocationEvent_KIND_GRANTS_CHANGED}); err != nil {
+			return err
+		}
+		return t.audit(company, "grant.create", GrantName(company, out.ID), grantDetail(out))
+	})
+	return out, err
+}
+
+// DeleteGrant withdraws an extended permission.
+func (s *Service) DeleteGrant(ctx context.Context, c Caller, name string) error {
+	company, id, err := ParseGrant("name", name)
+	if err != nil {
+		return err
+	}
+	if err := authorizeAdmin(c, company); err != nil {
+		return err
+	}
+	return s.update(ctx, c, func(t *txn) error {
+		g, err := t.Grant(company, id)
+		if errors.Is(err, ErrNotFound) {
+			return errs.NotFound("GRANT_NOT_FOUND", "no such grant")
+		}
+		if err != nil {
+			return err
+		}
+		if err := t.DeleteGrant(company, id); err != nil {
+			return err
+		}
+		if err := t.revoke(RevocationEvent{User: UserName(g.User), Company: CompanyName(company), Kind: identityv1.RevocationEvent_KIND_GRANTS_CHANGED}); err != nil {
+			return err
+		}
+		return t.audit(company, "grant.delete", name, grantDetail(g))
+	})
+}
+
+func grantDetail(g *Grant) map[string]string {
+	d := map[string]string{"user": MemberName(g.Company, g.User), "scope": g.Scope.String(), "level": g.Level.String()}
+	if g.Project != "" {
+		d["project"] = g.Project
+	}
+	return d
+}

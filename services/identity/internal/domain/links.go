@@ -1,0 +1,267 @@
+package domain
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/zap"
+
+	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
+	"github.com/vigil/vigil/services/identity/internal/tokens"
+	"github.com/vigil/vigil/services/identity/internal/totp"
+	"github.com/vigil/vigil/services/runtime/errs"
+)
+
+var errInvalidLink = errs.Unauthenticated("INVALID_LINK_TOKEN", "the link is invalid, used or expired")
+
+// RequestPasswordReset e-mails a reset link to a login (R-ID-6). It answers
+// the same, at once, whether or not the e-mail exists: the lookup and the
+// e-mail happen after the answer, in the background.
+func (s *Service) RequestPasswordReset(_ context.Context, c Caller, email string) error {
+	email = NormalizeEmail(email)
+	job := func(ctx context.Context) {
+		if w, _ := s.resets.Wait(email); w > 0 {
+			return
+		}
+		err := s.update(ctx, c, func(t *txn) error {
+			l, err := t.LoginByEmail(email)
+			if errors.Is(err, ErrNotFound) || err == nil && l.PasswordHash == "" {
+				return nil // unknown, or only invited: nothing to reset
+			}
+			if err != nil {
+				return err
+			}
+			s.resets.Failure(email) // counts requests, silently limiting them
+			return t.queue(&Notification{IdempotencyKey: "reset:" + newID(), Template: notifyv1.Template_TEMPLATE_PASSWORD_RESET,
+				Recipients: []Recipient{recipient(l)}, Data: map[string]string{}, Link: LinkReset, LinkUser: l.ID})
+		})
+		if err != nil {
+			s.log.Warn("password reset request", zap.Error(err))
+		}
+	}
+	select {
+	case s.async <- job:
+	default:
+		s.log.Warn("password reset queue full; request dropped")
+	}
+	return nil
+}
+
+// validLink returns the unexpired link token of kind that raw is.
+func (t *txn) validLink(raw string, kind LinkKind) (*LinkToken, error) {
+	d, err := tokens.ParseLinkToken(raw)
+	if err != nil {
+		return nil, errInvalidLink
+	}
+	lt, err := t.LinkToken(d)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errInvalidLink
+	}
+	if err != nil {
+		return nil, err
+	}
+	if lt.Kind != kind || !t.now.Before(lt.ExpireTime) {
+		return nil, errInvalidLink
+	}
+	return lt, nil
+}
+
+// ResetPassword sets a new password with a reset link token (R-ID-6): the
+// token is used up, every session of the user ends. A reset never bypasses
+// two-factor: an enrolled user must give a current code.
+func (s *Service) ResetPassword(ctx context.Context, c Caller, raw, next, code string) error {
+	if err := s.policy.Check("new_password", next); err != nil {
+		return err
+	}
+	var login *Login
+	err := s.view(ctx, func(tx Tx) error {
+		t := &txn{Tx: tx, s: s, now: s.now()}
+		lt, err := t.validLink(raw, LinkReset)
+		if err != nil {
+			return err
+		}
+		login, err = tx.Login(lt.User)
+		if errors.Is(err, ErrNotFound) {
+			return errInvalidLink
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if login.TwoFactor() && code == "" {
+		return errTOTPRequired
+	}
+	hash, err := s.hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	err = s.update(ctx, c, func(t *txn) error {
+		lt, err := t.validLink(raw, LinkReset)
+		if err != nil {
+			return err
+		}
+		l, err := t.Login(lt.User)
+		if err != nil {
+			return errInvalidLink
+		}
+		if l.TwoFactor() {
+			step, ok := totp.Verify(l.TOTPSecret, code, t.now, l.TOTPLastStep)
+			if !ok {
+				return errTOTPInvalid
+			}
+			l.TOTPLastStep = step
+		}
+		if err := t.DeleteLinkToken(lt.Hash); err != nil {
+			return err
+		}
+		l.PasswordHash, l.UpdateTime = hash, t.now
+		if err := t.PutLogin(l); err != nil {
+			return err
+		}
+		if err := t.endSessions(l.ID, ""); err != nil {
+			return err
+		}
+		ms, err := t.UserMemberships(l.ID)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if err := t.auditAs(l, m.Company, "password.reset", MemberName(m.Company, l.ID), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, errTOTPInvalid) {
+		s.failed(login.Email, c.ClientAddr)
+	}
+	return err
+}
+
+// InvitationInput is AcceptInvitation's request.
+type InvitationInput struct {
+	Token, Password, GivenName, FamilyName, TOTPCode string
+}
+
+// AcceptInvitation activates an invited membership with an invitation link
+// token (R-ID-6), sets the new login's password and signs the user in.
+func (s *Service) AcceptInvitation(ctx context.Context, c Caller, in InvitationInput) (*SignIn, error) {
+	var login *Login
+	err := s.view(ctx, func(tx Tx) error {
+		t := &txn{Tx: tx, s: s, now: s.now()}
+		lt, err := t.validLink(in.Token, LinkInvitation)
+		if err != nil {
+			return err
+		}
+		login, err = tx.Login(lt.User)
+		if errors.Is(err, ErrNotFound) {
+			return errInvalidLink
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	hash := login.PasswordHash
+	if hash == "" {
+		if err := s.policy.Check("password", in.Password); err != nil {
+			return nil, err
+		}
+		if hash, err = s.hash(ctx, in.Password); err != nil {
+			return nil, err
+		}
+	} else {
+		// The login was set up meanwhile (another invitation): its
+		// password proves it is the same person.
+		ok, err := s.verify(ctx, in.Password, login.PasswordHash)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			s.failed(login.Email, c.ClientAddr)
+			return nil, errInvalidCredentials
+		}
+		if login.TwoFactor() && in.TOTPCode == "" {
+			return nil, errTOTPRequired
+		}
+	}
+	var ses *session
+	err = s.update(ctx, c, func(t *txn) error {
+		lt, err := t.validLink(in.Token, LinkInvitation)
+		if err != nil {
+			return err
+		}
+		l, err := t.Login(lt.User)
+		if err != nil {
+			return errInvalidLink
+		}
+		if l.TwoFactor() {
+			step, ok := totp.Verify(l.TOTPSecret, in.TOTPCode, t.now, l.TOTPLastStep)
+			if !ok {
+				return errTOTPInvalid
+			}
+			l.TOTPLastStep = step
+		}
+		m, err := t.Membership(lt.Company, l.ID)
+		if errors.Is(err, ErrNotFound) {
+			return errInvalidLink // removed since the invitation
+		}
+		if err != nil {
+			return err
+		}
+		if err := t.DeleteLinkToken(lt.Hash); err != nil {
+			return err
+		}
+		if m.State == stateInvited {
+			m.State, m.UpdateTime = stateActive, t.now
+			if err := t.PutMembership(m); err != nil {
+				return err
+			}
+		} else if m.State != stateActive {
+			return errNoMembership
+		}
+		l.PasswordHash = hash
+		if in.GivenName != "" {
+			l.GivenName = in.GivenName
+		}
+		if in.FamilyName != "" {
+			l.FamilyName = in.FamilyName
+		}
+		l.LastCompany, l.UpdateTime = lt.Company, t.now
+		if err := t.PutLogin(l); err != nil {
+			return err
+		}
+		if err := t.auditAs(l, lt.Company, "invitation.accept", MemberName(lt.Company, l.ID), nil); err != nil {
+			return err
+		}
+		comp, err := companyOrStub(t, lt.Company)
+		if err != nil {
+			return err
+		}
+		ses, err = t.startSession(l, m, comp)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.issue(ctx, ses)
+}
+
+// mintLink creates the link token a queued notification asks for and
+// returns the link (R-ID-6).
+func (t *txn) mintLink(n *Notification) (string, error) {
+	raw, digest := tokens.NewLinkToken()
+	lt := &LinkToken{Hash: digest, Kind: n.Link, User: n.LinkUser, Company: n.LinkCompany, CreateTime: t.now}
+	path := "/reset-password?token="
+	if n.Link == LinkInvitation {
+		lt.ExpireTime = t.now.Add(t.s.cfg.InvitationTTL)
+		path = "/invitation?token="
+	} else {
+		lt.ExpireTime = t.now.Add(t.s.cfg.ResetTTL)
+	}
+	if err := t.PutLinkToken(lt); err != nil {
+		return "", err
+	}
+	return t.s.cfg.PublicURL + path + raw, nil
+}

@@ -1,0 +1,88 @@
+package domain
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is what every store lookup returns for a missing key.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrEmailTaken is returned by PutLogin when another login has the e-mail.
+var ErrEmailTaken = errors.New("store: e-mail taken")
+
+// Store is identity's persistence, defined here by its consumer. Every
+// change and the revocation and audit entries it causes are written in one
+// Update, so that they commit together.
+type Store interface {
+	View(ctx context.Context, fn func(Tx) error) error
+	// Update runs fn in one serializable write transaction; an error from fn
+	// rolls everything back.
+	Update(ctx context.Context, fn func(Tx) error) error
+	Close() error
+}
+
+// Tx is one transaction. Values returned are copies the caller may keep and
+// change; nothing is written until a Put.
+type Tx interface {
+	Login(id string) (*Login, error)
+	LoginByEmail(email string) (*Login, error)
+	// PutLogin creates or replaces a login and its e-mail index entry.
+	PutLogin(l *Login) error
+	DeleteLogin(id string) error
+
+	Company(id string) (*Company, error)
+	PutCompany(c *Company) error
+
+	Membership(company, user string) (*Membership, error)
+	PutMembership(m *Membership) error
+	DeleteMembership(company, user string) error
+	// CompanyMembers lists a company's memberships, by user id.
+	CompanyMembers(company string) ([]*Membership, error)
+	// UserMemberships lists a login's memberships, by company id.
+	UserMemberships(user string) ([]*Membership, error)
+
+	Session(id string) (*Session, error)
+	PutSession(s *Session) error
+	DeleteSession(id string) error
+	UserSessions(user string) ([]*Session, error)
+
+	LinkToken(hash [32]byte) (*LinkToken, error)
+	PutLinkToken(t *LinkToken) error
+	DeleteLinkToken(hash [32]byte) error
+
+	Grant(company, id string) (*Grant, error)
+	PutGrant(g *Grant) error
+	DeleteGrant(company, id string) error
+	// Grants lists a company's grants, by id.
+	Grants(company string) ([]*Grant, error)
+
+	// AppendAudit assigns e.Seq and stores e.
+	AppendAudit(e *AuditEvent) error
+	// AuditEvents lists a company's events with Seq < before (0: no bound),
+	// newest first, at most limit.
+	AuditEvents(company string, before uint64, limit int) ([]*AuditEvent, error)
+
+	// AppendRevocation assigns e.Seq (strictly increasing) and stores e.
+	AppendRevocation(e *RevocationEvent) error
+	// Revocations lists events with Seq > after, oldest first, at most limit.
+	Revocations(after uint64, limit int) ([]*RevocationEvent, error)
+	// RevocationBounds returns the highest sequence pruned away (0: none)
+	// and the last sequence assigned (0: none).
+	RevocationBounds() (pruned, last uint64, err error)
+	// PruneRevocations deletes events with NotBefore before t.
+	PruneRevocations(t time.Time) error
+
+	SigningKeys() ([]*SigningKey, error)
+	PutSigningKey(k *SigningKey) error
+	DeleteSigningKey(id string) error
+
+	PutNotification(n *Notification) error
+	// Notifications lists queued notifications, oldest first.
+	Notifications(limit int) ([]*Notification, error)
+	DeleteNotification(id string) error
+
+	// DeleteExpired removes sessions and link tokens expired at now.
+	DeleteExpired(now time.Time) error
+}

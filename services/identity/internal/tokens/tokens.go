@@ -1,0 +1,128 @@
+// Package tokens parses and formats the opaque strings identity hands out and
+// takes back from outside: refresh tokens, single-use link tokens (R-ID-6)
+// and page tokens. Only SHA-256 digests of secrets are ever stored.
+package tokens
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"strings"
+)
+
+// ErrMalformed is returned for a string that is not a token of the kind.
+var ErrMalformed = errors.New("tokens: malformed")
+
+var b64 = base64.RawURLEncoding
+
+// Digest is the SHA-256 of a secret, the only form identity stores.
+type Digest [32]byte
+
+// Sum digests a secret.
+func Sum(secret []byte) Digest { return sha256.Sum256(secret) }
+
+const secretLen = 32
+
+// NewSecret returns 32 random bytes.
+func NewSecret() []byte {
+	b := make([]byte, secretLen)
+	_, _ = rand.Read(b)
+	return b
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewID returns a random 128-bit id of 26 lowercase letters and digits,
+// valid in every resource name ([A-Za-z0-9_-]+).
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return idEncoding.EncodeToString(b[:])
+}
+
+// ValidID reports whether s may be used as an id in a resource name.
+func ValidID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+const refreshPrefix = "vrt1."
+
+// Refresh is a refresh token: the session it belongs to and its secret.
+type Refresh struct {
+	Session string
+	Secret  []byte
+}
+
+// NewRefresh returns a fresh token for session.
+func NewRefresh(session string) Refresh { return Refresh{Session: session, Secret: NewSecret()} }
+
+// String is the token as the client holds it: vrt1.<session>.<secret>.
+func (r Refresh) String() string {
+	return refreshPrefix + r.Session + "." + b64.EncodeToString(r.Secret)
+}
+
+// Digest is what the session stores.
+func (r Refresh) Digest() Digest { return Sum(r.Secret) }
+
+// ParseRefresh parses a refresh token.
+func ParseRefresh(s string) (Refresh, error) {
+	rest, ok := strings.CutPrefix(s, refreshPrefix)
+	if !ok {
+		return Refresh{}, ErrMalformed
+	}
+	sid, secret, ok := strings.Cut(rest, ".")
+	if !ok || !ValidID(sid) {
+		return Refresh{}, ErrMalformed
+	}
+	raw, err := b64.DecodeString(secret)
+	if err != nil || len(raw) != secretLen {
+		return Refresh{}, ErrMalformed
+	}
+	return Refresh{Session: sid, Secret: raw}, nil
+}
+
+// NewLinkToken returns the token of an e-mailed link (R-ID-6) and its digest.
+func NewLinkToken() (string, Digest) {
+	s := NewSecret()
+	return b64.EncodeToString(s), Sum(s)
+}
+
+// ParseLinkToken returns the digest of a link token.
+func ParseLinkToken(s string) (Digest, error) {
+	raw, err := b64.DecodeString(s)
+	if err != nil || len(raw) != secretLen {
+		return Digest{}, ErrMalformed
+	}
+	return Sum(raw), nil
+}
+
+// EncodePage makes a page token of a kind and its key parts.
+func EncodePage(kind string, parts ...string) string {
+	return b64.EncodeToString([]byte(kind + "\x00" + strings.Join(parts, "\x00")))
+}
+
+// DecodePage parses a page token of kind with n parts.
+func DecodePage(kind, token string, n int) ([]string, error) {
+	if len(token) > 1000 {
+		return nil, ErrMalformed
+	}
+	raw, err := b64.DecodeString(token)
+	if err != nil {
+		return nil, ErrMalformed
+	}
+	parts := strings.Split(string(raw), "\x00")
+	if len(parts) != n+1 || parts[0] != kind {
+		return nil, ErrMalformed
+	}
+	return parts[1:], nil
+}
