@@ -35,7 +35,7 @@ var servicesOf = map[string][]string{
 		vaultv1.DocumentService_ServiceDesc.ServiceName, vaultv1.ComplianceService_ServiceDesc.ServiceName,
 		vaultv1.VaultInternalService_ServiceDesc.ServiceName,
 	},
-	"notify": {notifyv1.NotificationService_ServiceDesc.ServiceName},
+	"notify": {notifyv1.NotificationService_ServiceDesc.ServiceName, notifyv1.NotificationInternalService_ServiceDesc.ServiceName},
 }
 
 // TestSuiteStandsUp: the whole suite starts as `make run` starts it, and the

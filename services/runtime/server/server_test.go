@@ -26,7 +26,7 @@ import (
 // fakeNotify answers according to the idempotency key, so that one RPC can
 // exercise every path of the chain.
 type fakeNotify struct {
-	notifyv1.UnimplementedNotificationServiceServer
+	notifyv1.UnimplementedNotificationInternalServiceServer
 	seenRequestID string
 }
 
@@ -72,12 +72,12 @@ func start(t *testing.T, auth Authenticator) *harness {
 	lis := bufconn.Listen(1 << 20)
 	cfg := &config.Common{Service: "notify", ShutdownTimeout: 2 * time.Second}
 	srv, err := New(cfg, zap.New(core), Options{Listener: lis, Auth: auth,
-		ServiceNames: []string{notifyv1.NotificationService_ServiceDesc.ServiceName}})
+		ServiceNames: []string{notifyv1.NotificationInternalService_ServiceDesc.ServiceName}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{srv: srv, fake: &fakeNotify{}, logs: logs, done: make(chan error, 1)}
-	notifyv1.RegisterNotificationServiceServer(srv.GRPC(), h.fake)
+	notifyv1.RegisterNotificationInternalServiceServer(srv.GRPC(), h.fake)
 	srv.OnClose(func() error { h.closed = append(h.closed, "db"); return nil })
 	srv.OnClose(func() error { h.closed = append(h.closed, "cache"); return nil })
 	ctx, cancel := context.WithCancel(context.Background())
@@ -108,14 +108,14 @@ func validRequest(key string) *notifyv1.EnqueueNotificationRequest {
 func TestHealthTurnsServingWhenMarked(t *testing.T) {
 	h := start(t, nil)
 	hc := healthpb.NewHealthClient(h.conn)
-	for _, name := range []string{"", notifyv1.NotificationService_ServiceDesc.ServiceName} {
+	for _, name := range []string{"", notifyv1.NotificationInternalService_ServiceDesc.ServiceName} {
 		resp, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: name})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
 			t.Fatalf("%q before MarkServing: %v %v, want NOT_SERVING", name, resp.GetStatus(), err)
 		}
 	}
 	h.srv.MarkServing()
-	resp, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: notifyv1.NotificationService_ServiceDesc.ServiceName})
+	resp, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: notifyv1.NotificationInternalService_ServiceDesc.ServiceName})
 	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("after MarkServing: %v %v", resp.GetStatus(), err)
 	}
@@ -124,7 +124,7 @@ func TestHealthTurnsServingWhenMarked(t *testing.T) {
 // TestChain: each stage of the interceptor chain does its job, in order.
 func TestChain(t *testing.T) {
 	h := start(t, nil)
-	c := notifyv1.NewNotificationServiceClient(h.conn)
+	c := notifyv1.NewNotificationInternalServiceClient(h.conn)
 	cases := []struct {
 		name   string
 		req    *notifyv1.EnqueueNotificationRequest
@@ -171,7 +171,7 @@ func TestChain(t *testing.T) {
 
 func TestRequestIDPropagates(t *testing.T) {
 	h := start(t, nil)
-	c := notifyv1.NewNotificationServiceClient(h.conn)
+	c := notifyv1.NewNotificationInternalServiceClient(h.conn)
 	var header metadata.MD
 	ctx := metadata.AppendToOutgoingContext(context.Background(), RequestIDKey, "req-123")
 	if _, err := c.EnqueueNotification(ctx, validRequest("ok"), grpc.Header(&header)); err != nil {
@@ -191,7 +191,7 @@ func TestRequestIDPropagates(t *testing.T) {
 
 func TestAuthRunsBeforeValidationAndHandler(t *testing.T) {
 	h := start(t, denyAll{})
-	c := notifyv1.NewNotificationServiceClient(h.conn)
+	c := notifyv1.NewNotificationInternalServiceClient(h.conn)
 	_, err := c.EnqueueNotification(context.Background(), &notifyv1.EnqueueNotificationRequest{})
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("got %v, want Unauthenticated before validation", err)
@@ -211,7 +211,7 @@ func TestAuthRunsBeforeValidationAndHandler(t *testing.T) {
 
 func TestLogsRedactSecrets(t *testing.T) {
 	h := start(t, nil)
-	c := notifyv1.NewNotificationServiceClient(h.conn)
+	c := notifyv1.NewNotificationInternalServiceClient(h.conn)
 	req := validRequest("ok")
 	req.Recipients[0].DisplayName = "hunter2-name"
 	if _, err := c.EnqueueNotification(context.Background(), req); err != nil {

@@ -11,7 +11,6 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
-	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -100,218 +99,6 @@ func (Template) EnumDescriptor() ([]byte, []int) {
 	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{0}
 }
 
-// Recipient is one addressee: a user of the platform (who also gets the
-// message in the in-app inbox) or a bare e-mail address (an invitee without
-// an account yet).
-type Recipient struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The user's resource name `users/{user}`; empty for a bare address.
-	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	// The e-mail address the message is sent to.
-	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
-	// The recipient's display name, used in the greeting and the To header.
-	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	// The language to render in (`en` or `fr`); empty means `en`.
-	Language      string `protobuf:"bytes,4,opt,name=language,proto3" json:"language,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Recipient) Reset() {
-	*x = Recipient{}
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Recipient) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Recipient) ProtoMessage() {}
-
-func (x *Recipient) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Recipient.ProtoReflect.Descriptor instead.
-func (*Recipient) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *Recipient) GetUser() string {
-	if x != nil {
-		return x.User
-	}
-	return ""
-}
-
-func (x *Recipient) GetEmail() string {
-	if x != nil {
-		return x.Email
-	}
-	return ""
-}
-
-func (x *Recipient) GetDisplayName() string {
-	if x != nil {
-		return x.DisplayName
-	}
-	return ""
-}
-
-func (x *Recipient) GetLanguage() string {
-	if x != nil {
-		return x.Language
-	}
-	return ""
-}
-
-// EnqueueNotificationRequest is one notification to deliver.
-type EnqueueNotificationRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// A key unique to this notification; the same key is accepted once.
-	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	// What kind of message this is.
-	Template Template `protobuf:"varint,2,opt,name=template,proto3,enum=vigil.notify.v1.Template" json:"template,omitempty"`
-	// Who receives it.
-	Recipients []*Recipient `protobuf:"bytes,3,rep,name=recipients,proto3" json:"recipients,omitempty"`
-	// Values the template renders (strings, numbers, lists); bounded in size.
-	Data *structpb.Struct `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
-	// The company the notification is about (`companies/{company}`), if any.
-	Company       string `protobuf:"bytes,5,opt,name=company,proto3" json:"company,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *EnqueueNotificationRequest) Reset() {
-	*x = EnqueueNotificationRequest{}
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *EnqueueNotificationRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*EnqueueNotificationRequest) ProtoMessage() {}
-
-func (x *EnqueueNotificationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use EnqueueNotificationRequest.ProtoReflect.Descriptor instead.
-func (*EnqueueNotificationRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *EnqueueNotificationRequest) GetIdempotencyKey() string {
-	if x != nil {
-		return x.IdempotencyKey
-	}
-	return ""
-}
-
-func (x *EnqueueNotificationRequest) GetTemplate() Template {
-	if x != nil {
-		return x.Template
-	}
-	return Template_TEMPLATE_UNSPECIFIED
-}
-
-func (x *EnqueueNotificationRequest) GetRecipients() []*Recipient {
-	if x != nil {
-		return x.Recipients
-	}
-	return nil
-}
-
-func (x *EnqueueNotificationRequest) GetData() *structpb.Struct {
-	if x != nil {
-		return x.Data
-	}
-	return nil
-}
-
-func (x *EnqueueNotificationRequest) GetCompany() string {
-	if x != nil {
-		return x.Company
-	}
-	return ""
-}
-
-// EnqueueNotificationResponse confirms the notification is durably stored.
-type EnqueueNotificationResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The stored notification's id.
-	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// True when the idempotency key had been accepted before and nothing new was stored.
-	Duplicate     bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *EnqueueNotificationResponse) Reset() {
-	*x = EnqueueNotificationResponse{}
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *EnqueueNotificationResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*EnqueueNotificationResponse) ProtoMessage() {}
-
-func (x *EnqueueNotificationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use EnqueueNotificationResponse.ProtoReflect.Descriptor instead.
-func (*EnqueueNotificationResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *EnqueueNotificationResponse) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
-}
-
-func (x *EnqueueNotificationResponse) GetDuplicate() bool {
-	if x != nil {
-		return x.Duplicate
-	}
-	return false
-}
-
 // Notification is one entry of a user's in-app inbox.
 type Notification struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -335,7 +122,7 @@ type Notification struct {
 
 func (x *Notification) Reset() {
 	*x = Notification{}
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[3]
+	mi := &file_vigil_notify_v1_notify_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -347,7 +134,7 @@ func (x *Notification) String() string {
 func (*Notification) ProtoMessage() {}
 
 func (x *Notification) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[3]
+	mi := &file_vigil_notify_v1_notify_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -360,7 +147,7 @@ func (x *Notification) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Notification.ProtoReflect.Descriptor instead.
 func (*Notification) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{3}
+	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Notification) GetName() string {
@@ -427,7 +214,7 @@ type ListMyNotificationsRequest struct {
 
 func (x *ListMyNotificationsRequest) Reset() {
 	*x = ListMyNotificationsRequest{}
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[4]
+	mi := &file_vigil_notify_v1_notify_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +226,7 @@ func (x *ListMyNotificationsRequest) String() string {
 func (*ListMyNotificationsRequest) ProtoMessage() {}
 
 func (x *ListMyNotificationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[4]
+	mi := &file_vigil_notify_v1_notify_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +239,7 @@ func (x *ListMyNotificationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyNotificationsRequest.ProtoReflect.Descriptor instead.
 func (*ListMyNotificationsRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{4}
+	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *ListMyNotificationsRequest) GetPageSize() int32 {
@@ -489,7 +276,7 @@ type ListMyNotificationsResponse struct {
 
 func (x *ListMyNotificationsResponse) Reset() {
 	*x = ListMyNotificationsResponse{}
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[5]
+	mi := &file_vigil_notify_v1_notify_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +288,7 @@ func (x *ListMyNotificationsResponse) String() string {
 func (*ListMyNotificationsResponse) ProtoMessage() {}
 
 func (x *ListMyNotificationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[5]
+	mi := &file_vigil_notify_v1_notify_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +301,7 @@ func (x *ListMyNotificationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyNotificationsResponse.ProtoReflect.Descriptor instead.
 func (*ListMyNotificationsResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{5}
+	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ListMyNotificationsResponse) GetNotifications() []*Notification {
@@ -542,7 +329,7 @@ type MarkNotificationReadRequest struct {
 
 func (x *MarkNotificationReadRequest) Reset() {
 	*x = MarkNotificationReadRequest{}
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[6]
+	mi := &file_vigil_notify_v1_notify_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -554,7 +341,7 @@ func (x *MarkNotificationReadRequest) String() string {
 func (*MarkNotificationReadRequest) ProtoMessage() {}
 
 func (x *MarkNotificationReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[6]
+	mi := &file_vigil_notify_v1_notify_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -567,7 +354,7 @@ func (x *MarkNotificationReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkNotificationReadRequest.ProtoReflect.Descriptor instead.
 func (*MarkNotificationReadRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{6}
+	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MarkNotificationReadRequest) GetName() string {
@@ -600,7 +387,7 @@ type DeadLetter struct {
 
 func (x *DeadLetter) Reset() {
 	*x = DeadLetter{}
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[7]
+	mi := &file_vigil_notify_v1_notify_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +399,7 @@ func (x *DeadLetter) String() string {
 func (*DeadLetter) ProtoMessage() {}
 
 func (x *DeadLetter) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[7]
+	mi := &file_vigil_notify_v1_notify_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +412,7 @@ func (x *DeadLetter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetter.ProtoReflect.Descriptor instead.
 func (*DeadLetter) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{7}
+	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DeadLetter) GetName() string {
@@ -690,7 +477,7 @@ type ListDeadLettersRequest struct {
 
 func (x *ListDeadLettersRequest) Reset() {
 	*x = ListDeadLettersRequest{}
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[8]
+	mi := &file_vigil_notify_v1_notify_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -702,7 +489,7 @@ func (x *ListDeadLettersRequest) String() string {
 func (*ListDeadLettersRequest) ProtoMessage() {}
 
 func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[8]
+	mi := &file_vigil_notify_v1_notify_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -715,7 +502,7 @@ func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{8}
+	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListDeadLettersRequest) GetPageSize() int32 {
@@ -745,7 +532,7 @@ type ListDeadLettersResponse struct {
 
 func (x *ListDeadLettersResponse) Reset() {
 	*x = ListDeadLettersResponse{}
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[9]
+	mi := &file_vigil_notify_v1_notify_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +544,7 @@ func (x *ListDeadLettersResponse) String() string {
 func (*ListDeadLettersResponse) ProtoMessage() {}
 
 func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[9]
+	mi := &file_vigil_notify_v1_notify_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +557,7 @@ func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{9}
+	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListDeadLettersResponse) GetDeadLetters() []*DeadLetter {
@@ -798,7 +585,7 @@ type RetryDeadLetterRequest struct {
 
 func (x *RetryDeadLetterRequest) Reset() {
 	*x = RetryDeadLetterRequest{}
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[10]
+	mi := &file_vigil_notify_v1_notify_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +597,7 @@ func (x *RetryDeadLetterRequest) String() string {
 func (*RetryDeadLetterRequest) ProtoMessage() {}
 
 func (x *RetryDeadLetterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_notify_v1_notify_proto_msgTypes[10]
+	mi := &file_vigil_notify_v1_notify_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +610,7 @@ func (x *RetryDeadLetterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryDeadLetterRequest.ProtoReflect.Descriptor instead.
 func (*RetryDeadLetterRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{10}
+	return file_vigil_notify_v1_notify_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RetryDeadLetterRequest) GetName() string {
@@ -837,27 +624,7 @@ var File_vigil_notify_v1_notify_proto protoreflect.FileDescriptor
 
 const file_vigil_notify_v1_notify_proto_rawDesc = "" +
 	"\n" +
-	"\x1cvigil/notify/v1/notify.proto\x12\x0fvigil.notify.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x01\n" +
-	"\tRecipient\x127\n" +
-	"\x04user\x18\x01 \x01(\tB#\xbaH r\x1e\x18\xc8\x012\x19^(users/[A-Za-z0-9_-]+)?$R\x04user\x12\x1d\n" +
-	"\x05email\x18\x02 \x01(\tB\a\xbaH\x04r\x02`\x01R\x05email\x127\n" +
-	"\fdisplay_name\x18\x03 \x01(\tB\x14\xbaH\x11r\x0f\x18\xc8\x012\n" +
-	"^[^\\r\\n]*$R\vdisplayName\x12+\n" +
-	"\blanguage\x18\x04 \x01(\tB\x0f\xbaH\fr\n" +
-	"R\x00R\x02enR\x02frR\blanguage\"\xae\x02\n" +
-	"\x1aEnqueueNotificationRequest\x123\n" +
-	"\x0fidempotency_key\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x0eidempotencyKey\x12A\n" +
-	"\btemplate\x18\x02 \x01(\x0e2\x19.vigil.notify.v1.TemplateB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\btemplate\x12G\n" +
-	"\n" +
-	"recipients\x18\x03 \x03(\v2\x1a.vigil.notify.v1.RecipientB\v\xbaH\b\x92\x01\x05\b\x01\x10\xf4\x03R\n" +
-	"recipients\x12+\n" +
-	"\x04data\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x04data\x12\"\n" +
-	"\acompany\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\acompany\"K\n" +
-	"\x1bEnqueueNotificationResponse\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
-	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"\x97\x02\n" +
+	"\x1cvigil/notify/v1/notify.proto\x12\x0fvigil.notify.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x02\n" +
 	"\fNotification\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\btemplate\x18\x02 \x01(\x0e2\x19.vigil.notify.v1.TemplateR\btemplate\x12\x18\n" +
@@ -907,9 +674,8 @@ const file_vigil_notify_v1_notify_proto_rawDesc = "" +
 	"\x1aTEMPLATE_DOCUMENT_REJECTED\x10\x04\x12$\n" +
 	" TEMPLATE_DOCUMENT_UPDATE_REQUEST\x10\x05\x12\x1c\n" +
 	"\x18TEMPLATE_EXPIRY_REMINDER\x10\x06\x12\x1a\n" +
-	"\x16TEMPLATE_WEEKLY_DIGEST\x10\a2\xb5\x05\n" +
-	"\x13NotificationService\x12p\n" +
-	"\x13EnqueueNotification\x12+.vigil.notify.v1.EnqueueNotificationRequest\x1a,.vigil.notify.v1.EnqueueNotificationResponse\x12\x8e\x01\n" +
+	"\x16TEMPLATE_WEEKLY_DIGEST\x10\a2\xc3\x04\n" +
+	"\x13NotificationService\x12\x8e\x01\n" +
 	"\x13ListMyNotifications\x12+.vigil.notify.v1.ListMyNotificationsRequest\x1a,.vigil.notify.v1.ListMyNotificationsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/me/notifications\x12\x96\x01\n" +
 	"\x14MarkNotificationRead\x12,.vigil.notify.v1.MarkNotificationReadRequest\x1a\x1d.vigil.notify.v1.Notification\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/{name=me/notifications/*}:markRead\x12}\n" +
 	"\x0fListDeadLetters\x12'.vigil.notify.v1.ListDeadLettersRequest\x1a(.vigil.notify.v1.ListDeadLettersResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/deadLetters\x12\x82\x01\n" +
@@ -928,49 +694,40 @@ func file_vigil_notify_v1_notify_proto_rawDescGZIP() []byte {
 }
 
 var file_vigil_notify_v1_notify_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vigil_notify_v1_notify_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_vigil_notify_v1_notify_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_vigil_notify_v1_notify_proto_goTypes = []any{
 	(Template)(0),                       // 0: vigil.notify.v1.Template
-	(*Recipient)(nil),                   // 1: vigil.notify.v1.Recipient
-	(*EnqueueNotificationRequest)(nil),  // 2: vigil.notify.v1.EnqueueNotificationRequest
-	(*EnqueueNotificationResponse)(nil), // 3: vigil.notify.v1.EnqueueNotificationResponse
-	(*Notification)(nil),                // 4: vigil.notify.v1.Notification
-	(*ListMyNotificationsRequest)(nil),  // 5: vigil.notify.v1.ListMyNotificationsRequest
-	(*ListMyNotificationsResponse)(nil), // 6: vigil.notify.v1.ListMyNotificationsResponse
-	(*MarkNotificationReadRequest)(nil), // 7: vigil.notify.v1.MarkNotificationReadRequest
-	(*DeadLetter)(nil),                  // 8: vigil.notify.v1.DeadLetter
-	(*ListDeadLettersRequest)(nil),      // 9: vigil.notify.v1.ListDeadLettersRequest
-	(*ListDeadLettersResponse)(nil),     // 10: vigil.notify.v1.ListDeadLettersResponse
-	(*RetryDeadLetterRequest)(nil),      // 11: vigil.notify.v1.RetryDeadLetterRequest
-	(*structpb.Struct)(nil),             // 12: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),       // 13: google.protobuf.Timestamp
+	(*Notification)(nil),                // 1: vigil.notify.v1.Notification
+	(*ListMyNotificationsRequest)(nil),  // 2: vigil.notify.v1.ListMyNotificationsRequest
+	(*ListMyNotificationsResponse)(nil), // 3: vigil.notify.v1.ListMyNotificationsResponse
+	(*MarkNotificationReadRequest)(nil), // 4: vigil.notify.v1.MarkNotificationReadRequest
+	(*DeadLetter)(nil),                  // 5: vigil.notify.v1.DeadLetter
+	(*ListDeadLettersRequest)(nil),      // 6: vigil.notify.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),     // 7: vigil.notify.v1.ListDeadLettersResponse
+	(*RetryDeadLetterRequest)(nil),      // 8: vigil.notify.v1.RetryDeadLetterRequest
+	(*timestamppb.Timestamp)(nil),       // 9: google.protobuf.Timestamp
 }
 var file_vigil_notify_v1_notify_proto_depIdxs = []int32{
-	0,  // 0: vigil.notify.v1.EnqueueNotificationRequest.template:type_name -> vigil.notify.v1.Template
-	1,  // 1: vigil.notify.v1.EnqueueNotificationRequest.recipients:type_name -> vigil.notify.v1.Recipient
-	12, // 2: vigil.notify.v1.EnqueueNotificationRequest.data:type_name -> google.protobuf.Struct
-	0,  // 3: vigil.notify.v1.Notification.template:type_name -> vigil.notify.v1.Template
-	13, // 4: vigil.notify.v1.Notification.create_time:type_name -> google.protobuf.Timestamp
-	13, // 5: vigil.notify.v1.Notification.read_time:type_name -> google.protobuf.Timestamp
-	4,  // 6: vigil.notify.v1.ListMyNotificationsResponse.notifications:type_name -> vigil.notify.v1.Notification
-	0,  // 7: vigil.notify.v1.DeadLetter.template:type_name -> vigil.notify.v1.Template
-	13, // 8: vigil.notify.v1.DeadLetter.dead_time:type_name -> google.protobuf.Timestamp
-	8,  // 9: vigil.notify.v1.ListDeadLettersResponse.dead_letters:type_name -> vigil.notify.v1.DeadLetter
-	2,  // 10: vigil.notify.v1.NotificationService.EnqueueNotification:input_type -> vigil.notify.v1.EnqueueNotificationRequest
-	5,  // 11: vigil.notify.v1.NotificationService.ListMyNotifications:input_type -> vigil.notify.v1.ListMyNotificationsRequest
-	7,  // 12: vigil.notify.v1.NotificationService.MarkNotificationRead:input_type -> vigil.notify.v1.MarkNotificationReadRequest
-	9,  // 13: vigil.notify.v1.NotificationService.ListDeadLetters:input_type -> vigil.notify.v1.ListDeadLettersRequest
-	11, // 14: vigil.notify.v1.NotificationService.RetryDeadLetter:input_type -> vigil.notify.v1.RetryDeadLetterRequest
-	3,  // 15: vigil.notify.v1.NotificationService.EnqueueNotification:output_type -> vigil.notify.v1.EnqueueNotificationResponse
-	6,  // 16: vigil.notify.v1.NotificationService.ListMyNotifications:output_type -> vigil.notify.v1.ListMyNotificationsResponse
-	4,  // 17: vigil.notify.v1.NotificationService.MarkNotificationRead:output_type -> vigil.notify.v1.Notification
-	10, // 18: vigil.notify.v1.NotificationService.ListDeadLetters:output_type -> vigil.notify.v1.ListDeadLettersResponse
-	8,  // 19: vigil.notify.v1.NotificationService.RetryDeadLetter:output_type -> vigil.notify.v1.DeadLetter
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	0,  // 0: vigil.notify.v1.Notification.template:type_name -> vigil.notify.v1.Template
+	9,  // 1: vigil.notify.v1.Notification.create_time:type_name -> google.protobuf.Timestamp
+	9,  // 2: vigil.notify.v1.Notification.read_time:type_name -> google.protobuf.Timestamp
+	1,  // 3: vigil.notify.v1.ListMyNotificationsResponse.notifications:type_name -> vigil.notify.v1.Notification
+	0,  // 4: vigil.notify.v1.DeadLetter.template:type_name -> vigil.notify.v1.Template
+	9,  // 5: vigil.notify.v1.DeadLetter.dead_time:type_name -> google.protobuf.Timestamp
+	5,  // 6: vigil.notify.v1.ListDeadLettersResponse.dead_letters:type_name -> vigil.notify.v1.DeadLetter
+	2,  // 7: vigil.notify.v1.NotificationService.ListMyNotifications:input_type -> vigil.notify.v1.ListMyNotificationsRequest
+	4,  // 8: vigil.notify.v1.NotificationService.MarkNotificationRead:input_type -> vigil.notify.v1.MarkNotificationReadRequest
+	6,  // 9: vigil.notify.v1.NotificationService.ListDeadLetters:input_type -> vigil.notify.v1.ListDeadLettersRequest
+	8,  // 10: vigil.notify.v1.NotificationService.RetryDeadLetter:input_type -> vigil.notify.v1.RetryDeadLetterRequest
+	3,  // 11: vigil.notify.v1.NotificationService.ListMyNotifications:output_type -> vigil.notify.v1.ListMyNotificationsResponse
+	1,  // 12: vigil.notify.v1.NotificationService.MarkNotificationRead:output_type -> vigil.notify.v1.Notification
+	7,  // 13: vigil.notify.v1.NotificationService.ListDeadLetters:output_type -> vigil.notify.v1.ListDeadLettersResponse
+	5,  // 14: vigil.notify.v1.NotificationService.RetryDeadLetter:output_type -> vigil.notify.v1.DeadLetter
+	11, // [11:15] is the sub-list for method output_type
+	7,  // [7:11] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_vigil_notify_v1_notify_proto_init() }
@@ -984,7 +741,7 @@ func file_vigil_notify_v1_notify_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_notify_v1_notify_proto_rawDesc), len(file_vigil_notify_v1_notify_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

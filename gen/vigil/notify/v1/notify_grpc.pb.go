@@ -19,7 +19,6 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	NotificationService_EnqueueNotification_FullMethodName  = "/vigil.notify.v1.NotificationService/EnqueueNotification"
 	NotificationService_ListMyNotifications_FullMethodName  = "/vigil.notify.v1.NotificationService/ListMyNotifications"
 	NotificationService_MarkNotificationRead_FullMethodName = "/vigil.notify.v1.NotificationService/MarkNotificationRead"
 	NotificationService_ListDeadLetters_FullMethodName      = "/vigil.notify.v1.NotificationService/ListDeadLetters"
@@ -34,11 +33,6 @@ const (
 // them by e-mail (SMTP) and keeps every one in its recipients' in-app inbox
 // (SPEC R-NOTIF-4, R-NOTIF-5).
 type NotificationServiceClient interface {
-	// EnqueueNotification durably accepts one notification. It returns only
-	// after the notification is committed to the outbox; the same
-	// idempotency key is accepted once and never sent twice. Internal: called by
-	// other services, not routed by the gateway.
-	EnqueueNotification(ctx context.Context, in *EnqueueNotificationRequest, opts ...grpc.CallOption) (*EnqueueNotificationResponse, error)
 	// ListMyNotifications lists the caller's in-app inbox, newest first.
 	ListMyNotifications(ctx context.Context, in *ListMyNotificationsRequest, opts ...grpc.CallOption) (*ListMyNotificationsResponse, error)
 	// MarkNotificationRead marks one notification of the caller's inbox read.
@@ -57,16 +51,6 @@ type notificationServiceClient struct {
 
 func NewNotificationServiceClient(cc grpc.ClientConnInterface) NotificationServiceClient {
 	return &notificationServiceClient{cc}
-}
-
-func (c *notificationServiceClient) EnqueueNotification(ctx context.Context, in *EnqueueNotificationRequest, opts ...grpc.CallOption) (*EnqueueNotificationResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(EnqueueNotificationResponse)
-	err := c.cc.Invoke(ctx, NotificationService_EnqueueNotification_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 func (c *notificationServiceClient) ListMyNotifications(ctx context.Context, in *ListMyNotificationsRequest, opts ...grpc.CallOption) (*ListMyNotificationsResponse, error) {
@@ -117,11 +101,6 @@ func (c *notificationServiceClient) RetryDeadLetter(ctx context.Context, in *Ret
 // them by e-mail (SMTP) and keeps every one in its recipients' in-app inbox
 // (SPEC R-NOTIF-4, R-NOTIF-5).
 type NotificationServiceServer interface {
-	// EnqueueNotification durably accepts one notification. It returns only
-	// after the notification is committed to the outbox; the same
-	// idempotency key is accepted once and never sent twice. Internal: called by
-	// other services, not routed by the gateway.
-	EnqueueNotification(context.Context, *EnqueueNotificationRequest) (*EnqueueNotificationResponse, error)
 	// ListMyNotifications lists the caller's in-app inbox, newest first.
 	ListMyNotifications(context.Context, *ListMyNotificationsRequest) (*ListMyNotificationsResponse, error)
 	// MarkNotificationRead marks one notification of the caller's inbox read.
@@ -142,9 +121,6 @@ type NotificationServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedNotificationServiceServer struct{}
 
-func (UnimplementedNotificationServiceServer) EnqueueNotification(context.Context, *EnqueueNotificationRequest) (*EnqueueNotificationResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method EnqueueNotification not implemented")
-}
 func (UnimplementedNotificationServiceServer) ListMyNotifications(context.Context, *ListMyNotificationsRequest) (*ListMyNotificationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListMyNotifications not implemented")
 }
@@ -176,24 +152,6 @@ func RegisterNotificationServiceServer(s grpc.ServiceRegistrar, srv Notification
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&NotificationService_ServiceDesc, srv)
-}
-
-func _NotificationService_EnqueueNotification_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(EnqueueNotificationRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(NotificationServiceServer).EnqueueNotification(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: NotificationService_EnqueueNotification_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(NotificationServiceServer).EnqueueNotification(ctx, req.(*EnqueueNotificationRequest))
-	}
-	return interceptor(ctx, in, info, handler)
 }
 
 func _NotificationService_ListMyNotifications_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
@@ -275,10 +233,6 @@ var NotificationService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "vigil.notify.v1.NotificationService",
 	HandlerType: (*NotificationServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
-		{
-			MethodName: "EnqueueNotification",
-			Handler:    _NotificationService_EnqueueNotification_Handler,
-		},
 		{
 			MethodName: "ListMyNotifications",
 			Handler:    _NotificationService_ListMyNotifications_Handler,

@@ -108,7 +108,7 @@ func (d *fakeDirectory) count() int {
 // ---- fake notify
 
 type fakeNotify struct {
-	notifyv1.UnimplementedNotificationServiceServer
+	notifyv1.UnimplementedNotificationInternalServiceServer
 	mu   sync.Mutex
 	seen map[string]bool
 	all  []*notifyv1.EnqueueNotificationRequest
@@ -275,7 +275,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		directoryv1.RegisterDirectoryInternalServiceServer(g, e.dir)
 		directoryv1.RegisterCompanyServiceServer(g, e.dir)
 	})
-	notifyConn := serveBuf(t, func(g *grpc.Server) { notifyv1.RegisterNotificationServiceServer(g, e.notify) })
+	notifyConn := serveBuf(t, func(g *grpc.Server) { notifyv1.RegisterNotificationInternalServiceServer(g, e.notify) })
 
 	cfg := &app.Config{Common: config.Common{Service: "identity", DataDir: t.TempDir(), PublicURL: "https://vigil.test",
 		ShutdownTimeout: time.Second}}

@@ -130,12 +130,12 @@ func translate(err error) error {
 
 // Notifier is domain.Notifier over notify's EnqueueNotification.
 type Notifier struct {
-	c notifyv1.NotificationServiceClient
+	c notifyv1.NotificationInternalServiceClient
 }
 
 // NewNotifier returns the adapter over a connection to notify.
 func NewNotifier(conn grpc.ClientConnInterface) *Notifier {
-	return &Notifier{c: notifyv1.NewNotificationServiceClient(conn)}
+	return &Notifier{c: notifyv1.NewNotificationInternalServiceClient(conn)}
 }
 
 // Enqueue implements domain.Notifier.

@@ -72,7 +72,7 @@ func TestKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	client := notifyv1.NewNotificationServiceClient(conn)
+	client := notifyv1.NewNotificationInternalServiceClient(conn)
 	data, _ := structpb.NewStruct(map[string]any{"link": "https://vigil.test/reset-password?token=x"})
 	enqueue := func(key string, opts ...grpc.CallOption) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -55,6 +55,17 @@ func NewNotificationServer(svc *notify.Service, principalFrom PrincipalFunc) not
 	return &notificationServer{svc: svc, principalFrom: principalFrom}
 }
 
+type internalServer struct {
+	notifyv1.UnimplementedNotificationInternalServiceServer
+	svc *notify.Service
+}
+
+// NewInternalServer returns the NotificationInternalService implementation,
+// which the other services call to enqueue.
+func NewInternalServer(svc *notify.Service) notifyv1.NotificationInternalServiceServer {
+	return &internalServer{svc: svc}
+}
+
 func (s *notificationServer) caller(ctx context.Context) notify.Caller {
 	user, admin, ok := s.principalFrom(ctx)
 	if !ok {
@@ -63,9 +74,8 @@ func (s *notificationServer) caller(ctx context.Context) notify.Caller {
 	return notify.Caller{User: user, PlatformAdmin: admin}
 }
 
-// EnqueueNotification is internal: the gateway does not route it. Once
-// service credentials exist, it should accept only other services' calls.
-func (s *notificationServer) EnqueueNotification(ctx context.Context, req *notifyv1.EnqueueNotificationRequest) (*notifyv1.EnqueueNotificationResponse, error) {
+// EnqueueNotification durably accepts one notification from another service.
+func (s *internalServer) EnqueueNotification(ctx context.Context, req *notifyv1.EnqueueNotificationRequest) (*notifyv1.EnqueueNotificationResponse, error) {
 	t, ok := templateToDomain[req.GetTemplate()]
 	if !ok {
 		return nil, errs.InvalidArgument("template", "unknown template %s", req.GetTemplate())

@@ -127,12 +127,6 @@ func principalFrom(ctx context.Context) (string, bool, bool) {
 	return p.User, p.PlatformAdmin, ok
 }
 
-// publicMethods need no user token: EnqueueNotification is called by the
-// other services on the private network and is not routed by the gateway.
-var publicMethods = map[string]bool{
-	notifyv1.NotificationService_EnqueueNotification_FullMethodName: true,
-}
-
 // Run serves notify until ctx ends.
 func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) error {
 	var o Options
@@ -145,7 +139,7 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 			return err
 		}
 		defer identityConn.Close()
-		o.Authenticator = &auth.Authenticator{Verifier: auth.NewRemoteVerifier(ctx, identityConn, log), Public: publicMethods}
+		o.Authenticator = &auth.Authenticator{Verifier: auth.NewRemoteVerifier(ctx, identityConn, log)}
 	}
 	renderer, err := templates.Load()
 	if err != nil {
@@ -158,7 +152,7 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 	srv, err := server.New(&cfg.Common, log, server.Options{
 		Listener:     o.Listener,
 		Auth:         o.Authenticator,
-		ServiceNames: []string{notifyv1.NotificationService_ServiceDesc.ServiceName},
+		ServiceNames: []string{notifyv1.NotificationService_ServiceDesc.ServiceName, notifyv1.NotificationInternalService_ServiceDesc.ServiceName},
 	})
 	if err != nil {
 		return err
@@ -174,6 +168,7 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 	svc := notify.NewService(store, renderer, log, notify.ServiceOptions{Accepted: dispatcher.Wake})
 	scheduler := schedule.New(store, log.Named("schedule"), cfg.ScheduleInterval, o.Jobs...)
 	notifyv1.RegisterNotificationServiceServer(srv.GRPC(), api.NewNotificationServer(svc, principalFrom))
+	notifyv1.RegisterNotificationInternalServiceServer(srv.GRPC(), api.NewInternalServer(svc))
 
 	g, gctx := errgroup.WithContext(ctx)
 	bg, stopBg := context.WithCancel(gctx)

@@ -38,7 +38,7 @@ func (testAuth) Authenticate(ctx context.Context, method string) (context.Contex
 	md, _ := metadata.FromIncomingContext(ctx)
 	users := md.Get("x-test-user")
 	if len(users) == 0 {
-		if publicMethods[method] {
+		if auth.IsInternal(method) {
 			return ctx, nil
 		}
 		return ctx, errs.Unauthenticated("MISSING_TOKEN", "missing bearer access token")
@@ -55,7 +55,8 @@ func as(user string, admin bool) context.Context {
 }
 
 type testServer struct {
-	client notifyv1.NotificationServiceClient
+	client   notifyv1.NotificationServiceClient
+	internal notifyv1.NotificationInternalServiceClient
 	conn   *grpc.ClientConn
 	cfg    *Config
 }
@@ -89,7 +90,7 @@ func startServer(t *testing.T, args ...string) *testServer {
 			t.Error("notify did not stop")
 		}
 	})
-	return &testServer{client: notifyv1.NewNotificationServiceClient(conn), conn: conn, cfg: cfg}
+	return &testServer{client: notifyv1.NewNotificationServiceClient(conn), internal: notifyv1.NewNotificationInternalServiceClient(conn), conn: conn, cfg: cfg}
 }
 
 func data(t *testing.T, m map[string]any) *structpb.Struct {
@@ -165,7 +166,7 @@ func TestEnqueueStatusCodes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := ts.client.EnqueueNotification(ctx, c.req)
+			_, err := ts.internal.EnqueueNotification(ctx, c.req)
 			if status.Code(err) != c.code {
 				t.Fatalf("code %v (%v), want %v", status.Code(err), err, c.code)
 			}
@@ -180,11 +181,11 @@ func TestEnqueueStatusCodes(t *testing.T) {
 		t.Fatalf("inbox after refused calls: %v, %v", resp, err)
 	}
 	// Refused with the key "bad" means the key is still free.
-	r, err := ts.client.EnqueueNotification(ctx, validRequest(t, "bad"))
+	r, err := ts.internal.EnqueueNotification(ctx, validRequest(t, "bad"))
 	if err != nil || r.GetDuplicate() {
 		t.Fatalf("the key of a refused call was taken: %v, %v", r, err)
 	}
-	again, err := ts.client.EnqueueNotification(ctx, validRequest(t, "bad"))
+	again, err := ts.internal.EnqueueNotification(ctx, validRequest(t, "bad"))
 	if err != nil || !again.GetDuplicate() || again.GetId() != r.GetId() {
 		t.Fatalf("second enqueue = %v, %v; want a duplicate of %s", again, err, r.GetId())
 	}
@@ -196,7 +197,7 @@ func TestInboxAndDeadLetterRoutes(t *testing.T) {
 	for i := range 5 {
 		req := validRequest(t, "inv-"+string(rune('a'+i)))
 		req.Recipients = append(req.Recipients, &notifyv1.Recipient{User: "users/u2", Email: "u2@example.com"})
-		if _, err := ts.client.EnqueueNotification(ctx, req); err != nil {
+		if _, err := ts.internal.EnqueueNotification(ctx, req); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -318,7 +319,7 @@ func TestWithoutSMTPMailGoesToFiles(t *testing.T) {
 	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health = %v, %v", h, err)
 	}
-	if _, err := ts.client.EnqueueNotification(context.Background(), validRequest(t, "file")); err != nil {
+	if _, err := ts.internal.EnqueueNotification(context.Background(), validRequest(t, "file")); err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(ts.cfg.DataDir, "notify", "outbox-mail")
@@ -351,7 +352,7 @@ func TestSMTPDeadLetterRetriedThroughTheAPI(t *testing.T) {
 		return nil
 	}})
 	ts := startServer(t, "-smtp-addr", srv.Addr)
-	resp, err := ts.client.EnqueueNotification(context.Background(), validRequest(t, "dl"))
+	resp, err := ts.internal.EnqueueNotification(context.Background(), validRequest(t, "dl"))
 	if err != nil {
 		t.Fatal(err)
 	}
