@@ -9,8 +9,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -19,8 +17,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
@@ -33,45 +29,14 @@ func TestKill9(t *testing.T) {
 	}
 	const workers, perRound, rounds = 4, 150, 3
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "notify")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildNotify(t, dir)
 	// A slow server keeps messages in flight.
 	srv := smtptest.Start(t, smtptest.Options{Quiet: true, DataHook: func(smtptest.Message) { time.Sleep(2 * time.Millisecond) }})
 	addr := smtptest.FreeAddr(t)
 	start := func() *exec.Cmd {
-		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(),
-			"VIGIL_DATA_DIR="+filepath.Join(dir, "data"), "VIGIL_NOTIFY_ADDR="+addr, "VIGIL_METRICS_ADDR=",
-			"VIGIL_SMTP_ADDR="+srv.Addr, "VIGIL_LOG_LEVEL=error", fmt.Sprintf("VIGIL_NOTIFY_WORKERS=%d", workers),
-			"VIGIL_NOTIFY_BACKOFF_BASE=20ms", "VIGIL_NOTIFY_BACKOFF_MAX=100ms")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if c, err := net.Dial("tcp", addr); err == nil {
-				_ = c.Close()
-				return cmd
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("notify did not start")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		return startNotify(t, bin, addr, filepath.Join(dir, "data"), srv.Addr, workers)
 	}
-	// Reconnect fast after a kill (the default backoff grows to minutes).
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, MaxDelay: 200 * time.Millisecond},
-			MinConnectTimeout: time.Second,
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialNotify(t, addr)
 	client := notifyv1.NewNotificationInternalServiceClient(conn)
 	data, _ := structpb.NewStruct(map[string]any{"link": "https://vigil.test/reset-password?token=x"})
 	enqueue := func(key string, opts ...grpc.CallOption) (string, error) {

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// buildNotify builds this binary into dir.
+func buildNotify(tb testing.TB, dir string) string {
+	tb.Helper()
+	bin := filepath.Join(dir, "notify")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		tb.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startNotify runs the binary on addr with its data in dataDir, delivering
+// to smtpAddr, and waits until it accepts connections.
+func startNotify(tb testing.TB, bin, addr, dataDir, smtpAddr string, workers int) *exec.Cmd {
+	tb.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(),
+		"VIGIL_DATA_DIR="+dataDir, "VIGIL_NOTIFY_ADDR="+addr, "VIGIL_METRICS_ADDR=",
+		"VIGIL_SMTP_ADDR="+smtpAddr, "VIGIL_LOG_LEVEL=error", fmt.Sprintf("VIGIL_NOTIFY_WORKERS=%d", workers),
+		"VIGIL_NOTIFY_BACKOFF_BASE=20ms", "VIGIL_NOTIFY_BACKOFF_MAX=100ms")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			_ = c.Close()
+			return cmd
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("notify did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// dialNotify connects to notify and reconnects fast after a kill (the
+// default backoff grows to minutes).
+func dialNotify(tb testing.TB, addr string) *grpc.ClientConn {
+	tb.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, MaxDelay: 200 * time.Millisecond},
+			MinConnectTimeout: time.Second,
+		}))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return conn
+}
