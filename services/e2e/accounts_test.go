@@ -48,8 +48,9 @@ func (s *suite) login(email, pw string) response {
 }
 
 // mailLink waits for the e-mail to `to` that carries a link to path
-// (invitation, reset-password) and returns its token. Without an SMTP server
-// notify writes each message as an .eml file under the data folder.
+// (invitation, reset-password) and returns the token of the newest one
+// (notify names files by time-ordered ids). Without an SMTP server notify
+// writes each message as an .eml file under the data folder.
 func (s *suite) mailLink(dataDir, to, path string) string {
 	s.t.Helper()
 	re := regexp.MustCompile(regexp.QuoteMeta(path) + `\?token=([A-Za-z0-9_\-.~]+)`)
@@ -57,7 +58,7 @@ func (s *suite) mailLink(dataDir, to, path string) string {
 	for time.Now().Before(deadline) {
 		var token string
 		_ = filepath.Walk(dataDir, func(p string, info os.FileInfo, err error) error {
-			if err != nil || info.IsDir() || !strings.HasSuffix(p, ".eml") || token != "" {
+			if err != nil || info.IsDir() || !strings.HasSuffix(p, ".eml") {
 				return nil
 			}
 			raw, err := os.ReadFile(p)
