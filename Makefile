@@ -61,6 +61,7 @@ check-generated: generate
 	  echo "gen/ is stale: run 'make generate' and commit"; git status --porcelain -- gen; exit 1; fi
 
 vet:
+	@unformatted=$$(gofmt -l services gen); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	@for m in $(MODULES); do echo "go vet ./$$m/..."; (cd $$m && $(GO) vet ./...); done
 
 build:

@@ -183,21 +183,25 @@ func TestAccounts(t *testing.T) {
 	// each refused call is re-read to prove it changed nothing.
 	t.Run("R-ID-3 through the gateway", func(t *testing.T) {
 		cases := []struct {
-			permission     string
+			permission      string
 			allowed, denied account
-			method, path   string
-			body           func() any
-			reread         string
+			method, path    string
+			body            func() any
+			reread          string
 		}{
 			{"view user accounts", power, standard, "GET", "/v1/" + company + "/users", nil, ""},
 			{"add users", admin, power, "POST", "/v1/" + company + "/users",
-				func() any { return map[string]any{"email": fmt.Sprintf("new%d@acme.test", time.Now().UnixNano()), "givenName": "N", "familyName": "N"} }, ""},
+				func() any {
+					return map[string]any{"email": fmt.Sprintf("new%d@acme.test", time.Now().UnixNano()), "givenName": "N", "familyName": "N"}
+				}, ""},
 			{"edit user data", admin, power, "PATCH", "/v1/" + restricted.user,
 				func() any { return map[string]any{"function": fmt.Sprint("buyer ", time.Now().UnixNano())} }, "/v1/" + restricted.user},
 			{"send a password reset", admin, power, "POST", "/v1/" + restricted.user + ":sendPasswordReset", func() any { return map[string]any{} }, ""},
 			{"(de)activate a user", admin, power, "POST", "/v1/" + def.user + ":activate", func() any { return map[string]any{} }, "/v1/" + def.user},
 			{"edit company master data", power, standard, "PATCH", "/v1/" + company,
-				func() any { return map[string]any{"address": map[string]any{"city": fmt.Sprint("Lyon ", time.Now().UnixNano())}} }, "/v1/" + company},
+				func() any {
+					return map[string]any{"address": map[string]any{"city": fmt.Sprint("Lyon ", time.Now().UnixNano())}}
+				}, "/v1/" + company},
 			{"read master data (every member)", restricted, account{}, "GET", "/v1/" + company, nil, ""},
 		}
 		for _, c := range cases {

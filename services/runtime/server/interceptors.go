@@ -258,7 +258,7 @@ func redact(m protoreflect.Message) {
 			}
 		case fd.Kind() == protoreflect.BytesKind && !fd.IsList():
 			// Uploaded content is large and private: keep only its length.
-			m.Set(fd, protoreflect.ValueOfBytes([]byte("[" + strconv.Itoa(len(v.Bytes())) + " bytes]")))
+			m.Set(fd, protoreflect.ValueOfBytes([]byte("["+strconv.Itoa(len(v.Bytes()))+" bytes]")))
 		case fd.Message() != nil && fd.IsList():
 			l := v.List()
 			for i := 0; i < l.Len(); i++ {

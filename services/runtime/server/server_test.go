@@ -3,7 +3,7 @@ package server
 import (
 	"context"
 	"errors"
-	"net"
+	"github.com/vigil/vigil/services/runtime/server/servertest"
 	"testing"
 	"time"
 
@@ -12,7 +12,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -83,14 +82,8 @@ func start(t *testing.T, auth Authenticator) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	go func() { h.done <- srv.Run(ctx) }()
-	h.conn, err = grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h.conn = servertest.Dial(t, lis)
 	t.Cleanup(func() {
-		h.conn.Close()
 		cancel()
 		<-h.done
 	})
@@ -256,4 +249,3 @@ func TestPlaintextOnlyOnLoopback(t *testing.T) {
 		t.Fatalf("loopback plaintext: %v", err)
 	}
 }
-

@@ -246,4 +246,3 @@ func (f *fileRoutes) writeContent(ctx context.Context, w http.ResponseWriter, r 
 		}
 	}
 }
-

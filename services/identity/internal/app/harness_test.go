@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"github.com/vigil/vigil/services/runtime/server/servertest"
 	"net/url"
 	"strings"
 	"sync"
@@ -14,7 +14,6 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
@@ -257,16 +256,7 @@ func serveBuf(t testing.TB, register func(*grpc.Server)) *grpc.ClientConn {
 	return dialBuf(t, lis)
 }
 
-func dialBuf(t testing.TB, lis *bufconn.Listener) *grpc.ClientConn {
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return conn
-}
+func dialBuf(t testing.TB, lis *bufconn.Listener) *grpc.ClientConn { return servertest.Dial(t, lis) }
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()

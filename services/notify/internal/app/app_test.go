@@ -5,7 +5,7 @@ package app
 
 import (
 	"context"
-	"net"
+	"github.com/vigil/vigil/services/runtime/server/servertest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +16,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -57,8 +56,8 @@ func as(user string, admin bool) context.Context {
 type testServer struct {
 	client   notifyv1.NotificationServiceClient
 	internal notifyv1.NotificationInternalServiceClient
-	conn   *grpc.ClientConn
-	cfg    *Config
+	conn     *grpc.ClientConn
+	cfg      *Config
 }
 
 func startServer(t *testing.T, args ...string) *testServer {
@@ -72,14 +71,8 @@ func startServer(t *testing.T, args ...string) *testServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, zap.NewNop(), Options{Listener: lis, Authenticator: testAuth{}}) }()
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := servertest.Dial(t, lis)
 	t.Cleanup(func() {
-		_ = conn.Close()
 		cancel()
 		select {
 		case err := <-done:

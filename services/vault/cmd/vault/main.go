@@ -8,8 +8,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/vigil/vigil/services/vault/internal/app"
 	"github.com/vigil/vigil/services/runtime/logging"
+	"github.com/vigil/vigil/services/vault/internal/app"
 )
 
 func main() {
