@@ -31,7 +31,8 @@ const (
 // PATCH /v1/companies/{company}`).
 type CompanyServiceClient interface {
 	// GetCompany returns a company's master data. Its own members and its
-	// customers may read it (R-DIR-7); anyone else gets NOT_FOUND.
+	// customers may read it (R-DIR-7); anyone else gets PERMISSION_DENIED,
+	// decided before the company is read so that it reveals nothing.
 	GetCompany(ctx context.Context, in *GetCompanyRequest, opts ...grpc.CallOption) (*Company, error)
 	// UpdateCompany edits a company's master data: Power users and
 	// Administrators (R-ID-3); `require_two_factor` and `parent` are for
@@ -76,7 +77,8 @@ func (c *companyServiceClient) UpdateCompany(ctx context.Context, in *UpdateComp
 // PATCH /v1/companies/{company}`).
 type CompanyServiceServer interface {
 	// GetCompany returns a company's master data. Its own members and its
-	// customers may read it (R-DIR-7); anyone else gets NOT_FOUND.
+	// customers may read it (R-DIR-7); anyone else gets PERMISSION_DENIED,
+	// decided before the company is read so that it reveals nothing.
 	GetCompany(context.Context, *GetCompanyRequest) (*Company, error)
 	// UpdateCompany edits a company's master data: Power users and
 	// Administrators (R-ID-3); `require_two_factor` and `parent` are for
