@@ -42,11 +42,14 @@ var (
 	bucketUnread = storage.Bucket("unread")
 	// schedule: job name → periodRecord.
 	bucketSchedule = storage.Bucket("schedule")
+	// quarantine: delivery id → the raw record that could not be read, set
+	// aside so that it cannot stop every other delivery; for an operator.
+	bucketQuarantine = storage.Bucket("quarantine")
 )
 
 var allBuckets = []storage.Bucket{
 	bucketNotifications, bucketIdempotency, bucketDeliveries, bucketDue, bucketClaims,
-	bucketDead, bucketInbox, bucketUnread, bucketSchedule,
+	bucketDead, bucketInbox, bucketUnread, bucketSchedule, bucketQuarantine,
 }
 
 // Store is the bbolt store. It implements notify.Store and schedule.Store.
@@ -183,12 +186,15 @@ func (s *Store) ClaimDue(_ context.Context, now time.Time, limit int) ([]notify.
 		}
 		for _, k := range keys {
 			id := k[8:]
-			d, err := get[notify.Delivery](tx, bucketDeliveries, id)
-			if err != nil {
-				return err
-			}
 			if err := tx.Bucket(bucketDue).Delete(k); err != nil {
 				return err
+			}
+			d, err := get[notify.Delivery](tx, bucketDeliveries, id)
+			if err != nil {
+				if err := quarantine(tx, id); err != nil {
+					return err
+				}
+				continue
 			}
 			d.Claimed = true
 			d.Attempts++
@@ -206,6 +212,27 @@ func (s *Store) ClaimDue(_ context.Context, now time.Time, limit int) ([]notify.
 		return nil, err
 	}
 	return out, nil
+}
+
+// quarantine sets aside a delivery record that cannot be read (or is
+// missing), keeping its raw bytes, so that the rest of the outbox flows.
+func quarantine(tx *bolt.Tx, id []byte) error {
+	raw := tx.Bucket(bucketDeliveries).Get(id)
+	if err := tx.Bucket(bucketQuarantine).Put(storage.Copy(id), storage.Copy(raw)); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketDeliveries).Delete(id)
+}
+
+// Quarantined lists the ids of delivery records set aside as unreadable.
+func (s *Store) Quarantined() (ids []string, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketQuarantine).ForEach(func(k, _ []byte) error {
+			ids = append(ids, string(k))
+			return nil
+		})
+	})
+	return ids, err
 }
 
 // ReleaseClaims implements notify.Store.

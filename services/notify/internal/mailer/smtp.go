@@ -154,14 +154,13 @@ func (s *SMTP) Send(ctx context.Context, e notify.Email) (string, error) {
 	}
 }
 
-// transact runs MAIL, RCPT and DATA on c; ctx's end closes the connection.
+// transact runs MAIL, RCPT and DATA on c; ctx's end closes the connection,
+// which makes the exchange in progress fail. A 250 read before that stands:
+// reporting it as a failure would send the message twice. (A connection
+// closed that way fails at its next use, which Send retries once.)
 func (s *SMTP) transact(ctx context.Context, c *smtpConn, to string, msg []byte) (resp string, st stage, err error) {
 	stop := context.AfterFunc(ctx, func() { _ = c.conn.Close() })
-	defer func() {
-		if !stop() && err == nil {
-			err = ctx.Err()
-		}
-	}()
+	defer stop()
 	var opts *smtp.MailOptions
 	if !isASCII(s.from.Address) || !isASCII(to) {
 		opts = &smtp.MailOptions{UTF8: true}

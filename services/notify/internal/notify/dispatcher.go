@@ -169,7 +169,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return nil
 				}
+				// The store is failing: wait the idle bound rather than
+				// spinning on a due time that cannot be claimed.
 				d.log.Error("claim due deliveries", zap.Error(err))
+				free = 0
 			}
 			for _, job := range batch {
 				inflight++
@@ -222,14 +225,32 @@ func (d *Dispatcher) deliver(ctx context.Context, job Delivery) {
 		out.NextAttempt = now.Add(d.backoff(job.Attempts))
 		log.Info("delivery failed; will retry", zap.Error(err), zap.Time("next_attempt", out.NextAttempt))
 	}
-	// The outcome is recorded even during shutdown: the store closes only
-	// after the dispatcher returns.
-	if err := d.store.CompleteDelivery(context.WithoutCancel(ctx), out); err != nil {
-		if errors.Is(err, ErrStale) {
+	d.record(ctx, out, log)
+}
+
+// record stores an attempt's outcome, retrying a failing store (full disk,
+// I/O error) with backoff: a claim left without its outcome would not be
+// attempted again before the next restart. It gives up only when the send
+// context ends at shutdown; the claim is then released at the next start.
+// The store closes only after the dispatcher returns.
+func (d *Dispatcher) record(ctx context.Context, out Outcome, log *zap.Logger) {
+	wait := 10 * time.Millisecond
+	for {
+		err := d.store.CompleteDelivery(context.WithoutCancel(ctx), out)
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, ErrStale):
 			log.Warn("outcome of a stale claim ignored")
 			return
 		}
-		log.Error("record delivery outcome; it will be attempted again", zap.Error(err))
+		log.Error("record delivery outcome; retrying", zap.Error(err), zap.Duration("backoff", wait))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, time.Second)
 	}
 }
 
