@@ -255,3 +255,39 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	})
 }
+
+// TestRoleChangesApplyInSequenceOrder: identity applies its own events from
+// concurrent requests, so an older event may arrive after a newer one.
+func TestRoleChangesApplyInSequenceOrder(t *testing.T) {
+	k := testKey(t)
+	v := NewVerifier(keysOf(k), nil)
+	tok, _ := Sign(k, alice, time.Now().Add(-time.Minute), time.Hour)
+	at := timestamppb.Now()
+	v.Revocations().Apply(&identityv1.RevocationEvent{Sequence: 6, User: alice.User, Company: alice.Company,
+		Kind: identityv1.RevocationEvent_KIND_ROLE_CHANGED, Role: identityv1.Role_ROLE_RESTRICTED_USER, NotBefore: at})
+	v.Revocations().Apply(&identityv1.RevocationEvent{Sequence: 5, User: alice.User, Company: alice.Company,
+		Kind: identityv1.RevocationEvent_KIND_ROLE_CHANGED, Role: identityv1.Role_ROLE_ADMINISTRATOR, NotBefore: at})
+	p, err := v.Verify(context.Background(), tok)
+	if err != nil || p.Role != identityv1.Role_ROLE_RESTRICTED_USER {
+		t.Fatalf("role %v (%v), want the later change ROLE_RESTRICTED_USER", p.Role, err)
+	}
+}
+
+func TestLongLivedTokensAreRefused(t *testing.T) {
+	k := testKey(t)
+	tok, _ := Sign(k, alice, time.Now(), MaxTokenLifetime+time.Hour)
+	if _, err := NewVerifier(keysOf(k), nil).Verify(context.Background(), tok); !errors.Is(err, errs.ErrUnauthenticated) {
+		t.Fatalf("a token living past MaxTokenLifetime must be refused (revocations are forgotten after it): %v", err)
+	}
+}
+
+func TestRevocationsArePruned(t *testing.T) {
+	r := NewRevocations()
+	old := timestamppb.New(time.Now().Add(-MaxTokenLifetime - 2*time.Hour))
+	r.Apply(&identityv1.RevocationEvent{Sequence: 1, User: "users/a", Session: "s", Kind: identityv1.RevocationEvent_KIND_SESSION_REVOKED, NotBefore: old})
+	r.pruned = time.Time{}
+	r.Apply(&identityv1.RevocationEvent{Sequence: 2, User: "users/b", Session: "t", Kind: identityv1.RevocationEvent_KIND_SESSION_REVOKED, NotBefore: timestamppb.Now()})
+	if _, ok := r.sessions["s"]; ok || len(r.sessions) != 1 {
+		t.Fatalf("sessions %v: the entry older than any token must be forgotten, the new one kept", r.sessions)
+	}
+}

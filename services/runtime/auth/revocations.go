@@ -24,12 +24,19 @@ type Revocations struct {
 	users    map[string]time.Time // user, or user|company → tokens issued before are refused
 	sessions map[string]time.Time // session → tokens issued before are refused
 	roles    map[string]roleChange
+	pruned   time.Time
 }
 
 type roleChange struct {
-	role identityv1.Role
-	at   time.Time
+	role     identityv1.Role
+	at       time.Time
+	sequence uint64
 }
+
+// MaxTokenLifetime bounds an access token's life (exp - iat); the verifier
+// refuses longer-lived tokens, which lets revocation entries older than this
+// be forgotten: every token they could refuse has expired.
+const MaxTokenLifetime = 24 * time.Hour
 
 // NewRevocations returns an empty state.
 func NewRevocations() *Revocations {
@@ -70,7 +77,38 @@ func (r *Revocations) Apply(ev *identityv1.RevocationEvent) {
 			r.users[ev.GetUser()] = at
 		}
 	case identityv1.RevocationEvent_KIND_ROLE_CHANGED:
-		r.roles[ev.GetUser()+"|"+ev.GetCompany()] = roleChange{role: ev.GetRole(), at: at}
+		// Events may be applied out of order (identity applies its own from
+		// concurrent requests): the later change wins.
+		key := ev.GetUser() + "|" + ev.GetCompany()
+		if prev, ok := r.roles[key]; !ok || ev.GetSequence() >= prev.sequence {
+			r.roles[key] = roleChange{role: ev.GetRole(), at: at, sequence: ev.GetSequence()}
+		}
+	}
+	r.pruneLocked(time.Now())
+}
+
+// pruneLocked forgets, at most once an hour, entries older than any token
+// can live, so that the maps do not grow with every logout forever.
+func (r *Revocations) pruneLocked(now time.Time) {
+	if now.Sub(r.pruned) < time.Hour {
+		return
+	}
+	r.pruned = now
+	horizon := now.Add(-MaxTokenLifetime - time.Minute)
+	for k, at := range r.users {
+		if at.Before(horizon) {
+			delete(r.users, k)
+		}
+	}
+	for k, at := range r.sessions {
+		if at.Before(horizon) {
+			delete(r.sessions, k)
+		}
+	}
+	for k, c := range r.roles {
+		if c.at.Before(horizon) {
+			delete(r.roles, k)
+		}
 	}
 }
 

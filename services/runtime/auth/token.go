@@ -156,6 +156,9 @@ func parse(token string, now time.Time, keyFor func(kid string) (ed25519.PublicK
 		PlatformAdmin: c.PlatformAdmin, TOTPPending: c.TOTPPending,
 		IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time,
 	}
+	if p.ExpiresAt.Sub(p.IssuedAt) > MaxTokenLifetime {
+		return Principal{}, fmt.Errorf("token lives longer than %s", MaxTokenLifetime)
+	}
 	if len(p.User) <= len("users/") || p.User[:len("users/")] != "users/" {
 		return Principal{}, fmt.Errorf("subject %q is not a user", p.User)
 	}

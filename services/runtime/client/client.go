@@ -6,9 +6,7 @@ package client
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"os"
 	"time"
 
 	"google.golang.org/grpc"
@@ -54,15 +52,20 @@ func clientCredentials(cfg *config.Common, target string) (credentials.Transport
 		}
 		return insecure.NewCredentials(), nil
 	}
-	pem, err := os.ReadFile(cfg.TLSCAFile)
+	pool, err := config.LoadCAPool(cfg.TLSCAFile)
 	if err != nil {
-		return nil, fmt.Errorf("tls-ca-file: %w", err)
+		return nil, err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("tls-ca-file: no certificate found")
+	conf := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if cfg.TLSCertFile != "" {
+		// Servers with a CA require a client certificate (mutual TLS).
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		conf.Certificates = []tls.Certificate{cert}
 	}
-	return credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}), nil
+	return credentials.NewTLS(conf), nil
 }
 
 // forwardedKeys are the incoming metadata keys a service passes on when it

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/vigil/vigil/services/runtime/errs"
 )
@@ -259,6 +260,10 @@ func redact(m protoreflect.Message) {
 		case fd.Kind() == protoreflect.BytesKind && !fd.IsList():
 			// Uploaded content is large and private: keep only its length.
 			m.Set(fd, protoreflect.ValueOfBytes([]byte("["+strconv.Itoa(len(v.Bytes()))+" bytes]")))
+		case fd.Message() != nil && !fd.IsList() && !fd.IsMap() && isFreeForm(fd.Message().FullName()):
+			// Free-form data (e.g. an e-mail's link with its token) has no
+			// field names to judge by: keep the keys, hide every value.
+			m.Set(fd, protoreflect.ValueOfMessage(redactFreeForm(v.Message().Interface()).ProtoReflect()))
 		case fd.Message() != nil && fd.IsList():
 			l := v.List()
 			for i := 0; i < l.Len(); i++ {
@@ -276,4 +281,24 @@ func redact(m protoreflect.Message) {
 		}
 		return true
 	})
+}
+
+func isFreeForm(name protoreflect.FullName) bool {
+	return name == "google.protobuf.Struct" || name == "google.protobuf.Value" || name == "google.protobuf.ListValue"
+}
+
+func redactFreeForm(m proto.Message) proto.Message {
+	hidden := structpb.NewStringValue("[REDACTED]")
+	switch v := m.(type) {
+	case *structpb.Struct:
+		out := &structpb.Struct{Fields: map[string]*structpb.Value{}}
+		for k := range v.GetFields() {
+			out.Fields[k] = hidden
+		}
+		return out
+	case *structpb.ListValue:
+		return &structpb.ListValue{}
+	default:
+		return hidden
+	}
 }

@@ -93,7 +93,10 @@ func New(cfg *config.Common, log *zap.Logger, opts Options) (*Server, error) {
 }
 
 // serverCredentials returns TLS credentials when a certificate is configured.
-// Without one, gRPC is plaintext, allowed only on a loopback address.
+// Without one, gRPC is plaintext, allowed only on a loopback address. With a
+// CA as well, TLS is mutual: only holders of a certificate from that CA (the
+// other services and the gateway) may call, which is what keeps the
+// …InternalService methods, open to any service, off limits to anyone else.
 func serverCredentials(cfg *config.Common, addr string, inProcess bool) (credentials.TransportCredentials, error) {
 	if cfg.TLSCertFile == "" {
 		if !inProcess && !config.IsLoopback(addr) {
@@ -105,7 +108,15 @@ func serverCredentials(cfg *config.Common, addr string, inProcess bool) (credent
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
-	return credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+	conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if cfg.TLSCAFile != "" {
+		pool, err := config.LoadCAPool(cfg.TLSCAFile)
+		if err != nil {
+			return nil, err
+		}
+		conf.ClientCAs, conf.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return credentials.NewTLS(conf), nil
 }
 
 // GRPC is the server to register services on.

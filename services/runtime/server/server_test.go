@@ -1,8 +1,14 @@
 package server
 
 import (
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/types/known/structpb"
+
 	"context"
 	"errors"
+	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/runtime/server/servertest"
 	"testing"
 	"time"
@@ -202,16 +208,31 @@ func TestAuthRunsBeforeValidationAndHandler(t *testing.T) {
 	}
 }
 
+// TestLogsRedactSecrets: at debug level requests are logged, and no secret
+// reaches the log — neither a named field (password, token, code) nor a
+// token inside free-form data such as an e-mail's link.
 func TestLogsRedactSecrets(t *testing.T) {
 	h := start(t, nil)
 	c := notifyv1.NewNotificationInternalServiceClient(h.conn)
 	req := validRequest("ok")
-	req.Recipients[0].DisplayName = "hunter2-name"
+	req.Data, _ = structpb.NewStruct(map[string]any{"link": "https://vigil.test/reset-password?token=SECRET123"})
 	if _, err := c.EnqueueNotification(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	if h.logs.FilterMessage("rpc").Len() == 0 {
+	logged := h.logs.FilterMessage("rpc").All()
+	if len(logged) == 0 {
 		t.Fatal("no rpc log line")
+	}
+	for _, e := range logged {
+		for k, v := range e.ContextMap() {
+			if strings.Contains(fmt.Sprint(v), "SECRET123") {
+				t.Fatalf("log field %s carries the token: %v", k, v)
+			}
+		}
+	}
+	login := Redact(&identityv1.LoginRequest{Email: "a@b.c", Password: "hunter2hunter2", TotpCode: "123456"}).(*identityv1.LoginRequest)
+	if login.GetPassword() != "[REDACTED]" || login.GetTotpCode() != "[REDACTED]" || login.GetEmail() != "a@b.c" {
+		t.Fatalf("redacted login request: %v", login)
 	}
 	m := Redact(&notifyv1.RetryDeadLetterRequest{Name: "deadLetters/x"})
 	if m.(*notifyv1.RetryDeadLetterRequest).GetName() != "deadLetters/x" {

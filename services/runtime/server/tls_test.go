@@ -34,7 +34,7 @@ func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -83,5 +83,15 @@ func TestTLS(t *testing.T) {
 	defer plain.Close()
 	if _, err := healthpb.NewHealthClient(plain).Check(cctx, &healthpb.HealthCheckRequest{}); err == nil {
 		t.Fatal("a plaintext client must not reach a TLS server")
+	}
+	// Mutual TLS: a client that trusts the server but has no certificate of
+	// its own is refused, so internal RPCs stay among the services.
+	anonymous, err := client.Dial(&config.Common{TLSCAFile: cert}, lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anonymous.Close()
+	if _, err := healthpb.NewHealthClient(anonymous).Check(cctx, &healthpb.HealthCheckRequest{}); err == nil {
+		t.Fatal("a client without a certificate must not reach a server that has a CA (mutual TLS)")
 	}
 }
