@@ -139,7 +139,11 @@ type SignUpAdmin struct {
 	// Family (last) name.
 	FamilyName string `protobuf:"bytes,3,opt,name=family_name,json=familyName,proto3" json:"family_name,omitempty"`
 	// The password, 12 to 128 characters (R-ID-5).
-	Password      string `protobuf:"bytes,4,opt,name=password,proto3" json:"password,omitempty"`
+	Password string `protobuf:"bytes,4,opt,name=password,proto3" json:"password,omitempty"`
+	// The current TOTP code, required when the e-mail already has a login with
+	// two-factor enabled (R-ID-8); without it, SignUp answers UNAUTHENTICATED
+	// with ErrorInfo reason `TOTP_REQUIRED`, as Login does.
+	TotpCode      string `protobuf:"bytes,5,opt,name=totp_code,json=totpCode,proto3" json:"totp_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -198,6 +202,13 @@ func (x *SignUpAdmin) GetFamilyName() string {
 func (x *SignUpAdmin) GetPassword() string {
 	if x != nil {
 		return x.Password
+	}
+	return ""
+}
+
+func (x *SignUpAdmin) GetTotpCode() string {
+	if x != nil {
+		return x.TotpCode
 	}
 	return ""
 }
@@ -2827,7 +2838,7 @@ const file_vigil_identity_v1_identity_service_proto_rawDesc = "" +
 	"\aaddress\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\aaddress\x12U\n" +
 	"\ttime_zone\x18\x06 \x01(\tB8\xbaH5r3\x18@2/^([A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*)?$R\btimeZone\x12+\n" +
 	"\blanguage\x18\a \x01(\tB\x0f\xbaH\fr\n" +
-	"R\x00R\x02enR\x02frR\blanguage\"\xd7\x01\n" +
+	"R\x00R\x02enR\x02frR\blanguage\"\x8a\x02\n" +
 	"\vSignUpAdmin\x12 \n" +
 	"\x05email\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12=\n" +
@@ -2836,7 +2847,8 @@ const file_vigil_identity_v1_identity_service_proto_rawDesc = "" +
 	"\vfamily_name\x18\x03 \x01(\tB\x1e\xbaH\x1br\x19\x10\x01\x18d2\x13^[^\\x00-\\x1f\\x7f]*$R\n" +
 	"familyName\x12&\n" +
 	"\bpassword\x18\x04 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\f\x18\x80\x01R\bpassword\"\x91\x01\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x01R\bpassword\x121\n" +
+	"\ttotp_code\x18\x05 \x01(\tB\x14\xbaH\x11r\x0f2\r^([0-9]{6})?$R\btotpCode\"\x91\x01\n" +
 	"\rSignUpRequest\x12B\n" +
 	"\acompany\x18\x01 \x01(\v2 .vigil.identity.v1.SignUpCompanyB\x06\xbaH\x03\xc8\x01\x01R\acompany\x12<\n" +
 	"\x05admin\x18\x02 \x01(\v2\x1e.vigil.identity.v1.SignUpAdminB\x06\xbaH\x03\xc8\x01\x01R\x05admin\"\xb9\x02\n" +

@@ -50,26 +50,41 @@ func NewAuthenticator(svc *domain.Service) *auth.Authenticator {
 	return &auth.Authenticator{Verifier: svc.Verifier(), Public: PublicMethods, TOTPEnrollment: TOTPEnrollmentMethods}
 }
 
-// Register registers both identity services on g.
-func Register(g *grpc.Server, svc *domain.Service) {
-	identityv1.RegisterIdentityServiceServer(g, NewIdentityServer(svc))
-	identityv1.RegisterIdentityInternalServiceServer(g, NewInternalServer(svc))
+// Options are what the handlers need to know of the deployment.
+type Options struct {
+	// TrustedProxyHops is how many proxies in front of the gateway append
+	// to x-forwarded-for (see clientAddr).
+	TrustedProxyHops int
 }
 
+// Register registers both identity services on g.
+func Register(g *grpc.Server, svc *domain.Service, opts Options) {
+	identityv1.RegisterIdentityServiceServer(g, NewIdentityServer(svc, opts))
+	identityv1.RegisterIdentityInternalServiceServer(g, NewInternalServer(svc, opts))
+}
+
+// callers builds the domain's Caller of a request; both servers embed it.
+type callers struct{ proxyHops int }
+
 // caller is who calls, as the interceptors established it.
-func caller(ctx context.Context) domain.Caller {
-	c := domain.Caller{RequestID: server.RequestID(ctx), ClientAddr: clientAddr(ctx)}
+func (cs callers) caller(ctx context.Context) domain.Caller {
+	c := domain.Caller{RequestID: server.RequestID(ctx), ClientAddr: clientAddr(ctx, cs.proxyHops)}
 	c.Principal, c.Authenticated = auth.FromContext(ctx)
 	return c
 }
 
-// clientAddr is the end client's address: the last x-forwarded-for entry
-// (appended by the gateway, the closest hop we trust), else the peer.
-func clientAddr(ctx context.Context) string {
+// clientAddr is the end client's address, which sign-in throttling keys on
+// (R-ID-5): the x-forwarded-for entry hops places before the last one, else
+// the peer. The gateway appends the last entry; each trusted proxy in front
+// of it (an ingress, a load balancer) appended one more before. Entries
+// further left are whatever the client sent, and are never used: with too
+// few entries, the earliest trusted one is taken.
+func clientAddr(ctx context.Context, hops int) string {
 	md, _ := metadata.FromIncomingContext(ctx)
 	if v := md.Get("x-forwarded-for"); len(v) > 0 {
-		parts := strings.Split(v[len(v)-1], ",")
-		if a := strings.TrimSpace(parts[len(parts)-1]); a != "" && len(a) <= 64 {
+		parts := strings.Split(strings.Join(v, ","), ",")
+		i := max(len(parts)-1-hops, 0)
+		if a := strings.TrimSpace(parts[i]); a != "" && len(a) <= 64 {
 			return a
 		}
 	}
@@ -91,20 +106,22 @@ func paths(m interface{ GetPaths() []string }) []string {
 
 type identityServer struct {
 	identityv1.UnimplementedIdentityServiceServer
+	callers
 	svc *domain.Service
 }
 
 // NewIdentityServer returns the public IdentityService.
-func NewIdentityServer(svc *domain.Service) identityv1.IdentityServiceServer {
-	return &identityServer{svc: svc}
+func NewIdentityServer(svc *domain.Service, opts Options) identityv1.IdentityServiceServer {
+	return &identityServer{svc: svc, callers: callers{proxyHops: opts.TrustedProxyHops}}
 }
 
 func (s *identityServer) SignUp(ctx context.Context, req *identityv1.SignUpRequest) (*identityv1.SignUpResponse, error) {
 	c, a := req.GetCompany(), req.GetAdmin()
-	si, err := s.svc.SignUp(ctx, caller(ctx), domain.SignUpInput{
+	si, err := s.svc.SignUp(ctx, s.caller(ctx), domain.SignUpInput{
 		Company: domain.CompanyDraft{LegalName: c.GetLegalName(), Kind: c.GetKind(), Country: c.GetCountry(),
 			RegistrationNumber: c.GetRegistrationNumber(), Address: c.GetAddress(), TimeZone: c.GetTimeZone(), Language: c.GetLanguage()},
 		Email: a.GetEmail(), GivenName: a.GetGivenName(), FamilyName: a.GetFamilyName(), Password: a.GetPassword(),
+		TOTPCode: a.GetTotpCode(),
 	})
 	if err != nil {
 		return nil, err
@@ -115,7 +132,7 @@ func (s *identityServer) SignUp(ctx context.Context, req *identityv1.SignUpReque
 }
 
 func (s *identityServer) Login(ctx context.Context, req *identityv1.LoginRequest) (*identityv1.LoginResponse, error) {
-	si, err := s.svc.Login(ctx, caller(ctx), domain.LoginInput{Email: req.GetEmail(), Password: req.GetPassword(),
+	si, err := s.svc.Login(ctx, s.caller(ctx), domain.LoginInput{Email: req.GetEmail(), Password: req.GetPassword(),
 		Company: req.GetCompany(), TOTPCode: req.GetTotpCode()})
 	if err != nil {
 		return nil, err
@@ -126,7 +143,7 @@ func (s *identityServer) Login(ctx context.Context, req *identityv1.LoginRequest
 }
 
 func (s *identityServer) Refresh(ctx context.Context, req *identityv1.RefreshRequest) (*identityv1.RefreshResponse, error) {
-	si, err := s.svc.Refresh(ctx, caller(ctx), req.GetRefreshToken())
+	si, err := s.svc.Refresh(ctx, s.caller(ctx), req.GetRefreshToken())
 	if err != nil {
 		return nil, err
 	}
@@ -136,14 +153,14 @@ func (s *identityServer) Refresh(ctx context.Context, req *identityv1.RefreshReq
 }
 
 func (s *identityServer) Logout(ctx context.Context, req *identityv1.LogoutRequest) (*identityv1.LogoutResponse, error) {
-	if err := s.svc.Logout(ctx, caller(ctx), req.GetRefreshToken()); err != nil {
+	if err := s.svc.Logout(ctx, s.caller(ctx), req.GetRefreshToken()); err != nil {
 		return nil, err
 	}
 	return &identityv1.LogoutResponse{}, nil
 }
 
 func (s *identityServer) SwitchCompany(ctx context.Context, req *identityv1.SwitchCompanyRequest) (*identityv1.SwitchCompanyResponse, error) {
-	si, err := s.svc.SwitchCompany(ctx, caller(ctx), req.GetCompany(), req.GetRefreshToken())
+	si, err := s.svc.SwitchCompany(ctx, s.caller(ctx), req.GetCompany(), req.GetRefreshToken())
 	if err != nil {
 		return nil, err
 	}
@@ -153,21 +170,21 @@ func (s *identityServer) SwitchCompany(ctx context.Context, req *identityv1.Swit
 }
 
 func (s *identityServer) RequestPasswordReset(ctx context.Context, req *identityv1.RequestPasswordResetRequest) (*identityv1.RequestPasswordResetResponse, error) {
-	if err := s.svc.RequestPasswordReset(ctx, caller(ctx), req.GetEmail()); err != nil {
+	if err := s.svc.RequestPasswordReset(ctx, s.caller(ctx), req.GetEmail()); err != nil {
 		return nil, err
 	}
 	return &identityv1.RequestPasswordResetResponse{}, nil
 }
 
 func (s *identityServer) ResetPassword(ctx context.Context, req *identityv1.ResetPasswordRequest) (*identityv1.ResetPasswordResponse, error) {
-	if err := s.svc.ResetPassword(ctx, caller(ctx), req.GetToken(), req.GetNewPassword(), req.GetTotpCode()); err != nil {
+	if err := s.svc.ResetPassword(ctx, s.caller(ctx), req.GetToken(), req.GetNewPassword(), req.GetTotpCode()); err != nil {
 		return nil, err
 	}
 	return &identityv1.ResetPasswordResponse{}, nil
 }
 
 func (s *identityServer) AcceptInvitation(ctx context.Context, req *identityv1.AcceptInvitationRequest) (*identityv1.AcceptInvitationResponse, error) {
-	si, err := s.svc.AcceptInvitation(ctx, caller(ctx), domain.InvitationInput{Token: req.GetToken(), Password: req.GetPassword(),
+	si, err := s.svc.AcceptInvitation(ctx, s.caller(ctx), domain.InvitationInput{Token: req.GetToken(), Password: req.GetPassword(),
 		GivenName: req.GetGivenName(), FamilyName: req.GetFamilyName(), TOTPCode: req.GetTotpCode()})
 	if err != nil {
 		return nil, err
@@ -186,7 +203,7 @@ func (s *identityServer) GetJwks(_ context.Context, _ *identityv1.GetJwksRequest
 }
 
 func (s *identityServer) GetMe(ctx context.Context, _ *identityv1.GetMeRequest) (*identityv1.User, error) {
-	m, err := s.svc.GetMe(ctx, caller(ctx))
+	m, err := s.svc.GetMe(ctx, s.caller(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +211,7 @@ func (s *identityServer) GetMe(ctx context.Context, _ *identityv1.GetMeRequest) 
 }
 
 func (s *identityServer) UpdateMe(ctx context.Context, req *identityv1.UpdateMeRequest) (*identityv1.User, error) {
-	m, err := s.svc.UpdateMe(ctx, caller(ctx), toUserInput(req.GetUser()), paths(req.GetUpdateMask()))
+	m, err := s.svc.UpdateMe(ctx, s.caller(ctx), toUserInput(req.GetUser()), paths(req.GetUpdateMask()))
 	if err != nil {
 		return nil, err
 	}
@@ -202,14 +219,14 @@ func (s *identityServer) UpdateMe(ctx context.Context, req *identityv1.UpdateMeR
 }
 
 func (s *identityServer) ChangePassword(ctx context.Context, req *identityv1.ChangePasswordRequest) (*identityv1.ChangePasswordResponse, error) {
-	if err := s.svc.ChangePassword(ctx, caller(ctx), req.GetCurrentPassword(), req.GetNewPassword(), req.GetTotpCode()); err != nil {
+	if err := s.svc.ChangePassword(ctx, s.caller(ctx), req.GetCurrentPassword(), req.GetNewPassword(), req.GetTotpCode()); err != nil {
 		return nil, err
 	}
 	return &identityv1.ChangePasswordResponse{}, nil
 }
 
 func (s *identityServer) GetMyPermissions(ctx context.Context, _ *identityv1.GetMyPermissionsRequest) (*identityv1.GetMyPermissionsResponse, error) {
-	p, err := s.svc.GetMyPermissions(ctx, caller(ctx))
+	p, err := s.svc.GetMyPermissions(ctx, s.caller(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +239,7 @@ func (s *identityServer) GetMyPermissions(ctx context.Context, _ *identityv1.Get
 }
 
 func (s *identityServer) EnrollTotp(ctx context.Context, _ *identityv1.EnrollTotpRequest) (*identityv1.EnrollTotpResponse, error) {
-	e, err := s.svc.EnrollTotp(ctx, caller(ctx))
+	e, err := s.svc.EnrollTotp(ctx, s.caller(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -230,21 +247,21 @@ func (s *identityServer) EnrollTotp(ctx context.Context, _ *identityv1.EnrollTot
 }
 
 func (s *identityServer) ConfirmTotp(ctx context.Context, req *identityv1.ConfirmTotpRequest) (*identityv1.ConfirmTotpResponse, error) {
-	if err := s.svc.ConfirmTotp(ctx, caller(ctx), req.GetCode()); err != nil {
+	if err := s.svc.ConfirmTotp(ctx, s.caller(ctx), req.GetCode()); err != nil {
 		return nil, err
 	}
 	return &identityv1.ConfirmTotpResponse{}, nil
 }
 
 func (s *identityServer) DisableTotp(ctx context.Context, req *identityv1.DisableTotpRequest) (*emptypb.Empty, error) {
-	if err := s.svc.DisableTotp(ctx, caller(ctx), req.GetCode()); err != nil {
+	if err := s.svc.DisableTotp(ctx, s.caller(ctx), req.GetCode()); err != nil {
 		return nil, err
 	}
 	return &emptypb.Empty{}, nil
 }
 
 func (s *identityServer) ListUsers(ctx context.Context, req *identityv1.ListUsersRequest) (*identityv1.ListUsersResponse, error) {
-	ms, next, err := s.svc.ListUsers(ctx, caller(ctx), req.GetParent(), req.GetState(),
+	ms, next, err := s.svc.ListUsers(ctx, s.caller(ctx), req.GetParent(), req.GetState(),
 		domain.Page{Size: int(req.GetPageSize()), Token: req.GetPageToken()})
 	if err != nil {
 		return nil, err
@@ -257,7 +274,7 @@ func (s *identityServer) ListUsers(ctx context.Context, req *identityv1.ListUser
 }
 
 func (s *identityServer) GetUser(ctx context.Context, req *identityv1.GetUserRequest) (*identityv1.User, error) {
-	m, err := s.svc.GetUser(ctx, caller(ctx), req.GetName())
+	m, err := s.svc.GetUser(ctx, s.caller(ctx), req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +282,7 @@ func (s *identityServer) GetUser(ctx context.Context, req *identityv1.GetUserReq
 }
 
 func (s *identityServer) CreateUser(ctx context.Context, req *identityv1.CreateUserRequest) (*identityv1.User, error) {
-	m, err := s.svc.CreateUser(ctx, caller(ctx), req.GetParent(), toUserInput(req.GetUser()))
+	m, err := s.svc.CreateUser(ctx, s.caller(ctx), req.GetParent(), toUserInput(req.GetUser()))
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +290,7 @@ func (s *identityServer) CreateUser(ctx context.Context, req *identityv1.CreateU
 }
 
 func (s *identityServer) UpdateUser(ctx context.Context, req *identityv1.UpdateUserRequest) (*identityv1.User, error) {
-	m, err := s.svc.UpdateUser(ctx, caller(ctx), req.GetUser().GetName(), toUserInput(req.GetUser()), paths(req.GetUpdateMask()))
+	m, err := s.svc.UpdateUser(ctx, s.caller(ctx), req.GetUser().GetName(), toUserInput(req.GetUser()), paths(req.GetUpdateMask()))
 	if err != nil {
 		return nil, err
 	}
@@ -281,14 +298,14 @@ func (s *identityServer) UpdateUser(ctx context.Context, req *identityv1.UpdateU
 }
 
 func (s *identityServer) DeleteUser(ctx context.Context, req *identityv1.DeleteUserRequest) (*emptypb.Empty, error) {
-	if err := s.svc.DeleteUser(ctx, caller(ctx), req.GetName()); err != nil {
+	if err := s.svc.DeleteUser(ctx, s.caller(ctx), req.GetName()); err != nil {
 		return nil, err
 	}
 	return &emptypb.Empty{}, nil
 }
 
 func (s *identityServer) SendPasswordReset(ctx context.Context, req *identityv1.SendPasswordResetRequest) (*identityv1.SendPasswordResetResponse, error) {
-	exp, err := s.svc.SendPasswordReset(ctx, caller(ctx), req.GetName())
+	exp, err := s.svc.SendPasswordReset(ctx, s.caller(ctx), req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +313,7 @@ func (s *identityServer) SendPasswordReset(ctx context.Context, req *identityv1.
 }
 
 func (s *identityServer) ActivateUser(ctx context.Context, req *identityv1.ActivateUserRequest) (*identityv1.User, error) {
-	m, err := s.svc.ActivateUser(ctx, caller(ctx), req.GetName())
+	m, err := s.svc.ActivateUser(ctx, s.caller(ctx), req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +321,7 @@ func (s *identityServer) ActivateUser(ctx context.Context, req *identityv1.Activ
 }
 
 func (s *identityServer) DeactivateUser(ctx context.Context, req *identityv1.DeactivateUserRequest) (*identityv1.User, error) {
-	m, err := s.svc.DeactivateUser(ctx, caller(ctx), req.GetName())
+	m, err := s.svc.DeactivateUser(ctx, s.caller(ctx), req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +329,7 @@ func (s *identityServer) DeactivateUser(ctx context.Context, req *identityv1.Dea
 }
 
 func (s *identityServer) ListGrants(ctx context.Context, req *identityv1.ListGrantsRequest) (*identityv1.ListGrantsResponse, error) {
-	gs, next, err := s.svc.ListGrants(ctx, caller(ctx), req.GetParent(), req.GetUser(),
+	gs, next, err := s.svc.ListGrants(ctx, s.caller(ctx), req.GetParent(), req.GetUser(),
 		domain.Page{Size: int(req.GetPageSize()), Token: req.GetPageToken()})
 	if err != nil {
 		return nil, err
@@ -326,7 +343,7 @@ func (s *identityServer) ListGrants(ctx context.Context, req *identityv1.ListGra
 
 func (s *identityServer) CreateGrant(ctx context.Context, req *identityv1.CreateGrantRequest) (*identityv1.Grant, error) {
 	g := req.GetGrant()
-	out, err := s.svc.CreateGrant(ctx, caller(ctx), req.GetParent(), domain.Grant{User: g.GetUser(), Scope: g.GetScope(),
+	out, err := s.svc.CreateGrant(ctx, s.caller(ctx), req.GetParent(), domain.Grant{User: g.GetUser(), Scope: g.GetScope(),
 		Level: g.GetLevel(), Project: g.GetProject()})
 	if err != nil {
 		return nil, err
@@ -335,7 +352,7 @@ func (s *identityServer) CreateGrant(ctx context.Context, req *identityv1.Create
 }
 
 func (s *identityServer) DeleteGrant(ctx context.Context, req *identityv1.DeleteGrantRequest) (*emptypb.Empty, error) {
-	if err := s.svc.DeleteGrant(ctx, caller(ctx), req.GetName()); err != nil {
+	if err := s.svc.DeleteGrant(ctx, s.caller(ctx), req.GetName()); err != nil {
 		return nil, err
 	}
 	return &emptypb.Empty{}, nil
@@ -349,7 +366,7 @@ func (s *identityServer) ListAuditEvents(ctx context.Context, req *identityv1.Li
 	if req.GetEndTime() != nil {
 		f.End = req.GetEndTime().AsTime()
 	}
-	evs, next, err := s.svc.ListAuditEvents(ctx, caller(ctx), req.GetParent(), f,
+	evs, next, err := s.svc.ListAuditEvents(ctx, s.caller(ctx), req.GetParent(), f,
 		domain.Page{Size: int(req.GetPageSize()), Token: req.GetPageToken()})
 	if err != nil {
 		return nil, err
@@ -363,12 +380,13 @@ func (s *identityServer) ListAuditEvents(ctx context.Context, req *identityv1.Li
 
 type internalServer struct {
 	identityv1.UnimplementedIdentityInternalServiceServer
+	callers
 	svc *domain.Service
 }
 
 // NewInternalServer returns IdentityInternalService.
-func NewInternalServer(svc *domain.Service) identityv1.IdentityInternalServiceServer {
-	return &internalServer{svc: svc}
+func NewInternalServer(svc *domain.Service, opts Options) identityv1.IdentityInternalServiceServer {
+	return &internalServer{svc: svc, callers: callers{proxyHops: opts.TrustedProxyHops}}
 }
 
 func (s *internalServer) WatchRevocations(req *identityv1.WatchRevocationsRequest, stream grpc.ServerStreamingServer[identityv1.RevocationEvent]) error {
@@ -395,7 +413,7 @@ func (s *internalServer) CheckPermission(ctx context.Context, req *identityv1.Ch
 }
 
 func (s *internalServer) AddMember(ctx context.Context, req *identityv1.AddMemberRequest) (*identityv1.AddMemberResponse, error) {
-	m, created, err := s.svc.AddMember(ctx, caller(ctx), domain.AddMemberInput{
+	m, created, err := s.svc.AddMember(ctx, s.caller(ctx), domain.AddMemberInput{
 		Company: req.GetCompany(), InvitedBy: req.GetInvitedBy(), Actor: req.GetActor(),
 		User: domain.UserInput{Email: req.GetEmail(), GivenName: req.GetGivenName(), FamilyName: req.GetFamilyName(),
 			Function: req.GetFunction(), Phone: req.GetPhone(), Mobile: req.GetMobile(), Language: req.GetLanguage(), Role: req.GetRole()},
@@ -435,7 +453,7 @@ func (s *internalServer) ListMemberships(ctx context.Context, req *identityv1.Li
 }
 
 func (s *internalServer) SyncCompany(ctx context.Context, req *identityv1.SyncCompanyRequest) (*identityv1.SyncCompanyResponse, error) {
-	err := s.svc.SyncCompany(ctx, caller(ctx), domain.Company{ID: req.GetCompany(), Kind: req.GetKind(),
+	err := s.svc.SyncCompany(ctx, s.caller(ctx), domain.Company{ID: req.GetCompany(), Kind: req.GetKind(),
 		DisplayName: req.GetDisplayName(), RequireTwoFactor: req.GetRequireTwoFactor(), Language: req.GetLanguage()})
 	if err != nil {
 		return nil, err

@@ -19,25 +19,33 @@ func TestClientAddr(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		ctx  context.Context
+		hops int
 		want string
 	}{
-		{in(), "10.0.0.9"},
-		{in("203.0.113.7"), "203.0.113.7"},
-		{in("198.51.100.1, 203.0.113.7"), "203.0.113.7"}, // the gateway's own entry, not the client's claim
-		{in(" , "), "10.0.0.9"},
+		{in(), 0, "10.0.0.9"},
+		{in("203.0.113.7"), 0, "203.0.113.7"},
+		{in("198.51.100.1, 203.0.113.7"), 0, "203.0.113.7"}, // the gateway's own entry, not the client's claim
+		{in(" , "), 0, "10.0.0.9"},
+		// Behind an ingress the gateway's entry is the ingress: the client is
+		// the entry the ingress appended, one hop further; what the client
+		// sent before it is still ignored.
+		{in("192.0.2.66, 198.51.100.1, 10.0.0.2"), 1, "198.51.100.1"},
+		{in("198.51.100.1, 10.1.0.3, 10.0.0.2"), 2, "198.51.100.1"},
+		{in("10.0.0.2"), 1, "10.0.0.2"}, // not through the ingress: the gateway's entry
+		{in(), 1, "10.0.0.9"},
 	} {
-		if got := clientAddr(tc.ctx); got != tc.want {
-			t.Errorf("got %q, want %q", got, tc.want)
+		if got := clientAddr(tc.ctx, tc.hops); got != tc.want {
+			t.Errorf("hops %d: got %q, want %q", tc.hops, got, tc.want)
 		}
 	}
 }
 
 func FuzzClientAddr(f *testing.F) {
-	f.Add("203.0.113.7")
-	f.Add("a, b,, c")
-	f.Fuzz(func(t *testing.T, xff string) {
+	f.Add("203.0.113.7", 0)
+	f.Add("a, b,, c", 7)
+	f.Fuzz(func(t *testing.T, xff string, hops int) {
 		ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("x-forwarded-for", xff))
-		if got := clientAddr(ctx); len(got) > 64 {
+		if got := clientAddr(ctx, max(hops, 0)); len(got) > 64 {
 			t.Fatalf("address of %d bytes kept", len(got))
 		}
 	})

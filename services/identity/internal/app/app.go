@@ -38,6 +38,7 @@ type Config struct {
 	HashSlots           int
 	HashQueue           int
 	DirectoryTimeout    time.Duration
+	TrustedProxyHops    int
 }
 
 // Register adds identity's flags (VIGIL_* environment variables come with
@@ -52,6 +53,9 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.HashSlots, "hash-slots", 0, "password hashes computed at once (0: GOMAXPROCS)")
 	fs.IntVar(&c.HashQueue, "hash-queue", 0, "sign-ins waiting for a hashing slot before RESOURCE_EXHAUSTED (0: twice the slots)")
 	fs.DurationVar(&c.DirectoryTimeout, "directory-timeout", 500*time.Millisecond, "how long a sign-in waits for directory's company settings before using identity's copy")
+	fs.IntVar(&c.TrustedProxyHops, "trusted-proxy-hops", 0, "proxies in front of the gateway that append to X-Forwarded-For (an ingress, a load balancer); "+
+		"sign-in throttling keys on the client address taken this many entries before the last one, which the gateway appends "+
+		"(0: the last entry; set it to the number of such proxies, never more, or clients can choose their address)")
 }
 
 // Complete validates and fills defaults.
@@ -67,6 +71,9 @@ func (c *Config) Complete() error {
 	}
 	if c.KeyRotation != 0 && c.KeyRotation < time.Minute {
 		return fmt.Errorf("key-rotation: must be 0 or at least 1m")
+	}
+	if c.TrustedProxyHops < 0 {
+		return fmt.Errorf("trusted-proxy-hops: must be 0 or more")
 	}
 	if c.HashSlots <= 0 {
 		c.HashSlots = runtime.GOMAXPROCS(0)
@@ -174,7 +181,7 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 	srv.OnClose(func() error { stopBg(); <-bgDone; return nil })
 
 	go func() { <-ctx.Done(); svc.Stop() }()
-	api.Register(srv.GRPC(), svc)
+	api.Register(srv.GRPC(), svc, api.Options{TrustedProxyHops: cfg.TrustedProxyHops})
 	srv.MarkServing()
 	if opts.Started != nil {
 		opts.Started(svc)

@@ -29,6 +29,7 @@ var (
 	bSessions      = storage.Bucket("sessions")            // {session} → Session
 	bSessionsByUsr = storage.Bucket("sessions_by_user")    // {user}\x00{session} → ∅
 	bLinkTokens    = storage.Bucket("link_tokens")         // sha256 → LinkToken
+	bLinksByUser   = storage.Bucket("link_tokens_by_user") // {user}\x00sha256 → ∅
 	bGrants        = storage.Bucket("grants")              // {company}\x00{grant} → Grant
 	bAudit         = storage.Bucket("audit_events")        // {company}\x00seq → AuditEvent
 	bRevocations   = storage.Bucket("revocations")         // seq → RevocationEvent
@@ -37,7 +38,7 @@ var (
 	bMeta          = storage.Bucket("meta")                // name → value
 
 	buckets = []storage.Bucket{bLogins, bLoginsByEmail, bCompanies, bMembers, bMembersByUser, bSessions,
-		bSessionsByUsr, bLinkTokens, bGrants, bAudit, bRevocations, bKeys, bOutbox, bMeta}
+		bSessionsByUsr, bLinkTokens, bLinksByUser, bGrants, bAudit, bRevocations, bKeys, bOutbox, bMeta}
 
 	metaRevocationsPruned = []byte("revocations_pruned")
 )
@@ -51,7 +52,27 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := db.Update(indexLinkTokens); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	return &Store{db: db}, nil
+}
+
+// indexLinkTokens fills link_tokens_by_user for a file written before the
+// index existed, so that no link token escapes UserLinkTokens.
+func indexLinkTokens(tx *bolt.Tx) error {
+	idx := tx.Bucket(bLinksByUser)
+	if k, _ := idx.Cursor().First(); k != nil {
+		return nil
+	}
+	return tx.Bucket(bLinkTokens).ForEach(func(k, v []byte) error {
+		var lt domain.LinkToken
+		if err := json.Unmarshal(v, &lt); err != nil {
+			return fmt.Errorf("decode link token: %w", err)
+		}
+		return idx.Put(append([]byte(lt.User+"\x00"), k...), nil)
+	})
 }
 
 // Close closes the file.
@@ -256,9 +277,42 @@ func (t *txn) LinkToken(hash [32]byte) (*domain.LinkToken, error) {
 	return get[domain.LinkToken](t, bLinkTokens, hash[:])
 }
 
-func (t *txn) PutLinkToken(lt *domain.LinkToken) error { return put(t, bLinkTokens, lt.Hash[:], lt) }
+func linkKey(user string, hash [32]byte) []byte { return append([]byte(user+"\x00"), hash[:]...) }
 
-func (t *txn) DeleteLinkToken(hash [32]byte) error { return t.b(bLinkTokens).Delete(hash[:]) }
+func (t *txn) PutLinkToken(lt *domain.LinkToken) error {
+	if err := t.b(bLinksByUser).Put(linkKey(lt.User, lt.Hash), nil); err != nil {
+		return err
+	}
+	return put(t, bLinkTokens, lt.Hash[:], lt)
+}
+
+func (t *txn) DeleteLinkToken(hash [32]byte) error {
+	lt, err := t.LinkToken(hash)
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := t.b(bLinksByUser).Delete(linkKey(lt.User, hash)); err != nil {
+		return err
+	}
+	return t.b(bLinkTokens).Delete(hash[:])
+}
+
+func (t *txn) UserLinkTokens(user string) ([]*domain.LinkToken, error) {
+	var out []*domain.LinkToken
+	prefix := []byte(user + "\x00")
+	c := t.b(bLinksByUser).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		lt, err := get[domain.LinkToken](t, bLinkTokens, k[len(prefix):])
+		if err != nil {
+			return nil, fmt.Errorf("link token index: %w", err)
+		}
+		out = append(out, lt)
+	}
+	return out, nil
+}
 
 // ---- grants
 
@@ -430,21 +484,21 @@ func (t *txn) DeleteExpired(now time.Time) error {
 			return err
 		}
 	}
-	var stale [][]byte
+	var stale [][32]byte
 	if err := t.b(bLinkTokens).ForEach(func(k, v []byte) error {
 		var lt domain.LinkToken
 		if err := json.Unmarshal(v, &lt); err != nil {
 			return fmt.Errorf("decode link token: %w", err)
 		}
 		if !now.Before(lt.ExpireTime) {
-			stale = append(stale, storage.Copy(k))
+			stale = append(stale, lt.Hash)
 		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	for _, k := range stale {
-		if err := t.b(bLinkTokens).Delete(k); err != nil {
+	for _, h := range stale {
+		if err := t.DeleteLinkToken(h); err != nil {
 			return err
 		}
 	}

@@ -112,7 +112,10 @@ func (t *txn) askReview(comp *Company, customer string, newUser *Login, members 
 		return nil
 	}
 	return t.queue(&Notification{
-		IdempotencyKey: "review:" + comp.ID + ":" + newUser.ID,
+		// Unique to this request: notify keeps keys for good, and a user
+		// removed and added again must be reviewed again. Relay retries
+		// reuse the queued key, so notify still sends this one once.
+		IdempotencyKey: "review:" + comp.ID + ":" + newUser.ID + ":" + newID(),
 		Template:       notifyv1.Template_TEMPLATE_REVIEW_NEW_USER,
 		Recipients:     to,
 		Data: map[string]string{"company_name": comp.Label(), "customer_name": customer,

@@ -8,7 +8,6 @@ import (
 
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/identity/internal/tokens"
-	"github.com/vigil/vigil/services/identity/internal/totp"
 	"github.com/vigil/vigil/services/runtime/errs"
 )
 
@@ -67,30 +66,20 @@ func (t *txn) validLink(raw string, kind LinkKind) (*LinkToken, error) {
 }
 
 // ResetPassword sets a new password with a reset link token (R-ID-6): the
-// token is used up, every session of the user ends. A reset never bypasses
-// two-factor: an enrolled user must give a current code.
+// token, and every other reset link of the user, is used up, every session
+// of the user ends. A reset never bypasses two-factor: an enrolled user
+// must give a current code, and guessing it is throttled as a sign-in is
+// (R-ID-5), since a wrong code leaves the link valid for another try.
 func (s *Service) ResetPassword(ctx context.Context, c Caller, raw, next, code string) error {
 	if err := s.policy.Check("new_password", next); err != nil {
 		return err
 	}
-	var login *Login
-	err := s.view(ctx, func(tx Tx) error {
-		t := &txn{Tx: tx, s: s, now: s.now()}
-		lt, err := t.validLink(raw, LinkReset)
-		if err != nil {
-			return err
-		}
-		login, err = tx.Login(lt.User)
-		if errors.Is(err, ErrNotFound) {
-			return errInvalidLink
-		}
-		return err
-	})
+	login, err := s.linkLogin(ctx, raw, LinkReset)
 	if err != nil {
 		return err
 	}
-	if login.TwoFactor() && code == "" {
-		return errTOTPRequired
+	if err := s.checkResetCode(c, login, code); err != nil {
+		return err
 	}
 	hash, err := s.hash(ctx, next)
 	if err != nil {
@@ -105,38 +94,94 @@ func (s *Service) ResetPassword(ctx context.Context, c Caller, raw, next, code s
 		if err != nil {
 			return errInvalidLink
 		}
-		if l.TwoFactor() {
-			step, ok := totp.Verify(l.TOTPSecret, code, t.now, l.TOTPLastStep)
-			if !ok {
-				return errTOTPInvalid
-			}
-			l.TOTPLastStep = step
+		if _, err := t.spendTOTP(l, code); err != nil {
+			return err
 		}
 		if err := t.DeleteLinkToken(lt.Hash); err != nil {
 			return err
 		}
-		l.PasswordHash, l.UpdateTime = hash, t.now
-		if err := t.PutLogin(l); err != nil {
-			return err
-		}
-		if err := t.endSessions(l.ID, ""); err != nil {
-			return err
-		}
-		ms, err := t.UserMemberships(l.ID)
-		if err != nil {
-			return err
-		}
-		for _, m := range ms {
-			if err := t.auditAs(l, m.Company, "password.reset", MemberName(m.Company, l.ID), nil); err != nil {
-				return err
-			}
-		}
-		return nil
+		return t.setPassword(l, hash, "")
 	})
 	if errors.Is(err, errTOTPInvalid) {
 		s.failed(login.Email, c.ClientAddr)
 	}
 	return err
+}
+
+// linkLogin returns the login an unexpired link token of kind is for.
+func (s *Service) linkLogin(ctx context.Context, raw string, kind LinkKind) (*Login, error) {
+	var login *Login
+	err := s.view(ctx, func(tx Tx) error {
+		t := &txn{Tx: tx, s: s, now: s.now()}
+		lt, err := t.validLink(raw, kind)
+		if err != nil {
+			return err
+		}
+		login, err = tx.Login(lt.User)
+		if errors.Is(err, ErrNotFound) {
+			return errInvalidLink
+		}
+		return err
+	})
+	return login, err
+}
+
+// checkResetCode checks a reset's TOTP code, before the new password is
+// hashed, as one throttled attempt. Without two-factor nothing guessable
+// is checked (the link token is not), so nothing is throttled: an attacker
+// locking the account must not also block its owner's reset.
+func (s *Service) checkResetCode(c Caller, login *Login, code string) error {
+	if !login.TwoFactor() {
+		return nil
+	}
+	a, err := s.begin(login.Email, c.ClientAddr)
+	if err != nil {
+		return err
+	}
+	defer a.release()
+	err = s.checkTOTP(login, code)
+	if errors.Is(err, errTOTPInvalid) {
+		a.fail()
+	}
+	return err
+}
+
+// setPassword stores l with its new password hash and ends what the old
+// password opened: every reset link of l (R-ID-6: a link must not outlive
+// the password it was sent to replace) and every session but keep.
+func (t *txn) setPassword(l *Login, hash, keep string) error {
+	l.PasswordHash, l.UpdateTime = hash, t.now
+	if err := t.PutLogin(l); err != nil {
+		return err
+	}
+	links, err := t.UserLinkTokens(l.ID)
+	if err != nil {
+		return err
+	}
+	for _, lt := range links {
+		if lt.Kind != LinkReset {
+			continue
+		}
+		if err := t.DeleteLinkToken(lt.Hash); err != nil {
+			return err
+		}
+	}
+	if err := t.endSessions(l.ID, keep); err != nil {
+		return err
+	}
+	if keep != "" {
+		return nil // a change, audited by the caller in its company
+	}
+	ms, err := t.UserMemberships(l.ID)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if err := t.auditAs(l, m.Company, "password.reset", MemberName(m.Company, l.ID), nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // InvitationInput is AcceptInvitation's request.
@@ -147,19 +192,7 @@ type InvitationInput struct {
 // AcceptInvitation activates an invited membership with an invitation link
 // token (R-ID-6), sets the new login's password and signs the user in.
 func (s *Service) AcceptInvitation(ctx context.Context, c Caller, in InvitationInput) (*SignIn, error) {
-	var login *Login
-	err := s.view(ctx, func(tx Tx) error {
-		t := &txn{Tx: tx, s: s, now: s.now()}
-		lt, err := t.validLink(in.Token, LinkInvitation)
-		if err != nil {
-			return err
-		}
-		login, err = tx.Login(lt.User)
-		if errors.Is(err, ErrNotFound) {
-			return errInvalidLink
-		}
-		return err
-	})
+	login, err := s.linkLogin(ctx, in.Token, LinkInvitation)
 	if err != nil {
 		return nil, err
 	}
@@ -196,12 +229,9 @@ func (s *Service) AcceptInvitation(ctx context.Context, c Caller, in InvitationI
 		if err != nil {
 			return errInvalidLink
 		}
-		if l.TwoFactor() {
-			step, ok := totp.Verify(l.TOTPSecret, in.TOTPCode, t.now, l.TOTPLastStep)
-			if !ok {
-				return errTOTPInvalid
-			}
-			l.TOTPLastStep = step
+		secondFactor, err := t.spendTOTP(l, in.TOTPCode)
+		if err != nil {
+			return err
 		}
 		m, err := t.Membership(lt.Company, l.ID)
 		if errors.Is(err, ErrNotFound) {
@@ -239,7 +269,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, c Caller, in InvitationI
 		if err != nil {
 			return err
 		}
-		ses, err = t.startSession(l, m, comp)
+		ses, err = t.startSession(l, m, comp, secondFactor)
 		return err
 	})
 	if err != nil {

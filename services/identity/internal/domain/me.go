@@ -63,7 +63,8 @@ func (s *Service) UpdateMe(ctx context.Context, c Caller, in UserInput, mask []s
 }
 
 // ChangePassword sets a new password after checking the current one (and
-// the TOTP code when enrolled), and ends the caller's other sessions.
+// the TOTP code when enrolled), and ends the caller's other sessions and
+// every reset link of the user.
 func (s *Service) ChangePassword(ctx context.Context, c Caller, current, next, code string) error {
 	company, user, err := selfCompany(c)
 	if err != nil {
@@ -76,19 +77,8 @@ func (s *Service) ChangePassword(ctx context.Context, c Caller, current, next, c
 	}); err != nil {
 		return err
 	}
-	if err := s.throttled(login.Email, c.ClientAddr); err != nil {
+	if err := s.checkPassword(ctx, c, login, current, code); err != nil {
 		return err
-	}
-	ok, err := s.verify(ctx, current, login.PasswordHash)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		s.failed(login.Email, c.ClientAddr)
-		return errs.Unauthenticated("INVALID_CREDENTIALS", "current_password: wrong password")
-	}
-	if login.TwoFactor() && code == "" {
-		return errTOTPRequired
 	}
 	if err := s.policy.Check("new_password", next); err != nil {
 		return err
@@ -97,7 +87,7 @@ func (s *Service) ChangePassword(ctx context.Context, c Caller, current, next, c
 	if err != nil {
 		return err
 	}
-	return s.update(ctx, c, func(t *txn) error {
+	err = s.update(ctx, c, func(t *txn) error {
 		l, err := t.Login(user)
 		if err != nil {
 			return err
@@ -105,22 +95,42 @@ func (s *Service) ChangePassword(ctx context.Context, c Caller, current, next, c
 		if l.PasswordHash != login.PasswordHash {
 			return errs.Aborted("PASSWORD_CHANGED", "the password changed meanwhile; retry")
 		}
-		if l.TwoFactor() {
-			step, ok := totp.Verify(l.TOTPSecret, code, t.now, l.TOTPLastStep)
-			if !ok {
-				return errTOTPInvalid
-			}
-			l.TOTPLastStep = step
-		}
-		l.PasswordHash, l.UpdateTime = hash, t.now
-		if err := t.PutLogin(l); err != nil {
+		if _, err := t.spendTOTP(l, code); err != nil {
 			return err
 		}
-		if err := t.endSessions(user, c.Principal.Session); err != nil {
+		if err := t.setPassword(l, hash, c.Principal.Session); err != nil {
 			return err
 		}
 		return t.audit(company, "password.change", MemberName(company, user), nil)
 	})
+	if errors.Is(err, errTOTPInvalid) {
+		s.failed(login.Email, c.ClientAddr)
+	}
+	return err
+}
+
+// checkPassword checks a signed-in user's current password and, when
+// enrolled, TOTP code (not yet spent) as one throttled attempt (R-ID-5): a
+// stolen access token must not become a way to guess either.
+func (s *Service) checkPassword(ctx context.Context, c Caller, login *Login, current, code string) error {
+	a, err := s.begin(login.Email, c.ClientAddr)
+	if err != nil {
+		return err
+	}
+	defer a.release()
+	ok, err := s.verify(ctx, current, login.PasswordHash)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		a.fail()
+		return errs.Unauthenticated("INVALID_CREDENTIALS", "current_password: wrong password")
+	}
+	err = s.checkTOTP(login, code)
+	if errors.Is(err, errTOTPInvalid) {
+		a.fail()
+	}
+	return err
 }
 
 // endSessions ends every session of user but keep (may be empty).
@@ -241,6 +251,9 @@ func (s *Service) ConfirmTotp(ctx context.Context, c Caller, code string) error 
 		if err := t.PutLogin(l); err != nil {
 			return err
 		}
+		if err := t.markSecondFactor(c.Principal.Session); err != nil {
+			return err
+		}
 		return t.audit(company, "totp.enroll", MemberName(company, user), nil)
 	})
 }
@@ -284,4 +297,19 @@ func (s *Service) DisableTotp(ctx context.Context, c Caller, code string) error 
 		}
 		return t.audit(company, "totp.disable", MemberName(company, user), nil)
 	})
+}
+
+// markSecondFactor records that the session just gave a TOTP code, so that
+// it goes on after enrolment; the login's other sessions, signed in with
+// the password alone, must sign in again with a code (R-ID-8).
+func (t *txn) markSecondFactor(id string) error {
+	sess, err := t.Session(id)
+	if errors.Is(err, ErrNotFound) {
+		return nil // ended meanwhile: nothing to keep
+	}
+	if err != nil {
+		return err
+	}
+	sess.SecondFactor = true
+	return t.PutSession(sess)
 }

@@ -11,6 +11,7 @@ import (
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/identity/internal/password"
+	"github.com/vigil/vigil/services/identity/internal/throttle"
 	"github.com/vigil/vigil/services/identity/internal/tokens"
 	"github.com/vigil/vigil/services/identity/internal/totp"
 	"github.com/vigil/vigil/services/runtime/auth"
@@ -29,6 +30,7 @@ var (
 	errTOTPRequired       = errs.Unauthenticated("TOTP_REQUIRED", "a two-factor code is required")
 	errTOTPInvalid        = errs.Unauthenticated("INVALID_TOTP_CODE", "invalid or already used two-factor code")
 	errNoMembership       = errs.PermissionDenied("NO_ACTIVE_MEMBERSHIP", "no active membership in this company")
+	errNoSecondFactor     = errs.Unauthenticated("SECOND_FACTOR_MISSING", "this session was not signed in with two-factor: sign in again")
 )
 
 // Member is a login as a member of one company.
@@ -65,9 +67,10 @@ type session struct {
 }
 
 // startSession creates a session of login in company, in the transaction.
-func (t *txn) startSession(login *Login, m *Membership, comp *Company) (*session, error) {
+// secondFactor says a TOTP code of login was verified in this transaction.
+func (t *txn) startSession(login *Login, m *Membership, comp *Company, secondFactor bool) (*session, error) {
 	sess := &Session{ID: newID(), User: login.ID, Company: m.Company, CreateTime: t.now,
-		MaxTime: t.now.Add(t.s.cfg.SessionMaxAge)}
+		MaxTime: t.now.Add(t.s.cfg.SessionMaxAge), SecondFactor: secondFactor}
 	sess.ExpireTime = minTime(t.now.Add(t.s.cfg.RefreshTTL), sess.MaxTime)
 	refresh := tokens.NewRefresh(sess.ID)
 	sess.RefreshHash = refresh.Digest()
@@ -171,28 +174,86 @@ func (s *Service) verify(ctx context.Context, pw, encoded string) (bool, error) 
 	return ok && real, nil
 }
 
-// throttled refuses an attempt while its account or address is slowed or
-// locked (R-ID-5). The answer does not depend on whether the account exists.
-func (s *Service) throttled(email, addr string) error {
-	w1, locked1 := s.accounts.Wait(email)
-	w2, locked2 := time.Duration(0), false
-	if addr != "" {
-		w2, locked2 = s.addresses.Wait(addr)
+// attempt is one sign-in attempt reserved against its account and its
+// client address (R-ID-5). End it with fail, succeed or release (safe to
+// defer: the first verdict counts).
+type attempt struct{ account, address *throttle.Attempt }
+
+// begin reserves an attempt, or refuses it while the account or the address
+// is slowed or locked. The answer does not depend on whether the account
+// exists.
+func (s *Service) begin(email, addr string) (*attempt, error) {
+	acc, w, locked := s.accounts.Begin(email)
+	if acc == nil {
+		return nil, throttledError(w, locked)
 	}
-	switch w := max(w1, w2); {
-	case locked1 || locked2:
-		return errs.ResourceExhausted("SIGN_IN_LOCKED", "too many failed sign-ins: locked, retry in %d minutes", int(w.Minutes())+1)
-	case w > 0:
-		return errs.ResourceExhausted("SIGN_IN_SLOWED", "too many failed sign-ins: retry in %d seconds", int(w.Seconds())+1)
+	if addr == "" {
+		return &attempt{account: acc}, nil
 	}
-	return nil
+	adr, w, locked := s.addresses.Begin(addr)
+	if adr == nil {
+		acc.Release()
+		return nil, throttledError(w, locked)
+	}
+	return &attempt{account: acc, address: adr}, nil
 }
 
+func throttledError(w time.Duration, locked bool) error {
+	if locked {
+		return errs.ResourceExhausted("SIGN_IN_LOCKED", "too many failed sign-ins: locked, retry in %d minutes", int(w.Minutes())+1)
+	}
+	return errs.ResourceExhausted("SIGN_IN_SLOWED", "too many failed sign-ins: retry in %d seconds", int(w.Seconds())+1)
+}
+
+func (a *attempt) fail() { a.account.Fail(); a.address.Fail() }
+
+// succeed forgets the account's failures; the address may be shared, so
+// one right password does not clear it.
+func (a *attempt) succeed() { a.account.Succeed(); a.address.Release() }
+
+func (a *attempt) release() { a.account.Release(); a.address.Release() }
+
+// failed records a failure outside a reserved attempt (a code found wrong
+// only in the transaction, after the attempt was settled).
 func (s *Service) failed(email, addr string) {
 	s.accounts.Failure(email)
 	if addr != "" {
 		s.addresses.Failure(addr)
 	}
+}
+
+// checkTOTP checks code against l's authenticator, when enrolled, without
+// spending it: a wrong code is refused, and counted, before any costly or
+// visible step. The transaction checks it again with spendTOTP.
+func (s *Service) checkTOTP(l *Login, code string) error {
+	if !l.TwoFactor() {
+		return nil
+	}
+	if code == "" {
+		return errTOTPRequired
+	}
+	if _, ok := totp.Verify(l.TOTPSecret, code, s.now(), l.TOTPLastStep); !ok {
+		return errTOTPInvalid
+	}
+	return nil
+}
+
+// spendTOTP checks code against l's authenticator, when enrolled, and
+// spends it: a code is accepted once (R-ID-8). It reports whether a second
+// factor was verified; the caller must put l.
+func (t *txn) spendTOTP(l *Login, code string) (bool, error) {
+	if !l.TwoFactor() {
+		return false, nil
+	}
+	if code == "" {
+		return false, errTOTPRequired
+	}
+	step, ok := totp.Verify(l.TOTPSecret, code, t.now, l.TOTPLastStep)
+	if !ok {
+		return false, errTOTPInvalid
+	}
+	l.TOTPLastStep = step
+	return true, nil
 }
 
 // LoginInput is Login's request.
@@ -210,44 +271,9 @@ func (s *Service) Login(ctx context.Context, c Caller, in LoginInput) (*SignIn, 
 			return nil, err
 		}
 	}
-	if err := s.throttled(email, c.ClientAddr); err != nil {
-		return nil, err
-	}
-	var login *Login
-	err := s.view(ctx, func(tx Tx) error {
-		var err error
-		login, err = tx.LoginByEmail(email)
-		return err
-	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, err
-	}
-	var stored string
-	if login != nil {
-		stored = login.PasswordHash
-	}
-	ok, err := s.verify(ctx, in.Password, stored)
+	login, err := s.checkCredentials(ctx, c, email, in.Password, in.TOTPCode, want)
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		s.failed(email, c.ClientAddr)
-		if login != nil {
-			s.auditLoginFailed(c, login, want)
-		}
-		return nil, errInvalidCredentials
-	}
-	if login.TwoFactor() {
-		if in.TOTPCode == "" {
-			return nil, errTOTPRequired
-		}
-		// Checked again, and spent, in the transaction below; checking now
-		// keeps a wrong code from reaching directory.
-		if _, ok := totp.Verify(login.TOTPSecret, in.TOTPCode, s.now(), login.TOTPLastStep); !ok {
-			s.failed(email, c.ClientAddr)
-			s.auditLoginFailed(c, login, want)
-			return nil, errTOTPInvalid
-		}
 	}
 	company, m, err := s.pickCompany(ctx, login, want)
 	if err != nil {
@@ -266,12 +292,9 @@ func (s *Service) Login(ctx context.Context, c Caller, in LoginInput) (*SignIn, 
 		if l.PasswordHash != login.PasswordHash {
 			return errInvalidCredentials // changed meanwhile
 		}
-		if l.TwoFactor() {
-			step, ok := totp.Verify(l.TOTPSecret, in.TOTPCode, t.now, l.TOTPLastStep)
-			if !ok {
-				return errTOTPInvalid
-			}
-			l.TOTPLastStep = step
+		secondFactor, err := t.spendTOTP(l, in.TOTPCode)
+		if err != nil {
+			return err
 		}
 		m, err := t.Membership(company, l.ID)
 		if err != nil || m.State != stateActive {
@@ -287,7 +310,7 @@ func (s *Service) Login(ctx context.Context, c Caller, in LoginInput) (*SignIn, 
 		if err := t.auditAs(l, company, "session.login", MemberName(company, l.ID), nil); err != nil {
 			return err
 		}
-		ses, err = t.startSession(l, m, comp)
+		ses, err = t.startSession(l, m, comp, secondFactor)
 		return err
 	})
 	if errors.Is(err, errTOTPInvalid) {
@@ -297,8 +320,52 @@ func (s *Service) Login(ctx context.Context, c Caller, in LoginInput) (*SignIn, 
 	if err != nil {
 		return nil, err
 	}
-	s.accounts.Success(email)
 	return s.issue(ctx, ses)
+}
+
+// checkCredentials checks a login's password and, when enrolled, its TOTP
+// code (without spending it), as one throttled attempt (R-ID-5). The
+// attempt is settled as soon as the verdict is known, so that it does not
+// hold the account's budget while directory is asked for the company.
+func (s *Service) checkCredentials(ctx context.Context, c Caller, email, pw, code, company string) (*Login, error) {
+	a, err := s.begin(email, c.ClientAddr)
+	if err != nil {
+		return nil, err
+	}
+	defer a.release()
+	var login *Login
+	err = s.view(ctx, func(tx Tx) error {
+		var err error
+		login, err = tx.LoginByEmail(email)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	var stored string
+	if login != nil {
+		stored = login.PasswordHash
+	}
+	ok, err := s.verify(ctx, pw, stored)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		a.fail()
+		if login != nil {
+			s.auditLoginFailed(c, login, company)
+		}
+		return nil, errInvalidCredentials
+	}
+	if err := s.checkTOTP(login, code); err != nil {
+		if errors.Is(err, errTOTPInvalid) {
+			a.fail()
+			s.auditLoginFailed(c, login, company)
+		}
+		return nil, err
+	}
+	a.succeed()
+	return login, nil
 }
 
 // auditLoginFailed records a failed sign-in of an existing login in the
@@ -424,10 +491,10 @@ func (s *Service) Refresh(ctx context.Context, c Caller, raw string) (*SignIn, e
 		return nil, errInvalidRefresh
 	}
 	var ses *session
-	var reused bool
+	var ended error
 	err = s.update(ctx, c, func(t *txn) error {
-		sess, err := t.currentSession(tok, &reused)
-		if err != nil || reused {
+		sess, err := t.currentSession(tok, &ended)
+		if err != nil || ended != nil {
 			return err
 		}
 		m, err := t.Membership(sess.Company, sess.User)
@@ -437,6 +504,9 @@ func (s *Service) Refresh(ctx context.Context, c Caller, raw string) (*SignIn, e
 		login, err := t.Login(sess.User)
 		if err != nil {
 			return errInvalidRefresh
+		}
+		if err := t.requireSecondFactor(sess, login, &ended); err != nil || ended != nil {
+			return err
 		}
 		comp, err := companyOrStub(t, sess.Company)
 		if err != nil {
@@ -452,16 +522,16 @@ func (s *Service) Refresh(ctx context.Context, c Caller, raw string) (*SignIn, e
 	if err != nil {
 		return nil, err
 	}
-	if reused {
-		return nil, errRefreshReused
+	if ended != nil {
+		return nil, ended
 	}
 	return s.issue(ctx, ses)
 }
 
 // currentSession returns the session whose current refresh token tok is.
-// A spent token of the session ends it (and sets *reused): the transaction
-// must then commit.
-func (t *txn) currentSession(tok tokens.Refresh, reused *bool) (*Session, error) {
+// A spent token of the session ends it (and sets *ended to the answer):
+// the transaction must then commit.
+func (t *txn) currentSession(tok tokens.Refresh, ended *error) (*Session, error) {
 	sess, err := t.Session(tok.Session)
 	if errors.Is(err, ErrNotFound) {
 		return nil, errInvalidRefresh
@@ -473,7 +543,7 @@ func (t *txn) currentSession(tok tokens.Refresh, reused *bool) (*Session, error)
 	if subtle.ConstantTimeCompare(sess.RefreshHash[:], d[:]) != 1 {
 		for _, spent := range sess.Spent {
 			if subtle.ConstantTimeCompare(spent[:], d[:]) == 1 {
-				*reused = true
+				*ended = errRefreshReused
 				return nil, t.endSession(sess, "session.revoke", map[string]string{"reason": "refresh_token_reused"})
 			}
 		}
@@ -483,6 +553,17 @@ func (t *txn) currentSession(tok tokens.Refresh, reused *bool) (*Session, error)
 		return nil, errInvalidRefresh
 	}
 	return sess, nil
+}
+
+// requireSecondFactor ends sess (and sets *ended to the answer) when its
+// login has two-factor but the session was not signed in with it (R-ID-8):
+// the transaction must then commit.
+func (t *txn) requireSecondFactor(sess *Session, l *Login, ended *error) error {
+	if !l.TwoFactor() || sess.SecondFactor {
+		return nil
+	}
+	*ended = errNoSecondFactor
+	return t.endSession(sess, "session.revoke", map[string]string{"reason": "second_factor_missing"})
 }
 
 // rotate gives sess a new refresh token, remembering the spent one.
@@ -571,19 +652,22 @@ func (s *Service) SwitchCompany(ctx context.Context, c Caller, company, raw stri
 		return nil, err
 	}
 	var ses *session
-	var reused bool
+	var ended error
 	err = s.update(ctx, c, func(t *txn) error {
-		sess, err := t.currentSession(tok, &reused)
-		if err != nil || reused {
+		sess, err := t.currentSession(tok, &ended)
+		if err != nil || ended != nil {
+			return err
+		}
+		l, err := t.Login(sess.User)
+		if err != nil {
+			return err
+		}
+		if err := t.requireSecondFactor(sess, l, &ended); err != nil || ended != nil {
 			return err
 		}
 		m, err := t.Membership(target, sess.User)
 		if err != nil || m.State != stateActive {
 			return errNoMembership
-		}
-		l, err := t.Login(sess.User)
-		if err != nil {
-			return err
 		}
 		if err := t.PutCompany(comp); err != nil {
 			return err
@@ -607,8 +691,8 @@ func (s *Service) SwitchCompany(ctx context.Context, c Caller, company, raw stri
 	if err != nil {
 		return nil, err
 	}
-	if reused {
-		return nil, errRefreshReused
+	if ended != nil {
+		return nil, ended
 	}
 	return s.issue(ctx, ses)
 }

@@ -18,6 +18,7 @@ type SignUpInput struct {
 	GivenName  string
 	FamilyName string
 	Password   string
+	TOTPCode   string // required when the e-mail's login has two-factor
 }
 
 // SignUp creates a company in directory, then its first user as
@@ -26,47 +27,10 @@ type SignUpInput struct {
 // (compensation), so that no half-made company or user remains.
 func (s *Service) SignUp(ctx context.Context, c Caller, in SignUpInput) (*SignIn, error) {
 	email := NormalizeEmail(in.Email)
-	if err := s.throttled(email, c.ClientAddr); err != nil {
+	existing, hash, err := s.signUpCredentials(ctx, c, email, in)
+	if err != nil {
 		return nil, err
 	}
-	var existing *Login
-	if err := s.view(ctx, func(tx Tx) error {
-		l, err := tx.LoginByEmail(email)
-		if err == nil {
-			existing = l
-			return nil
-		}
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	var hash string
-	switch {
-	case existing != nil && existing.PasswordHash == "":
-		return nil, errs.AlreadyExists("EMAIL_INVITED", "this e-mail has a pending invitation: accept it first")
-	case existing != nil:
-		// A person with a login signs up another company with its current password.
-		ok, err := s.verify(ctx, in.Password, existing.PasswordHash)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			s.failed(email, c.ClientAddr)
-			return nil, errs.Unauthenticated("INVALID_CREDENTIALS", "this e-mail has a login: give its current password")
-		}
-	default:
-		if err := s.policy.Check("admin.password", in.Password); err != nil {
-			return nil, err
-		}
-		var err error
-		if hash, err = s.hash(ctx, in.Password); err != nil {
-			return nil, err
-		}
-	}
-
 	comp, err := s.dir.CreateCompany(ctx, in.Company, newID())
 	if err != nil {
 		return nil, err
@@ -79,9 +43,16 @@ func (s *Service) SignUp(ctx context.Context, c Caller, in SignUpInput) (*SignIn
 	var ses *session
 	err = s.update(ctx, c, func(t *txn) error {
 		var login *Login
+		var secondFactor bool
 		if existing != nil {
 			l, err := t.Login(existing.ID)
 			if err != nil {
+				return err
+			}
+			if l.PasswordHash != existing.PasswordHash {
+				return errInvalidCredentials // changed meanwhile
+			}
+			if secondFactor, err = t.spendTOTP(l, in.TOTPCode); err != nil {
 				return err
 			}
 			login = l
@@ -113,14 +84,76 @@ func (s *Service) SignUp(ctx context.Context, c Caller, in SignUpInput) (*SignIn
 			return err
 		}
 		var err error
-		ses, err = t.startSession(login, m, comp)
+		ses, err = t.startSession(login, m, comp, secondFactor)
 		return err
 	})
 	if err != nil {
+		if errors.Is(err, errTOTPInvalid) {
+			s.failed(email, c.ClientAddr)
+		}
 		s.compensate(ctx, comp.ID, err)
 		return nil, err
 	}
 	return s.issue(ctx, ses)
+}
+
+// signUpCredentials checks a sign-up as one throttled attempt (R-ID-5).
+// For an e-mail with a login it checks that login's password and, when
+// enrolled, its TOTP code (not yet spent): the sign-up opens a session from
+// which the login's other companies are one switch away, so it must not
+// skip the second factor (R-ID-8). For a new e-mail it returns the new
+// password's hash.
+func (s *Service) signUpCredentials(ctx context.Context, c Caller, email string, in SignUpInput) (*Login, string, error) {
+	a, err := s.begin(email, c.ClientAddr)
+	if err != nil {
+		return nil, "", err
+	}
+	defer a.release()
+	existing, err := s.loginByEmail(ctx, email)
+	switch {
+	case err != nil:
+		return nil, "", err
+	case existing == nil:
+		if err := s.policy.Check("admin.password", in.Password); err != nil {
+			return nil, "", err
+		}
+		hash, err := s.hash(ctx, in.Password)
+		return nil, hash, err
+	case existing.PasswordHash == "":
+		return nil, "", errs.AlreadyExists("EMAIL_INVITED", "this e-mail has a pending invitation: accept it first")
+	}
+	ok, err := s.verify(ctx, in.Password, existing.PasswordHash)
+	if err != nil {
+		return nil, "", err
+	}
+	if !ok {
+		a.fail()
+		return nil, "", errs.Unauthenticated("INVALID_CREDENTIALS", "this e-mail has a login: give its current password")
+	}
+	if err := s.checkTOTP(existing, in.TOTPCode); err != nil {
+		if errors.Is(err, errTOTPInvalid) {
+			a.fail()
+		}
+		return nil, "", err
+	}
+	a.succeed()
+	return existing, "", nil
+}
+
+// loginByEmail returns the login of email, or nil when there is none.
+func (s *Service) loginByEmail(ctx context.Context, email string) (*Login, error) {
+	var login *Login
+	err := s.view(ctx, func(tx Tx) error {
+		l, err := tx.LoginByEmail(email)
+		if err == nil {
+			login = l
+		}
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	return login, err
 }
 
 // compensate deletes a company whose sign-up failed after directory

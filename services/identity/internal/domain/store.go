@@ -51,6 +51,8 @@ type Tx interface {
 	LinkToken(hash [32]byte) (*LinkToken, error)
 	PutLinkToken(t *LinkToken) error
 	DeleteLinkToken(hash [32]byte) error
+	// UserLinkTokens lists a login's link tokens, of every kind.
+	UserLinkTokens(user string) ([]*LinkToken, error)
 
 	Grant(company, id string) (*Grant, error)
 	PutGrant(g *Grant) error

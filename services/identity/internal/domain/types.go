@@ -103,6 +103,13 @@ type Session struct {
 	CreateTime  time.Time
 	ExpireTime  time.Time // idle expiry, pushed on each refresh
 	MaxTime     time.Time // absolute expiry
+	// SecondFactor says a TOTP code was verified for this session, at sign-in
+	// or when the authenticator was confirmed from it. A session without it
+	// is refused Refresh and SwitchCompany while its login has two-factor
+	// (R-ID-8): whatever path created it, it cannot outlive its access
+	// token or reach the login's other companies. Records written before
+	// the field existed read false, and so fail closed.
+	SecondFactor bool `json:",omitempty"`
 }
 
 // MaxSpent bounds the spent refresh digests remembered per session.

@@ -225,12 +225,24 @@ func testLinkTokens(t *testing.T, s domain.Store) {
 		if err != nil || lt.Kind != domain.LinkInvitation || lt.Company != "c1" {
 			t.Fatalf("token: %+v %v", lt, err)
 		}
+		if own, err := tx.UserLinkTokens("u1"); err != nil || len(own) != 1 || own[0].Hash != h2 {
+			t.Fatalf("u1's tokens after expiry: %+v %v", own, err)
+		}
 		return nil
+	})
+	update(t, s, func(tx domain.Tx) error {
+		return tx.PutLinkToken(&domain.LinkToken{Hash: [32]byte{3}, Kind: domain.LinkReset, User: "u2", ExpireTime: t0.Add(time.Hour)})
 	})
 	update(t, s, func(tx domain.Tx) error { return tx.DeleteLinkToken(h2) })
 	view(t, s, func(tx domain.Tx) error {
 		if _, err := tx.LinkToken(h2); !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("deleted token: %v", err)
+		}
+		if own, err := tx.UserLinkTokens("u1"); err != nil || len(own) != 0 {
+			t.Fatalf("deleted token still indexed: %+v %v", own, err)
+		}
+		if other, err := tx.UserLinkTokens("u2"); err != nil || len(other) != 1 || other[0].User != "u2" {
+			t.Fatalf("u2's tokens: %+v %v", other, err)
 		}
 		return nil
 	})

@@ -37,6 +37,7 @@ var AddressConfig = Config{FreeFailures: 20, BaseDelay: 500 * time.Millisecond, 
 
 type entry struct {
 	failures int
+	inflight int // attempts begun and not yet settled
 	last     time.Time
 }
 
@@ -55,24 +56,75 @@ func New(cfg Config, now func() time.Time) *Limiter {
 }
 
 // Wait returns how long key must still wait before its next attempt (0: go
-// ahead) and whether it is locked rather than merely slowed.
+// ahead) and whether it is locked rather than merely slowed. It reserves
+// nothing: use Begin where the attempt itself is what must be limited.
 func (l *Limiter) Wait(key string) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := l.now()
+	e := l.lookup(key, now)
+	if e == nil {
+		return 0, false
+	}
+	return l.wait(e, now)
+}
+
+// Begin reserves an attempt on key, or refuses it with how long to wait
+// and whether key is locked. Checking and reserving are one step under the
+// lock, and an attempt in flight counts as a failure until it settles: N
+// parallel attempts cannot all pass the check a single one would (an
+// attempt takes a ~50 ms hash, long enough for many to start).
+func (l *Limiter) Begin(key string) (*Attempt, time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	e := l.lookup(key, now)
+	if e != nil {
+		if w, locked := l.wait(e, now); w > 0 {
+			return nil, w, locked
+		}
+	} else {
+		e = l.add(key, now)
+	}
+	e.inflight++
+	return &Attempt{l: l, key: key}, 0, false
+}
+
+// wait is how long e must wait: after its settled failures, counted from
+// the last one; and, while attempts are in flight, as if they all failed now.
+func (l *Limiter) wait(e *entry, now time.Time) (time.Duration, bool) {
+	w := e.last.Add(l.penalty(e.failures)).Sub(now)
+	if e.inflight > 0 {
+		w = max(w, l.penalty(e.failures+e.inflight))
+	}
+	return max(w, 0), e.failures >= l.cfg.LockAfter && w > 0
+}
+
+// lookup returns key's entry, with failures old enough to be forgiven
+// cleared; nil (and the entry dropped) when nothing is left of it.
+func (l *Limiter) lookup(key string, now time.Time) *entry {
 	e, ok := l.entries[key]
 	if !ok {
-		return 0, false
+		return nil
 	}
-	now := l.now()
-	if now.Sub(e.last) >= l.cfg.Forget && e.failures < l.cfg.LockAfter || now.Sub(e.last) >= l.cfg.LockFor && e.failures >= l.cfg.LockAfter {
+	age := now.Sub(e.last)
+	if e.failures < l.cfg.LockAfter && age >= l.cfg.Forget || e.failures >= l.cfg.LockAfter && age >= l.cfg.LockFor {
+		e.failures = 0
+	}
+	if e.failures == 0 && e.inflight == 0 {
 		delete(l.entries, key)
-		return 0, false
+		return nil
 	}
-	until := e.last.Add(l.penalty(e.failures))
-	if !now.Before(until) {
-		return 0, false
+	return e
+}
+
+func (l *Limiter) add(key string, now time.Time) *entry {
+	if len(l.entries) >= l.cfg.MaxKeys {
+		l.sweep(now)
 	}
-	return until.Sub(now), e.failures >= l.cfg.LockAfter
+	e := &entry{}
+	l.entries[key] = e
+	return e
 }
 
 func (l *Limiter) penalty(failures int) time.Duration {
@@ -90,20 +142,17 @@ func (l *Limiter) penalty(failures int) time.Duration {
 	return min(d, l.cfg.MaxDelay)
 }
 
-// Failure records a failed attempt.
+// Failure records a failed attempt that was not reserved with Begin.
 func (l *Limiter) Failure(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	e, ok := l.entries[key]
-	if !ok {
-		if len(l.entries) >= l.cfg.MaxKeys {
-			l.sweep(now)
-		}
-		e = &entry{}
-		l.entries[key] = e
-	} else if now.Sub(e.last) >= l.cfg.Forget && e.failures < l.cfg.LockAfter {
-		e.failures = 0
+	l.fail(key, l.now())
+}
+
+func (l *Limiter) fail(key string, now time.Time) {
+	e := l.lookup(key, now)
+	if e == nil {
+		e = l.add(key, now)
 	}
 	e.failures++
 	e.last = now
@@ -112,13 +161,58 @@ func (l *Limiter) Failure(key string) {
 // Success forgets key's failures.
 func (l *Limiter) Success(key string) {
 	l.mu.Lock()
-	delete(l.entries, key)
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	l.succeed(key)
+}
+
+func (l *Limiter) succeed(key string) {
+	if e, ok := l.entries[key]; ok {
+		e.failures = 0
+		if e.inflight == 0 {
+			delete(l.entries, key)
+		}
+	}
+}
+
+// Attempt is one attempt reserved by Begin. Settle it once with Fail or
+// Succeed, or Release it without a verdict; later calls do nothing, so a
+// deferred Release is safe. A nil Attempt does nothing.
+type Attempt struct {
+	l    *Limiter
+	key  string
+	done bool
+}
+
+// Fail settles the attempt as a failure.
+func (a *Attempt) Fail() { a.settle(func(now time.Time) { a.l.fail(a.key, now) }) }
+
+// Succeed settles the attempt as a success: key's failures are forgotten.
+func (a *Attempt) Succeed() { a.settle(func(time.Time) { a.l.succeed(a.key) }) }
+
+// Release ends the attempt without counting it either way.
+func (a *Attempt) Release() { a.settle(func(now time.Time) { a.l.lookup(a.key, now) }) }
+
+// settle ends the reservation and applies the verdict in one step under
+// the lock, so that no other Begin sees the attempt gone but not counted.
+func (a *Attempt) settle(verdict func(now time.Time)) {
+	if a == nil {
+		return
+	}
+	a.l.mu.Lock()
+	defer a.l.mu.Unlock()
+	if a.done {
+		return
+	}
+	a.done = true
+	if e, ok := a.l.entries[a.key]; ok && e.inflight > 0 {
+		e.inflight--
+	}
+	verdict(a.l.now())
 }
 
 func (l *Limiter) sweep(now time.Time) {
 	for k, e := range l.entries {
-		if now.Sub(e.last) >= max(l.cfg.Forget, l.cfg.LockFor) {
+		if e.inflight == 0 && now.Sub(e.last) >= max(l.cfg.Forget, l.cfg.LockFor) {
 			delete(l.entries, k)
 		}
 	}

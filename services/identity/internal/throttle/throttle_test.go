@@ -42,3 +42,39 @@ func TestProgressiveDelayThenLock(t *testing.T) {
 		t.Fatal("success did not reset")
 	}
 }
+
+func TestBeginCountsAttemptsInFlight(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := New(AccountConfig, func() time.Time { return now })
+	// Parallel attempts, none settled yet: only as many as would pass one
+	// at a time (3 free failures, then a 4th attempt) are let through.
+	var begun []*Attempt
+	for i := 0; i < 10; i++ {
+		if a, w, _ := l.Begin("a"); a != nil {
+			begun = append(begun, a)
+		} else if w <= 0 {
+			t.Fatalf("attempt %d refused without a wait", i)
+		}
+	}
+	if len(begun) != AccountConfig.FreeFailures+1 {
+		t.Fatalf("%d attempts begun in parallel, want %d", len(begun), AccountConfig.FreeFailures+1)
+	}
+	for _, a := range begun {
+		a.Fail()
+		a.Release() // settled already: no effect
+	}
+	if w, _ := l.Wait("a"); w != time.Second {
+		t.Fatalf("after 4 failures: wait %v, want 1s", w)
+	}
+	// A released attempt counts for nothing; a success clears the failures.
+	now = now.Add(time.Second)
+	a, _, _ := l.Begin("a")
+	a.Release()
+	a, _, _ = l.Begin("a")
+	a.Succeed()
+	if w, _ := l.Wait("a"); w != 0 || len(l.entries) != 0 {
+		t.Fatalf("after success: wait %v, %d entries", w, len(l.entries))
+	}
+	var nilAttempt *Attempt
+	nilAttempt.Fail()
+}
