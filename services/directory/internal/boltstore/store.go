@@ -12,6 +12,7 @@ import (
 
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
 	"github.com/vigil/vigil/services/directory/internal/directory"
+	"github.com/vigil/vigil/services/directory/internal/protoconv"
 	"github.com/vigil/vigil/services/runtime/storage"
 )
 
@@ -277,7 +278,7 @@ func getCompany(tx *bolt.Tx, id string) (directory.Company, error) {
 }
 
 func putCompany(tx *bolt.Tx, c directory.Company) error {
-	return storage.PutProto(tx, bucketCompanies, []byte(c.ID), companyToProto(c))
+	return storage.PutProto(tx, bucketCompanies, []byte(c.ID), protoconv.Company(c))
 }
 
 func decode(v []byte, m *directoryv1.Company, key []byte) error {
@@ -285,28 +286,6 @@ func decode(v []byte, m *directoryv1.Company, key []byte) error {
 		return fmt.Errorf("decode %s/%s: %w", bucketCompanies, key, err)
 	}
 	return nil
-}
-
-func companyToProto(c directory.Company) *directoryv1.Company {
-	m := &directoryv1.Company{
-		Name:               directory.Name(c.ID),
-		LegalName:          c.LegalName,
-		Kind:               directoryv1.CompanyKind(c.Kind),
-		Country:            c.Country,
-		RegistrationNumber: c.RegistrationNumber,
-		RequireTwoFactor:   c.RequireTwoFactor,
-		TimeZone:           c.TimeZone,
-		Language:           c.Language,
-		CreateTime:         timestamppb.New(c.CreateTime),
-		UpdateTime:         timestamppb.New(c.UpdateTime),
-	}
-	if a := c.Address; len(a.Lines) > 0 || a.PostalCode != "" || a.City != "" || a.Country != "" {
-		m.Address = &directoryv1.PostalAddress{Lines: a.Lines, PostalCode: a.PostalCode, City: a.City, Country: a.Country}
-	}
-	if c.Parent != "" {
-		m.Parent = directory.Name(c.Parent)
-	}
-	return m
 }
 
 func companyFromProto(m *directoryv1.Company) (directory.Company, error) {

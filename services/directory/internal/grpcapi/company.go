@@ -5,6 +5,7 @@ import (
 
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
 	"github.com/vigil/vigil/services/directory/internal/directory"
+	"github.com/vigil/vigil/services/directory/internal/protoconv"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/errs"
 )
@@ -40,7 +41,7 @@ func (s *companyServer) GetCompany(ctx context.Context, req *directoryv1.GetComp
 	if err != nil {
 		return nil, err
 	}
-	return companyToProto(c), nil
+	return protoconv.Company(c), nil
 }
 
 func (s *companyServer) UpdateCompany(ctx context.Context, req *directoryv1.UpdateCompanyRequest) (*directoryv1.Company, error) {
@@ -60,5 +61,5 @@ func (s *companyServer) UpdateCompany(ctx context.Context, req *directoryv1.Upda
 	if err != nil {
 		return nil, err
 	}
-	return companyToProto(c), nil
+	return protoconv.Company(c), nil
 }

@@ -8,6 +8,7 @@ import (
 
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
 	"github.com/vigil/vigil/services/directory/internal/directory"
+	"github.com/vigil/vigil/services/directory/internal/protoconv"
 )
 
 // internalServer serves DirectoryInternalService. GetEmployee and
@@ -32,7 +33,7 @@ func (s *internalServer) CreateCompany(ctx context.Context, req *directoryv1.Cre
 	if err != nil {
 		return nil, err
 	}
-	return companyToProto(created), nil
+	return protoconv.Company(created), nil
 }
 
 func (s *internalServer) DeleteCompany(ctx context.Context, req *directoryv1.DeleteCompanyRequest) (*emptypb.Empty, error) {
@@ -51,7 +52,7 @@ func (s *internalServer) LookupCompany(ctx context.Context, req *directoryv1.Loo
 	if err != nil {
 		return nil, err
 	}
-	return companyToProto(c), nil
+	return protoconv.Company(c), nil
 }
 
 func (s *internalServer) GetRelationship(ctx context.Context, req *directoryv1.GetRelationshipRequest) (*directoryv1.GetRelationshipResponse, error) {
