@@ -174,28 +174,32 @@ func (s *Service) verify(ctx context.Context, pw, encoded string) (bool, error) 
 	return ok && real, nil
 }
 
-// attempt is one sign-in attempt reserved against its account and its
-// client address (R-ID-5). End it with fail, succeed or release (safe to
-// defer: the first verdict counts).
-type attempt struct{ account, address *throttle.Attempt }
+// attempt is one sign-in attempt (R-ID-5). The account is reserved: an
+// attempt in flight counts against it until it ends, so parallel guesses at
+// one account cannot all be checked. The client address is only checked and
+// charged with failures: an office or a NAT signs many people in at once,
+// and its parallel attempts are already bounded by the hashing pool. End an
+// attempt with fail, succeed or release (safe to defer: the first counts).
+type attempt struct {
+	account   *throttle.Attempt
+	addresses *throttle.Limiter
+	address   string
+}
 
 // begin reserves an attempt, or refuses it while the account or the address
 // is slowed or locked. The answer does not depend on whether the account
 // exists.
 func (s *Service) begin(email, addr string) (*attempt, error) {
+	if addr != "" {
+		if w, locked := s.addresses.Wait(addr); w > 0 {
+			return nil, throttledError(w, locked)
+		}
+	}
 	acc, w, locked := s.accounts.Begin(email)
 	if acc == nil {
 		return nil, throttledError(w, locked)
 	}
-	if addr == "" {
-		return &attempt{account: acc}, nil
-	}
-	adr, w, locked := s.addresses.Begin(addr)
-	if adr == nil {
-		acc.Release()
-		return nil, throttledError(w, locked)
-	}
-	return &attempt{account: acc, address: adr}, nil
+	return &attempt{account: acc, addresses: s.addresses, address: addr}, nil
 }
 
 func throttledError(w time.Duration, locked bool) error {
@@ -205,13 +209,18 @@ func throttledError(w time.Duration, locked bool) error {
 	return errs.ResourceExhausted("SIGN_IN_SLOWED", "too many failed sign-ins: retry in %d seconds", int(w.Seconds())+1)
 }
 
-func (a *attempt) fail() { a.account.Fail(); a.address.Fail() }
+func (a *attempt) fail() {
+	a.account.Fail()
+	if a.address != "" {
+		a.addresses.Failure(a.address)
+	}
+}
 
 // succeed forgets the account's failures; the address may be shared, so
 // one right password does not clear it.
-func (a *attempt) succeed() { a.account.Succeed(); a.address.Release() }
+func (a *attempt) succeed() { a.account.Succeed() }
 
-func (a *attempt) release() { a.account.Release(); a.address.Release() }
+func (a *attempt) release() { a.account.Release() }
 
 // failed records a failure outside a reserved attempt (a code found wrong
 // only in the transaction, after the attempt was settled).

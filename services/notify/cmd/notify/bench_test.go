@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,6 +13,7 @@ import (
 
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/notify/internal/smtptest"
+	"github.com/vigil/vigil/services/runtime/benchmem"
 )
 
 // BenchmarkDeliver10kProcess measures what issue 4 asks of notify itself, as
@@ -66,33 +63,14 @@ func BenchmarkDeliver10kProcess(b *testing.B) {
 		}
 		delivered := time.Since(start)
 		b.StopTimer()
-		rss := peakRSSMiB(b, cmd.Process.Pid)
+		rss, ok := benchmem.PeakRSSMiB(cmd.Process.Pid)
+		if !ok {
+			b.Skip("no /proc to read notify's peak RSS")
+		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 		b.ReportMetric(enqueued.Seconds(), "s-to-enqueue-10k")
 		b.ReportMetric(delivered.Seconds(), "s-to-deliver-10k")
 		b.ReportMetric(rss, "notify-VmHWM-MiB")
 	}
-}
-
-// peakRSSMiB reads a process's peak resident set size.
-func peakRSSMiB(tb testing.TB, pid int) float64 {
-	tb.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		tb.Skipf("no /proc: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			return kb / 1024
-		}
-	}
-	tb.Fatal("VmHWM not found")
-	return 0
 }

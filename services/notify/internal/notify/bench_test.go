@@ -14,7 +14,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -32,6 +31,7 @@ import (
 	"github.com/vigil/vigil/services/notify/internal/notify"
 	"github.com/vigil/vigil/services/notify/internal/smtptest"
 	"github.com/vigil/vigil/services/notify/internal/templates"
+	"github.com/vigil/vigil/services/runtime/benchmem"
 )
 
 const callers = 32
@@ -172,8 +172,8 @@ func BenchmarkDeliver10k(b *testing.B) {
 		disp := notify.NewDispatcher(store, r, sender, zap.NewNop(), notify.DispatcherConfig{Workers: 8})
 
 		runtime.GC()
-		resetPeakRSS()
-		stopSampling, heapPeak := sampleHeap()
+		benchmem.ResetPeakRSS()
+		stopSampling := benchmem.SampleHeap(10 * time.Millisecond)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		start := time.Now()
@@ -186,13 +186,13 @@ func BenchmarkDeliver10k(b *testing.B) {
 		b.StopTimer()
 		cancel()
 		<-done
-		stopSampling()
+		heapPeak := stopSampling()
 		b.ReportMetric(elapsed.Seconds(), "s/10k-emails")
 		b.ReportMetric(total/elapsed.Seconds(), "emails/s")
-		if hwm := peakRSSMB(); hwm > 0 {
+		if hwm, ok := benchmem.PeakRSSMiB(0); ok {
 			b.ReportMetric(hwm, "VmHWM-MB")
 		}
-		b.ReportMetric(float64(heapPeak())/(1<<20), "heap-inuse-peak-MB")
+		b.ReportMetric(float64(heapPeak)/(1<<20), "heap-inuse-peak-MB")
 		if dups := srv.Len() - total; dups != 0 {
 			b.Fatalf("%d duplicates", dups)
 		}
@@ -200,46 +200,4 @@ func BenchmarkDeliver10k(b *testing.B) {
 		_ = store.Close()
 		_ = srv.Close()
 	}
-}
-
-// resetPeakRSS resets the kernel's VmHWM of this process (Linux; ignored
-// elsewhere).
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
-func peakRSSMB() float64 {
-	raw, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
-func sampleHeap() (stop func(), peak func() uint64) {
-	var max atomic.Uint64
-	quit := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > max.Load() {
-				max.Store(ms.HeapInuse)
-			}
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { close(quit); <-done }, max.Load
 }

@@ -41,9 +41,12 @@ type harness struct {
 	sender *mailer.SMTP
 	stop   context.CancelFunc
 	done   chan struct{}
+	// wrap, when set, stands between the store and the dispatcher and
+	// service (tests that make the store fail).
+	wrap func(notify.Store) notify.Store
 }
 
-func newHarness(t *testing.T, smtpAddr string, cfg notify.DispatcherConfig) *harness {
+func newHarness(t *testing.T, smtpAddr string, cfg notify.DispatcherConfig, options ...func(*harness)) *harness {
 	t.Helper()
 	if cfg.BackoffBase == 0 {
 		cfg.BackoffBase, cfg.BackoffMax = 20*time.Millisecond, 100*time.Millisecond
@@ -52,6 +55,9 @@ func newHarness(t *testing.T, smtpAddr string, cfg notify.DispatcherConfig) *har
 		cfg.MaxIdle = 50 * time.Millisecond
 	}
 	h := &harness{t: t, path: filepath.Join(t.TempDir(), "notify.db"), smtpAddr: smtpAddr, cfg: cfg}
+	for _, o := range options {
+		o(h)
+	}
 	h.open()
 	t.Cleanup(h.close)
 	return h
@@ -73,8 +79,12 @@ func (h *harness) open() {
 		h.t.Fatal(err)
 	}
 	h.store, h.sender = store, sender
-	h.disp = notify.NewDispatcher(store, r, sender, zap.NewNop(), h.cfg)
-	h.svc = notify.NewService(store, r, zap.NewNop(), notify.ServiceOptions{Accepted: h.disp.Wake})
+	var st notify.Store = store
+	if h.wrap != nil {
+		st = h.wrap(store)
+	}
+	h.disp = notify.NewDispatcher(st, r, sender, zap.NewNop(), h.cfg)
+	h.svc = notify.NewService(st, r, zap.NewNop(), notify.ServiceOptions{Accepted: h.disp.Wake})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stop, h.done = cancel, make(chan struct{})
 	go func() {
