@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -229,6 +230,37 @@ func TestParallelWrongPasswordsCannotOutrunThrottle(t *testing.T) {
 	// 4th attempt. Hashing workers add nothing to that bound.
 	if got := invalid.Load(); got > 4 || got == 0 || exhausted.Load() != n-got {
 		t.Fatalf("%d passwords checked, %d refused; want at most 4 checked", got, exhausted.Load())
+	}
+}
+
+// TestSharedAddressSignsManyInAtOnce: many people behind one address (an
+// office, a NAT) sign in at the same moment; only failures count against
+// the address, so none of them is refused (R-ID-5 limits guessing, not use).
+func TestSharedAddressSignsManyInAtOnce(t *testing.T) {
+	gs := &gateStore{}
+	e := newEnv(t, withStore(func(s domain.Store) domain.Store { gs.Store = s; return gs }), withHashing(fastHash, 32, 64))
+	const n = 30
+	emails := make([]string, n)
+	for i := range emails {
+		emails[i] = fmt.Sprintf("user%d@acme.test", i)
+		e.signUp(operator, emails[i])
+	}
+	gs.arm(n)
+	var wg sync.WaitGroup
+	var refused atomic.Int32
+	for _, email := range emails {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.login(email, ""); err != nil {
+				refused.Add(1)
+				t.Errorf("login %s: %v", email, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if refused.Load() != 0 {
+		t.Fatalf("%d of %d simultaneous sign-ins from one address refused", refused.Load(), n)
 	}
 }
 
