@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
+	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 )
 
@@ -38,8 +39,8 @@ func keysOf(ks ...SigningKey) KeySet {
 }
 
 var alice = Principal{
-	User: "users/alice", Company: "companies/acme", Role: identityv1.Role_ROLE_ADMINISTRATOR,
-	CompanyKind: identityv1.CompanyKind_COMPANY_KIND_SUPPLIER, Session: "s1",
+	User: "users/alice", Company: "companies/acme", Role: authz.RoleAdministrator,
+	CompanyKind: authz.KindSupplier, Session: "s1",
 }
 
 func TestSignVerifyRoundTrip(t *testing.T) {
@@ -123,7 +124,7 @@ func TestRevocations(t *testing.T) {
 	v.Revocations().Apply(&identityv1.RevocationEvent{Sequence: 1, User: alice.User, Company: alice.Company,
 		Kind: identityv1.RevocationEvent_KIND_ROLE_CHANGED, Role: identityv1.Role_ROLE_STANDARD_USER, NotBefore: timestamppb.Now()})
 	p, err := v.Verify(ctx, tok)
-	if err != nil || p.Role != identityv1.Role_ROLE_STANDARD_USER {
+	if err != nil || p.Role != authz.RoleStandard {
 		t.Fatalf("after demotion: role %v, err %v; want ROLE_STANDARD_USER", p.Role, err)
 	}
 	elsewhere := alice
@@ -268,7 +269,7 @@ func TestRoleChangesApplyInSequenceOrder(t *testing.T) {
 	v.Revocations().Apply(&identityv1.RevocationEvent{Sequence: 5, User: alice.User, Company: alice.Company,
 		Kind: identityv1.RevocationEvent_KIND_ROLE_CHANGED, Role: identityv1.Role_ROLE_ADMINISTRATOR, NotBefore: at})
 	p, err := v.Verify(context.Background(), tok)
-	if err != nil || p.Role != identityv1.Role_ROLE_RESTRICTED_USER {
+	if err != nil || p.Role != authz.RoleRestricted {
 		t.Fatalf("role %v (%v), want the later change ROLE_RESTRICTED_USER", p.Role, err)
 	}
 }

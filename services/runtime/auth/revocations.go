@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
+	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 )
 
@@ -25,10 +26,13 @@ type Revocations struct {
 	sessions map[string]time.Time // session → tokens issued before are refused
 	roles    map[string]roleChange
 	pruned   time.Time
+	// listeners hear every applied event, after the state changed (e.g. a
+	// cache of grants that forgets the user's answers).
+	listeners []func(*identityv1.RevocationEvent)
 }
 
 type roleChange struct {
-	role     identityv1.Role
+	role     authz.Role
 	at       time.Time
 	sequence uint64
 }
@@ -50,8 +54,26 @@ func (r *Revocations) Sequence() uint64 {
 	return r.sequence
 }
 
+// OnApply registers fn to hear every event applied from now on, after the
+// state changed. Register listeners before the feed starts.
+func (r *Revocations) OnApply(fn func(*identityv1.RevocationEvent)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.listeners = append(r.listeners, fn)
+}
+
 // Apply records one event of the feed.
 func (r *Revocations) Apply(ev *identityv1.RevocationEvent) {
+	r.apply(ev)
+	r.mu.RLock()
+	listeners := r.listeners
+	r.mu.RUnlock()
+	for _, fn := range listeners {
+		fn(ev)
+	}
+}
+
+func (r *Revocations) apply(ev *identityv1.RevocationEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if ev.GetSequence() > r.sequence {
@@ -81,7 +103,7 @@ func (r *Revocations) Apply(ev *identityv1.RevocationEvent) {
 		// concurrent requests): the later change wins.
 		key := ev.GetUser() + "|" + ev.GetCompany()
 		if prev, ok := r.roles[key]; !ok || ev.GetSequence() >= prev.sequence {
-			r.roles[key] = roleChange{role: ev.GetRole(), at: at, sequence: ev.GetSequence()}
+			r.roles[key] = roleChange{role: authz.Role(ev.GetRole()), at: at, sequence: ev.GetSequence()}
 		}
 	}
 	r.pruneLocked(time.Now())

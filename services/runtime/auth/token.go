@@ -17,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
+	"github.com/vigil/vigil/services/runtime/authz"
 )
 
 // Token constants: verifiers refuse anything else.
@@ -31,8 +32,8 @@ const (
 type Principal struct {
 	User          string // users/{user}
 	Company       string // companies/{company}: the session's company (R-ID-4)
-	CompanyKind   identityv1.CompanyKind
-	Role          identityv1.Role
+	CompanyKind   authz.CompanyKind
+	Role          authz.Role
 	Session       string
 	TokenID       string
 	PlatformAdmin bool
@@ -41,6 +42,11 @@ type Principal struct {
 	TOTPPending bool
 	IssuedAt    time.Time
 	ExpiresAt   time.Time
+}
+
+// Subject is the principal as the authorization table sees it.
+func (p Principal) Subject() authz.Subject {
+	return authz.Subject{User: p.User, Company: p.Company, Kind: p.CompanyKind, Role: p.Role, PlatformAdmin: p.PlatformAdmin}
 }
 
 // Member is the principal's membership resource name in its session company:
@@ -151,8 +157,8 @@ func parse(token string, now time.Time, keyFor func(kid string) (ed25519.PublicK
 	}
 	p := Principal{
 		User: c.Subject, Company: c.Company, Session: c.Session, TokenID: c.ID,
-		CompanyKind:   identityv1.CompanyKind(identityv1.CompanyKind_value[c.CompanyKind]),
-		Role:          identityv1.Role(identityv1.Role_value[c.Role]),
+		CompanyKind:   authz.ParseCompanyKind(c.CompanyKind),
+		Role:          authz.ParseRole(c.Role),
 		PlatformAdmin: c.PlatformAdmin, TOTPPending: c.TOTPPending,
 		IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time,
 	}

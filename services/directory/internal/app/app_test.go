@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"github.com/vigil/vigil/services/runtime/authz"
 	"net"
 	"strings"
 	"sync"
@@ -168,8 +169,8 @@ func start(t *testing.T) *env {
 // as returns a context carrying an access token for user in company with role.
 func (e *env) as(t *testing.T, user, company string, role identityv1.Role) context.Context {
 	t.Helper()
-	tok, err := auth.Sign(e.identity.key, auth.Principal{User: user, Company: company, Role: role,
-		CompanyKind: identityv1.CompanyKind_COMPANY_KIND_SUPPLIER, Session: "s-" + user},
+	tok, err := auth.Sign(e.identity.key, auth.Principal{User: user, Company: company, Role: authz.Role(role),
+		CompanyKind: authz.KindSupplier, Session: "s-" + user},
 		time.Now().Add(-time.Minute), time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -499,7 +500,7 @@ func TestUnauthenticated(t *testing.T) {
 	wantCode(t, err, codes.Unauthenticated)
 	// A token signed by a key identity does not publish.
 	other, _ := auth.NewSigningKey()
-	tok, _ := auth.Sign(other, auth.Principal{User: "users/x", Company: c.GetName(), Role: identityv1.Role_ROLE_ADMINISTRATOR}, time.Now(), time.Hour)
+	tok, _ := auth.Sign(other, auth.Principal{User: "users/x", Company: c.GetName(), Role: authz.RoleAdministrator}, time.Now(), time.Hour)
 	_, err = e.company.GetCompany(metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+tok), &directoryv1.GetCompanyRequest{Name: c.GetName()})
 	wantCode(t, err, codes.Unauthenticated)
 }

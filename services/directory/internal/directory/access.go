@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 
-	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
@@ -81,15 +80,15 @@ func (s *Service) requireAdministratorOf(ctx context.Context, p auth.Principal, 
 
 // isMember: p's session company is id, with a role (R-ID-4).
 func isMember(p auth.Principal, id string) bool {
-	return p.Company == Name(id) && p.Role != identityv1.Role_ROLE_UNSPECIFIED
+	return p.Company == Name(id) && p.Role != authz.RoleUnspecified
 }
 
 func canEditMasterData(p auth.Principal) bool {
-	return authz.Allowed(p.CompanyKind, p.Role, identityv1.Permission_PERMISSION_UPLOAD_COMPANY_CERTIFICATES)
+	return authz.Allowed(p.CompanyKind, p.Role, authz.EditMasterData)
 }
 
 func isAdministrator(p auth.Principal) bool {
-	return p.Role == identityv1.Role_ROLE_ADMINISTRATOR
+	return p.Role == authz.RoleAdministrator
 }
 
 func errDenied() error {

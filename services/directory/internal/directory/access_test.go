@@ -3,6 +3,7 @@ package directory_test
 import (
 	"context"
 	"errors"
+	"github.com/vigil/vigil/services/runtime/authz"
 	"path/filepath"
 	"testing"
 	"time"
@@ -49,7 +50,7 @@ func setup(t *testing.T, id fakeIdentity) (*directory.Service, *boltstore.Store)
 }
 
 func member(user, company string, role identityv1.Role) auth.Principal {
-	return auth.Principal{User: "users/" + user, Company: directory.Name(company), Role: role}
+	return auth.Principal{User: "users/" + user, Company: directory.Name(company), Role: authz.Role(role)}
 }
 
 // TestCustomersReadSupplier: R-DIR-7 — a supplier's master data is visible

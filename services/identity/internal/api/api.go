@@ -118,7 +118,7 @@ func NewIdentityServer(svc *domain.Service, opts Options) identityv1.IdentitySer
 func (s *identityServer) SignUp(ctx context.Context, req *identityv1.SignUpRequest) (*identityv1.SignUpResponse, error) {
 	c, a := req.GetCompany(), req.GetAdmin()
 	si, err := s.svc.SignUp(ctx, s.caller(ctx), domain.SignUpInput{
-		Company: domain.CompanyDraft{LegalName: c.GetLegalName(), Kind: c.GetKind(), Country: c.GetCountry(),
+		Company: domain.CompanyDraft{LegalName: c.GetLegalName(), Kind: domain.CompanyKind(c.GetKind()), Country: c.GetCountry(),
 			RegistrationNumber: c.GetRegistrationNumber(), Address: c.GetAddress(), TimeZone: c.GetTimeZone(), Language: c.GetLanguage()},
 		Email: a.GetEmail(), GivenName: a.GetGivenName(), FamilyName: a.GetFamilyName(), Password: a.GetPassword(),
 		TOTPCode: a.GetTotpCode(),
@@ -230,10 +230,10 @@ func (s *identityServer) GetMyPermissions(ctx context.Context, _ *identityv1.Get
 	if err != nil {
 		return nil, err
 	}
-	out := &identityv1.GetMyPermissionsResponse{Company: domain.CompanyName(p.Company), Role: p.Role,
-		Permissions: p.Permissions, AllExtendedPermissions: p.AllExtended}
+	out := &identityv1.GetMyPermissionsResponse{Company: domain.CompanyName(p.Company), Role: identityv1.Role(p.Role),
+		Permissions: permissionsProto(p.Permissions), AllExtendedPermissions: p.AllExtended}
 	for _, g := range p.Extended {
-		out.ExtendedPermissions = append(out.ExtendedPermissions, &identityv1.ExtendedPermission{Scope: g.Scope, Level: g.Level, Project: g.Project})
+		out.ExtendedPermissions = append(out.ExtendedPermissions, &identityv1.ExtendedPermission{Scope: identityv1.GrantScope(g.Scope), Level: identityv1.GrantLevel(g.Level), Project: g.Project})
 	}
 	return out, nil
 }
@@ -343,8 +343,8 @@ func (s *identityServer) ListGrants(ctx context.Context, req *identityv1.ListGra
 
 func (s *identityServer) CreateGrant(ctx context.Context, req *identityv1.CreateGrantRequest) (*identityv1.Grant, error) {
 	g := req.GetGrant()
-	out, err := s.svc.CreateGrant(ctx, s.caller(ctx), req.GetParent(), domain.Grant{User: g.GetUser(), Scope: g.GetScope(),
-		Level: g.GetLevel(), Project: g.GetProject()})
+	out, err := s.svc.CreateGrant(ctx, s.caller(ctx), req.GetParent(), domain.Grant{User: g.GetUser(), Scope: domain.GrantScope(g.GetScope()),
+		Level: domain.GrantLevel(g.GetLevel()), Project: g.GetProject()})
 	if err != nil {
 		return nil, err
 	}
@@ -392,7 +392,7 @@ func NewInternalServer(svc *domain.Service, opts Options) identityv1.IdentityInt
 func (s *internalServer) WatchRevocations(req *identityv1.WatchRevocationsRequest, stream grpc.ServerStreamingServer[identityv1.RevocationEvent]) error {
 	err := s.svc.WatchRevocations(stream.Context(), req.GetAfterSequence(), func(ev *domain.RevocationEvent) error {
 		return stream.Send(&identityv1.RevocationEvent{Sequence: ev.Seq, User: ev.User, Company: ev.Company, Kind: ev.Kind,
-			Role: ev.Role, Session: ev.Session, NotBefore: timestamppb.New(ev.NotBefore)})
+			Role: identityv1.Role(ev.Role), Session: ev.Session, NotBefore: timestamppb.New(ev.NotBefore)})
 	})
 	if errors.Is(err, domain.ErrOutOfRange) {
 		return status.Error(codes.OutOfRange, err.Error())
@@ -401,22 +401,22 @@ func (s *internalServer) WatchRevocations(req *identityv1.WatchRevocationsReques
 }
 
 func (s *internalServer) CheckPermission(ctx context.Context, req *identityv1.CheckPermissionRequest) (*identityv1.CheckPermissionResponse, error) {
-	q := domain.Check{Permission: req.GetPermission()}
+	q := domain.Check{Permission: domain.Permission(req.GetPermission())}
 	if e := req.GetExtendedPermission(); e != nil {
-		q = domain.Check{Scope: e.GetScope(), Level: e.GetLevel(), Project: e.GetProject()}
+		q = domain.Check{Scope: domain.GrantScope(e.GetScope()), Level: domain.GrantLevel(e.GetLevel()), Project: e.GetProject()}
 	}
 	ok, role, err := s.svc.CheckPermission(ctx, req.GetUser(), req.GetCompany(), q)
 	if err != nil {
 		return nil, err
 	}
-	return &identityv1.CheckPermissionResponse{Allowed: ok, Role: role}, nil
+	return &identityv1.CheckPermissionResponse{Allowed: ok, Role: identityv1.Role(role)}, nil
 }
 
 func (s *internalServer) AddMember(ctx context.Context, req *identityv1.AddMemberRequest) (*identityv1.AddMemberResponse, error) {
 	m, created, err := s.svc.AddMember(ctx, s.caller(ctx), domain.AddMemberInput{
 		Company: req.GetCompany(), InvitedBy: req.GetInvitedBy(), Actor: req.GetActor(),
 		User: domain.UserInput{Email: req.GetEmail(), GivenName: req.GetGivenName(), FamilyName: req.GetFamilyName(),
-			Function: req.GetFunction(), Phone: req.GetPhone(), Mobile: req.GetMobile(), Language: req.GetLanguage(), Role: req.GetRole()},
+			Function: req.GetFunction(), Phone: req.GetPhone(), Mobile: req.GetMobile(), Language: req.GetLanguage(), Role: domain.Role(req.GetRole())},
 	})
 	if err != nil {
 		return nil, err
@@ -453,10 +453,18 @@ func (s *internalServer) ListMemberships(ctx context.Context, req *identityv1.Li
 }
 
 func (s *internalServer) SyncCompany(ctx context.Context, req *identityv1.SyncCompanyRequest) (*identityv1.SyncCompanyResponse, error) {
-	err := s.svc.SyncCompany(ctx, s.caller(ctx), domain.Company{ID: req.GetCompany(), Kind: req.GetKind(),
+	err := s.svc.SyncCompany(ctx, s.caller(ctx), domain.Company{ID: req.GetCompany(), Kind: domain.CompanyKind(req.GetKind()),
 		DisplayName: req.GetDisplayName(), RequireTwoFactor: req.GetRequireTwoFactor(), Language: req.GetLanguage()})
 	if err != nil {
 		return nil, err
 	}
 	return &identityv1.SyncCompanyResponse{}, nil
+}
+
+func permissionsProto(ps []domain.Permission) []identityv1.Permission {
+	out := make([]identityv1.Permission, len(ps))
+	for i, p := range ps {
+		out[i] = identityv1.Permission(p)
+	}
+	return out
 }

@@ -20,7 +20,7 @@ func toUser(m *domain.Member) *identityv1.User {
 		Phone:      l.Phone,
 		Mobile:     l.Mobile,
 		Language:   l.Language,
-		Role:       m.Membership.Role,
+		Role:       identityv1.Role(m.Membership.Role),
 		State:      m.Membership.State,
 
 		TwoFactorEnabled: l.TwoFactor(),
@@ -40,9 +40,9 @@ func latest(a, b time.Time) time.Time {
 func toMembership(mi *domain.MembershipInfo) *identityv1.Membership {
 	return &identityv1.Membership{
 		Company:            domain.CompanyName(mi.Company.ID),
-		Role:               mi.Membership.Role,
+		Role:               identityv1.Role(mi.Membership.Role),
 		CompanyDisplayName: mi.Company.DisplayName,
-		CompanyKind:        mi.Company.Kind,
+		CompanyKind:        identityv1.CompanyKind(mi.Company.Kind),
 		State:              mi.Membership.State,
 	}
 }
@@ -57,13 +57,13 @@ func toMemberships(ms []domain.MembershipInfo) []*identityv1.Membership {
 
 func toUserInput(u *identityv1.User) domain.UserInput {
 	return domain.UserInput{Email: u.GetEmail(), GivenName: u.GetGivenName(), FamilyName: u.GetFamilyName(),
-		Function: u.GetFunction(), Phone: u.GetPhone(), Mobile: u.GetMobile(), Language: u.GetLanguage(), Role: u.GetRole()}
+		Function: u.GetFunction(), Phone: u.GetPhone(), Mobile: u.GetMobile(), Language: u.GetLanguage(), Role: domain.Role(u.GetRole())}
 }
 
 func toGrant(g *domain.Grant) *identityv1.Grant {
 	return &identityv1.Grant{
 		Name: domain.GrantName(g.Company, g.ID), User: domain.MemberName(g.Company, g.User),
-		Scope: g.Scope, Project: g.Project, Level: g.Level,
+		Scope: identityv1.GrantScope(g.Scope), Project: g.Project, Level: identityv1.GrantLevel(g.Level),
 		CreateTime: timestamppb.New(g.CreateTime), Creator: domain.MemberName(g.Company, g.Creator),
 	}
 }

@@ -48,7 +48,7 @@ func TestSignUpLoginAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.User != a.user || p.Company != a.company || p.Role != admin || p.CompanyKind != operator || p.Session == "" {
+	if p.User != a.user || p.Company != a.company || identityv1.Role(p.Role) != admin || identityv1.CompanyKind(p.CompanyKind) != operator || p.Session == "" {
 		t.Fatalf("principal: %+v", p)
 	}
 	resp, err := e.login("ADA@Acme.test", "")
@@ -324,7 +324,7 @@ func TestRevocationFeedFollowsChangesLive(t *testing.T) {
 	}
 	// identity applies it to its own verifier at once: b's old token now acts as Power user.
 	p, err := e.svc.Verifier().Verify(ctxBg, b.access)
-	if err != nil || p.Role != power {
+	if err != nil || identityv1.Role(p.Role) != power {
 		t.Fatalf("old token role: %v %v", p.Role, err)
 	}
 	if _, err := e.id.DeactivateUser(a.ctx(), &identityv1.DeactivateUserRequest{Name: b.member}); err != nil {

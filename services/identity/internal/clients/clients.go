@@ -15,7 +15,6 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
-	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/identity/internal/domain"
 	"github.com/vigil/vigil/services/runtime/errs"
@@ -80,7 +79,7 @@ func (d *Directory) GetCompany(ctx context.Context, id, bearer string) (*domain.
 }
 
 func company(c *directoryv1.Company) *domain.Company {
-	return &domain.Company{ID: strings.TrimPrefix(c.GetName(), "companies/"), Kind: identityv1.CompanyKind(c.GetKind()),
+	return &domain.Company{ID: strings.TrimPrefix(c.GetName(), "companies/"), Kind: domain.CompanyKind(c.GetKind()),
 		DisplayName: c.GetLegalName(), RequireTwoFactor: c.GetRequireTwoFactor(), Language: c.GetLanguage()}
 }
 

@@ -3,6 +3,7 @@ package domain
 import (
 	"context"
 	"errors"
+	"github.com/vigil/vigil/services/runtime/authz"
 	"sort"
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
@@ -86,7 +87,7 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, parent string, g Gr
 	if uc != company {
 		return nil, errs.InvalidArgument("grant.user", "must be a member of parent")
 	}
-	if (g.Scope == identityv1.GrantScope_GRANT_SCOPE_PROJECT) != (g.Project != "") {
+	if (g.Scope == authz.ScopeProject) != (g.Project != "") {
 		return nil, errs.InvalidArgument("grant.project", "is required for a project scope and must be empty otherwise")
 	}
 	var out *Grant

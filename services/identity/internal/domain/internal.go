@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 
-	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
@@ -57,7 +56,7 @@ func (s *Service) AddMember(ctx context.Context, c Caller, in AddMemberInput) (*
 		}
 		role := in.User.Role
 		if role == 0 {
-			role = identityv1.Role_ROLE_RESTRICTED_USER
+			role = authz.RoleRestricted
 			if len(members) == 0 {
 				role = roleAdmin
 			}

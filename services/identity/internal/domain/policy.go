@@ -4,14 +4,13 @@ package domain
 // every authorization decision of the user-facing API is taken here.
 
 import (
-	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 )
 
 const (
-	roleAdmin    = identityv1.Role_ROLE_ADMINISTRATOR
-	kindOperator = identityv1.CompanyKind_COMPANY_KIND_OPERATOR
+	roleAdmin    = authz.RoleAdministrator
+	kindOperator = authz.KindOperator
 )
 
 // Action is one user-management operation of the public API.
@@ -30,14 +29,14 @@ const (
 )
 
 var actionPermission = map[Action]Permission{
-	ActListUsers:         identityv1.Permission_PERMISSION_VIEW_USERS,
-	ActGetUser:           identityv1.Permission_PERMISSION_VIEW_USERS,
-	ActCreateUser:        identityv1.Permission_PERMISSION_ADD_USERS,
-	ActUpdateUser:        identityv1.Permission_PERMISSION_EDIT_USERS,
-	ActDeleteUser:        identityv1.Permission_PERMISSION_MANAGE_USER_STATE,
-	ActSendPasswordReset: identityv1.Permission_PERMISSION_SEND_PASSWORD_RESET,
-	ActActivateUser:      identityv1.Permission_PERMISSION_MANAGE_USER_STATE,
-	ActDeactivateUser:    identityv1.Permission_PERMISSION_MANAGE_USER_STATE,
+	ActListUsers:         authz.ViewUsers,
+	ActGetUser:           authz.ViewUsers,
+	ActCreateUser:        authz.AddUsers,
+	ActUpdateUser:        authz.EditUsers,
+	ActDeleteUser:        authz.ManageUserState,
+	ActSendPasswordReset: authz.SendPasswordReset,
+	ActActivateUser:      authz.ManageUserState,
+	ActDeactivateUser:    authz.ManageUserState,
 }
 
 var (
@@ -106,7 +105,7 @@ func grantAllows(g *Grant, scope GrantScope, level GrantLevel, project string) b
 	if g.Scope != scope || g.Project != project {
 		return false
 	}
-	return g.Level == level || g.Level == identityv1.GrantLevel_GRANT_LEVEL_MANAGE
+	return g.Level == level || g.Level == authz.LevelManage
 }
 
 // defaultRole is R-ID-1 for a user the company adds itself.

@@ -2,19 +2,19 @@ package domain
 
 import (
 	"errors"
+	"github.com/vigil/vigil/services/runtime/authz"
 	"testing"
 
-	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/errs"
 )
 
 func TestAuthorizeUsersMatrix(t *testing.T) {
-	roles := []Role{identityv1.Role_ROLE_RESTRICTED_USER, identityv1.Role_ROLE_STANDARD_USER, identityv1.Role_ROLE_POWER_USER, roleAdmin}
+	roles := []Role{authz.RoleRestricted, authz.RoleStandard, authz.RolePower, roleAdmin}
 	// R-ID-3 rows 10–14, as allowed[action] = minimum role index.
 	minRole := map[Action]int{ActListUsers: 2, ActGetUser: 2, ActCreateUser: 3, ActUpdateUser: 3,
 		ActDeleteUser: 3, ActSendPasswordReset: 3, ActActivateUser: 3, ActDeactivateUser: 3}
-	for _, kind := range []CompanyKind{kindOperator, identityv1.CompanyKind_COMPANY_KIND_SUPPLIER} {
+	for _, kind := range []CompanyKind{kindOperator, authz.KindSupplier} {
 		for i, r := range roles {
 			c := Caller{Authenticated: true, Principal: auth.Principal{User: "users/me", Company: "companies/c1", CompanyKind: kind, Role: r}}
 			for act, m := range minRole {
@@ -41,18 +41,18 @@ func TestAuthorizeUsersMatrix(t *testing.T) {
 }
 
 func TestGrantAllows(t *testing.T) {
-	g := &Grant{Scope: identityv1.GrantScope_GRANT_SCOPE_PROJECT, Project: "companies/c1/projects/p1", Level: identityv1.GrantLevel_GRANT_LEVEL_MANAGE}
-	if !grantAllows(g, g.Scope, identityv1.GrantLevel_GRANT_LEVEL_VIEW, g.Project) {
+	g := &Grant{Scope: authz.ScopeProject, Project: "companies/c1/projects/p1", Level: authz.LevelManage}
+	if !grantAllows(g, g.Scope, authz.LevelView, g.Project) {
 		t.Error("MANAGE must imply VIEW")
 	}
-	if grantAllows(g, g.Scope, identityv1.GrantLevel_GRANT_LEVEL_VIEW, "companies/c1/projects/p2") {
+	if grantAllows(g, g.Scope, authz.LevelView, "companies/c1/projects/p2") {
 		t.Error("grant leaks to another project")
 	}
-	g.Level = identityv1.GrantLevel_GRANT_LEVEL_VIEW
-	if grantAllows(g, g.Scope, identityv1.GrantLevel_GRANT_LEVEL_MANAGE, g.Project) {
+	g.Level = authz.LevelView
+	if grantAllows(g, g.Scope, authz.LevelManage, g.Project) {
 		t.Error("VIEW must not imply MANAGE")
 	}
-	if !hasAllExtended(kindOperator, roleAdmin) || hasAllExtended(identityv1.CompanyKind_COMPANY_KIND_SUPPLIER, roleAdmin) {
+	if !hasAllExtended(kindOperator, roleAdmin) || hasAllExtended(authz.KindSupplier, roleAdmin) {
 		t.Error("all extended permissions: operator Administrators only")
 	}
 }

@@ -307,7 +307,7 @@ func (t *txn) queue(n *Notification) error {
 
 func revocationProto(ev *RevocationEvent) *identityv1.RevocationEvent {
 	p := &identityv1.RevocationEvent{Sequence: ev.Seq, User: ev.User, Company: ev.Company, Kind: ev.Kind,
-		Role: ev.Role, Session: ev.Session}
+		Role: identityv1.Role(ev.Role), Session: ev.Session}
 	p.NotBefore = timestamppb.New(ev.NotBefore)
 	return p
 }

@@ -3,11 +3,11 @@ package domain
 import (
 	"context"
 	"errors"
+	"github.com/vigil/vigil/services/runtime/authz"
 	"time"
 
 	"go.uber.org/zap"
 
-	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/runtime/errs"
 )
 
@@ -71,7 +71,7 @@ func (s *Service) SignUp(ctx context.Context, c Caller, in SignUpInput) (*SignIn
 		if err := t.PutCompany(comp); err != nil {
 			return err
 		}
-		m := &Membership{Company: comp.ID, User: login.ID, Role: identityv1.Role_ROLE_ADMINISTRATOR,
+		m := &Membership{Company: comp.ID, User: login.ID, Role: authz.RoleAdministrator,
 			State: stateActive, CreateTime: t.now, UpdateTime: t.now}
 		if err := t.PutMembership(m); err != nil {
 			return err

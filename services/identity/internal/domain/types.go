@@ -11,17 +11,18 @@ import (
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
+	"github.com/vigil/vigil/services/runtime/authz"
 )
 
 // Enum types shared with the contract (plain integers, no proto behaviour
 // needed); runtime/authz uses the same.
 type (
-	Role        = identityv1.Role
+	Role        = authz.Role
 	State       = identityv1.User_State
-	CompanyKind = identityv1.CompanyKind
-	Permission  = identityv1.Permission
-	GrantScope  = identityv1.GrantScope
-	GrantLevel  = identityv1.GrantLevel
+	CompanyKind = authz.CompanyKind
+	Permission  = authz.Action
+	GrantScope  = authz.GrantScope
+	GrantLevel  = authz.GrantLevel
 	RevKind     = identityv1.RevocationEvent_Kind
 	Template    = notifyv1.Template
 )

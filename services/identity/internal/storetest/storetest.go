@@ -6,6 +6,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"github.com/vigil/vigil/services/runtime/authz"
 	"testing"
 	"time"
 
@@ -106,11 +107,11 @@ func testLogins(t *testing.T, s domain.Store) {
 
 func testCompanies(t *testing.T, s domain.Store) {
 	update(t, s, func(tx domain.Tx) error {
-		return tx.PutCompany(&domain.Company{ID: "c1", Kind: identityv1.CompanyKind_COMPANY_KIND_SUPPLIER, RequireTwoFactor: true})
+		return tx.PutCompany(&domain.Company{ID: "c1", Kind: authz.KindSupplier, RequireTwoFactor: true})
 	})
 	view(t, s, func(tx domain.Tx) error {
 		c, err := tx.Company("c1")
-		if err != nil || !c.RequireTwoFactor || c.Kind != identityv1.CompanyKind_COMPANY_KIND_SUPPLIER {
+		if err != nil || !c.RequireTwoFactor || c.Kind != authz.KindSupplier {
 			t.Fatalf("company: %+v %v", c, err)
 		}
 		if _, err := tx.Company("c2"); !errors.Is(err, domain.ErrNotFound) {
@@ -123,9 +124,9 @@ func testCompanies(t *testing.T, s domain.Store) {
 func testMemberships(t *testing.T, s domain.Store) {
 	update(t, s, func(tx domain.Tx) error {
 		for _, m := range []*domain.Membership{
-			{Company: "c1", User: "u1", Role: identityv1.Role_ROLE_ADMINISTRATOR},
-			{Company: "c1", User: "u2", Role: identityv1.Role_ROLE_POWER_USER},
-			{Company: "c2", User: "u1", Role: identityv1.Role_ROLE_RESTRICTED_USER},
+			{Company: "c1", User: "u1", Role: authz.RoleAdministrator},
+			{Company: "c1", User: "u2", Role: authz.RolePower},
+			{Company: "c2", User: "u1", Role: authz.RoleRestricted},
 			{Company: "c10", User: "u1"},
 		} {
 			if err := tx.PutMembership(m); err != nil {
@@ -144,7 +145,7 @@ func testMemberships(t *testing.T, s domain.Store) {
 			t.Fatalf("u1 memberships: %d", len(us))
 		}
 		m, err := tx.Membership("c2", "u1")
-		if err != nil || m.Role != identityv1.Role_ROLE_RESTRICTED_USER {
+		if err != nil || m.Role != authz.RoleRestricted {
 			t.Fatalf("membership: %+v %v", m, err)
 		}
 		return nil
