@@ -24,6 +24,421 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ListCompaniesRequest pages through every company.
+type ListCompaniesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many companies (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCompaniesRequest) Reset() {
+	*x = ListCompaniesRequest{}
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCompaniesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCompaniesRequest) ProtoMessage() {}
+
+func (x *ListCompaniesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCompaniesRequest.ProtoReflect.Descriptor instead.
+func (*ListCompaniesRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ListCompaniesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListCompaniesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListCompaniesResponse is one page of companies.
+type ListCompaniesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The companies, in id order.
+	Companies []*Company `protobuf:"bytes,1,rep,name=companies,proto3" json:"companies,omitempty"`
+	// Token for the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCompaniesResponse) Reset() {
+	*x = ListCompaniesResponse{}
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCompaniesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCompaniesResponse) ProtoMessage() {}
+
+func (x *ListCompaniesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCompaniesResponse.ProtoReflect.Descriptor instead.
+func (*ListCompaniesResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListCompaniesResponse) GetCompanies() []*Company {
+	if x != nil {
+		return x.Companies
+	}
+	return nil
+}
+
+func (x *ListCompaniesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// BatchGetCompaniesRequest names companies.
+type BatchGetCompaniesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `companies/{company}`, at most 1000.
+	Names         []string `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetCompaniesRequest) Reset() {
+	*x = BatchGetCompaniesRequest{}
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetCompaniesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetCompaniesRequest) ProtoMessage() {}
+
+func (x *BatchGetCompaniesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetCompaniesRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetCompaniesRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *BatchGetCompaniesRequest) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+// BatchGetCompaniesResponse holds the companies found.
+type BatchGetCompaniesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The companies, in the order of `names`; unknown names are left out.
+	Companies     []*Company `protobuf:"bytes,1,rep,name=companies,proto3" json:"companies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetCompaniesResponse) Reset() {
+	*x = BatchGetCompaniesResponse{}
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetCompaniesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetCompaniesResponse) ProtoMessage() {}
+
+func (x *BatchGetCompaniesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetCompaniesResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetCompaniesResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *BatchGetCompaniesResponse) GetCompanies() []*Company {
+	if x != nil {
+		return x.Companies
+	}
+	return nil
+}
+
+// ListAssignmentsRequest filters a customer's assignments.
+type ListAssignmentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer `companies/{company}` whose projects the employees are
+	// assigned to.
+	Customer string `protobuf:"bytes,1,opt,name=customer,proto3" json:"customer,omitempty"`
+	// Only employees of this supplier `companies/{company}`; empty means any.
+	Supplier string `protobuf:"bytes,2,opt,name=supplier,proto3" json:"supplier,omitempty"`
+	// Only this project `companies/{customer}/projects/{project}`; empty means
+	// every project of the customer.
+	Project string `protobuf:"bytes,3,opt,name=project,proto3" json:"project,omitempty"`
+	// Only this employee `companies/{supplier}/employees/{employee}`; empty
+	// means any.
+	Employee string `protobuf:"bytes,4,opt,name=employee,proto3" json:"employee,omitempty"`
+	// At most this many assignments (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call.
+	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAssignmentsRequest) Reset() {
+	*x = ListAssignmentsRequest{}
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAssignmentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAssignmentsRequest) ProtoMessage() {}
+
+func (x *ListAssignmentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAssignmentsRequest.ProtoReflect.Descriptor instead.
+func (*ListAssignmentsRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListAssignmentsRequest) GetCustomer() string {
+	if x != nil {
+		return x.Customer
+	}
+	return ""
+}
+
+func (x *ListAssignmentsRequest) GetSupplier() string {
+	if x != nil {
+		return x.Supplier
+	}
+	return ""
+}
+
+func (x *ListAssignmentsRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *ListAssignmentsRequest) GetEmployee() string {
+	if x != nil {
+		return x.Employee
+	}
+	return ""
+}
+
+func (x *ListAssignmentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAssignmentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Assignment is one employee assigned to one project (R-DIR-9).
+type Assignment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The employee `companies/{supplier}/employees/{employee}`.
+	Employee string `protobuf:"bytes,1,opt,name=employee,proto3" json:"employee,omitempty"`
+	// The project `companies/{customer}/projects/{project}`.
+	Project string `protobuf:"bytes,2,opt,name=project,proto3" json:"project,omitempty"`
+	// When it was assigned.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Assignment) Reset() {
+	*x = Assignment{}
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Assignment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Assignment) ProtoMessage() {}
+
+func (x *Assignment) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
+func (*Assignment) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Assignment) GetEmployee() string {
+	if x != nil {
+		return x.Employee
+	}
+	return ""
+}
+
+func (x *Assignment) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *Assignment) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// ListAssignmentsResponse is one page of assignments.
+type ListAssignmentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The assignments, by project then employee.
+	Assignments []*Assignment `protobuf:"bytes,1,rep,name=assignments,proto3" json:"assignments,omitempty"`
+	// Token for the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAssignmentsResponse) Reset() {
+	*x = ListAssignmentsResponse{}
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAssignmentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAssignmentsResponse) ProtoMessage() {}
+
+func (x *ListAssignmentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAssignmentsResponse.ProtoReflect.Descriptor instead.
+func (*ListAssignmentsResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListAssignmentsResponse) GetAssignments() []*Assignment {
+	if x != nil {
+		return x.Assignments
+	}
+	return nil
+}
+
+func (x *ListAssignmentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // CreateCompanyRequest creates one company.
 type CreateCompanyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -39,7 +454,7 @@ type CreateCompanyRequest struct {
 
 func (x *CreateCompanyRequest) Reset() {
 	*x = CreateCompanyRequest{}
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[0]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -51,7 +466,7 @@ func (x *CreateCompanyRequest) String() string {
 func (*CreateCompanyRequest) ProtoMessage() {}
 
 func (x *CreateCompanyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[0]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -64,7 +479,7 @@ func (x *CreateCompanyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCompanyRequest.ProtoReflect.Descriptor instead.
 func (*CreateCompanyRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{0}
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateCompanyRequest) GetCompany() *Company {
@@ -92,7 +507,7 @@ type DeleteCompanyRequest struct {
 
 func (x *DeleteCompanyRequest) Reset() {
 	*x = DeleteCompanyRequest{}
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[1]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -104,7 +519,7 @@ func (x *DeleteCompanyRequest) String() string {
 func (*DeleteCompanyRequest) ProtoMessage() {}
 
 func (x *DeleteCompanyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[1]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -117,7 +532,7 @@ func (x *DeleteCompanyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCompanyRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCompanyRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{1}
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DeleteCompanyRequest) GetName() string {
@@ -140,7 +555,7 @@ type LookupCompanyRequest struct {
 
 func (x *LookupCompanyRequest) Reset() {
 	*x = LookupCompanyRequest{}
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[2]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -152,7 +567,7 @@ func (x *LookupCompanyRequest) String() string {
 func (*LookupCompanyRequest) ProtoMessage() {}
 
 func (x *LookupCompanyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[2]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -165,7 +580,7 @@ func (x *LookupCompanyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupCompanyRequest.ProtoReflect.Descriptor instead.
 func (*LookupCompanyRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{2}
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LookupCompanyRequest) GetCountry() string {
@@ -195,7 +610,7 @@ type GetRelationshipRequest struct {
 
 func (x *GetRelationshipRequest) Reset() {
 	*x = GetRelationshipRequest{}
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[3]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -207,7 +622,7 @@ func (x *GetRelationshipRequest) String() string {
 func (*GetRelationshipRequest) ProtoMessage() {}
 
 func (x *GetRelationshipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[3]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -220,7 +635,7 @@ func (x *GetRelationshipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRelationshipRequest.ProtoReflect.Descriptor instead.
 func (*GetRelationshipRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{3}
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetRelationshipRequest) GetCustomer() string {
@@ -250,7 +665,7 @@ type GetRelationshipResponse struct {
 
 func (x *GetRelationshipResponse) Reset() {
 	*x = GetRelationshipResponse{}
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[4]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -262,7 +677,7 @@ func (x *GetRelationshipResponse) String() string {
 func (*GetRelationshipResponse) ProtoMessage() {}
 
 func (x *GetRelationshipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[4]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -275,7 +690,7 @@ func (x *GetRelationshipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRelationshipResponse.ProtoReflect.Descriptor instead.
 func (*GetRelationshipResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{4}
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetRelationshipResponse) GetExists() bool {
@@ -307,7 +722,7 @@ type ListSupplierCompaniesRequest struct {
 
 func (x *ListSupplierCompaniesRequest) Reset() {
 	*x = ListSupplierCompaniesRequest{}
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[5]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -319,7 +734,7 @@ func (x *ListSupplierCompaniesRequest) String() string {
 func (*ListSupplierCompaniesRequest) ProtoMessage() {}
 
 func (x *ListSupplierCompaniesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[5]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -332,7 +747,7 @@ func (x *ListSupplierCompaniesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSupplierCompaniesRequest.ProtoReflect.Descriptor instead.
 func (*ListSupplierCompaniesRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{5}
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListSupplierCompaniesRequest) GetCustomer() string {
@@ -369,7 +784,7 @@ type ListSupplierCompaniesResponse struct {
 
 func (x *ListSupplierCompaniesResponse) Reset() {
 	*x = ListSupplierCompaniesResponse{}
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[6]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -381,7 +796,7 @@ func (x *ListSupplierCompaniesResponse) String() string {
 func (*ListSupplierCompaniesResponse) ProtoMessage() {}
 
 func (x *ListSupplierCompaniesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[6]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -394,7 +809,7 @@ func (x *ListSupplierCompaniesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSupplierCompaniesResponse.ProtoReflect.Descriptor instead.
 func (*ListSupplierCompaniesResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{6}
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListSupplierCompaniesResponse) GetCompanies() []string {
@@ -426,7 +841,7 @@ type ListCustomerCompaniesRequest struct {
 
 func (x *ListCustomerCompaniesRequest) Reset() {
 	*x = ListCustomerCompaniesRequest{}
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[7]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +853,7 @@ func (x *ListCustomerCompaniesRequest) String() string {
 func (*ListCustomerCompaniesRequest) ProtoMessage() {}
 
 func (x *ListCustomerCompaniesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[7]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +866,7 @@ func (x *ListCustomerCompaniesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerCompaniesRequest.ProtoReflect.Descriptor instead.
 func (*ListCustomerCompaniesRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{7}
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListCustomerCompaniesRequest) GetSupplier() string {
@@ -488,7 +903,7 @@ type ListCustomerCompaniesResponse struct {
 
 func (x *ListCustomerCompaniesResponse) Reset() {
 	*x = ListCustomerCompaniesResponse{}
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[8]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +915,7 @@ func (x *ListCustomerCompaniesResponse) String() string {
 func (*ListCustomerCompaniesResponse) ProtoMessage() {}
 
 func (x *ListCustomerCompaniesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[8]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +928,7 @@ func (x *ListCustomerCompaniesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerCompaniesResponse.ProtoReflect.Descriptor instead.
 func (*ListCustomerCompaniesResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{8}
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListCustomerCompaniesResponse) GetCompanies() []string {
@@ -543,7 +958,7 @@ type ListReferencesRequest struct {
 
 func (x *ListReferencesRequest) Reset() {
 	*x = ListReferencesRequest{}
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[9]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +970,7 @@ func (x *ListReferencesRequest) String() string {
 func (*ListReferencesRequest) ProtoMessage() {}
 
 func (x *ListReferencesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[9]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +983,7 @@ func (x *ListReferencesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReferencesRequest.ProtoReflect.Descriptor instead.
 func (*ListReferencesRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{9}
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListReferencesRequest) GetCustomer() string {
@@ -598,7 +1013,7 @@ type ListReferencesResponse struct {
 
 func (x *ListReferencesResponse) Reset() {
 	*x = ListReferencesResponse{}
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[10]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +1025,7 @@ func (x *ListReferencesResponse) String() string {
 func (*ListReferencesResponse) ProtoMessage() {}
 
 func (x *ListReferencesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[10]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +1038,7 @@ func (x *ListReferencesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReferencesResponse.ProtoReflect.Descriptor instead.
 func (*ListReferencesResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{10}
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListReferencesResponse) GetUsers() []string {
@@ -648,7 +1063,7 @@ type ListProjectEmployeesRequest struct {
 
 func (x *ListProjectEmployeesRequest) Reset() {
 	*x = ListProjectEmployeesRequest{}
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[11]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -660,7 +1075,7 @@ func (x *ListProjectEmployeesRequest) String() string {
 func (*ListProjectEmployeesRequest) ProtoMessage() {}
 
 func (x *ListProjectEmployeesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[11]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -673,7 +1088,7 @@ func (x *ListProjectEmployeesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectEmployeesRequest.ProtoReflect.Descriptor instead.
 func (*ListProjectEmployeesRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{11}
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListProjectEmployeesRequest) GetProject() string {
@@ -711,7 +1126,7 @@ type ListProjectEmployeesResponse struct {
 
 func (x *ListProjectEmployeesResponse) Reset() {
 	*x = ListProjectEmployeesResponse{}
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[12]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +1138,7 @@ func (x *ListProjectEmployeesResponse) String() string {
 func (*ListProjectEmployeesResponse) ProtoMessage() {}
 
 func (x *ListProjectEmployeesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[12]
+	mi := &file_vigil_directory_v1_directory_internal_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +1151,7 @@ func (x *ListProjectEmployeesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectEmployeesResponse.ProtoReflect.Descriptor instead.
 func (*ListProjectEmployeesResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{12}
+	return file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListProjectEmployeesResponse) GetEmployees() []string {
@@ -757,7 +1172,37 @@ var File_vigil_directory_v1_directory_internal_service_proto protoreflect.FileDe
 
 const file_vigil_directory_v1_directory_internal_service_proto_rawDesc = "" +
 	"\n" +
-	"3vigil/directory/v1/directory_internal_service.proto\x12\x12vigil.directory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a)vigil/directory/v1/employee_service.proto\x1a\"vigil/directory/v1/resources.proto\"\xf8\x04\n" +
+	"3vigil/directory/v1/directory_internal_service.proto\x12\x12vigil.directory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a)vigil/directory/v1/employee_service.proto\x1a(vigil/directory/v1/project_service.proto\x1a\"vigil/directory/v1/resources.proto\"h\n" +
+	"\x14ListCompaniesRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\tpageToken\"z\n" +
+	"\x15ListCompaniesResponse\x129\n" +
+	"\tcompanies\x18\x01 \x03(\v2\x1b.vigil.directory.v1.CompanyR\tcompanies\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"`\n" +
+	"\x18BatchGetCompaniesRequest\x12D\n" +
+	"\x05names\x18\x01 \x03(\tB.\xbaH+\x92\x01(\b\x01\x10\xe8\a\"!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x05names\"V\n" +
+	"\x19BatchGetCompaniesResponse\x129\n" +
+	"\tcompanies\x18\x01 \x03(\v2\x1b.vigil.directory.v1.CompanyR\tcompanies\"\xac\x03\n" +
+	"\x16ListAssignmentsRequest\x12B\n" +
+	"\bcustomer\x18\x01 \x01(\tB&\xbaH#r!\x10\x01\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\bcustomer\x12C\n" +
+	"\bsupplier\x18\x02 \x01(\tB'\xbaH$r\"\x18\xc8\x012\x1d^(companies/[A-Za-z0-9_-]+)?$R\bsupplier\x12Y\n" +
+	"\aproject\x18\x03 \x01(\tB?\xbaH<r:\x18\xc8\x0125^(companies/[A-Za-z0-9_-]+/projects/[A-Za-z0-9_-]+)?$R\aproject\x12\\\n" +
+	"\bemployee\x18\x04 \x01(\tB@\xbaH=r;\x18\xc8\x0126^(companies/[A-Za-z0-9_-]+/employees/[A-Za-z0-9_-]+)?$R\bemployee\x12'\n" +
+	"\tpage_size\x18\x05 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\tpageToken\"\x7f\n" +
+	"\n" +
+	"Assignment\x12\x1a\n" +
+	"\bemployee\x18\x01 \x01(\tR\bemployee\x12\x18\n" +
+	"\aproject\x18\x02 \x01(\tR\aproject\x12;\n" +
+	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"\x83\x01\n" +
+	"\x17ListAssignmentsResponse\x12@\n" +
+	"\vassignments\x18\x01 \x03(\v2\x1e.vigil.directory.v1.AssignmentR\vassignments\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xf8\x04\n" +
 	"\x14CreateCompanyRequest\x12=\n" +
 	"\acompany\x18\x01 \x01(\v2\x1b.vigil.directory.v1.CompanyB\x06\xbaH\x03\xc8\x01\x01R\acompany\x128\n" +
 	"\n" +
@@ -810,7 +1255,8 @@ const file_vigil_directory_v1_directory_internal_service_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\tpageToken\"d\n" +
 	"\x1cListProjectEmployeesResponse\x12\x1c\n" +
 	"\temployees\x18\x01 \x03(\tR\temployees\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xbe\a\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xd4\n" +
+	"\n" +
 	"\x18DirectoryInternalService\x12V\n" +
 	"\rCreateCompany\x12(.vigil.directory.v1.CreateCompanyRequest\x1a\x1b.vigil.directory.v1.Company\x12Q\n" +
 	"\rDeleteCompany\x12(.vigil.directory.v1.DeleteCompanyRequest\x1a\x16.google.protobuf.Empty\x12V\n" +
@@ -820,7 +1266,12 @@ const file_vigil_directory_v1_directory_internal_service_proto_rawDesc = "" +
 	"\x15ListCustomerCompanies\x120.vigil.directory.v1.ListCustomerCompaniesRequest\x1a1.vigil.directory.v1.ListCustomerCompaniesResponse\x12g\n" +
 	"\x0eListReferences\x12).vigil.directory.v1.ListReferencesRequest\x1a*.vigil.directory.v1.ListReferencesResponse\x12S\n" +
 	"\vGetEmployee\x12&.vigil.directory.v1.GetEmployeeRequest\x1a\x1c.vigil.directory.v1.Employee\x12y\n" +
-	"\x14ListProjectEmployees\x12/.vigil.directory.v1.ListProjectEmployeesRequest\x1a0.vigil.directory.v1.ListProjectEmployeesResponseB;Z9github.com/vigil/vigil/gen/vigil/directory/v1;directoryv1b\x06proto3"
+	"\x14ListProjectEmployees\x12/.vigil.directory.v1.ListProjectEmployeesRequest\x1a0.vigil.directory.v1.ListProjectEmployeesResponse\x12d\n" +
+	"\rListCompanies\x12(.vigil.directory.v1.ListCompaniesRequest\x1a).vigil.directory.v1.ListCompaniesResponse\x12p\n" +
+	"\x11BatchGetCompanies\x12,.vigil.directory.v1.BatchGetCompaniesRequest\x1a-.vigil.directory.v1.BatchGetCompaniesResponse\x12P\n" +
+	"\n" +
+	"GetProject\x12%.vigil.directory.v1.GetProjectRequest\x1a\x1b.vigil.directory.v1.Project\x12j\n" +
+	"\x0fListAssignments\x12*.vigil.directory.v1.ListAssignmentsRequest\x1a+.vigil.directory.v1.ListAssignmentsResponseB;Z9github.com/vigil/vigil/gen/vigil/directory/v1;directoryv1b\x06proto3"
 
 var (
 	file_vigil_directory_v1_directory_internal_service_proto_rawDescOnce sync.Once
@@ -834,53 +1285,74 @@ func file_vigil_directory_v1_directory_internal_service_proto_rawDescGZIP() []by
 	return file_vigil_directory_v1_directory_internal_service_proto_rawDescData
 }
 
-var file_vigil_directory_v1_directory_internal_service_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_vigil_directory_v1_directory_internal_service_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_vigil_directory_v1_directory_internal_service_proto_goTypes = []any{
-	(*CreateCompanyRequest)(nil),          // 0: vigil.directory.v1.CreateCompanyRequest
-	(*DeleteCompanyRequest)(nil),          // 1: vigil.directory.v1.DeleteCompanyRequest
-	(*LookupCompanyRequest)(nil),          // 2: vigil.directory.v1.LookupCompanyRequest
-	(*GetRelationshipRequest)(nil),        // 3: vigil.directory.v1.GetRelationshipRequest
-	(*GetRelationshipResponse)(nil),       // 4: vigil.directory.v1.GetRelationshipResponse
-	(*ListSupplierCompaniesRequest)(nil),  // 5: vigil.directory.v1.ListSupplierCompaniesRequest
-	(*ListSupplierCompaniesResponse)(nil), // 6: vigil.directory.v1.ListSupplierCompaniesResponse
-	(*ListCustomerCompaniesRequest)(nil),  // 7: vigil.directory.v1.ListCustomerCompaniesRequest
-	(*ListCustomerCompaniesResponse)(nil), // 8: vigil.directory.v1.ListCustomerCompaniesResponse
-	(*ListReferencesRequest)(nil),         // 9: vigil.directory.v1.ListReferencesRequest
-	(*ListReferencesResponse)(nil),        // 10: vigil.directory.v1.ListReferencesResponse
-	(*ListProjectEmployeesRequest)(nil),   // 11: vigil.directory.v1.ListProjectEmployeesRequest
-	(*ListProjectEmployeesResponse)(nil),  // 12: vigil.directory.v1.ListProjectEmployeesResponse
-	(*Company)(nil),                       // 13: vigil.directory.v1.Company
-	(*timestamppb.Timestamp)(nil),         // 14: google.protobuf.Timestamp
-	(*GetEmployeeRequest)(nil),            // 15: vigil.directory.v1.GetEmployeeRequest
-	(*emptypb.Empty)(nil),                 // 16: google.protobuf.Empty
-	(*Employee)(nil),                      // 17: vigil.directory.v1.Employee
+	(*ListCompaniesRequest)(nil),          // 0: vigil.directory.v1.ListCompaniesRequest
+	(*ListCompaniesResponse)(nil),         // 1: vigil.directory.v1.ListCompaniesResponse
+	(*BatchGetCompaniesRequest)(nil),      // 2: vigil.directory.v1.BatchGetCompaniesRequest
+	(*BatchGetCompaniesResponse)(nil),     // 3: vigil.directory.v1.BatchGetCompaniesResponse
+	(*ListAssignmentsRequest)(nil),        // 4: vigil.directory.v1.ListAssignmentsRequest
+	(*Assignment)(nil),                    // 5: vigil.directory.v1.Assignment
+	(*ListAssignmentsResponse)(nil),       // 6: vigil.directory.v1.ListAssignmentsResponse
+	(*CreateCompanyRequest)(nil),          // 7: vigil.directory.v1.CreateCompanyRequest
+	(*DeleteCompanyRequest)(nil),          // 8: vigil.directory.v1.DeleteCompanyRequest
+	(*LookupCompanyRequest)(nil),          // 9: vigil.directory.v1.LookupCompanyRequest
+	(*GetRelationshipRequest)(nil),        // 10: vigil.directory.v1.GetRelationshipRequest
+	(*GetRelationshipResponse)(nil),       // 11: vigil.directory.v1.GetRelationshipResponse
+	(*ListSupplierCompaniesRequest)(nil),  // 12: vigil.directory.v1.ListSupplierCompaniesRequest
+	(*ListSupplierCompaniesResponse)(nil), // 13: vigil.directory.v1.ListSupplierCompaniesResponse
+	(*ListCustomerCompaniesRequest)(nil),  // 14: vigil.directory.v1.ListCustomerCompaniesRequest
+	(*ListCustomerCompaniesResponse)(nil), // 15: vigil.directory.v1.ListCustomerCompaniesResponse
+	(*ListReferencesRequest)(nil),         // 16: vigil.directory.v1.ListReferencesRequest
+	(*ListReferencesResponse)(nil),        // 17: vigil.directory.v1.ListReferencesResponse
+	(*ListProjectEmployeesRequest)(nil),   // 18: vigil.directory.v1.ListProjectEmployeesRequest
+	(*ListProjectEmployeesResponse)(nil),  // 19: vigil.directory.v1.ListProjectEmployeesResponse
+	(*Company)(nil),                       // 20: vigil.directory.v1.Company
+	(*timestamppb.Timestamp)(nil),         // 21: google.protobuf.Timestamp
+	(*GetEmployeeRequest)(nil),            // 22: vigil.directory.v1.GetEmployeeRequest
+	(*GetProjectRequest)(nil),             // 23: vigil.directory.v1.GetProjectRequest
+	(*emptypb.Empty)(nil),                 // 24: google.protobuf.Empty
+	(*Employee)(nil),                      // 25: vigil.directory.v1.Employee
+	(*Project)(nil),                       // 26: vigil.directory.v1.Project
 }
 var file_vigil_directory_v1_directory_internal_service_proto_depIdxs = []int32{
-	13, // 0: vigil.directory.v1.CreateCompanyRequest.company:type_name -> vigil.directory.v1.Company
-	14, // 1: vigil.directory.v1.GetRelationshipResponse.create_time:type_name -> google.protobuf.Timestamp
-	0,  // 2: vigil.directory.v1.DirectoryInternalService.CreateCompany:input_type -> vigil.directory.v1.CreateCompanyRequest
-	1,  // 3: vigil.directory.v1.DirectoryInternalService.DeleteCompany:input_type -> vigil.directory.v1.DeleteCompanyRequest
-	2,  // 4: vigil.directory.v1.DirectoryInternalService.LookupCompany:input_type -> vigil.directory.v1.LookupCompanyRequest
-	3,  // 5: vigil.directory.v1.DirectoryInternalService.GetRelationship:input_type -> vigil.directory.v1.GetRelationshipRequest
-	5,  // 6: vigil.directory.v1.DirectoryInternalService.ListSupplierCompanies:input_type -> vigil.directory.v1.ListSupplierCompaniesRequest
-	7,  // 7: vigil.directory.v1.DirectoryInternalService.ListCustomerCompanies:input_type -> vigil.directory.v1.ListCustomerCompaniesRequest
-	9,  // 8: vigil.directory.v1.DirectoryInternalService.ListReferences:input_type -> vigil.directory.v1.ListReferencesRequest
-	15, // 9: vigil.directory.v1.DirectoryInternalService.GetEmployee:input_type -> vigil.directory.v1.GetEmployeeRequest
-	11, // 10: vigil.directory.v1.DirectoryInternalService.ListProjectEmployees:input_type -> vigil.directory.v1.ListProjectEmployeesRequest
-	13, // 11: vigil.directory.v1.DirectoryInternalService.CreateCompany:output_type -> vigil.directory.v1.Company
-	16, // 12: vigil.directory.v1.DirectoryInternalService.DeleteCompany:output_type -> google.protobuf.Empty
-	13, // 13: vigil.directory.v1.DirectoryInternalService.LookupCompany:output_type -> vigil.directory.v1.Company
-	4,  // 14: vigil.directory.v1.DirectoryInternalService.GetRelationship:output_type -> vigil.directory.v1.GetRelationshipResponse
-	6,  // 15: vigil.directory.v1.DirectoryInternalService.ListSupplierCompanies:output_type -> vigil.directory.v1.ListSupplierCompaniesResponse
-	8,  // 16: vigil.directory.v1.DirectoryInternalService.ListCustomerCompanies:output_type -> vigil.directory.v1.ListCustomerCompaniesResponse
-	10, // 17: vigil.directory.v1.DirectoryInternalService.ListReferences:output_type -> vigil.directory.v1.ListReferencesResponse
-	17, // 18: vigil.directory.v1.DirectoryInternalService.GetEmployee:output_type -> vigil.directory.v1.Employee
-	12, // 19: vigil.directory.v1.DirectoryInternalService.ListProjectEmployees:output_type -> vigil.directory.v1.ListProjectEmployeesResponse
-	11, // [11:20] is the sub-list for method output_type
-	2,  // [2:11] is the sub-list for method input_type
-	2,  // [2:2] is the sub-list for extension type_name
-	2,  // [2:2] is the sub-list for extension extendee
-	0,  // [0:2] is the sub-list for field type_name
+	20, // 0: vigil.directory.v1.ListCompaniesResponse.companies:type_name -> vigil.directory.v1.Company
+	20, // 1: vigil.directory.v1.BatchGetCompaniesResponse.companies:type_name -> vigil.directory.v1.Company
+	21, // 2: vigil.directory.v1.Assignment.create_time:type_name -> google.protobuf.Timestamp
+	5,  // 3: vigil.directory.v1.ListAssignmentsResponse.assignments:type_name -> vigil.directory.v1.Assignment
+	20, // 4: vigil.directory.v1.CreateCompanyRequest.company:type_name -> vigil.directory.v1.Company
+	21, // 5: vigil.directory.v1.GetRelationshipResponse.create_time:type_name -> google.protobuf.Timestamp
+	7,  // 6: vigil.directory.v1.DirectoryInternalService.CreateCompany:input_type -> vigil.directory.v1.CreateCompanyRequest
+	8,  // 7: vigil.directory.v1.DirectoryInternalService.DeleteCompany:input_type -> vigil.directory.v1.DeleteCompanyRequest
+	9,  // 8: vigil.directory.v1.DirectoryInternalService.LookupCompany:input_type -> vigil.directory.v1.LookupCompanyRequest
+	10, // 9: vigil.directory.v1.DirectoryInternalService.GetRelationship:input_type -> vigil.directory.v1.GetRelationshipRequest
+	12, // 10: vigil.directory.v1.DirectoryInternalService.ListSupplierCompanies:input_type -> vigil.directory.v1.ListSupplierCompaniesRequest
+	14, // 11: vigil.directory.v1.DirectoryInternalService.ListCustomerCompanies:input_type -> vigil.directory.v1.ListCustomerCompaniesRequest
+	16, // 12: vigil.directory.v1.DirectoryInternalService.ListReferences:input_type -> vigil.directory.v1.ListReferencesRequest
+	22, // 13: vigil.directory.v1.DirectoryInternalService.GetEmployee:input_type -> vigil.directory.v1.GetEmployeeRequest
+	18, // 14: vigil.directory.v1.DirectoryInternalService.ListProjectEmployees:input_type -> vigil.directory.v1.ListProjectEmployeesRequest
+	0,  // 15: vigil.directory.v1.DirectoryInternalService.ListCompanies:input_type -> vigil.directory.v1.ListCompaniesRequest
+	2,  // 16: vigil.directory.v1.DirectoryInternalService.BatchGetCompanies:input_type -> vigil.directory.v1.BatchGetCompaniesRequest
+	23, // 17: vigil.directory.v1.DirectoryInternalService.GetProject:input_type -> vigil.directory.v1.GetProjectRequest
+	4,  // 18: vigil.directory.v1.DirectoryInternalService.ListAssignments:input_type -> vigil.directory.v1.ListAssignmentsRequest
+	20, // 19: vigil.directory.v1.DirectoryInternalService.CreateCompany:output_type -> vigil.directory.v1.Company
+	24, // 20: vigil.directory.v1.DirectoryInternalService.DeleteCompany:output_type -> google.protobuf.Empty
+	20, // 21: vigil.directory.v1.DirectoryInternalService.LookupCompany:output_type -> vigil.directory.v1.Company
+	11, // 22: vigil.directory.v1.DirectoryInternalService.GetRelationship:output_type -> vigil.directory.v1.GetRelationshipResponse
+	13, // 23: vigil.directory.v1.DirectoryInternalService.ListSupplierCompanies:output_type -> vigil.directory.v1.ListSupplierCompaniesResponse
+	15, // 24: vigil.directory.v1.DirectoryInternalService.ListCustomerCompanies:output_type -> vigil.directory.v1.ListCustomerCompaniesResponse
+	17, // 25: vigil.directory.v1.DirectoryInternalService.ListReferences:output_type -> vigil.directory.v1.ListReferencesResponse
+	25, // 26: vigil.directory.v1.DirectoryInternalService.GetEmployee:output_type -> vigil.directory.v1.Employee
+	19, // 27: vigil.directory.v1.DirectoryInternalService.ListProjectEmployees:output_type -> vigil.directory.v1.ListProjectEmployeesResponse
+	1,  // 28: vigil.directory.v1.DirectoryInternalService.ListCompanies:output_type -> vigil.directory.v1.ListCompaniesResponse
+	3,  // 29: vigil.directory.v1.DirectoryInternalService.BatchGetCompanies:output_type -> vigil.directory.v1.BatchGetCompaniesResponse
+	26, // 30: vigil.directory.v1.DirectoryInternalService.GetProject:output_type -> vigil.directory.v1.Project
+	6,  // 31: vigil.directory.v1.DirectoryInternalService.ListAssignments:output_type -> vigil.directory.v1.ListAssignmentsResponse
+	19, // [19:32] is the sub-list for method output_type
+	6,  // [6:19] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_vigil_directory_v1_directory_internal_service_proto_init() }
@@ -889,6 +1361,7 @@ func file_vigil_directory_v1_directory_internal_service_proto_init() {
 		return
 	}
 	file_vigil_directory_v1_employee_service_proto_init()
+	file_vigil_directory_v1_project_service_proto_init()
 	file_vigil_directory_v1_resources_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -896,7 +1369,7 @@ func file_vigil_directory_v1_directory_internal_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_directory_v1_directory_internal_service_proto_rawDesc), len(file_vigil_directory_v1_directory_internal_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

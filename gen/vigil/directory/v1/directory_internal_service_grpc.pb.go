@@ -29,6 +29,10 @@ const (
 	DirectoryInternalService_ListReferences_FullMethodName        = "/vigil.directory.v1.DirectoryInternalService/ListReferences"
 	DirectoryInternalService_GetEmployee_FullMethodName           = "/vigil.directory.v1.DirectoryInternalService/GetEmployee"
 	DirectoryInternalService_ListProjectEmployees_FullMethodName  = "/vigil.directory.v1.DirectoryInternalService/ListProjectEmployees"
+	DirectoryInternalService_ListCompanies_FullMethodName         = "/vigil.directory.v1.DirectoryInternalService/ListCompanies"
+	DirectoryInternalService_BatchGetCompanies_FullMethodName     = "/vigil.directory.v1.DirectoryInternalService/BatchGetCompanies"
+	DirectoryInternalService_GetProject_FullMethodName            = "/vigil.directory.v1.DirectoryInternalService/GetProject"
+	DirectoryInternalService_ListAssignments_FullMethodName       = "/vigil.directory.v1.DirectoryInternalService/ListAssignments"
 )
 
 // DirectoryInternalServiceClient is the client API for DirectoryInternalService service.
@@ -77,6 +81,22 @@ type DirectoryInternalServiceClient interface {
 	// Internal: ListProjectEmployees pages through the employees assigned to a
 	// project, for the vault's employee requirements (R-VAULT-2).
 	ListProjectEmployees(ctx context.Context, in *ListProjectEmployeesRequest, opts ...grpc.CallOption) (*ListProjectEmployeesResponse, error)
+	// Internal: ListCompanies pages through every company, in id order, for
+	// notify's weekly e-mail (R-NOTIF-1: kind, time zone and language of each).
+	ListCompanies(ctx context.Context, in *ListCompaniesRequest, opts ...grpc.CallOption) (*ListCompaniesResponse, error)
+	// Internal: BatchGetCompanies returns companies by name, without checking
+	// a user's rights (e.g. the vault's customers' time zones, R-VAULT-6, and
+	// display names). Unknown names are left out; order follows `names`.
+	BatchGetCompanies(ctx context.Context, in *BatchGetCompaniesRequest, opts ...grpc.CallOption) (*BatchGetCompaniesResponse, error)
+	// Internal: GetProject returns one project without checking a user's
+	// rights, for the vault's project requirements (R-VAULT-2); NOT_FOUND when
+	// it does not exist.
+	GetProject(ctx context.Context, in *GetProjectRequest, opts ...grpc.CallOption) (*Project, error)
+	// Internal: ListAssignments pages through the assignments of employees to
+	// a customer's projects (R-DIR-9), for the vault's employee requirements
+	// and visibility (R-VAULT-3: a customer sees the employee documents of the
+	// employees assigned to its projects only).
+	ListAssignments(ctx context.Context, in *ListAssignmentsRequest, opts ...grpc.CallOption) (*ListAssignmentsResponse, error)
 }
 
 type directoryInternalServiceClient struct {
@@ -177,6 +197,46 @@ func (c *directoryInternalServiceClient) ListProjectEmployees(ctx context.Contex
 	return out, nil
 }
 
+func (c *directoryInternalServiceClient) ListCompanies(ctx context.Context, in *ListCompaniesRequest, opts ...grpc.CallOption) (*ListCompaniesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCompaniesResponse)
+	err := c.cc.Invoke(ctx, DirectoryInternalService_ListCompanies_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *directoryInternalServiceClient) BatchGetCompanies(ctx context.Context, in *BatchGetCompaniesRequest, opts ...grpc.CallOption) (*BatchGetCompaniesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetCompaniesResponse)
+	err := c.cc.Invoke(ctx, DirectoryInternalService_BatchGetCompanies_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *directoryInternalServiceClient) GetProject(ctx context.Context, in *GetProjectRequest, opts ...grpc.CallOption) (*Project, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Project)
+	err := c.cc.Invoke(ctx, DirectoryInternalService_GetProject_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *directoryInternalServiceClient) ListAssignments(ctx context.Context, in *ListAssignmentsRequest, opts ...grpc.CallOption) (*ListAssignmentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAssignmentsResponse)
+	err := c.cc.Invoke(ctx, DirectoryInternalService_ListAssignments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DirectoryInternalServiceServer is the server API for DirectoryInternalService service.
 // All implementations must embed UnimplementedDirectoryInternalServiceServer
 // for forward compatibility.
@@ -223,6 +283,22 @@ type DirectoryInternalServiceServer interface {
 	// Internal: ListProjectEmployees pages through the employees assigned to a
 	// project, for the vault's employee requirements (R-VAULT-2).
 	ListProjectEmployees(context.Context, *ListProjectEmployeesRequest) (*ListProjectEmployeesResponse, error)
+	// Internal: ListCompanies pages through every company, in id order, for
+	// notify's weekly e-mail (R-NOTIF-1: kind, time zone and language of each).
+	ListCompanies(context.Context, *ListCompaniesRequest) (*ListCompaniesResponse, error)
+	// Internal: BatchGetCompanies returns companies by name, without checking
+	// a user's rights (e.g. the vault's customers' time zones, R-VAULT-6, and
+	// display names). Unknown names are left out; order follows `names`.
+	BatchGetCompanies(context.Context, *BatchGetCompaniesRequest) (*BatchGetCompaniesResponse, error)
+	// Internal: GetProject returns one project without checking a user's
+	// rights, for the vault's project requirements (R-VAULT-2); NOT_FOUND when
+	// it does not exist.
+	GetProject(context.Context, *GetProjectRequest) (*Project, error)
+	// Internal: ListAssignments pages through the assignments of employees to
+	// a customer's projects (R-DIR-9), for the vault's employee requirements
+	// and visibility (R-VAULT-3: a customer sees the employee documents of the
+	// employees assigned to its projects only).
+	ListAssignments(context.Context, *ListAssignmentsRequest) (*ListAssignmentsResponse, error)
 	mustEmbedUnimplementedDirectoryInternalServiceServer()
 }
 
@@ -259,6 +335,18 @@ func (UnimplementedDirectoryInternalServiceServer) GetEmployee(context.Context, 
 }
 func (UnimplementedDirectoryInternalServiceServer) ListProjectEmployees(context.Context, *ListProjectEmployeesRequest) (*ListProjectEmployeesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListProjectEmployees not implemented")
+}
+func (UnimplementedDirectoryInternalServiceServer) ListCompanies(context.Context, *ListCompaniesRequest) (*ListCompaniesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCompanies not implemented")
+}
+func (UnimplementedDirectoryInternalServiceServer) BatchGetCompanies(context.Context, *BatchGetCompaniesRequest) (*BatchGetCompaniesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetCompanies not implemented")
+}
+func (UnimplementedDirectoryInternalServiceServer) GetProject(context.Context, *GetProjectRequest) (*Project, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetProject not implemented")
+}
+func (UnimplementedDirectoryInternalServiceServer) ListAssignments(context.Context, *ListAssignmentsRequest) (*ListAssignmentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAssignments not implemented")
 }
 func (UnimplementedDirectoryInternalServiceServer) mustEmbedUnimplementedDirectoryInternalServiceServer() {
 }
@@ -444,6 +532,78 @@ func _DirectoryInternalService_ListProjectEmployees_Handler(srv interface{}, ctx
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DirectoryInternalService_ListCompanies_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCompaniesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DirectoryInternalServiceServer).ListCompanies(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DirectoryInternalService_ListCompanies_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DirectoryInternalServiceServer).ListCompanies(ctx, req.(*ListCompaniesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DirectoryInternalService_BatchGetCompanies_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetCompaniesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DirectoryInternalServiceServer).BatchGetCompanies(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DirectoryInternalService_BatchGetCompanies_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DirectoryInternalServiceServer).BatchGetCompanies(ctx, req.(*BatchGetCompaniesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DirectoryInternalService_GetProject_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetProjectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DirectoryInternalServiceServer).GetProject(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DirectoryInternalService_GetProject_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DirectoryInternalServiceServer).GetProject(ctx, req.(*GetProjectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DirectoryInternalService_ListAssignments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAssignmentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DirectoryInternalServiceServer).ListAssignments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DirectoryInternalService_ListAssignments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DirectoryInternalServiceServer).ListAssignments(ctx, req.(*ListAssignmentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DirectoryInternalService_ServiceDesc is the grpc.ServiceDesc for DirectoryInternalService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -486,6 +646,22 @@ var DirectoryInternalService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListProjectEmployees",
 			Handler:    _DirectoryInternalService_ListProjectEmployees_Handler,
+		},
+		{
+			MethodName: "ListCompanies",
+			Handler:    _DirectoryInternalService_ListCompanies_Handler,
+		},
+		{
+			MethodName: "BatchGetCompanies",
+			Handler:    _DirectoryInternalService_BatchGetCompanies_Handler,
+		},
+		{
+			MethodName: "GetProject",
+			Handler:    _DirectoryInternalService_GetProject_Handler,
+		},
+		{
+			MethodName: "ListAssignments",
+			Handler:    _DirectoryInternalService_ListAssignments_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1008,6 +1008,247 @@ func (*SyncCompanyResponse) Descriptor() ([]byte, []int) {
 	return file_vigil_identity_v1_identity_internal_service_proto_rawDescGZIP(), []int{13}
 }
 
+// ListMembersRequest filters and pages members.
+type ListMembersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The company `companies/{company}`; empty lists the members of every
+	// company.
+	Company string `protobuf:"bytes,1,opt,name=company,proto3" json:"company,omitempty"`
+	// Only members in this state; STATE_UNSPECIFIED means any.
+	State User_State `protobuf:"varint,2,opt,name=state,proto3,enum=vigil.identity.v1.User_State" json:"state,omitempty"`
+	// Only members whose role holds this R-ID-3 permission; unset means any.
+	Permission Permission `protobuf:"varint,3,opt,name=permission,proto3,enum=vigil.identity.v1.Permission" json:"permission,omitempty"`
+	// At most this many members (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call.
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMembersRequest) Reset() {
+	*x = ListMembersRequest{}
+	mi := &file_vigil_identity_v1_identity_internal_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMembersRequest) ProtoMessage() {}
+
+func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_identity_v1_identity_internal_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMembersRequest.ProtoReflect.Descriptor instead.
+func (*ListMembersRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_identity_v1_identity_internal_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListMembersRequest) GetCompany() string {
+	if x != nil {
+		return x.Company
+	}
+	return ""
+}
+
+func (x *ListMembersRequest) GetState() User_State {
+	if x != nil {
+		return x.State
+	}
+	return User_STATE_UNSPECIFIED
+}
+
+func (x *ListMembersRequest) GetPermission() Permission {
+	if x != nil {
+		return x.Permission
+	}
+	return Permission_PERMISSION_UNSPECIFIED
+}
+
+func (x *ListMembersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListMembersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListMembersResponse is one page of members.
+type ListMembersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The members `companies/{company}/users/{user}`, with e-mail, names,
+	// language (the person's, else the company's) and role.
+	Members []*User `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	// Token for the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMembersResponse) Reset() {
+	*x = ListMembersResponse{}
+	mi := &file_vigil_identity_v1_identity_internal_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMembersResponse) ProtoMessage() {}
+
+func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_identity_v1_identity_internal_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMembersResponse.ProtoReflect.Descriptor instead.
+func (*ListMembersResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_identity_v1_identity_internal_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListMembersResponse) GetMembers() []*User {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *ListMembersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ReportUndeliverableEmailRequest names the address that bounced.
+type ReportUndeliverableEmailRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The address, as it was sent to.
+	Email string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	// The SMTP server's answer (e.g. `550 5.1.1 no such user`), shown to
+	// Administrators.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportUndeliverableEmailRequest) Reset() {
+	*x = ReportUndeliverableEmailRequest{}
+	mi := &file_vigil_identity_v1_identity_internal_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportUndeliverableEmailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportUndeliverableEmailRequest) ProtoMessage() {}
+
+func (x *ReportUndeliverableEmailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_identity_v1_identity_internal_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportUndeliverableEmailRequest.ProtoReflect.Descriptor instead.
+func (*ReportUndeliverableEmailRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_identity_v1_identity_internal_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ReportUndeliverableEmailRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *ReportUndeliverableEmailRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ReportUndeliverableEmailResponse says whether a login has the address.
+type ReportUndeliverableEmailResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when a login with this e-mail exists and was marked.
+	Marked        bool `protobuf:"varint,1,opt,name=marked,proto3" json:"marked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportUndeliverableEmailResponse) Reset() {
+	*x = ReportUndeliverableEmailResponse{}
+	mi := &file_vigil_identity_v1_identity_internal_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportUndeliverableEmailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportUndeliverableEmailResponse) ProtoMessage() {}
+
+func (x *ReportUndeliverableEmailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_identity_v1_identity_internal_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportUndeliverableEmailResponse.ProtoReflect.Descriptor instead.
+func (*ReportUndeliverableEmailResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_identity_v1_identity_internal_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ReportUndeliverableEmailResponse) GetMarked() bool {
+	if x != nil {
+		return x.Marked
+	}
+	return false
+}
+
 var File_vigil_identity_v1_identity_internal_service_proto protoreflect.FileDescriptor
 
 const file_vigil_identity_v1_identity_internal_service_proto_rawDesc = "" +
@@ -1087,11 +1328,32 @@ const file_vigil_identity_v1_identity_internal_service_proto_rawDesc = "" +
 	"\x12require_two_factor\x18\x04 \x01(\bR\x10requireTwoFactor\x12+\n" +
 	"\blanguage\x18\x05 \x01(\tB\x0f\xbaH\fr\n" +
 	"R\x00R\x02enR\x02frR\blanguage\"\x15\n" +
-	"\x13SyncCompanyResponse2\xce\x05\n" +
+	"\x13SyncCompanyResponse\"\xb1\x02\n" +
+	"\x12ListMembersRequest\x12A\n" +
+	"\acompany\x18\x01 \x01(\tB'\xbaH$r\"\x18\xc8\x012\x1d^(companies/[A-Za-z0-9_-]+)?$R\acompany\x12=\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x1d.vigil.identity.v1.User.StateB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05state\x12G\n" +
+	"\n" +
+	"permission\x18\x03 \x01(\x0e2\x1d.vigil.identity.v1.PermissionB\b\xbaH\x05\x82\x01\x02\x10\x01R\n" +
+	"permission\x12'\n" +
+	"\tpage_size\x18\x04 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\tpageToken\"p\n" +
+	"\x13ListMembersResponse\x121\n" +
+	"\amembers\x18\x01 \x03(\v2\x17.vigil.identity.v1.UserR\amembers\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"e\n" +
+	"\x1fReportUndeliverableEmailRequest\x12 \n" +
+	"\x05email\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12 \n" +
+	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x06reason\":\n" +
+	" ReportUndeliverableEmailResponse\x12\x16\n" +
+	"\x06marked\x18\x01 \x01(\bR\x06marked2\xb2\a\n" +
 	"\x17IdentityInternalService\x12d\n" +
 	"\x10WatchRevocations\x12*.vigil.identity.v1.WatchRevocationsRequest\x1a\".vigil.identity.v1.RevocationEvent0\x01\x12h\n" +
 	"\x0fCheckPermission\x12).vigil.identity.v1.CheckPermissionRequest\x1a*.vigil.identity.v1.CheckPermissionResponse\x12V\n" +
-	"\tAddMember\x12#.vigil.identity.v1.AddMemberRequest\x1a$.vigil.identity.v1.AddMemberResponse\x12_\n" +
+	"\tAddMember\x12#.vigil.identity.v1.AddMemberRequest\x1a$.vigil.identity.v1.AddMemberResponse\x12\\\n" +
+	"\vListMembers\x12%.vigil.identity.v1.ListMembersRequest\x1a&.vigil.identity.v1.ListMembersResponse\x12\x83\x01\n" +
+	"\x18ReportUndeliverableEmail\x122.vigil.identity.v1.ReportUndeliverableEmailRequest\x1a3.vigil.identity.v1.ReportUndeliverableEmailResponse\x12_\n" +
 	"\fCountMembers\x12&.vigil.identity.v1.CountMembersRequest\x1a'.vigil.identity.v1.CountMembersResponse\x12b\n" +
 	"\rBatchGetUsers\x12'.vigil.identity.v1.BatchGetUsersRequest\x1a(.vigil.identity.v1.BatchGetUsersResponse\x12h\n" +
 	"\x0fListMemberships\x12).vigil.identity.v1.ListMembershipsRequest\x1a*.vigil.identity.v1.ListMembershipsResponse\x12\\\n" +
@@ -1110,62 +1372,74 @@ func file_vigil_identity_v1_identity_internal_service_proto_rawDescGZIP() []byte
 }
 
 var file_vigil_identity_v1_identity_internal_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vigil_identity_v1_identity_internal_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_vigil_identity_v1_identity_internal_service_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_vigil_identity_v1_identity_internal_service_proto_goTypes = []any{
-	(RevocationEvent_Kind)(0),       // 0: vigil.identity.v1.RevocationEvent.Kind
-	(*WatchRevocationsRequest)(nil), // 1: vigil.identity.v1.WatchRevocationsRequest
-	(*RevocationEvent)(nil),         // 2: vigil.identity.v1.RevocationEvent
-	(*CheckPermissionRequest)(nil),  // 3: vigil.identity.v1.CheckPermissionRequest
-	(*CheckPermissionResponse)(nil), // 4: vigil.identity.v1.CheckPermissionResponse
-	(*AddMemberRequest)(nil),        // 5: vigil.identity.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),       // 6: vigil.identity.v1.AddMemberResponse
-	(*CountMembersRequest)(nil),     // 7: vigil.identity.v1.CountMembersRequest
-	(*CountMembersResponse)(nil),    // 8: vigil.identity.v1.CountMembersResponse
-	(*BatchGetUsersRequest)(nil),    // 9: vigil.identity.v1.BatchGetUsersRequest
-	(*BatchGetUsersResponse)(nil),   // 10: vigil.identity.v1.BatchGetUsersResponse
-	(*ListMembershipsRequest)(nil),  // 11: vigil.identity.v1.ListMembershipsRequest
-	(*ListMembershipsResponse)(nil), // 12: vigil.identity.v1.ListMembershipsResponse
-	(*SyncCompanyRequest)(nil),      // 13: vigil.identity.v1.SyncCompanyRequest
-	(*SyncCompanyResponse)(nil),     // 14: vigil.identity.v1.SyncCompanyResponse
-	(Role)(0),                       // 15: vigil.identity.v1.Role
-	(*timestamppb.Timestamp)(nil),   // 16: google.protobuf.Timestamp
-	(Permission)(0),                 // 17: vigil.identity.v1.Permission
-	(*ExtendedPermission)(nil),      // 18: vigil.identity.v1.ExtendedPermission
-	(*User)(nil),                    // 19: vigil.identity.v1.User
-	(*Membership)(nil),              // 20: vigil.identity.v1.Membership
-	(CompanyKind)(0),                // 21: vigil.identity.v1.CompanyKind
+	(RevocationEvent_Kind)(0),                // 0: vigil.identity.v1.RevocationEvent.Kind
+	(*WatchRevocationsRequest)(nil),          // 1: vigil.identity.v1.WatchRevocationsRequest
+	(*RevocationEvent)(nil),                  // 2: vigil.identity.v1.RevocationEvent
+	(*CheckPermissionRequest)(nil),           // 3: vigil.identity.v1.CheckPermissionRequest
+	(*CheckPermissionResponse)(nil),          // 4: vigil.identity.v1.CheckPermissionResponse
+	(*AddMemberRequest)(nil),                 // 5: vigil.identity.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),                // 6: vigil.identity.v1.AddMemberResponse
+	(*CountMembersRequest)(nil),              // 7: vigil.identity.v1.CountMembersRequest
+	(*CountMembersResponse)(nil),             // 8: vigil.identity.v1.CountMembersResponse
+	(*BatchGetUsersRequest)(nil),             // 9: vigil.identity.v1.BatchGetUsersRequest
+	(*BatchGetUsersResponse)(nil),            // 10: vigil.identity.v1.BatchGetUsersResponse
+	(*ListMembershipsRequest)(nil),           // 11: vigil.identity.v1.ListMembershipsRequest
+	(*ListMembershipsResponse)(nil),          // 12: vigil.identity.v1.ListMembershipsResponse
+	(*SyncCompanyRequest)(nil),               // 13: vigil.identity.v1.SyncCompanyRequest
+	(*SyncCompanyResponse)(nil),              // 14: vigil.identity.v1.SyncCompanyResponse
+	(*ListMembersRequest)(nil),               // 15: vigil.identity.v1.ListMembersRequest
+	(*ListMembersResponse)(nil),              // 16: vigil.identity.v1.ListMembersResponse
+	(*ReportUndeliverableEmailRequest)(nil),  // 17: vigil.identity.v1.ReportUndeliverableEmailRequest
+	(*ReportUndeliverableEmailResponse)(nil), // 18: vigil.identity.v1.ReportUndeliverableEmailResponse
+	(Role)(0),                                // 19: vigil.identity.v1.Role
+	(*timestamppb.Timestamp)(nil),            // 20: google.protobuf.Timestamp
+	(Permission)(0),                          // 21: vigil.identity.v1.Permission
+	(*ExtendedPermission)(nil),               // 22: vigil.identity.v1.ExtendedPermission
+	(*User)(nil),                             // 23: vigil.identity.v1.User
+	(*Membership)(nil),                       // 24: vigil.identity.v1.Membership
+	(CompanyKind)(0),                         // 25: vigil.identity.v1.CompanyKind
+	(User_State)(0),                          // 26: vigil.identity.v1.User.State
 }
 var file_vigil_identity_v1_identity_internal_service_proto_depIdxs = []int32{
 	0,  // 0: vigil.identity.v1.RevocationEvent.kind:type_name -> vigil.identity.v1.RevocationEvent.Kind
-	15, // 1: vigil.identity.v1.RevocationEvent.role:type_name -> vigil.identity.v1.Role
-	16, // 2: vigil.identity.v1.RevocationEvent.not_before:type_name -> google.protobuf.Timestamp
-	17, // 3: vigil.identity.v1.CheckPermissionRequest.permission:type_name -> vigil.identity.v1.Permission
-	18, // 4: vigil.identity.v1.CheckPermissionRequest.extended_permission:type_name -> vigil.identity.v1.ExtendedPermission
-	15, // 5: vigil.identity.v1.CheckPermissionResponse.role:type_name -> vigil.identity.v1.Role
-	15, // 6: vigil.identity.v1.AddMemberRequest.role:type_name -> vigil.identity.v1.Role
-	19, // 7: vigil.identity.v1.AddMemberResponse.user:type_name -> vigil.identity.v1.User
-	19, // 8: vigil.identity.v1.BatchGetUsersResponse.users:type_name -> vigil.identity.v1.User
-	20, // 9: vigil.identity.v1.ListMembershipsResponse.memberships:type_name -> vigil.identity.v1.Membership
-	21, // 10: vigil.identity.v1.SyncCompanyRequest.kind:type_name -> vigil.identity.v1.CompanyKind
-	1,  // 11: vigil.identity.v1.IdentityInternalService.WatchRevocations:input_type -> vigil.identity.v1.WatchRevocationsRequest
-	3,  // 12: vigil.identity.v1.IdentityInternalService.CheckPermission:input_type -> vigil.identity.v1.CheckPermissionRequest
-	5,  // 13: vigil.identity.v1.IdentityInternalService.AddMember:input_type -> vigil.identity.v1.AddMemberRequest
-	7,  // 14: vigil.identity.v1.IdentityInternalService.CountMembers:input_type -> vigil.identity.v1.CountMembersRequest
-	9,  // 15: vigil.identity.v1.IdentityInternalService.BatchGetUsers:input_type -> vigil.identity.v1.BatchGetUsersRequest
-	11, // 16: vigil.identity.v1.IdentityInternalService.ListMemberships:input_type -> vigil.identity.v1.ListMembershipsRequest
-	13, // 17: vigil.identity.v1.IdentityInternalService.SyncCompany:input_type -> vigil.identity.v1.SyncCompanyRequest
-	2,  // 18: vigil.identity.v1.IdentityInternalService.WatchRevocations:output_type -> vigil.identity.v1.RevocationEvent
-	4,  // 19: vigil.identity.v1.IdentityInternalService.CheckPermission:output_type -> vigil.identity.v1.CheckPermissionResponse
-	6,  // 20: vigil.identity.v1.IdentityInternalService.AddMember:output_type -> vigil.identity.v1.AddMemberResponse
-	8,  // 21: vigil.identity.v1.IdentityInternalService.CountMembers:output_type -> vigil.identity.v1.CountMembersResponse
-	10, // 22: vigil.identity.v1.IdentityInternalService.BatchGetUsers:output_type -> vigil.identity.v1.BatchGetUsersResponse
-	12, // 23: vigil.identity.v1.IdentityInternalService.ListMemberships:output_type -> vigil.identity.v1.ListMembershipsResponse
-	14, // 24: vigil.identity.v1.IdentityInternalService.SyncCompany:output_type -> vigil.identity.v1.SyncCompanyResponse
-	18, // [18:25] is the sub-list for method output_type
-	11, // [11:18] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	19, // 1: vigil.identity.v1.RevocationEvent.role:type_name -> vigil.identity.v1.Role
+	20, // 2: vigil.identity.v1.RevocationEvent.not_before:type_name -> google.protobuf.Timestamp
+	21, // 3: vigil.identity.v1.CheckPermissionRequest.permission:type_name -> vigil.identity.v1.Permission
+	22, // 4: vigil.identity.v1.CheckPermissionRequest.extended_permission:type_name -> vigil.identity.v1.ExtendedPermission
+	19, // 5: vigil.identity.v1.CheckPermissionResponse.role:type_name -> vigil.identity.v1.Role
+	19, // 6: vigil.identity.v1.AddMemberRequest.role:type_name -> vigil.identity.v1.Role
+	23, // 7: vigil.identity.v1.AddMemberResponse.user:type_name -> vigil.identity.v1.User
+	23, // 8: vigil.identity.v1.BatchGetUsersResponse.users:type_name -> vigil.identity.v1.User
+	24, // 9: vigil.identity.v1.ListMembershipsResponse.memberships:type_name -> vigil.identity.v1.Membership
+	25, // 10: vigil.identity.v1.SyncCompanyRequest.kind:type_name -> vigil.identity.v1.CompanyKind
+	26, // 11: vigil.identity.v1.ListMembersRequest.state:type_name -> vigil.identity.v1.User.State
+	21, // 12: vigil.identity.v1.ListMembersRequest.permission:type_name -> vigil.identity.v1.Permission
+	23, // 13: vigil.identity.v1.ListMembersResponse.members:type_name -> vigil.identity.v1.User
+	1,  // 14: vigil.identity.v1.IdentityInternalService.WatchRevocations:input_type -> vigil.identity.v1.WatchRevocationsRequest
+	3,  // 15: vigil.identity.v1.IdentityInternalService.CheckPermission:input_type -> vigil.identity.v1.CheckPermissionRequest
+	5,  // 16: vigil.identity.v1.IdentityInternalService.AddMember:input_type -> vigil.identity.v1.AddMemberRequest
+	15, // 17: vigil.identity.v1.IdentityInternalService.ListMembers:input_type -> vigil.identity.v1.ListMembersRequest
+	17, // 18: vigil.identity.v1.IdentityInternalService.ReportUndeliverableEmail:input_type -> vigil.identity.v1.ReportUndeliverableEmailRequest
+	7,  // 19: vigil.identity.v1.IdentityInternalService.CountMembers:input_type -> vigil.identity.v1.CountMembersRequest
+	9,  // 20: vigil.identity.v1.IdentityInternalService.BatchGetUsers:input_type -> vigil.identity.v1.BatchGetUsersRequest
+	11, // 21: vigil.identity.v1.IdentityInternalService.ListMemberships:input_type -> vigil.identity.v1.ListMembershipsRequest
+	13, // 22: vigil.identity.v1.IdentityInternalService.SyncCompany:input_type -> vigil.identity.v1.SyncCompanyRequest
+	2,  // 23: vigil.identity.v1.IdentityInternalService.WatchRevocations:output_type -> vigil.identity.v1.RevocationEvent
+	4,  // 24: vigil.identity.v1.IdentityInternalService.CheckPermission:output_type -> vigil.identity.v1.CheckPermissionResponse
+	6,  // 25: vigil.identity.v1.IdentityInternalService.AddMember:output_type -> vigil.identity.v1.AddMemberResponse
+	16, // 26: vigil.identity.v1.IdentityInternalService.ListMembers:output_type -> vigil.identity.v1.ListMembersResponse
+	18, // 27: vigil.identity.v1.IdentityInternalService.ReportUndeliverableEmail:output_type -> vigil.identity.v1.ReportUndeliverableEmailResponse
+	8,  // 28: vigil.identity.v1.IdentityInternalService.CountMembers:output_type -> vigil.identity.v1.CountMembersResponse
+	10, // 29: vigil.identity.v1.IdentityInternalService.BatchGetUsers:output_type -> vigil.identity.v1.BatchGetUsersResponse
+	12, // 30: vigil.identity.v1.IdentityInternalService.ListMemberships:output_type -> vigil.identity.v1.ListMembershipsResponse
+	14, // 31: vigil.identity.v1.IdentityInternalService.SyncCompany:output_type -> vigil.identity.v1.SyncCompanyResponse
+	23, // [23:32] is the sub-list for method output_type
+	14, // [14:23] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_vigil_identity_v1_identity_internal_service_proto_init() }
@@ -1184,7 +1458,7 @@ func file_vigil_identity_v1_identity_internal_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_identity_v1_identity_internal_service_proto_rawDesc), len(file_vigil_identity_v1_identity_internal_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,13 +19,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IdentityInternalService_WatchRevocations_FullMethodName = "/vigil.identity.v1.IdentityInternalService/WatchRevocations"
-	IdentityInternalService_CheckPermission_FullMethodName  = "/vigil.identity.v1.IdentityInternalService/CheckPermission"
-	IdentityInternalService_AddMember_FullMethodName        = "/vigil.identity.v1.IdentityInternalService/AddMember"
-	IdentityInternalService_CountMembers_FullMethodName     = "/vigil.identity.v1.IdentityInternalService/CountMembers"
-	IdentityInternalService_BatchGetUsers_FullMethodName    = "/vigil.identity.v1.IdentityInternalService/BatchGetUsers"
-	IdentityInternalService_ListMemberships_FullMethodName  = "/vigil.identity.v1.IdentityInternalService/ListMemberships"
-	IdentityInternalService_SyncCompany_FullMethodName      = "/vigil.identity.v1.IdentityInternalService/SyncCompany"
+	IdentityInternalService_WatchRevocations_FullMethodName         = "/vigil.identity.v1.IdentityInternalService/WatchRevocations"
+	IdentityInternalService_CheckPermission_FullMethodName          = "/vigil.identity.v1.IdentityInternalService/CheckPermission"
+	IdentityInternalService_AddMember_FullMethodName                = "/vigil.identity.v1.IdentityInternalService/AddMember"
+	IdentityInternalService_ListMembers_FullMethodName              = "/vigil.identity.v1.IdentityInternalService/ListMembers"
+	IdentityInternalService_ReportUndeliverableEmail_FullMethodName = "/vigil.identity.v1.IdentityInternalService/ReportUndeliverableEmail"
+	IdentityInternalService_CountMembers_FullMethodName             = "/vigil.identity.v1.IdentityInternalService/CountMembers"
+	IdentityInternalService_BatchGetUsers_FullMethodName            = "/vigil.identity.v1.IdentityInternalService/BatchGetUsers"
+	IdentityInternalService_ListMemberships_FullMethodName          = "/vigil.identity.v1.IdentityInternalService/ListMemberships"
+	IdentityInternalService_SyncCompany_FullMethodName              = "/vigil.identity.v1.IdentityInternalService/SyncCompany"
 )
 
 // IdentityInternalServiceClient is the client API for IdentityInternalService service.
@@ -49,11 +51,25 @@ type IdentityInternalServiceClient interface {
 	// allowed.
 	CheckPermission(ctx context.Context, in *CheckPermissionRequest, opts ...grpc.CallOption) (*CheckPermissionResponse, error)
 	// Internal: AddMember adds a contact to a company for directory (R-DIR-5).
-	// It is idempotent by e-mail: an existing member is returned unchanged with
-	// `created` false. A new member is invited by e-mail (R-ID-6); when the
-	// company already had users, its Administrators are asked to review the new
-	// user's rights.
+	// Joining takes the person's consent (R-ID-10): the membership is created
+	// in STATE_INVITED and the person is sent an invitation (R-ID-6), whether
+	// or not the e-mail already has a login; the answer is the same either
+	// way. It is idempotent by e-mail: an existing member is returned
+	// unchanged with `created` false. When the company already had users, its
+	// Administrators are asked to review the new user's rights.
 	AddMember(ctx context.Context, in *AddMemberRequest, opts ...grpc.CallOption) (*AddMemberResponse, error)
+	// Internal: ListMembers pages through members, of one company or of
+	// every company (company order, then user), with their contact details
+	// and language: for notify's weekly e-mail (R-NOTIF-1, every active user of
+	// every company) and expiry reminders (R-NOTIF-2, the users who may upload
+	// a document).
+	ListMembers(ctx context.Context, in *ListMembersRequest, opts ...grpc.CallOption) (*ListMembersResponse, error)
+	// Internal: ReportUndeliverableEmail records that mail to an address
+	// failed for good (an SMTP 5xx), so that the company's Administrators see
+	// that the person's e-mail may be wrong (User.email_undeliverable); notify
+	// calls it, and stops mailing the address until the person changes it or
+	// an Administrator clears the mark.
+	ReportUndeliverableEmail(ctx context.Context, in *ReportUndeliverableEmailRequest, opts ...grpc.CallOption) (*ReportUndeliverableEmailResponse, error)
 	// Internal: CountMembers counts a company's members, e.g. for directory to
 	// know whether a supplier has users yet.
 	CountMembers(ctx context.Context, in *CountMembersRequest, opts ...grpc.CallOption) (*CountMembersResponse, error)
@@ -121,6 +137,26 @@ func (c *identityInternalServiceClient) AddMember(ctx context.Context, in *AddMe
 	return out, nil
 }
 
+func (c *identityInternalServiceClient) ListMembers(ctx context.Context, in *ListMembersRequest, opts ...grpc.CallOption) (*ListMembersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMembersResponse)
+	err := c.cc.Invoke(ctx, IdentityInternalService_ListMembers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityInternalServiceClient) ReportUndeliverableEmail(ctx context.Context, in *ReportUndeliverableEmailRequest, opts ...grpc.CallOption) (*ReportUndeliverableEmailResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportUndeliverableEmailResponse)
+	err := c.cc.Invoke(ctx, IdentityInternalService_ReportUndeliverableEmail_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *identityInternalServiceClient) CountMembers(ctx context.Context, in *CountMembersRequest, opts ...grpc.CallOption) (*CountMembersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CountMembersResponse)
@@ -182,11 +218,25 @@ type IdentityInternalServiceServer interface {
 	// allowed.
 	CheckPermission(context.Context, *CheckPermissionRequest) (*CheckPermissionResponse, error)
 	// Internal: AddMember adds a contact to a company for directory (R-DIR-5).
-	// It is idempotent by e-mail: an existing member is returned unchanged with
-	// `created` false. A new member is invited by e-mail (R-ID-6); when the
-	// company already had users, its Administrators are asked to review the new
-	// user's rights.
+	// Joining takes the person's consent (R-ID-10): the membership is created
+	// in STATE_INVITED and the person is sent an invitation (R-ID-6), whether
+	// or not the e-mail already has a login; the answer is the same either
+	// way. It is idempotent by e-mail: an existing member is returned
+	// unchanged with `created` false. When the company already had users, its
+	// Administrators are asked to review the new user's rights.
 	AddMember(context.Context, *AddMemberRequest) (*AddMemberResponse, error)
+	// Internal: ListMembers pages through members, of one company or of
+	// every company (company order, then user), with their contact details
+	// and language: for notify's weekly e-mail (R-NOTIF-1, every active user of
+	// every company) and expiry reminders (R-NOTIF-2, the users who may upload
+	// a document).
+	ListMembers(context.Context, *ListMembersRequest) (*ListMembersResponse, error)
+	// Internal: ReportUndeliverableEmail records that mail to an address
+	// failed for good (an SMTP 5xx), so that the company's Administrators see
+	// that the person's e-mail may be wrong (User.email_undeliverable); notify
+	// calls it, and stops mailing the address until the person changes it or
+	// an Administrator clears the mark.
+	ReportUndeliverableEmail(context.Context, *ReportUndeliverableEmailRequest) (*ReportUndeliverableEmailResponse, error)
 	// Internal: CountMembers counts a company's members, e.g. for directory to
 	// know whether a supplier has users yet.
 	CountMembers(context.Context, *CountMembersRequest) (*CountMembersResponse, error)
@@ -223,6 +273,12 @@ func (UnimplementedIdentityInternalServiceServer) CheckPermission(context.Contex
 }
 func (UnimplementedIdentityInternalServiceServer) AddMember(context.Context, *AddMemberRequest) (*AddMemberResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AddMember not implemented")
+}
+func (UnimplementedIdentityInternalServiceServer) ListMembers(context.Context, *ListMembersRequest) (*ListMembersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMembers not implemented")
+}
+func (UnimplementedIdentityInternalServiceServer) ReportUndeliverableEmail(context.Context, *ReportUndeliverableEmailRequest) (*ReportUndeliverableEmailResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportUndeliverableEmail not implemented")
 }
 func (UnimplementedIdentityInternalServiceServer) CountMembers(context.Context, *CountMembersRequest) (*CountMembersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CountMembers not implemented")
@@ -301,6 +357,42 @@ func _IdentityInternalService_AddMember_Handler(srv interface{}, ctx context.Con
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(IdentityInternalServiceServer).AddMember(ctx, req.(*AddMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityInternalService_ListMembers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMembersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityInternalServiceServer).ListMembers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityInternalService_ListMembers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityInternalServiceServer).ListMembers(ctx, req.(*ListMembersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityInternalService_ReportUndeliverableEmail_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportUndeliverableEmailRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityInternalServiceServer).ReportUndeliverableEmail(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityInternalService_ReportUndeliverableEmail_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityInternalServiceServer).ReportUndeliverableEmail(ctx, req.(*ReportUndeliverableEmailRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -391,6 +483,14 @@ var IdentityInternalService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AddMember",
 			Handler:    _IdentityInternalService_AddMember_Handler,
+		},
+		{
+			MethodName: "ListMembers",
+			Handler:    _IdentityInternalService_ListMembers_Handler,
+		},
+		{
+			MethodName: "ReportUndeliverableEmail",
+			Handler:    _IdentityInternalService_ReportUndeliverableEmail_Handler,
 		},
 		{
 			MethodName: "CountMembers",

@@ -465,9 +465,13 @@ type User struct {
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// The language of e-mails and the interface (`en` or `fr`); empty means
 	// the company's language.
-	Language      string `protobuf:"bytes,13,opt,name=language,proto3" json:"language,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Language string `protobuf:"bytes,13,opt,name=language,proto3" json:"language,omitempty"`
+	// Set when mail to `email` failed for good (the SMTP server refused the
+	// address): the address may be wrong. Output only; cleared when the
+	// person changes its e-mail.
+	EmailUndeliverable string `protobuf:"bytes,14,opt,name=email_undeliverable,json=emailUndeliverable,proto3" json:"email_undeliverable,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *User) Reset() {
@@ -587,6 +591,13 @@ func (x *User) GetUpdateTime() *timestamppb.Timestamp {
 func (x *User) GetLanguage() string {
 	if x != nil {
 		return x.Language
+	}
+	return ""
+}
+
+func (x *User) GetEmailUndeliverable() string {
+	if x != nil {
+		return x.EmailUndeliverable
 	}
 	return ""
 }
@@ -1057,7 +1068,7 @@ var File_vigil_identity_v1_resources_proto protoreflect.FileDescriptor
 
 const file_vigil_identity_v1_resources_proto_rawDesc = "" +
 	"\n" +
-	"!vigil/identity/v1/resources.proto\x12\x11vigil.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x06\n" +
+	"!vigil/identity/v1/resources.proto\x12\x11vigil.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x06\n" +
 	"\x04User\x12P\n" +
 	"\x04name\x18\x01 \x01(\tB<\xbaH9r7\x18\xc8\x0122^(companies/[A-Za-z0-9_-]+/users/[A-Za-z0-9_-]+)?$R\x04name\x12#\n" +
 	"\x05email\x18\x02 \x01(\tB\r\xbaH\n" +
@@ -1078,7 +1089,8 @@ const file_vigil_identity_v1_resources_proto_rawDesc = "" +
 	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12+\n" +
 	"\blanguage\x18\r \x01(\tB\x0f\xbaH\fr\n" +
-	"R\x00R\x02enR\x02frR\blanguage\"Z\n" +
+	"R\x00R\x02enR\x02frR\blanguage\x12/\n" +
+	"\x13email_undeliverable\x18\x0e \x01(\tR\x12emailUndeliverable\"Z\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTATE_INVITED\x10\x01\x12\x10\n" +

@@ -22,6 +22,118 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// BatchGetComplianceDigestsRequest names the companies.
+type BatchGetComplianceDigestsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The companies `companies/{company}`, at most 100.
+	Companies []string `protobuf:"bytes,1,rep,name=companies,proto3" json:"companies,omitempty"`
+	// The reference day `YYYY-MM-DD`; empty means today in each company's
+	// time zone.
+	AsOfDate string `protobuf:"bytes,2,opt,name=as_of_date,json=asOfDate,proto3" json:"as_of_date,omitempty"`
+	// At most this many worst suppliers in an operator's digest (default 10,
+	// at most 100).
+	WorstLimit    int32 `protobuf:"varint,3,opt,name=worst_limit,json=worstLimit,proto3" json:"worst_limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetComplianceDigestsRequest) Reset() {
+	*x = BatchGetComplianceDigestsRequest{}
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetComplianceDigestsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetComplianceDigestsRequest) ProtoMessage() {}
+
+func (x *BatchGetComplianceDigestsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetComplianceDigestsRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetComplianceDigestsRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *BatchGetComplianceDigestsRequest) GetCompanies() []string {
+	if x != nil {
+		return x.Companies
+	}
+	return nil
+}
+
+func (x *BatchGetComplianceDigestsRequest) GetAsOfDate() string {
+	if x != nil {
+		return x.AsOfDate
+	}
+	return ""
+}
+
+func (x *BatchGetComplianceDigestsRequest) GetWorstLimit() int32 {
+	if x != nil {
+		return x.WorstLimit
+	}
+	return 0
+}
+
+// BatchGetComplianceDigestsResponse holds one digest per company asked.
+type BatchGetComplianceDigestsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The digests, in the order of `companies`.
+	Digests       []*GetComplianceDigestResponse `protobuf:"bytes,1,rep,name=digests,proto3" json:"digests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetComplianceDigestsResponse) Reset() {
+	*x = BatchGetComplianceDigestsResponse{}
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetComplianceDigestsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetComplianceDigestsResponse) ProtoMessage() {}
+
+func (x *BatchGetComplianceDigestsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetComplianceDigestsResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetComplianceDigestsResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BatchGetComplianceDigestsResponse) GetDigests() []*GetComplianceDigestResponse {
+	if x != nil {
+		return x.Digests
+	}
+	return nil
+}
+
 // ListExpiringForRemindersRequest asks for documents due for an expiry reminder.
 type ListExpiringForRemindersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -40,7 +152,7 @@ type ListExpiringForRemindersRequest struct {
 
 func (x *ListExpiringForRemindersRequest) Reset() {
 	*x = ListExpiringForRemindersRequest{}
-	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[0]
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -52,7 +164,7 @@ func (x *ListExpiringForRemindersRequest) String() string {
 func (*ListExpiringForRemindersRequest) ProtoMessage() {}
 
 func (x *ListExpiringForRemindersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[0]
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -65,7 +177,7 @@ func (x *ListExpiringForRemindersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExpiringForRemindersRequest.ProtoReflect.Descriptor instead.
 func (*ListExpiringForRemindersRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP(), []int{0}
+	return file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ListExpiringForRemindersRequest) GetAsOfDate() string {
@@ -116,7 +228,7 @@ type ExpiringDocument struct {
 
 func (x *ExpiringDocument) Reset() {
 	*x = ExpiringDocument{}
-	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[1]
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -128,7 +240,7 @@ func (x *ExpiringDocument) String() string {
 func (*ExpiringDocument) ProtoMessage() {}
 
 func (x *ExpiringDocument) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[1]
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -141,7 +253,7 @@ func (x *ExpiringDocument) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpiringDocument.ProtoReflect.Descriptor instead.
 func (*ExpiringDocument) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP(), []int{1}
+	return file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ExpiringDocument) GetDocument() *Document {
@@ -192,7 +304,7 @@ type ListExpiringForRemindersResponse struct {
 
 func (x *ListExpiringForRemindersResponse) Reset() {
 	*x = ListExpiringForRemindersResponse{}
-	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[2]
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -204,7 +316,7 @@ func (x *ListExpiringForRemindersResponse) String() string {
 func (*ListExpiringForRemindersResponse) ProtoMessage() {}
 
 func (x *ListExpiringForRemindersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[2]
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -217,7 +329,7 @@ func (x *ListExpiringForRemindersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExpiringForRemindersResponse.ProtoReflect.Descriptor instead.
 func (*ListExpiringForRemindersResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP(), []int{2}
+	return file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListExpiringForRemindersResponse) GetDocuments() []*ExpiringDocument {
@@ -249,7 +361,7 @@ type GetComplianceDigestRequest struct {
 
 func (x *GetComplianceDigestRequest) Reset() {
 	*x = GetComplianceDigestRequest{}
-	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[3]
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -261,7 +373,7 @@ func (x *GetComplianceDigestRequest) String() string {
 func (*GetComplianceDigestRequest) ProtoMessage() {}
 
 func (x *GetComplianceDigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[3]
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -274,7 +386,7 @@ func (x *GetComplianceDigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetComplianceDigestRequest.ProtoReflect.Descriptor instead.
 func (*GetComplianceDigestRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP(), []int{3}
+	return file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetComplianceDigestRequest) GetCompany() string {
@@ -316,7 +428,7 @@ type OperatorComplianceDigest struct {
 
 func (x *OperatorComplianceDigest) Reset() {
 	*x = OperatorComplianceDigest{}
-	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[4]
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +440,7 @@ func (x *OperatorComplianceDigest) String() string {
 func (*OperatorComplianceDigest) ProtoMessage() {}
 
 func (x *OperatorComplianceDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[4]
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +453,7 @@ func (x *OperatorComplianceDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorComplianceDigest.ProtoReflect.Descriptor instead.
 func (*OperatorComplianceDigest) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP(), []int{4}
+	return file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *OperatorComplianceDigest) GetSupplierCount() int32 {
@@ -388,7 +500,7 @@ type SupplierComplianceDigest struct {
 
 func (x *SupplierComplianceDigest) Reset() {
 	*x = SupplierComplianceDigest{}
-	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[5]
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +512,7 @@ func (x *SupplierComplianceDigest) String() string {
 func (*SupplierComplianceDigest) ProtoMessage() {}
 
 func (x *SupplierComplianceDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[5]
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +525,7 @@ func (x *SupplierComplianceDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupplierComplianceDigest.ProtoReflect.Descriptor instead.
 func (*SupplierComplianceDigest) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP(), []int{5}
+	return file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SupplierComplianceDigest) GetCustomerCount() int32 {
@@ -454,7 +566,7 @@ type GetComplianceDigestResponse struct {
 
 func (x *GetComplianceDigestResponse) Reset() {
 	*x = GetComplianceDigestResponse{}
-	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[6]
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +578,7 @@ func (x *GetComplianceDigestResponse) String() string {
 func (*GetComplianceDigestResponse) ProtoMessage() {}
 
 func (x *GetComplianceDigestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[6]
+	mi := &file_vigil_vault_v1_vault_internal_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +591,7 @@ func (x *GetComplianceDigestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetComplianceDigestResponse.ProtoReflect.Descriptor instead.
 func (*GetComplianceDigestResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP(), []int{6}
+	return file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetComplianceDigestResponse) GetCompany() string {
@@ -514,7 +626,15 @@ var File_vigil_vault_v1_vault_internal_service_proto protoreflect.FileDescriptor
 
 const file_vigil_vault_v1_vault_internal_service_proto_rawDesc = "" +
 	"\n" +
-	"+vigil/vault/v1/vault_internal_service.proto\x12\x0evigil.vault.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1evigil/vault/v1/resources.proto\"\xe8\x01\n" +
+	"+vigil/vault/v1/vault_internal_service.proto\x12\x0evigil.vault.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1evigil/vault/v1/resources.proto\"\xd8\x01\n" +
+	" BatchGetComplianceDigestsRequest\x12K\n" +
+	"\tcompanies\x18\x01 \x03(\tB-\xbaH*\x92\x01'\b\x01\x10d\"!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\tcompanies\x12;\n" +
+	"\n" +
+	"as_of_date\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x182\x16^(\\d{4}-\\d{2}-\\d{2})?$R\basOfDate\x12*\n" +
+	"\vworst_limit\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\n" +
+	"worstLimit\"j\n" +
+	"!BatchGetComplianceDigestsResponse\x12E\n" +
+	"\adigests\x18\x01 \x03(\v2+.vigil.vault.v1.GetComplianceDigestResponseR\adigests\"\xe8\x01\n" +
 	"\x1fListExpiringForRemindersRequest\x12;\n" +
 	"\n" +
 	"as_of_date\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x182\x16^(\\d{4}-\\d{2}-\\d{2})?$R\basOfDate\x126\n" +
@@ -553,10 +673,11 @@ const file_vigil_vault_v1_vault_internal_service_proto_rawDesc = "" +
 	"\n" +
 	"as_of_date\x18\x02 \x01(\tR\basOfDate\x12D\n" +
 	"\boperator\x18\x03 \x01(\v2(.vigil.vault.v1.OperatorComplianceDigestR\boperator\x12D\n" +
-	"\bsupplier\x18\x04 \x01(\v2(.vigil.vault.v1.SupplierComplianceDigestR\bsupplier2\x85\x02\n" +
+	"\bsupplier\x18\x04 \x01(\v2(.vigil.vault.v1.SupplierComplianceDigestR\bsupplier2\x88\x03\n" +
 	"\x14VaultInternalService\x12}\n" +
 	"\x18ListExpiringForReminders\x12/.vigil.vault.v1.ListExpiringForRemindersRequest\x1a0.vigil.vault.v1.ListExpiringForRemindersResponse\x12n\n" +
-	"\x13GetComplianceDigest\x12*.vigil.vault.v1.GetComplianceDigestRequest\x1a+.vigil.vault.v1.GetComplianceDigestResponseB3Z1github.com/vigil/vigil/gen/vigil/vault/v1;vaultv1b\x06proto3"
+	"\x13GetComplianceDigest\x12*.vigil.vault.v1.GetComplianceDigestRequest\x1a+.vigil.vault.v1.GetComplianceDigestResponse\x12\x80\x01\n" +
+	"\x19BatchGetComplianceDigests\x120.vigil.vault.v1.BatchGetComplianceDigestsRequest\x1a1.vigil.vault.v1.BatchGetComplianceDigestsResponseB3Z1github.com/vigil/vigil/gen/vigil/vault/v1;vaultv1b\x06proto3"
 
 var (
 	file_vigil_vault_v1_vault_internal_service_proto_rawDescOnce sync.Once
@@ -570,38 +691,43 @@ func file_vigil_vault_v1_vault_internal_service_proto_rawDescGZIP() []byte {
 	return file_vigil_vault_v1_vault_internal_service_proto_rawDescData
 }
 
-var file_vigil_vault_v1_vault_internal_service_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_vigil_vault_v1_vault_internal_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_vigil_vault_v1_vault_internal_service_proto_goTypes = []any{
-	(*ListExpiringForRemindersRequest)(nil),  // 0: vigil.vault.v1.ListExpiringForRemindersRequest
-	(*ExpiringDocument)(nil),                 // 1: vigil.vault.v1.ExpiringDocument
-	(*ListExpiringForRemindersResponse)(nil), // 2: vigil.vault.v1.ListExpiringForRemindersResponse
-	(*GetComplianceDigestRequest)(nil),       // 3: vigil.vault.v1.GetComplianceDigestRequest
-	(*OperatorComplianceDigest)(nil),         // 4: vigil.vault.v1.OperatorComplianceDigest
-	(*SupplierComplianceDigest)(nil),         // 5: vigil.vault.v1.SupplierComplianceDigest
-	(*GetComplianceDigestResponse)(nil),      // 6: vigil.vault.v1.GetComplianceDigestResponse
-	(*Document)(nil),                         // 7: vigil.vault.v1.Document
-	(*DocumentType)(nil),                     // 8: vigil.vault.v1.DocumentType
-	(*ComplianceCounts)(nil),                 // 9: vigil.vault.v1.ComplianceCounts
-	(*ComplianceSummary)(nil),                // 10: vigil.vault.v1.ComplianceSummary
+	(*BatchGetComplianceDigestsRequest)(nil),  // 0: vigil.vault.v1.BatchGetComplianceDigestsRequest
+	(*BatchGetComplianceDigestsResponse)(nil), // 1: vigil.vault.v1.BatchGetComplianceDigestsResponse
+	(*ListExpiringForRemindersRequest)(nil),   // 2: vigil.vault.v1.ListExpiringForRemindersRequest
+	(*ExpiringDocument)(nil),                  // 3: vigil.vault.v1.ExpiringDocument
+	(*ListExpiringForRemindersResponse)(nil),  // 4: vigil.vault.v1.ListExpiringForRemindersResponse
+	(*GetComplianceDigestRequest)(nil),        // 5: vigil.vault.v1.GetComplianceDigestRequest
+	(*OperatorComplianceDigest)(nil),          // 6: vigil.vault.v1.OperatorComplianceDigest
+	(*SupplierComplianceDigest)(nil),          // 7: vigil.vault.v1.SupplierComplianceDigest
+	(*GetComplianceDigestResponse)(nil),       // 8: vigil.vault.v1.GetComplianceDigestResponse
+	(*Document)(nil),                          // 9: vigil.vault.v1.Document
+	(*DocumentType)(nil),                      // 10: vigil.vault.v1.DocumentType
+	(*ComplianceCounts)(nil),                  // 11: vigil.vault.v1.ComplianceCounts
+	(*ComplianceSummary)(nil),                 // 12: vigil.vault.v1.ComplianceSummary
 }
 var file_vigil_vault_v1_vault_internal_service_proto_depIdxs = []int32{
-	7,  // 0: vigil.vault.v1.ExpiringDocument.document:type_name -> vigil.vault.v1.Document
-	8,  // 1: vigil.vault.v1.ExpiringDocument.document_type:type_name -> vigil.vault.v1.DocumentType
-	1,  // 2: vigil.vault.v1.ListExpiringForRemindersResponse.documents:type_name -> vigil.vault.v1.ExpiringDocument
-	9,  // 3: vigil.vault.v1.OperatorComplianceDigest.counts:type_name -> vigil.vault.v1.ComplianceCounts
-	10, // 4: vigil.vault.v1.OperatorComplianceDigest.worst_suppliers:type_name -> vigil.vault.v1.ComplianceSummary
-	10, // 5: vigil.vault.v1.SupplierComplianceDigest.customers:type_name -> vigil.vault.v1.ComplianceSummary
-	4,  // 6: vigil.vault.v1.GetComplianceDigestResponse.operator:type_name -> vigil.vault.v1.OperatorComplianceDigest
-	5,  // 7: vigil.vault.v1.GetComplianceDigestResponse.supplier:type_name -> vigil.vault.v1.SupplierComplianceDigest
-	0,  // 8: vigil.vault.v1.VaultInternalService.ListExpiringForReminders:input_type -> vigil.vault.v1.ListExpiringForRemindersRequest
-	3,  // 9: vigil.vault.v1.VaultInternalService.GetComplianceDigest:input_type -> vigil.vault.v1.GetComplianceDigestRequest
-	2,  // 10: vigil.vault.v1.VaultInternalService.ListExpiringForReminders:output_type -> vigil.vault.v1.ListExpiringForRemindersResponse
-	6,  // 11: vigil.vault.v1.VaultInternalService.GetComplianceDigest:output_type -> vigil.vault.v1.GetComplianceDigestResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	8,  // 0: vigil.vault.v1.BatchGetComplianceDigestsResponse.digests:type_name -> vigil.vault.v1.GetComplianceDigestResponse
+	9,  // 1: vigil.vault.v1.ExpiringDocument.document:type_name -> vigil.vault.v1.Document
+	10, // 2: vigil.vault.v1.ExpiringDocument.document_type:type_name -> vigil.vault.v1.DocumentType
+	3,  // 3: vigil.vault.v1.ListExpiringForRemindersResponse.documents:type_name -> vigil.vault.v1.ExpiringDocument
+	11, // 4: vigil.vault.v1.OperatorComplianceDigest.counts:type_name -> vigil.vault.v1.ComplianceCounts
+	12, // 5: vigil.vault.v1.OperatorComplianceDigest.worst_suppliers:type_name -> vigil.vault.v1.ComplianceSummary
+	12, // 6: vigil.vault.v1.SupplierComplianceDigest.customers:type_name -> vigil.vault.v1.ComplianceSummary
+	6,  // 7: vigil.vault.v1.GetComplianceDigestResponse.operator:type_name -> vigil.vault.v1.OperatorComplianceDigest
+	7,  // 8: vigil.vault.v1.GetComplianceDigestResponse.supplier:type_name -> vigil.vault.v1.SupplierComplianceDigest
+	2,  // 9: vigil.vault.v1.VaultInternalService.ListExpiringForReminders:input_type -> vigil.vault.v1.ListExpiringForRemindersRequest
+	5,  // 10: vigil.vault.v1.VaultInternalService.GetComplianceDigest:input_type -> vigil.vault.v1.GetComplianceDigestRequest
+	0,  // 11: vigil.vault.v1.VaultInternalService.BatchGetComplianceDigests:input_type -> vigil.vault.v1.BatchGetComplianceDigestsRequest
+	4,  // 12: vigil.vault.v1.VaultInternalService.ListExpiringForReminders:output_type -> vigil.vault.v1.ListExpiringForRemindersResponse
+	8,  // 13: vigil.vault.v1.VaultInternalService.GetComplianceDigest:output_type -> vigil.vault.v1.GetComplianceDigestResponse
+	1,  // 14: vigil.vault.v1.VaultInternalService.BatchGetComplianceDigests:output_type -> vigil.vault.v1.BatchGetComplianceDigestsResponse
+	12, // [12:15] is the sub-list for method output_type
+	9,  // [9:12] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_vigil_vault_v1_vault_internal_service_proto_init() }
@@ -616,7 +742,7 @@ func file_vigil_vault_v1_vault_internal_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_vault_v1_vault_internal_service_proto_rawDesc), len(file_vigil_vault_v1_vault_internal_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

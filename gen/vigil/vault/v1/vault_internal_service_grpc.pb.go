@@ -19,8 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	VaultInternalService_ListExpiringForReminders_FullMethodName = "/vigil.vault.v1.VaultInternalService/ListExpiringForReminders"
-	VaultInternalService_GetComplianceDigest_FullMethodName      = "/vigil.vault.v1.VaultInternalService/GetComplianceDigest"
+	VaultInternalService_ListExpiringForReminders_FullMethodName  = "/vigil.vault.v1.VaultInternalService/ListExpiringForReminders"
+	VaultInternalService_GetComplianceDigest_FullMethodName       = "/vigil.vault.v1.VaultInternalService/GetComplianceDigest"
+	VaultInternalService_BatchGetComplianceDigests_FullMethodName = "/vigil.vault.v1.VaultInternalService/BatchGetComplianceDigests"
 )
 
 // VaultInternalServiceClient is the client API for VaultInternalService service.
@@ -40,6 +41,10 @@ type VaultInternalServiceClient interface {
 	// counts and worst cases; for a supplier, what each customer still misses
 	// or will soon lose.
 	GetComplianceDigest(ctx context.Context, in *GetComplianceDigestRequest, opts ...grpc.CallOption) (*GetComplianceDigestResponse, error)
+	// Internal: BatchGetComplianceDigests is GetComplianceDigest for up to 100
+	// companies at once, so that the weekly run for every company comes in
+	// pages (R-NOTIF-1).
+	BatchGetComplianceDigests(ctx context.Context, in *BatchGetComplianceDigestsRequest, opts ...grpc.CallOption) (*BatchGetComplianceDigestsResponse, error)
 }
 
 type vaultInternalServiceClient struct {
@@ -70,6 +75,16 @@ func (c *vaultInternalServiceClient) GetComplianceDigest(ctx context.Context, in
 	return out, nil
 }
 
+func (c *vaultInternalServiceClient) BatchGetComplianceDigests(ctx context.Context, in *BatchGetComplianceDigestsRequest, opts ...grpc.CallOption) (*BatchGetComplianceDigestsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetComplianceDigestsResponse)
+	err := c.cc.Invoke(ctx, VaultInternalService_BatchGetComplianceDigests_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VaultInternalServiceServer is the server API for VaultInternalService service.
 // All implementations must embed UnimplementedVaultInternalServiceServer
 // for forward compatibility.
@@ -87,6 +102,10 @@ type VaultInternalServiceServer interface {
 	// counts and worst cases; for a supplier, what each customer still misses
 	// or will soon lose.
 	GetComplianceDigest(context.Context, *GetComplianceDigestRequest) (*GetComplianceDigestResponse, error)
+	// Internal: BatchGetComplianceDigests is GetComplianceDigest for up to 100
+	// companies at once, so that the weekly run for every company comes in
+	// pages (R-NOTIF-1).
+	BatchGetComplianceDigests(context.Context, *BatchGetComplianceDigestsRequest) (*BatchGetComplianceDigestsResponse, error)
 	mustEmbedUnimplementedVaultInternalServiceServer()
 }
 
@@ -102,6 +121,9 @@ func (UnimplementedVaultInternalServiceServer) ListExpiringForReminders(context.
 }
 func (UnimplementedVaultInternalServiceServer) GetComplianceDigest(context.Context, *GetComplianceDigestRequest) (*GetComplianceDigestResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetComplianceDigest not implemented")
+}
+func (UnimplementedVaultInternalServiceServer) BatchGetComplianceDigests(context.Context, *BatchGetComplianceDigestsRequest) (*BatchGetComplianceDigestsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetComplianceDigests not implemented")
 }
 func (UnimplementedVaultInternalServiceServer) mustEmbedUnimplementedVaultInternalServiceServer() {}
 func (UnimplementedVaultInternalServiceServer) testEmbeddedByValue()                              {}
@@ -160,6 +182,24 @@ func _VaultInternalService_GetComplianceDigest_Handler(srv interface{}, ctx cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VaultInternalService_BatchGetComplianceDigests_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetComplianceDigestsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultInternalServiceServer).BatchGetComplianceDigests(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VaultInternalService_BatchGetComplianceDigests_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultInternalServiceServer).BatchGetComplianceDigests(ctx, req.(*BatchGetComplianceDigestsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // VaultInternalService_ServiceDesc is the grpc.ServiceDesc for VaultInternalService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -174,6 +214,10 @@ var VaultInternalService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetComplianceDigest",
 			Handler:    _VaultInternalService_GetComplianceDigest_Handler,
+		},
+		{
+			MethodName: "BatchGetComplianceDigests",
+			Handler:    _VaultInternalService_BatchGetComplianceDigests_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
