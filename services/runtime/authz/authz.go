@@ -121,7 +121,7 @@ type row struct {
 // matrix first, then what every member may do, then R-DIR-10's suppliers
 // area and projects, then R-ID-11's platform administrators.
 //
-//	                                         Restricted Standard Power  Admin
+//	Restricted Standard Power  Admin
 var table = map[Action]row{
 	ReceiveWeeklyEmail:               {"receive the weekly compliance e-mail", both, [4]cell{yes, yes, yes, yes}, 0, false},
 	ViewCompanyCertificates:          {"view company certificates", both, [4]cell{no, yes, yes, yes}, 0, false},

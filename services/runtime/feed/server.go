@@ -47,7 +47,9 @@ func NewServer(source string, log Log) *Server {
 }
 
 // Register adds the server to a gRPC server.
-func (s *Server) Register(g grpc.ServiceRegistrar) { eventsv1.RegisterEventsInternalServiceServer(g, s) }
+func (s *Server) Register(g grpc.ServiceRegistrar) {
+	eventsv1.RegisterEventsInternalServiceServer(g, s)
+}
 
 // Wake tells every watcher that events were appended.
 func (s *Server) Wake() {
