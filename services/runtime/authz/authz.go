@@ -119,9 +119,8 @@ type row struct {
 
 // table is every authorization rule of Vigil. Read it as SPEC: R-ID-3's
 // matrix first, then what every member may do, then R-DIR-10's suppliers
-// area and projects, then R-ID-11's platform administrators.
-//
-//	Restricted Standard Power  Admin
+// area and projects, then R-ID-11's platform administrators. The four cells
+// are Restricted user, Standard user, Power user, Administrator.
 var table = map[Action]row{
 	ReceiveWeeklyEmail:               {"receive the weekly compliance e-mail", both, [4]cell{yes, yes, yes, yes}, 0, false},
 	ViewCompanyCertificates:          {"view company certificates", both, [4]cell{no, yes, yes, yes}, 0, false},
