@@ -66,6 +66,38 @@ type Common struct {
 
 	// ShutdownTimeout bounds GracefulStop before Stop is forced.
 	ShutdownTimeout time.Duration
+
+	// SecretKeyFile is the key that encrypts secrets at rest (runtime/secrets).
+	SecretKeyFile string
+	// PlatformAdmins are the logins (e-mails) that are platform
+	// administrators (R-ID-11); identity puts it in their tokens.
+	PlatformAdmins List
+	// CORSAllowedOrigins are the browser origins the gateway allows (none by default).
+	CORSAllowedOrigins List
+	// WebhookAllowPrivate lets webhooks reach loopback and private addresses
+	// (tests, on-premises ERPs); WebhookCAFile adds a CA they may present.
+	WebhookAllowPrivate bool
+	WebhookCAFile       string
+	// OTLPEndpoint, when set, exports traces over OTLP (host:port).
+	OTLPEndpoint string
+}
+
+// List is a comma-separated flag value.
+type List []string
+
+// String implements flag.Value.
+func (l *List) String() string { return strings.Join(*l, ",") }
+
+// Set implements flag.Value: a comma-separated list, blanks dropped; it
+// replaces any earlier value.
+func (l *List) Set(v string) error {
+	*l = nil
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			*l = append(*l, item)
+		}
+	}
+	return nil
 }
 
 // Register adds the common flags to fs; Parse fills them from VIGIL_*
@@ -88,6 +120,12 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSKeyFile, "tls-key-file", "", "gRPC server private key (PEM)")
 	fs.StringVar(&c.TLSCAFile, "tls-ca-file", "", "CA bundle that gRPC clients trust (PEM)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "graceful shutdown deadline")
+	fs.StringVar(&c.SecretKeyFile, "secret-key-file", "", "key that encrypts secrets at rest: 32 random bytes, hex (openssl rand -hex 32)")
+	fs.Var(&c.PlatformAdmins, "platform-admins", "comma-separated e-mails of the platform administrators")
+	fs.Var(&c.CORSAllowedOrigins, "cors-allowed-origins", "comma-separated browser origins the gateway allows (none by default)")
+	fs.BoolVar(&c.WebhookAllowPrivate, "webhook-allow-private", false, "let webhooks reach loopback, private and link-local addresses")
+	fs.StringVar(&c.WebhookCAFile, "webhook-ca-file", "", "extra CA (PEM) that webhook endpoints may present")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint (host:port) to export traces to; empty: off")
 }
 
 // Complete validates the values and fills what derives from others.

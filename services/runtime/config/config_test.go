@@ -59,3 +59,14 @@ func TestIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestLists(t *testing.T) {
+	t.Setenv("VIGIL_PLATFORM_ADMINS", " ops@vigil.test, ,root@vigil.test ")
+	c, err := parse(t, "--cors-allowed-origins", "https://app.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.PlatformAdmins) != 2 || c.PlatformAdmins[1] != "root@vigil.test" || len(c.CORSAllowedOrigins) != 1 {
+		t.Fatalf("lists: %q %q", c.PlatformAdmins, c.CORSAllowedOrigins)
+	}
+}

@@ -47,7 +47,7 @@ type Authenticator interface {
 
 // chain holds the interceptors in the one order every Vigil server uses:
 //
-//	recovery → metrics → request id → logging → auth → validation → error translation
+//	recovery → metrics → request id → logging → auth → update-mask names → validation → error translation
 //
 // Recovery is outermost so that a panic anywhere becomes Internal; metrics
 // sits next so that it counts the final code; error translation is innermost
@@ -66,6 +66,7 @@ func (c *chain) unary() []grpc.UnaryServerInterceptor {
 		c.unaryRequestID,
 		c.unaryLogging,
 		c.unaryAuth,
+		c.unaryFieldMask,
 		pvinterceptor.UnaryServerInterceptor(c.validator),
 		c.unaryTranslate,
 	}
