@@ -38,13 +38,21 @@ type fakeDirectory struct {
 	directoryv1.UnimplementedDirectoryInternalServiceServer
 	directoryv1.UnimplementedCompanyServiceServer
 
-	mu        sync.Mutex
-	companies map[string]*directoryv1.Company // name → company
-	byRequest map[string]string               // request id → name (R-DIR-1 retries)
-	deleted   []string
-	n         int
-	down      bool // GetCompany fails (directory unreachable at sign-in)
-	noDelete  bool // DeleteCompany fails (directory unreachable for a compensation)
+	mu         sync.Mutex
+	companies  map[string]*directoryv1.Company // name → company
+	byRequest  map[string]string               // request id → name (R-DIR-1 retries)
+	deleted    []string
+	n          int
+	down       bool // GetCompany fails (directory unreachable at sign-in)
+	noDelete   bool // DeleteCompany fails (directory unreachable for a compensation)
+	loseAnswer bool // CreateCompany creates, then answers Unavailable (the answer was lost)
+}
+
+// created counts the companies CreateCompany made.
+func (d *fakeDirectory) created() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.n
 }
 
 func newFakeDirectory() *fakeDirectory {
@@ -72,6 +80,9 @@ func (d *fakeDirectory) CreateCompany(_ context.Context, req *directoryv1.Create
 	d.companies[out.Name] = out
 	if req.GetRequestId() != "" {
 		d.byRequest[req.GetRequestId()] = out.Name
+	}
+	if d.loseAnswer {
+		return nil, status.Error(codes.Unavailable, "the answer was lost")
 	}
 	return out, nil
 }
@@ -234,6 +245,8 @@ type env struct {
 	internal identityv1.IdentityInternalServiceClient
 	events   eventsv1.EventsInternalServiceClient
 	dataDir  string
+	secrets  map[string][]byte // TOTP secrets enrolTOTP made, by e-mail
+	stop     func()            // stops identity (also done at cleanup)
 }
 
 type envOption func(*env, *app.Config, *app.Options)
@@ -293,7 +306,7 @@ func withPlatformAdmins(emails ...string) envOption {
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
-	e := &env{t: t, dir: newFakeDirectory(), notify: newFakeNotify(), clock: &clock{now: time.Now()}}
+	e := &env{t: t, dir: newFakeDirectory(), notify: newFakeNotify(), clock: &clock{now: time.Now()}, secrets: map[string][]byte{}}
 	cfg := &app.Config{Common: config.Common{Service: "identity", PublicURL: "https://vigil.test", ShutdownTimeout: time.Second}}
 	withDataDir(t.TempDir())(e, cfg, nil)
 	cfg.AccessTokenTTL, cfg.RefreshTokenTTL, cfg.SessionMaxAge = 15*time.Minute, 7*24*time.Hour, 30*24*time.Hour
@@ -321,12 +334,16 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.RunWith(ctx, cfg, zap.NewNop(), o) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("identity stopped with %v", err)
-		}
-	})
+	var once sync.Once
+	e.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("identity stopped with %v", err)
+			}
+		})
+	}
+	t.Cleanup(e.stop)
 	select {
 	case e.svc = <-started:
 	case err := <-done:
