@@ -78,8 +78,8 @@ type IdentityInternalServiceClient interface {
 	// `user.email_undeliverable` entry in the audit log of each company where
 	// the person is active); notify calls it. The mark is cleared when the
 	// person uses a link e-mailed to it (invitation or password reset).
-	// Reporting an address again only updates the reason. An address without
-	// a login answers `marked` false.
+	// Reporting an address again updates the reason and the time. An address
+	// without a login answers `marked` false.
 	ReportUndeliverableEmail(ctx context.Context, in *ReportUndeliverableEmailRequest, opts ...grpc.CallOption) (*ReportUndeliverableEmailResponse, error)
 	// Internal: CountMembers counts a company's members, e.g. for directory to
 	// know whether a supplier has users yet.
@@ -256,8 +256,8 @@ type IdentityInternalServiceServer interface {
 	// `user.email_undeliverable` entry in the audit log of each company where
 	// the person is active); notify calls it. The mark is cleared when the
 	// person uses a link e-mailed to it (invitation or password reset).
-	// Reporting an address again only updates the reason. An address without
-	// a login answers `marked` false.
+	// Reporting an address again updates the reason and the time. An address
+	// without a login answers `marked` false.
 	ReportUndeliverableEmail(context.Context, *ReportUndeliverableEmailRequest) (*ReportUndeliverableEmailResponse, error)
 	// Internal: CountMembers counts a company's members, e.g. for directory to
 	// know whether a supplier has users yet.
