@@ -176,4 +176,6 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 
 func (m *metrics) ImportsRunning(n int) { m.running.Set(float64(n)) }
 
-func (m *metrics) ImportRows(o directory.Outcome, n int) { m.rows.WithLabelValues(o.String()).Add(float64(n)) }
+func (m *metrics) ImportRows(o directory.Outcome, n int) {
+	m.rows.WithLabelValues(o.String()).Add(float64(n))
+}

@@ -44,13 +44,13 @@ func TestFormats(t *testing.T) {
 	semi := "SIRET;Raison sociale;Courriel;Nom du contact\n73282932000074;Élan SARL;ada@elan.test;Lovelace\n\n552 100 554;\"Dupont; Fils & Cie\";;\n"
 	comma := "registration_number,legal_name,contact_email,contact_family_name\r\n73282932000074,Élan SARL,ada@elan.test,Lovelace\r\n,,,\r\n552 100 554,\"Dupont; Fils & Cie\",,\r\n"
 	tests := map[string]string{
-		"semicolon, French headers":              semi,
+		"semicolon, French headers":               semi,
 		"comma, English headers, CRLF, blank row": comma,
-		"UTF-8 BOM":                              "\ufeff" + semi,
-		"Windows-1252":                           cp1252(semi),
-		"classic Mac line ends":                  strings.ReplaceAll(semi, "\n", "\r"),
-		"tab separated":                          strings.ReplaceAll(strings.ReplaceAll(semi, ";", "\t"), "\"Dupont\t Fils & Cie\"", "\"Dupont; Fils & Cie\""),
-		"no final line end":                      strings.TrimSuffix(semi, "\n"),
+		"UTF-8 BOM":             "\ufeff" + semi,
+		"Windows-1252":          cp1252(semi),
+		"classic Mac line ends": strings.ReplaceAll(semi, "\n", "\r"),
+		"tab separated":         strings.ReplaceAll(strings.ReplaceAll(semi, ";", "\t"), "\"Dupont\t Fils & Cie\"", "\"Dupont; Fils & Cie\""),
+		"no final line end":     strings.TrimSuffix(semi, "\n"),
 	}
 	for name, in := range tests {
 		t.Run(name, func(t *testing.T) {

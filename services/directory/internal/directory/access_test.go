@@ -28,7 +28,7 @@ type fakeIdentity struct {
 	mu      sync.Mutex
 	admins  map[string]bool // users/{u}|{company id}
 	down    bool
-	refuse  map[string]bool // e-mails identity refuses
+	refuse  map[string]bool             // e-mails identity refuses
 	members map[string]directory.Member // {company}/{user}
 	byEmail map[string]string           // {company}|{email} → user
 	added   []directory.NewMember

@@ -857,7 +857,10 @@ func testDeleteInUse(t *testing.T, s directory.Store) {
 	owner := mustCreate(t, s, named("O", "356000000", directory.KindOperator))
 	member := mustCreate(t, s, named("M", "44306184100047", directory.KindOperator))
 	set := func(parent string) {
-		if _, err := s.UpdateCompany(ctx, member.ID, func(_ directory.Reader, c *directory.Company) ([]feed.Event, error) { c.Parent = parent; return nil, nil }); err != nil {
+		if _, err := s.UpdateCompany(ctx, member.ID, func(_ directory.Reader, c *directory.Company) ([]feed.Event, error) {
+			c.Parent = parent
+			return nil, nil
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}

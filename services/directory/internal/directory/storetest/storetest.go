@@ -254,7 +254,10 @@ func testDeleteLinked(t *testing.T, s directory.Store) {
 	}
 	// A group owner is in use too.
 	owner := mustCreate(t, s, NewCompany("356000000"))
-	if _, err := s.UpdateCompany(ctx, customer.ID, func(_ directory.Reader, c *directory.Company) ([]feed.Event, error) { c.Parent = owner.ID; return nil, nil }); err != nil {
+	if _, err := s.UpdateCompany(ctx, customer.ID, func(_ directory.Reader, c *directory.Company) ([]feed.Event, error) {
+		c.Parent = owner.ID
+		return nil, nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DeleteCompany(ctx, owner.ID); !errors.Is(err, directory.ErrInUse) {
