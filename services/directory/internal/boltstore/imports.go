@@ -267,6 +267,7 @@ func (s *Store) ApplyImportRows(ctx context.Context, customer, id string, work [
 				switch {
 				case err == nil:
 					r.Outcome, r.Supplier, contact = res.Outcome, res.Supplier.ID, res.PendingContact
+					r.ContactError = w.ContactError
 				case errors.As(err, &de) && de.Kind != errs.KindInternal:
 					r.Error = de.Message
 				case errors.Is(err, directory.ErrSelfLink):
@@ -281,7 +282,7 @@ func (s *Store) ApplyImportRows(ctx context.Context, customer, id string, work [
 			if err := storage.PutProto(t.tx, bucketImportResults, key, protoconv.ImportRowResult(customer, r)); err != nil {
 				return err
 			}
-			if r.Outcome == directory.OutcomeError {
+			if r.Outcome == directory.OutcomeError || r.ContactError != "" {
 				if err := t.b(bucketImportErrors).Put(key, []byte{}); err != nil {
 					return err
 				}

@@ -319,3 +319,5 @@ func TestPaging(t *testing.T) {
 		t.Fatalf("bad token: %v", err)
 	}
 }
+
+func zapNop() *zap.Logger { return zap.NewNop() }

@@ -122,7 +122,7 @@ type Limits struct {
 }
 
 // DefaultLimits are the limits without configuration.
-var DefaultLimits = Limits{MaxImportRows: 500_000, ImportBatch: 200, ContactWorkers: 8}
+var DefaultLimits = Limits{MaxImportRows: 500_000, ImportBatch: 500, ContactWorkers: 8}
 
 // Service holds the directory's rules.
 type Service struct {

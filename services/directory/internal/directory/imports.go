@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -325,9 +326,14 @@ func (s *Service) prepareRows(cust Company, imp Import, rows []ImportRow) []Impo
 			continue
 		}
 		in := supplierInput{Number: row.RegistrationNumber, LegalName: row.LegalName, Country: row.Country, Address: row.Address}
-		if row.Contact != (Contact{}) {
+		switch {
+		case strings.TrimSpace(row.Contact.Email) != "":
 			c := row.Contact
 			in.Contact = &c
+		case row.Contact != (Contact{}):
+			// Names without an e-mail: the supplier is registered, the
+			// contact cannot be invited.
+			work[i].ContactError = "contact_email: missing, so the contact was not added"
 		}
 		checked, err := checkSupplier(rowFields, in, cust.Country)
 		if err != nil {

@@ -274,4 +274,7 @@ type ImportWork struct {
 	Row          ImportRow
 	Registration *Registration // nil when refused
 	Error        string        // why the row is refused
+	// ContactError says why the row's contact is left out although the
+	// supplier is registered (no e-mail given).
+	ContactError string
 }
