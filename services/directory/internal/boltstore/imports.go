@@ -62,7 +62,7 @@ func (s *Store) AppendImportRows(ctx context.Context, customer, id string, rows 
 			return directory.ErrImportState
 		}
 		for _, r := range rows {
-			if err := putJSON(t.tx, bucketImportRows, rowKey(id, r.Seq), r); err != nil {
+			if err := putJSON(t.tx, bucketImportRows, rowKey(id, r.Seq), toRowRecord(r)); err != nil {
 				return err
 			}
 		}
@@ -228,11 +228,11 @@ func (s *Store) PendingImportRows(ctx context.Context, customer, id string, limi
 		prefix := []byte(id + "/")
 		cur := tx.Bucket(bucketImportRows).Cursor()
 		for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = cur.Next() {
-			var r directory.ImportRow
+			var r rowRecord
 			if err := getJSON(tx, bucketImportRows, k, &r); err != nil {
 				return err
 			}
-			out = append(out, r)
+			out = append(out, r.row())
 		}
 		return nil
 	})
@@ -330,4 +330,39 @@ func (s *Store) ImportResults(ctx context.Context, id string, after uint64, limi
 		return nil
 	})
 	return out, err
+}
+
+// rowRecord is a pending import row as stored: short names, empty fields
+// left out (an import may hold hundreds of thousands).
+type rowRecord struct {
+	Seq       uint64   `json:"s"`
+	Line      int      `json:"l,omitempty"`
+	Number    string   `json:"n,omitempty"`
+	Name      string   `json:"m,omitempty"`
+	Country   string   `json:"c,omitempty"`
+	Lines     []string `json:"al,omitempty"`
+	Postal    string   `json:"ap,omitempty"`
+	City      string   `json:"ac,omitempty"`
+	AddrCtry  string   `json:"ay,omitempty"`
+	Email     string   `json:"ce,omitempty"`
+	Given     string   `json:"cg,omitempty"`
+	Family    string   `json:"cf,omitempty"`
+	Function  string   `json:"cu,omitempty"`
+	Phone     string   `json:"cp,omitempty"`
+	Mobile    string   `json:"cm,omitempty"`
+	ReadError string   `json:"e,omitempty"`
+}
+
+func toRowRecord(r directory.ImportRow) rowRecord {
+	return rowRecord{Seq: r.Seq, Line: r.Line, Number: r.RegistrationNumber, Name: r.LegalName, Country: r.Country,
+		Lines: r.Address.Lines, Postal: r.Address.PostalCode, City: r.Address.City, AddrCtry: r.Address.Country,
+		Email: r.Contact.Email, Given: r.Contact.GivenName, Family: r.Contact.FamilyName, Function: r.Contact.Function,
+		Phone: r.Contact.Phone, Mobile: r.Contact.Mobile, ReadError: r.ReadError}
+}
+
+func (r rowRecord) row() directory.ImportRow {
+	return directory.ImportRow{Seq: r.Seq, Line: r.Line, RegistrationNumber: r.Number, LegalName: r.Name, Country: r.Country,
+		Address:   directory.Address{Lines: r.Lines, PostalCode: r.Postal, City: r.City, Country: r.AddrCtry},
+		Contact:   directory.Contact{Email: r.Email, GivenName: r.Given, FamilyName: r.Family, Function: r.Function, Phone: r.Phone, Mobile: r.Mobile},
+		ReadError: r.ReadError}
 }

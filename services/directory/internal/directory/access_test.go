@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -321,3 +322,20 @@ func TestPaging(t *testing.T) {
 }
 
 func zapNop() *zap.Logger { return zap.NewNop() }
+
+// TestNewIDSorts: ids made later sort later (store locality), and are 26
+// URL-safe characters.
+func TestNewIDSorts(t *testing.T) {
+	prev := directory.NewID()
+	for range 1000 {
+		time.Sleep(time.Microsecond)
+		id := directory.NewID()
+		if len(id) != 26 || strings.Trim(id, "0123456789abcdefghijklmnopqrstuv") != "" {
+			t.Fatalf("id %q", id)
+		}
+		if id[:9] < prev[:9] { // the first 9 characters are the time alone
+			t.Fatalf("%s sorts before %s", id, prev)
+		}
+		prev = id
+	}
+}
