@@ -122,7 +122,7 @@ func withRequestID(next http.Handler) http.Handler {
 // (which grpc-gateway answers with 400).
 func limitBody(next http.Handler, max int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body == nil || r.Body == http.NoBody || isStreamingRoute(r) {
+		if r.Body == nil || r.Body == http.NoBody || isStreamingRoute(r) || isDirectoryStreamingRoute(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

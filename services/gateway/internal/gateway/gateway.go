@@ -107,6 +107,9 @@ func NewHandler(ctx context.Context, cfg *Config, log *zap.Logger, upstreams []u
 	if err := registerFileRoutes(mux, cfg, log, upstreams); err != nil {
 		return nil, err
 	}
+	if err := registerDirectoryFileRoutes(mux, cfg, log, upstreams); err != nil {
+		return nil, err
+	}
 
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
