@@ -27,7 +27,8 @@ tools:
 	  google.golang.org/protobuf/cmd/protoc-gen-go \
 	  google.golang.org/grpc/cmd/protoc-gen-go-grpc \
 	  github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway \
-	  github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2
+	  github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2 \
+	  ./openapigen
 
 ## third-party: copy imported .proto files from the Go module cache (BSR is unreachable)
 third-party:
@@ -38,10 +39,14 @@ third-party:
 	cp $$pv/proto/protovalidate/buf/validate/validate.proto $(THIRD)/buf/validate/; \
 	chmod -R u+w $(THIRD)
 
-## generate: regenerate gen/ from proto/
+## generate: regenerate gen/ from proto/: Go, gRPC, gateway handlers, and the
+## OpenAPI documents (v2 and v3, finished and validated by tools/openapigen
+## with the gateway's overlay services/gateway/openapi.yaml)
 generate: tools third-party
-	rm -rf gen/gateway; find gen -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' | xargs -r rm -f
+	rm -rf gen/gateway .build/openapi; find gen -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' -o -name '*.openapi3.json' | xargs -r rm -f
 	buf generate
+	openapigen -in .build/openapi/vigil.swagger.json -overlay services/gateway/openapi.yaml \
+	  -out-v2 gen/openapi/vigil.swagger.json -out-v3 gen/openapi/vigil.openapi3.json
 	cd gen && $(GO) mod tidy
 
 lint: tools third-party
@@ -61,8 +66,9 @@ check-generated: generate
 	  echo "gen/ is stale: run 'make generate' and commit"; git status --porcelain -- gen; exit 1; fi
 
 vet:
-	@unformatted=$$(gofmt -l services gen); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	@unformatted=$$(gofmt -l services gen tools); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	@for m in $(MODULES); do echo "go vet ./$$m/..."; (cd $$m && $(GO) vet ./...); done
+	cd tools && $(TOOLS_GO) vet ./...
 
 build:
 	@mkdir -p $(BIN)
@@ -70,6 +76,7 @@ build:
 
 test-unit:
 	@for m in $(UNIT_MODULES); do echo "go test -race ./$$m/..."; (cd $$m && $(GO) test -race -count=1 ./...); done
+	cd tools && $(TOOLS_GO) test -race -count=1 ./...
 
 test-e2e: build
 	cd services/e2e && VIGIL_BIN_DIR=$(BIN) $(GO) test -race -count=1 ./...
@@ -94,4 +101,4 @@ deploy-check:
 	GOWORK=off $(GO) run sigs.k8s.io/kustomize/kustomize/v5@v5.8.2 build deploy/k8s >/dev/null && echo "deploy/k8s renders"
 
 clean:
-	rm -rf $(BIN) $(THIRD)
+	rm -rf $(BIN) $(THIRD) .build
