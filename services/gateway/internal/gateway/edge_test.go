@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -43,6 +44,20 @@ func (g *testGateway) call(t *testing.T, method, path string, body string, heade
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	return resp, string(raw)
+}
+
+// accessLines waits for n access log lines (the line is written once the
+// handler returns, which may be after the client has read the answer).
+func (g *testGateway) accessLines(t *testing.T, n int) []observer.LoggedEntry {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		lines := g.logs.FilterMessage("http").AllUntimed()
+		if len(lines) >= n || time.Now().After(deadline) {
+			return lines
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func withOrigins(origins ...string) func(*Config, *[]grpc.ServerOption) {
@@ -276,7 +291,7 @@ func TestAccessLog(t *testing.T) {
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	resp, body := g.call(t, "GET", "/v1/companies/c1/users/u1", "", "Authorization", token,
 		"X-Request-Id", "log-test-1", "traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
-	lines := g.logs.FilterMessage("http").AllUntimed()
+	lines := g.accessLines(t, 1)
 	if len(lines) != 1 {
 		t.Fatalf("%d access log lines for one request", len(lines))
 	}
@@ -297,7 +312,7 @@ func TestAccessLog(t *testing.T) {
 	g.logs.TakeAll()
 	g.call(t, "GET", "/healthz", "")
 	g.call(t, "GET", "/nowhere", "", "Authorization", "Bearer not-a-jwt")
-	lines = g.logs.FilterMessage("http").AllUntimed()
+	lines = g.accessLines(t, 2)
 	if len(lines) != 2 || lines[0].Level != zap.DebugLevel || lines[1].ContextMap()["route"] != "unmatched" ||
 		lines[1].ContextMap()["user"] != nil {
 		t.Fatalf("probe and unmatched lines: %v", lines)
@@ -305,6 +320,7 @@ func TestAccessLog(t *testing.T) {
 
 	off := newTestGateway(t, func(c *Config, _ *[]grpc.ServerOption) { c.AccessLog = false })
 	off.call(t, "GET", "/v1/me", "")
+	time.Sleep(100 * time.Millisecond) // the line would be written just after the answer
 	if n := off.logs.FilterMessage("http").Len(); n != 0 {
 		t.Fatalf("--access-log=false still wrote %d lines", n)
 	}
@@ -324,7 +340,7 @@ func TestTraceContextReachesServices(t *testing.T) {
 	g.logs.TakeAll()
 	g.call(t, "GET", "/v1/me", "")
 	tp = strings.Join(g.identity.lastMetadata().Get("traceparent"), ",")
-	logged, _ := g.logs.FilterMessage("http").AllUntimed()[0].ContextMap()["trace_id"].(string)
+	logged, _ := g.accessLines(t, 1)[0].ContextMap()["trace_id"].(string)
 	if len(tp) != 55 || logged == "" || tp[3:35] != logged {
 		t.Fatalf("new trace: service got %q, log says %q", tp, logged)
 	}

@@ -99,7 +99,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			body = "{}"
 		}
 		resp, _ := g.call(t, o.method, path, body)
-		lines := g.logs.FilterMessage("http").AllUntimed()
+		lines := g.accessLines(t, 1)
 		if resp.StatusCode == http.StatusMethodNotAllowed || len(lines) != 1 || lines[0].ContextMap()["route"] == "unmatched" {
 			t.Errorf("%s %s is documented but not routed (HTTP %d): register its service in routes.go", o.method, o.path, resp.StatusCode)
 		}
