@@ -28,7 +28,7 @@ tools:
 	  google.golang.org/grpc/cmd/protoc-gen-go-grpc \
 	  github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway \
 	  github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2 \
-	  ./openapigen
+	  ./openapigen ./deploycheck
 
 ## third-party: copy imported .proto files from the Go module cache (BSR is unreachable)
 third-party:
@@ -82,7 +82,7 @@ test-e2e: build
 	cd services/e2e && VIGIL_BIN_DIR=$(BIN) $(GO) test -race -count=1 ./...
 
 ## test: everything CI checks
-test: check-generated lint breaking vet test-unit test-e2e
+test: check-generated lint breaking vet test-unit test-e2e deploy-check
 
 ## run: start every service and the gateway on loopback
 run: build
@@ -96,9 +96,19 @@ BENCHTIME ?= 1s
 bench:
 	@for m in $(UNIT_MODULES); do (cd $$m && $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./... | grep -Ev '^(PASS|\?|ok |goos|goarch|cpu|pkg)' || true); done
 
-## deploy-check: render the Kubernetes manifests (kustomize, pinned)
-deploy-check:
-	GOWORK=off $(GO) run sigs.k8s.io/kustomize/kustomize/v5@v5.8.2 build deploy/k8s >/dev/null && echo "deploy/k8s renders"
+## deploy-check: render deploy/k8s (kustomize, pinned) and check it offline:
+## every object against the Kubernetes API schemas (kubeconform, strict, with
+## schemas made from the k8s.io/kubernetes module's swagger.json), the
+## deployment rules, the Dockerfile (a Go linter, tools/deploycheck), the
+## .dockerignore and the Grafana dashboard
+K8S_VERSION := v1.34.2
+KUSTOMIZE   := sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
+deploy-check: tools
+	@mkdir -p .build
+	GOWORK=off $(GO) run $(KUSTOMIZE) build deploy/k8s > .build/k8s.yaml
+	@k8s=$$(cd tools && $(TOOLS_GO) mod download -json k8s.io/kubernetes@$(K8S_VERSION) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
+	deploycheck -manifests .build/k8s.yaml -swagger $$k8s/api/openapi-spec/swagger.json -schemas .build/k8s-schemas \
+	  -dockerfile deploy/Dockerfile -dockerignore .dockerignore -dashboard deploy/grafana/vigil.json
 
 clean:
 	rm -rf $(BIN) $(THIRD) .build
