@@ -168,7 +168,7 @@ type testGateway struct {
 // newTestGateway serves the gateway over httptest; opts adjust the
 // configuration (the default bounds JSON bodies to 1 KiB) or the upstream
 // gRPC server.
-func newTestGateway(t *testing.T, opts ...func(*Config, *[]grpc.ServerOption)) *testGateway {
+func newTestGateway(t testing.TB, opts ...func(*Config, *[]grpc.ServerOption)) *testGateway {
 	t.Helper()
 	cfg := &Config{MaxBodyBytes: 1 << 10, ReadyTimeout: time.Second, AccessLog: true, UploadTimeout: time.Minute}
 	var serverOpts []grpc.ServerOption
