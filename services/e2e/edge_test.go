@@ -8,17 +8,22 @@ import (
 	"encoding/json"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-openapi/loads"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/validate"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
 )
 
 // send is do with extra request headers (name, value pairs).
@@ -57,7 +62,9 @@ const appOrigin = "https://app.example.test"
 // Allow, and a request's id reaches the gateway's and the services' logs.
 func TestEdge(t *testing.T) {
 	dataDir := t.TempDir()
-	s := startSuite(t, dataDir, "VIGIL_CORS_ALLOWED_ORIGINS="+appOrigin)
+	collector := startCollector(t)
+	s := startSuite(t, dataDir, "VIGIL_CORS_ALLOWED_ORIGINS="+appOrigin,
+		"VIGIL_OTLP_ENDPOINT="+collector.addr, "OTEL_BSP_SCHEDULE_DELAY=100")
 
 	t.Run("OpenAPI v2 and v3 validate", func(t *testing.T) {
 		v2 := s.expect(s.do("GET", "/openapi.json", nil, ""), 200, "openapi.json")
@@ -137,7 +144,76 @@ func TestEdge(t *testing.T) {
 		if strings.Contains(gw, password) {
 			t.Fatal("a secret reached the access log")
 		}
+		// The gateway exported the request's span, in the caller's trace.
+		deadline := time.Now().Add(15 * time.Second)
+		for !collector.has("vigil-gateway", traceID) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no span of trace %s from vigil-gateway reached the OTLP collector (got %v)", traceID, collector.services())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	})
+}
+
+// collector is a fake OTLP/gRPC trace collector: it records which service
+// exported spans of which trace.
+type collector struct {
+	coltracepb.UnimplementedTraceServiceServer
+	addr  string
+	mu    sync.Mutex
+	spans map[string]map[string]bool // service.name → trace ids
+}
+
+func startCollector(t *testing.T) *collector {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &collector{addr: lis.Addr().String(), spans: map[string]map[string]bool{}}
+	srv := grpc.NewServer()
+	coltracepb.RegisterTraceServiceServer(srv, c)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	return c
+}
+
+func (c *collector) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, rs := range req.GetResourceSpans() {
+		service := ""
+		for _, a := range rs.GetResource().GetAttributes() {
+			if a.GetKey() == "service.name" {
+				service = a.GetValue().GetStringValue()
+			}
+		}
+		if c.spans[service] == nil {
+			c.spans[service] = map[string]bool{}
+		}
+		for _, ss := range rs.GetScopeSpans() {
+			for _, span := range ss.GetSpans() {
+				c.spans[service][hex.EncodeToString(span.GetTraceId())] = true
+			}
+		}
+	}
+	return &coltracepb.ExportTraceServiceResponse{}, nil
+}
+
+func (c *collector) has(service, traceID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.spans[service][traceID]
+}
+
+func (c *collector) services() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var names []string
+	for s := range c.spans {
+		names = append(names, s)
+	}
+	return names
 }
 
 // logHas reports whether the process's log has a line containing want.

@@ -346,6 +346,19 @@ func TestTraceContextReachesServices(t *testing.T) {
 	}
 }
 
+// TestNoTracingWithoutAnEndpoint: without VIGIL_OTLP_ENDPOINT nothing is
+// traced: no trace context reaches the services, no trace id is logged.
+func TestNoTracingWithoutAnEndpoint(t *testing.T) {
+	g := newTestGateway(t, func(c *Config, _ *[]grpc.ServerOption) { c.OTLPEndpoint = "" })
+	g.call(t, "GET", "/v1/me", "")
+	if tp := g.identity.lastMetadata().Get("traceparent"); len(tp) != 0 {
+		t.Fatalf("the service got traceparent %v", tp)
+	}
+	if line := g.accessLines(t, 1)[0].ContextMap(); line["trace_id"] != nil {
+		t.Fatalf("trace id logged: %v", line)
+	}
+}
+
 // TestJWKSWellKnown: issue 12 point 3 — the key set is also where JOSE
 // libraries look first.
 func TestJWKSWellKnown(t *testing.T) {

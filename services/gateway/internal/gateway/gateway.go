@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigil/vigil/gen/openapi"
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
+	"github.com/vigil/vigil/services/gateway/internal/telemetry"
 	"github.com/vigil/vigil/services/runtime/client"
 )
 
@@ -66,12 +67,12 @@ type edge struct {
 // newEdge builds the whole HTTP handler over the given upstreams. The chain,
 // outermost first:
 //
-//	upload deadline → tracing → request id → observe (metrics, access log)
+//	upload deadline → tracing (with an OTLP endpoint) → request id → observe (metrics, access log)
 //	→ CORS → no-store → body bound → ETag → grpc-gateway mux
 //
 // and inside the mux, once a route matched: probe stop (for 405's Allow) →
 // route label → UTF-8 check → the generated or hand-written handler.
-func newEdge(ctx context.Context, cfg *Config, log *zap.Logger, upstreams []upstream, tr *tracing) (*edge, error) {
+func newEdge(ctx context.Context, cfg *Config, log *zap.Logger, upstreams []upstream) (*edge, error) {
 	cors, err := newCORS(cfg.CORSAllowedOrigins)
 	if err != nil {
 		return nil, err
@@ -110,7 +111,7 @@ func newEdge(ctx context.Context, cfg *Config, log *zap.Logger, upstreams []upst
 	h = cors.wrap(h)
 	h = observe(m, log, cfg.AccessLog)(h)
 	h = withRequestID(h)
-	h = tr.handler(h)
+	h = telemetry.HTTPHandler(&cfg.Common, h, "http")
 	h = withUploadDeadline(h, cfg.UploadTimeout)
 	return &edge{public: h, metrics: m}, nil
 }

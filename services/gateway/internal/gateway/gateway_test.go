@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/grpc"
@@ -26,6 +28,7 @@ import (
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
+	"github.com/vigil/vigil/services/gateway/internal/telemetry"
 	"github.com/vigil/vigil/services/runtime/server/servertest"
 )
 
@@ -153,6 +156,18 @@ func (fakeTypes) ListDocumentTypes(context.Context, *vaultv1.ListDocumentTypesRe
 	return &vaultv1.ListDocumentTypesResponse{}, nil
 }
 
+var tracerOnce sync.Once
+
+// installTestTracer installs, once, what telemetry.Setup installs with an
+// endpoint, minus the exporter: a sampling SDK tracer provider and the W3C
+// propagators.
+func installTestTracer() {
+	tracerOnce.Do(func() {
+		otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample())))
+		otel.SetTextMapPropagator(telemetry.Propagator())
+	})
+}
+
 // testGateway is the gateway's HTTP handler over one bufconn server that
 // plays every upstream: a fake vault, a fake identity, and a controllable
 // health.
@@ -171,6 +186,10 @@ type testGateway struct {
 func newTestGateway(t testing.TB, opts ...func(*Config, *[]grpc.ServerOption)) *testGateway {
 	t.Helper()
 	cfg := &Config{MaxBodyBytes: 1 << 10, ReadyTimeout: time.Second, AccessLog: true, UploadTimeout: time.Minute}
+	// Tracing on (an endpoint enables it), spans kept in memory: see
+	// installTestTracer.
+	cfg.OTLPEndpoint = "127.0.0.1:4317"
+	installTestTracer()
 	var serverOpts []grpc.ServerOption
 	for _, o := range opts {
 		o(cfg, &serverOpts)
@@ -189,16 +208,12 @@ func newTestGateway(t testing.TB, opts ...func(*Config, *[]grpc.ServerOption)) *
 
 	core, logs := observer.New(zap.DebugLevel)
 	log := zap.New(core)
-	tr, err := newTracing(context.Background(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := servertest.Dial(t, lis, tr.dialOption())
+	conn := servertest.Dial(t, lis, telemetry.DialOptions(&cfg.Common)...)
 	var ups []upstream
 	for _, name := range []string{"identity", "directory", "vault", "notify"} {
 		ups = append(ups, upstream{name: name, conn: conn})
 	}
-	e, err := newEdge(context.Background(), cfg, log, ups, tr)
+	e, err := newEdge(context.Background(), cfg, log, ups)
 	if err != nil {
 		t.Fatal(err)
 	}

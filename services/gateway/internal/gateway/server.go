@@ -11,20 +11,15 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/vigil/vigil/services/gateway/internal/telemetry"
 )
 
 // Run serves HTTP until ctx ends, then drains in-flight requests.
 func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
-	tr, err := newTracing(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = tr.shutdown(sctx)
-	}()
-	upstreams, err := dialUpstreams(cfg, tr.dialOption())
+	stopTracing := telemetry.Setup(&cfg.Common, log)
+	defer func() { _ = stopTracing() }()
+	upstreams, err := dialUpstreams(cfg, telemetry.DialOptions(&cfg.Common)...)
 	if err != nil {
 		return err
 	}
@@ -33,7 +28,7 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
 			_ = u.conn.Close()
 		}
 	}()
-	e, err := newEdge(ctx, cfg, log, upstreams, tr)
+	e, err := newEdge(ctx, cfg, log, upstreams)
 	if err != nil {
 		return err
 	}
