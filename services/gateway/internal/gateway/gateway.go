@@ -62,6 +62,7 @@ func connOf(upstreams []upstream, name string) *grpc.ClientConn {
 type edge struct {
 	public  http.Handler
 	metrics *metrics
+	mux     *runtime.ServeMux // the API's routes (tests list them)
 }
 
 // newEdge builds the whole HTTP handler over the given upstreams. The chain,
@@ -113,12 +114,11 @@ func newEdge(ctx context.Context, cfg *Config, log *zap.Logger, upstreams []upst
 	h = withRequestID(h)
 	h = telemetry.HTTPHandler(&cfg.Common, h, "http")
 	h = withUploadDeadline(h, cfg.UploadTimeout)
-	return &edge{public: h, metrics: m}, nil
+	return &edge{public: h, metrics: m, mux: mux}, nil
 }
 
 // registerEdgeRoutes adds the gateway's own paths to the same mux as the API,
 // so that every path gets the same treatment (405 with Allow, access log).
-// Patterns are literals: TestOpenAPIDescribesEveryRoute reads them.
 func registerEdgeRoutes(mux *runtime.ServeMux, cfg *Config, m *metrics, upstreams []upstream) error {
 	serve := func(h http.Handler) runtime.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request, _ map[string]string) { h.ServeHTTP(w, r) }
