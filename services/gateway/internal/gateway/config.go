@@ -44,6 +44,9 @@ func ParseConfig(args []string) (*Config, error) {
 	cfg := &Config{Common: config.Common{Service: "gateway"}}
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	cfg.Register(fs)
+	if f := fs.Lookup("metrics-addr"); f != nil {
+		f.Usage = "address that serves /metrics apart; empty: /metrics is on the public port ($VIGIL_METRICS_ADDR)"
+	}
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "largest JSON request body accepted; the services' gRPC message bound ($VIGIL_MAX_BODY_BYTES)")
 	fs.DurationVar(&cfg.ReadyTimeout, "ready-timeout", time.Second, "timeout of each upstream health check in /readyz ($VIGIL_READY_TIMEOUT)")
 	fs.BoolVar(&cfg.AccessLog, "access-log", true, "log one line per HTTP request ($VIGIL_ACCESS_LOG)")
