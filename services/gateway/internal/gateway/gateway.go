@@ -65,6 +65,16 @@ type edge struct {
 	mux     *runtime.ServeMux // the API's routes (tests list them)
 }
 
+// NewHandler is the gateway's public HTTP handler over the given upstreams
+// (what Run serves; tests serve it with httptest).
+func NewHandler(ctx context.Context, cfg *Config, log *zap.Logger, upstreams []upstream) (http.Handler, error) {
+	e, err := newEdge(ctx, cfg, log, upstreams)
+	if err != nil {
+		return nil, err
+	}
+	return e.public, nil
+}
+
 // newEdge builds the whole HTTP handler over the given upstreams. The chain,
 // outermost first:
 //

@@ -125,10 +125,11 @@ func connectionLimit(configured int, log *zap.Logger) int {
 }
 
 // withUploadDeadline gives streamed uploads --upload-timeout to arrive
-// instead of --read-timeout, which bounds every other request.
+// instead of --read-timeout, which bounds every other request (0: leave
+// the server's deadline).
 func withUploadDeadline(next http.Handler, timeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isStreamingRoute(r) {
+		if timeout > 0 && isStreamingRoute(r) {
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
 		}
 		next.ServeHTTP(w, r)
