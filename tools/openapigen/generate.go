@@ -351,6 +351,10 @@ func conventions(path, method string, op *openapi2.Operation, public bool) {
 	}
 }
 
+// v2Only ends the sentences of the v2 document that point to the v3 one for
+// what v2 cannot say; the v3 document drops them.
+const v2Only = ": see the OpenAPI 3 document (/openapi.v3.json), which describes every body."
+
 // addRoute describes one hand-written route in v2 terms. What v2 cannot say
 // (a multipart and a text/csv body on one operation, JSON parts) is said
 // again, fully, in v3 (v3Route).
@@ -373,7 +377,7 @@ func addRoute(t *openapi2.T, r Route) error {
 			also = append(also, "text/csv")
 		}
 		existing.Description = strings.TrimSpace(existing.Description + "\n\n" + strings.TrimSpace(r.Request.Description) +
-			"\n\nAlso accepts a " + strings.Join(also, " or a ") + " body: see the OpenAPI 3 document (/openapi.v3.json), which describes every body.")
+			"\n\nAlso accepts a " + strings.Join(also, " or a ") + " body" + v2Only)
 		return nil
 	}
 	if existing != nil {
@@ -409,7 +413,7 @@ func addRoute(t *openapi2.T, r Route) error {
 				op.Parameters = append(op.Parameters, p)
 			}
 			if rq.CSV {
-				op.Description = strings.TrimSpace(op.Description + "\n\nAlso accepts a text/csv body: see the OpenAPI 3 document (/openapi.v3.json).")
+				op.Description = strings.TrimSpace(op.Description + "\n\nAlso accepts a text/csv body" + v2Only)
 			}
 		case rq.CSV:
 			op.Consumes = []string{"text/csv"}

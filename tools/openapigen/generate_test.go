@@ -139,6 +139,9 @@ func TestGenerate(t *testing.T) {
 	if _, ok := d3.Paths["/v1/companies/{company}/things/{thing}/content"]["get"].Responses["200"].Content["application/pdf"]; !ok {
 		t.Fatal("binary answer missing in v3")
 	}
+	if !strings.Contains(s2, "/openapi.v3.json") || strings.Contains(s3, "/openapi.v3.json") {
+		t.Error("the note pointing to v3 for the CSV body belongs to v2 only")
+	}
 	if !strings.Contains(s3, "UploadThingMetadata") {
 		t.Fatal("the JSON part's schema was pruned")
 	}

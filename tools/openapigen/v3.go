@@ -63,6 +63,13 @@ func text(desc string) *openapi3.SchemaRef {
 // v3Route writes a hand-written route's bodies: multipart parts with their
 // JSON encoding, text/csv, binary answers.
 func v3Route(op *openapi3.Operation, r Route) {
+	var kept []string
+	for _, para := range strings.Split(op.Description, "\n\n") {
+		if !strings.HasSuffix(para, v2Only) {
+			kept = append(kept, para)
+		}
+	}
+	op.Description = strings.Join(kept, "\n\n")
 	if rq := r.Request; rq != nil {
 		content := openapi3.Content{}
 		if len(rq.Multipart) > 0 {
