@@ -252,48 +252,50 @@ func (s *WebhookStore) Cursor(_ context.Context, source string) (n uint64, err e
 	return n, err
 }
 
-// AppendEvent implements webhooks.Store.
-func (s *WebhookStore) AppendEvent(_ context.Context, source string, seq uint64, ev webhooks.Event,
+// AppendEvents implements webhooks.Store.
+func (s *WebhookStore) AppendEvents(_ context.Context, source string, in []webhooks.Incoming,
 	fanout func(webhooks.Event, []webhooks.Endpoint) []webhooks.Delivery) (n int, err error) {
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		n = 0
-		if seq <= storage.GetU64(tx, whCursors, []byte(source)) {
-			return nil // a replay: already kept
-		}
-		pos, err := tx.Bucket(whEvents).NextSequence()
-		if err != nil {
-			return err
-		}
-		ev.Seq = pos
-		if err := putJSON(tx, whEvents, storage.U64(pos), ev); err != nil {
-			return err
-		}
-		if err := tx.Bucket(whEventsByCompany).Put(key([]byte(ev.Company), storage.U64(pos)), nil); err != nil {
-			return err
-		}
-		endpoints, err := companyEndpoints(tx, ev.Company, "", webhooks.MaxEndpointsPerCompany*2)
-		if err != nil {
-			return err
-		}
-		for _, d := range fanout(ev, endpoints) {
-			if err := putNewDelivery(tx, d); err != nil {
+		cursor := storage.GetU64(tx, whCursors, []byte(source))
+		start := cursor
+		for _, item := range in {
+			if item.Seq <= cursor {
+				continue // a replay: already applied
+			}
+			cursor = item.Seq
+			if item.Event == nil {
+				continue
+			}
+			ev := *item.Event
+			pos, err := tx.Bucket(whEvents).NextSequence()
+			if err != nil {
 				return err
 			}
-			n++
+			ev.Seq = pos
+			if err := putJSON(tx, whEvents, storage.U64(pos), ev); err != nil {
+				return err
+			}
+			if err := tx.Bucket(whEventsByCompany).Put(key([]byte(ev.Company), storage.U64(pos)), nil); err != nil {
+				return err
+			}
+			endpoints, err := companyEndpoints(tx, ev.Company, "", webhooks.MaxEndpointsPerCompany*2)
+			if err != nil {
+				return err
+			}
+			for _, d := range fanout(ev, endpoints) {
+				if err := putNewDelivery(tx, d); err != nil {
+					return err
+				}
+				n++
+			}
 		}
-		return storage.PutU64(tx, whCursors, []byte(source), seq)
-	})
-	return n, err
-}
-
-// AdvanceCursor implements webhooks.Store.
-func (s *WebhookStore) AdvanceCursor(_ context.Context, source string, seq uint64) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		if seq <= storage.GetU64(tx, whCursors, []byte(source)) {
+		if cursor == start {
 			return nil
 		}
-		return storage.PutU64(tx, whCursors, []byte(source), seq)
+		return storage.PutU64(tx, whCursors, []byte(source), cursor)
 	})
+	return n, err
 }
 
 // Event implements webhooks.Store.
@@ -480,34 +482,59 @@ func (s *WebhookStore) ListDeliveries(_ context.Context, endpoint string, state 
 	return out, err
 }
 
-// ClaimDue implements webhooks.Store.
-func (s *WebhookStore) ClaimDue(_ context.Context, now time.Time, limit int, room func(string) int) (out []webhooks.Delivery, err error) {
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		out = out[:0]
-		end := nanos(now)
-		var endpoints []string
-		c := tx.Bucket(whDueEndpoints).Cursor()
-		for k, _ := c.First(); k != nil && len(endpoints) < maxDueEndpoints && bytes.Compare(k[:8], end) <= 0; k, _ = c.Next() {
-			endpoints = append(endpoints, string(k[8:]))
+// claimable lists, endpoint by endpoint (the most overdue first), the due
+// keys ClaimDue may take: at most limit, at most room(endpoint) of each.
+type claim struct {
+	endpoint string
+	keys     [][]byte
+}
+
+func claimable(tx *bolt.Tx, now time.Time, limit int, room func(string) int) []claim {
+	end := nanos(now)
+	var endpoints []string
+	c := tx.Bucket(whDueEndpoints).Cursor()
+	for k, _ := c.First(); k != nil && len(endpoints) < maxDueEndpoints && bytes.Compare(k[:8], end) <= 0; k, _ = c.Next() {
+		endpoints = append(endpoints, string(k[8:]))
+	}
+	var out []claim
+	total := 0
+	for _, ep := range endpoints {
+		if total >= limit {
+			break
 		}
-		for _, ep := range endpoints {
-			if len(out) >= limit {
+		take := min(room(ep), limit-total)
+		if take <= 0 {
+			continue
+		}
+		prefix := key([]byte(ep), nil)
+		c := claim{endpoint: ep}
+		dc := tx.Bucket(whDue).Cursor()
+		for k, _ := dc.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(c.keys) < take; k, _ = dc.Next() {
+			if bytes.Compare(k[len(prefix):len(prefix)+8], end) > 0 {
 				break
 			}
-			take := min(room(ep), limit-len(out))
-			if take <= 0 {
-				continue
-			}
-			prefix := key([]byte(ep), nil)
-			var keys [][]byte
-			dc := tx.Bucket(whDue).Cursor()
-			for k, _ := dc.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(keys) < take; k, _ = dc.Next() {
-				if bytes.Compare(k[len(prefix):len(prefix)+8], end) > 0 {
-					break
-				}
-				keys = append(keys, storage.Copy(k))
-			}
-			for _, k := range keys {
+			c.keys = append(c.keys, storage.Copy(k))
+		}
+		if len(c.keys) > 0 {
+			out = append(out, c)
+			total += len(c.keys)
+		}
+	}
+	return out
+}
+
+// ClaimDue implements webhooks.Store. It looks in a read transaction first:
+// most calls find nothing to claim and need no commit.
+func (s *WebhookStore) ClaimDue(_ context.Context, now time.Time, limit int, room func(string) int) (out []webhooks.Delivery, err error) {
+	found := false
+	if err := s.db.View(func(tx *bolt.Tx) error { found = len(claimable(tx, now, limit, room)) > 0; return nil }); err != nil || !found {
+		return nil, err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		out = out[:0]
+		for _, c := range claimable(tx, now, limit, room) {
+			prefix := key([]byte(c.endpoint), nil)
+			for _, k := range c.keys {
 				if err := tx.Bucket(whDue).Delete(k); err != nil {
 					return err
 				}
@@ -526,7 +553,7 @@ func (s *WebhookStore) ClaimDue(_ context.Context, now time.Time, limit int, roo
 				}
 				out = append(out, d)
 			}
-			if err := refreshEndpointDue(tx, ep); err != nil {
+			if err := refreshEndpointDue(tx, c.endpoint); err != nil {
 				return err
 			}
 		}

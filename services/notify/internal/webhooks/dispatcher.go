@@ -108,20 +108,10 @@ type Dispatcher struct {
 	cfg     DispatcherConfig
 	wake    chan struct{}
 	notices chan struct{}
-
-	mu        sync.Mutex
-	endpoints map[string]*endpointState
+	sched   *scheduler
 
 	rndMu sync.Mutex
 	rnd   *rand.Rand
-}
-
-// endpointState is what the dispatcher remembers of an endpoint between
-// attempts (in memory: a restart probes every endpoint afresh).
-type endpointState struct {
-	inflight    int
-	failures    int
-	pausedUntil time.Time
 }
 
 // NewDispatcher builds a dispatcher; Run starts it.
@@ -133,12 +123,13 @@ func NewDispatcher(o DispatcherOptions, cfg DispatcherConfig) *Dispatcher {
 	if o.Observe == nil {
 		o.Observe = func(string) {}
 	}
-	return &Dispatcher{
+	d := &Dispatcher{
 		DispatcherOptions: o, cfg: cfg,
 		wake: make(chan struct{}, 1), notices: make(chan struct{}, 1),
-		endpoints: map[string]*endpointState{},
-		rnd:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
+	d.sched = newScheduler(cfg.PerEndpoint, o.Now, d.backoff)
+	return d
 }
 
 // Wake tells the dispatcher that something may be due now.
@@ -152,86 +143,8 @@ func (d *Dispatcher) Wake() {
 // Poke lifts an endpoint's pause (an Administrator changed it, tests it or
 // asks for a redelivery) and wakes the dispatcher.
 func (d *Dispatcher) Poke(endpoint string) {
-	d.mu.Lock()
-	if st := d.endpoints[endpoint]; st != nil {
-		st.pausedUntil = time.Time{}
-	}
-	d.mu.Unlock()
+	d.sched.unpause(endpoint)
 	d.Wake()
-}
-
-// room is how many more attempts endpoint may start now.
-func (d *Dispatcher) room(endpoint string) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st := d.endpoints[endpoint]
-	if st == nil {
-		return d.cfg.PerEndpoint
-	}
-	if d.Now().Before(st.pausedUntil) {
-		return 0
-	}
-	limit := d.cfg.PerEndpoint
-	if st.failures > 0 {
-		limit = 1
-	}
-	return max(0, limit-st.inflight)
-}
-
-func (d *Dispatcher) started(endpoint string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st := d.endpoints[endpoint]
-	if st == nil {
-		st = &endpointState{}
-		d.endpoints[endpoint] = st
-	}
-	st.inflight++
-}
-
-// finished records the end of an attempt and what it says of the endpoint.
-func (d *Dispatcher) finished(endpoint string, h Health, at time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st := d.endpoints[endpoint]
-	if st == nil {
-		return
-	}
-	st.inflight--
-	switch h {
-	case HealthOK:
-		st.failures, st.pausedUntil = 0, time.Time{}
-	case HealthFailed:
-		st.failures++
-		st.pausedUntil = at.Add(d.backoff(st.failures))
-	}
-	if st.inflight <= 0 && st.failures == 0 {
-		delete(d.endpoints, endpoint)
-	}
-}
-
-// forget drops what is remembered of an endpoint (disabled: its backlog
-// drains at once, each delivery dead without an attempt).
-func (d *Dispatcher) forget(endpoint string) {
-	d.mu.Lock()
-	if st := d.endpoints[endpoint]; st != nil {
-		st.failures, st.pausedUntil = 0, time.Time{}
-	}
-	d.mu.Unlock()
-}
-
-// nextUnpause is the wait until the first paused endpoint may be tried.
-func (d *Dispatcher) nextUnpause(now time.Time) (time.Duration, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var best time.Duration
-	found := false
-	for _, st := range d.endpoints {
-		if w := st.pausedUntil.Sub(now); w > 0 && (!found || w < best) {
-			best, found = w, true
-		}
-	}
-	return best, found
 }
 
 // Run delivers until ctx ends, then waits for the workers (an attempt in
@@ -253,90 +166,74 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); d.housekeeping(ctx) }()
-
-	capacity := d.cfg.Workers * 2
-	jobs := make(chan Delivery, capacity)
-	done := make(chan struct{}, capacity)
 	for range d.cfg.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for job := range jobs {
-				if ctx.Err() == nil {
-					d.deliver(sendCtx, job)
-				} else {
-					d.finished(job.Endpoint, HealthUnchanged, d.Now())
+			for {
+				job, ok := d.sched.next()
+				if !ok {
+					return
 				}
-				done <- struct{}{}
+				d.deliver(sendCtx, job)
 			}
 		}()
 	}
 	defer func() {
-		close(jobs)
+		d.sched.close()
 		wg.Wait()
 	}()
 
-	inflight := 0
-	for {
-	drain:
-		for {
-			select {
-			case <-done:
-				inflight--
-			default:
-				break drain
-			}
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		free := capacity - inflight
+	// At most capacity deliveries are claimed at once (queued or being
+	// attempted): memory stays bounded whatever the backlog.
+	capacity := d.cfg.Workers * lookahead
+	for ctx.Err() == nil {
+		free := capacity - d.sched.claimedCount()
 		claimed := 0
 		if free > 0 {
-			batch, err := d.Store.ClaimDue(ctx, d.Now().UTC(), free, d.room)
+			batch, err := d.Store.ClaimDue(ctx, d.Now().UTC(), free, d.sched.room)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
 				d.Log.Error("claim due webhook deliveries", zap.Error(err))
-				free = 0
 			}
-			for _, job := range batch {
-				d.started(job.Endpoint)
-				inflight++
-				jobs <- job
-			}
+			d.sched.add(batch)
 			claimed = len(batch)
 		}
-		if free > 0 && claimed == free {
+		if claimed > 0 && claimed == free {
 			continue
 		}
+		now := d.Now()
 		wait := d.cfg.MaxIdle
-		if free > 0 {
-			now := d.Now()
-			if next, ok, err := d.Store.NextDue(ctx); err == nil && ok {
-				if w := next.Sub(now); w > 0 {
-					wait = min(wait, w)
-				} else if w, ok := d.nextUnpause(now); ok {
-					// Due work is held back by paused endpoints (or full
-					// ones, which a finished attempt wakes).
-					wait = min(wait, w)
-				}
+		if next, ok, err := d.Store.NextDue(ctx); err == nil && ok {
+			if w := next.Sub(now); w > 0 {
+				wait = min(wait, w)
+			} else {
+				// Due work held back (endpoints full or paused) is claimed
+				// when an attempt ends (freed) or a pause ends (below).
+				wait = min(wait, heldBackRecheck)
 			}
+		}
+		if w, ok := d.sched.nextUnpause(now); ok {
+			wait = min(wait, w)
 		}
 		timer := time.NewTimer(max(wait, time.Millisecond))
 		select {
 		case <-ctx.Done():
-			timer.Stop()
-			return nil
 		case <-d.wake:
-		case <-done:
-			inflight--
+		case <-d.sched.freed:
 		case <-timer.C:
 		}
 		timer.Stop()
+		d.sched.poll() // a pause may have ended: queued work may start
 	}
+	return nil
 }
+
+// heldBackRecheck bounds the sleep while due work is held back by full
+// endpoints (a finished attempt wakes the loop anyway).
+const heldBackRecheck = time.Second
 
 // permanentError is a failure that retrying cannot mend.
 type permanentError struct{ msg string }
@@ -362,7 +259,7 @@ func (d *Dispatcher) deliver(ctx context.Context, job Delivery) {
 		out.NextAttempt = now.Add(d.backoff(job.Attempts))
 	}
 	failingSince := d.record(ctx, out, log)
-	d.finished(job.Endpoint, health, now)
+	d.sched.finished(job.Endpoint, health, now)
 	switch out.State {
 	case StateDelivered:
 		d.Observe(ResultSent)
@@ -487,7 +384,7 @@ func (d *Dispatcher) disable(ctx context.Context, endpoint string, since, now ti
 		return
 	}
 	d.Log.Warn("webhook disabled after failing too long", zap.String("webhook", e.Name()), zap.String("reason", reason))
-	d.forget(endpoint)
+	d.sched.forget(endpoint)
 	d.Wake()
 	select {
 	case d.notices <- struct{}{}:

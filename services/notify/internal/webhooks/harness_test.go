@@ -142,9 +142,8 @@ func newHarness(t *testing.T, cfg webhooks.DispatcherConfig, receivers ...*recei
 	if cfg.BackoffBase == 0 {
 		cfg.BackoffBase, cfg.BackoffMax = 10*time.Millisecond, 40*time.Millisecond
 	}
-	if cfg.MaxIdle == 0 {
-		cfg.MaxIdle = 50 * time.Millisecond
-	}
+	// MaxIdle stays the default (a minute): the tests rely on the
+	// dispatcher waking itself, not on the safety net.
 	h.start(cfg)
 	t.Cleanup(func() { h.stop() })
 	return h
@@ -209,7 +208,7 @@ func (h *harness) emit(source, typ, company string, attrs map[string]string) str
 	e := feed.Event{Sequence: h.seq[source], Type: typ, Time: time.Now(), Company: company,
 		Subject: company + "/suppliers/s/compliance", Resources: map[string]string{feed.ResourceCustomer: company, feed.ResourceSupplier: "companies/s"},
 		Attributes: attrs}
-	if err := h.relay.Handle(source)(ctx, e); err != nil {
+	if err := h.relay.HandleBatch(source)(ctx, []feed.Event{e}); err != nil {
 		h.t.Fatal(err)
 	}
 	return feed.ID(source, e.Sequence)

@@ -73,6 +73,14 @@ type Event struct {
 	StoreTime time.Time `json:"store_time"`
 }
 
+// Incoming is one event of a source's feed: its sequence there, and the
+// event to keep, or nil when it only moves the cursor (not for
+// integrations, or a gap).
+type Incoming struct {
+	Seq   uint64
+	Event *Event
+}
+
 // State is where a delivery stands.
 type State string
 
@@ -180,14 +188,12 @@ type Store interface {
 
 	// Cursor is the last sequence of source's feed applied (0: none).
 	Cursor(ctx context.Context, source string) (uint64, error)
-	// AppendEvent keeps ev (assigning ev.Seq) for ev.Company with the
-	// deliveries fanout returns for the company's endpoints, and moves
-	// source's cursor to seq, in one transaction. When the cursor is
-	// already at or past seq it does nothing and returns 0 (a replay).
-	AppendEvent(ctx context.Context, source string, seq uint64, ev Event, fanout func(ev Event, endpoints []Endpoint) []Delivery) (int, error)
-	// AdvanceCursor moves source's cursor to seq without an event (an event
-	// that is not for integrations, or a gap); never backwards.
-	AdvanceCursor(ctx context.Context, source string, seq uint64) error
+	// AppendEvents applies a run of source's feed in one transaction: each
+	// incoming event after the cursor is kept (its Seq assigned) for its
+	// company with the deliveries fanout returns for the company's
+	// endpoints, and the cursor moves to the last one. Incoming events at or
+	// before the cursor are replays: skipped. It returns the deliveries made.
+	AppendEvents(ctx context.Context, source string, in []Incoming, fanout func(ev Event, endpoints []Endpoint) []Delivery) (int, error)
 	// Event returns the kept event at seq, or ErrNotFound.
 	Event(ctx context.Context, seq uint64) (Event, error)
 	// ListEvents returns up to limit events of company with Seq > after,

@@ -11,8 +11,8 @@ import (
 )
 
 // Relay turns the events of the services' feeds into the change feed and
-// webhook deliveries. One feed.Follower per source calls Handle with the
-// source's events in order; each event is kept once, for the one company it
+// webhook deliveries. One feed.Follower per source calls HandleBatch with
+// runs of the source's events in order; each event is kept once, for the one company it
 // is for (the producer already addressed it: R-VAULT-3), and fanned out to
 // that company's enabled endpoints subscribed to its type, in the same
 // transaction as the source's cursor: a replay after a crash changes
@@ -38,29 +38,34 @@ func (r *Relay) Cursor(source string) func(context.Context) (uint64, error) {
 	return func(ctx context.Context) (uint64, error) { return r.store.Cursor(ctx, source) }
 }
 
-// Handle is a feed.Follower's Handle for source.
-func (r *Relay) Handle(source string) func(context.Context, feed.Event) error {
-	return func(ctx context.Context, e feed.Event) error {
-		if feed.IsSkip(e) || !feed.IsPublic(e.Type) {
-			return r.store.AdvanceCursor(ctx, source, e.Sequence)
-		}
-		if !companyName.MatchString(e.Company) {
-			// A producer's bug: without its company the event cannot be
-			// addressed to anyone, so it reaches no one.
-			r.log.Error("event without a valid company dropped", zap.String("event", feed.ID(source, e.Sequence)),
-				zap.String("type", e.Type), zap.String("company", e.Company))
-			return r.store.AdvanceCursor(ctx, source, e.Sequence)
-		}
+// HandleBatch is a feed.Follower's HandleBatch for source: the run of
+// events is applied in one transaction.
+func (r *Relay) HandleBatch(source string) func(context.Context, []feed.Event) error {
+	return func(ctx context.Context, es []feed.Event) error {
 		now := r.now().UTC()
-		ev := Event{
-			ID: feed.ID(source, e.Sequence), Source: source, Type: e.Type, Company: e.Company, Subject: e.Subject,
-			Time: e.Time.UTC(), Resources: e.Resources, Attributes: e.Attributes, StoreTime: now,
+		in := make([]Incoming, len(es))
+		for i, e := range es {
+			in[i].Seq = e.Sequence
+			if feed.IsSkip(e) || !feed.IsPublic(e.Type) {
+				continue
+			}
+			if !companyName.MatchString(e.Company) {
+				// A producer's bug: without its company the event cannot be
+				// addressed to anyone, so it reaches no one.
+				r.log.Error("event without a valid company dropped", zap.String("event", feed.ID(source, e.Sequence)),
+					zap.String("type", e.Type), zap.String("company", e.Company))
+				continue
+			}
+			in[i].Event = &Event{
+				ID: feed.ID(source, e.Sequence), Source: source, Type: e.Type, Company: e.Company, Subject: e.Subject,
+				Time: e.Time.UTC(), Resources: e.Resources, Attributes: e.Attributes, StoreTime: now,
+			}
 		}
-		n, err := r.store.AppendEvent(ctx, source, e.Sequence, ev, func(ev Event, endpoints []Endpoint) []Delivery {
+		n, err := r.store.AppendEvents(ctx, source, in, func(ev Event, endpoints []Endpoint) []Delivery {
 			return fanout(ev, endpoints, now)
 		})
 		if err != nil {
-			return fmt.Errorf("keep event %s: %w", ev.ID, err)
+			return fmt.Errorf("keep %d events of %s from %d: %w", len(es), source, es[0].Sequence, err)
 		}
 		if n > 0 {
 			r.queued()

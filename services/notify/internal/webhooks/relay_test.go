@@ -32,7 +32,7 @@ func TestRelayFanOutPerCompany(t *testing.T) {
 	h.emit("directory", feed.TypeProjectChanged, "companies/a", nil)
 	h.emit("directory", feed.TypeSupplierLinked, "", nil)
 	// A replay of vault's first event after a crash.
-	if err := h.relay.Handle("vault")(ctx, feed.Event{Sequence: 1, Type: feed.TypeDocumentUploaded, Time: time.Now(), Company: "companies/a"}); err != nil {
+	if err := h.relay.HandleBatch("vault")(ctx, []feed.Event{{Sequence: 1, Type: feed.TypeDocumentUploaded, Time: time.Now(), Company: "companies/a"}}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "four deliveries", func() bool { return len(r.deliveries()) == 4 })

@@ -27,7 +27,7 @@ var (
 func Run(t *testing.T, newStore Factory) {
 	t.Run("Endpoints", func(t *testing.T) { testEndpoints(t, newStore) })
 	t.Run("EndpointLimit", func(t *testing.T) { testEndpointLimit(t, newStore) })
-	t.Run("AppendEventOncePerCursor", func(t *testing.T) { testAppendEvent(t, newStore) })
+	t.Run("AppendEventsOncePerCursor", func(t *testing.T) { testAppendEvent(t, newStore) })
 	t.Run("FeedPerCompany", func(t *testing.T) { testFeed(t, newStore) })
 	t.Run("ClaimRoomAndOrder", func(t *testing.T) { testClaim(t, newStore) })
 	t.Run("CompleteAndHealth", func(t *testing.T) { testComplete(t, newStore) })
@@ -156,7 +156,7 @@ func testAppendEvent(t *testing.T, newStore Factory) {
 		}
 		return everyone(t0, &next)(ev, es)
 	}
-	n, err := s.AppendEvent(ctx, "vault", 7, event("vault", 7, "companies/a", t0), fan)
+	n, err := appendOne(s, "vault", 7, event("vault", 7, "companies/a", t0), fan)
 	if err != nil || n != 1 {
 		t.Fatalf("append: %d %v", n, err)
 	}
@@ -172,7 +172,7 @@ func testAppendEvent(t *testing.T, newStore Factory) {
 	s = reopen()
 	// A replay (same or older sequence) keeps nothing twice.
 	for _, seq := range []uint64{7, 3} {
-		if n, err := s.AppendEvent(ctx, "vault", seq, event("vault", seq, "companies/a", t0), everyone(t0, &next)); err != nil || n != 0 {
+		if n, err := appendOne(s, "vault", seq, event("vault", seq, "companies/a", t0), everyone(t0, &next)); err != nil || n != 0 {
 			t.Fatalf("replay of %d: %d %v", seq, n, err)
 		}
 	}
@@ -184,15 +184,34 @@ func testAppendEvent(t *testing.T, newStore Factory) {
 	if len(ds) != 1 || ds[0].EventSeq != evs[0].Seq {
 		t.Fatalf("deliveries after a replay: %+v", ds)
 	}
-	if err := s.AdvanceCursor(ctx, "vault", 9); err != nil {
+	// A run: a replay, an event, a cursor move, another event.
+	ev10, ev12 := event("vault", 10, "companies/a", t0), event("vault", 12, "companies/a", t0)
+	n, err = s.AppendEvents(ctx, "vault", []webhooks.Incoming{{Seq: 6, Event: &ev10}, {Seq: 10, Event: &ev10}, {Seq: 11}, {Seq: 12, Event: &ev12}}, everyone(t0, &next))
+	if err != nil || n != 2 {
+		t.Fatalf("a run: %d deliveries, %v", n, err)
+	}
+	if c, _ := s.Cursor(ctx, "vault"); c != 12 {
+		t.Fatalf("cursor %d, want 12", c)
+	}
+	evs, _ = s.ListEvents(ctx, "companies/a", 0, 10)
+	if len(evs) != 3 || evs[1].ID != "vault-10" || evs[2].ID != "vault-12" || evs[2].Seq <= evs[1].Seq {
+		t.Fatalf("events after a run: %+v", evs)
+	}
+	// Moving the cursor only, and never backwards.
+	if _, err := s.AppendEvents(ctx, "vault", []webhooks.Incoming{{Seq: 13}}, everyone(t0, &next)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AdvanceCursor(ctx, "vault", 8); err != nil {
+	if _, err := s.AppendEvents(ctx, "vault", []webhooks.Incoming{{Seq: 8}}, everyone(t0, &next)); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := s.Cursor(ctx, "vault"); c != 9 {
-		t.Fatalf("cursor %d, want 9 (never backwards)", c)
+	if c, _ := s.Cursor(ctx, "vault"); c != 13 {
+		t.Fatalf("cursor %d, want 13 (never backwards)", c)
 	}
+}
+
+// appendOne applies one event of source's feed.
+func appendOne(s webhooks.Store, source string, seq uint64, ev webhooks.Event, fanout func(webhooks.Event, []webhooks.Endpoint) []webhooks.Delivery) (int, error) {
+	return s.AppendEvents(ctx, source, []webhooks.Incoming{{Seq: seq, Event: &ev}}, fanout)
 }
 
 func testFeed(t *testing.T, newStore Factory) {
@@ -204,7 +223,7 @@ func testFeed(t *testing.T, newStore Factory) {
 		if i%2 == 0 {
 			company = "companies/b"
 		}
-		if _, err := s.AppendEvent(ctx, "directory", i, event("directory", i, company, t0), none); err != nil {
+		if _, err := appendOne(s, "directory", i, event("directory", i, company, t0), none); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -464,7 +483,7 @@ func testPrune(t *testing.T, newStore Factory) {
 	old, recent := t0, t0.Add(40*24*time.Hour)
 	next := 0
 	for i, at := range []time.Time{old, old, recent} {
-		if _, err := s.AppendEvent(ctx, "vault", uint64(i+1), event("vault", uint64(i+1), "companies/a", at), everyone(at, &next)); err != nil {
+		if _, err := appendOne(s, "vault", uint64(i+1), event("vault", uint64(i+1), "companies/a", at), everyone(at, &next)); err != nil {
 			t.Fatal(err)
 		}
 	}
