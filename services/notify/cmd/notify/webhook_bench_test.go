@@ -310,7 +310,7 @@ func (r *benchReceiver) baseline(b *testing.B, addr string) time.Duration {
 	return time.Since(start)
 }
 
-// scrapeCounter reads one series of notify's /metrics.
+// scrapeCounter reads one series of notify's /metrics (0 when absent).
 func scrapeCounter(b *testing.B, addr, series string) float64 {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -326,6 +326,5 @@ func scrapeCounter(b *testing.B, addr, series string) float64 {
 			}
 		}
 	}
-	b.Fatalf("metrics lack %s", series)
-	return 0
+	return 0 // a counter never incremented has no series yet
 }

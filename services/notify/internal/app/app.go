@@ -179,8 +179,8 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 	scheduler := schedule.New(store, log.Named("schedule"), cfg.ScheduleInterval, o.Jobs...)
 	notifyv1.RegisterNotificationServiceServer(srv.GRPC(), api.NewNotificationServer(svc, principalFrom))
 	notifyv1.RegisterNotificationInternalServiceServer(srv.GRPC(), api.NewInternalServer(svc))
-	deliveries := metrics.NewDeliveries(srv.Registry())
-	hooks, err := newWebhooks(cfg, log, srv, svc, deliveries.Channel("webhook"), o.Webhooks)
+	m := metrics.New(srv.Registry())
+	hooks, err := newWebhooks(cfg, log, srv, svc, func(result string) { m.Delivered(metrics.ChannelWebhook, result) }, o.Webhooks)
 	if err != nil {
 		_ = store.Close()
 		return err
