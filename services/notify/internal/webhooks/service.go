@@ -269,7 +269,7 @@ func (s *Service) Update(ctx context.Context, sub authz.Subject, name string, in
 			return Endpoint{}, errs.InvalidArgument("update_mask", "%q is not a field of a webhook that can change; use %v", p, updatableFields)
 		}
 	}
-	if len(mask) == 0 {
+	if len(fields) == 0 {
 		return Endpoint{}, errs.InvalidArgument("update_mask", "name the fields to change: %v", updatableFields)
 	}
 	if slices.Contains(fields, "enabled") && in.Enabled == nil {

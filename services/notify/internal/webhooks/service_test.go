@@ -154,6 +154,7 @@ func TestBadInputNamesTheField(t *testing.T) {
 	}{
 		{"empty mask", good, nil, "update_mask"},
 		{"unknown path", good, []string{"secret"}, "update_mask"},
+		{"output-only paths only", good, []string{"signing_secret", "name"}, "update_mask"},
 		{"http url", webhooks.Input{URL: "http://erp.example/"}, []string{"url"}, "webhook.url"},
 		{"unknown type", webhooks.Input{EventTypes: []string{"x"}}, []string{"event_types"}, "webhook.event_types[0]"},
 		{"enabled unset", webhooks.Input{}, []string{"enabled"}, "webhook.enabled"},
