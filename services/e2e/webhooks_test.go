@@ -39,16 +39,16 @@ import (
 	eventsv1 "github.com/vigil/vigil/gen/vigil/events/v1"
 )
 
-// webhookReceiver is an integration's HTTPS endpoint with a certificate
+// hookReceiver is an integration's HTTPS endpoint with a certificate
 // from a private CA (the operator passes the CA as VIGIL_WEBHOOK_CA_FILE).
-type webhookReceiver struct {
+type hookReceiver struct {
 	srv    *httptest.Server
 	caFile string
 	mu     sync.Mutex
-	got    []receivedEvent
+	got    []hookEvent
 }
 
-type receivedEvent struct {
+type hookEvent struct {
 	ID, Type, Subject string
 	Data              struct {
 		Company    string            `json:"company"`
@@ -59,7 +59,7 @@ type receivedEvent struct {
 	Body                      []byte
 }
 
-func newWebhookReceiver(t *testing.T) *webhookReceiver {
+func newHookReceiver(t *testing.T) *hookReceiver {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Vigil e2e webhook CA"},
@@ -77,13 +77,13 @@ func newWebhookReceiver(t *testing.T) *webhookReceiver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &webhookReceiver{caFile: filepath.Join(t.TempDir(), "webhook-ca.pem")}
+	r := &hookReceiver{caFile: filepath.Join(t.TempDir(), "webhook-ca.pem")}
 	if err := os.WriteFile(r.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
-		var ev receivedEvent
+		var ev hookEvent
 		_ = json.Unmarshal(body, &ev)
 		ev.Signature, ev.IdempotencyKey, ev.Body = req.Header.Get("Vigil-Signature"), req.Header.Get("Idempotency-Key"), body
 		r.mu.Lock()
@@ -97,14 +97,14 @@ func newWebhookReceiver(t *testing.T) *webhookReceiver {
 	return r
 }
 
-func (r *webhookReceiver) events() []receivedEvent {
+func (r *hookReceiver) events() []hookEvent {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.got)
 }
 
 // waitFor returns the first event received matching match, within 30 s.
-func (r *webhookReceiver) waitFor(t *testing.T, what string, match func(receivedEvent) bool) receivedEvent {
+func (r *hookReceiver) waitFor(t *testing.T, what string, match func(hookEvent) bool) hookEvent {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -116,12 +116,12 @@ func (r *webhookReceiver) waitFor(t *testing.T, what string, match func(received
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("the receiver got no %s; it got %d events", what, len(r.events()))
-	return receivedEvent{}
+	return hookEvent{}
 }
 
-// verifySignature checks Vigil-Signature as the README tells integrators
+// hookVerifySignature checks Vigil-Signature as the README tells integrators
 // to: HMAC-SHA256, keyed by the secret, of "<t>.<body>", one v1 matching.
-func verifySignature(header string, body []byte, secret string) bool {
+func hookVerifySignature(header string, body []byte, secret string) bool {
 	var ts string
 	var sigs []string
 	for _, part := range strings.Split(header, ",") {
@@ -152,7 +152,7 @@ func verifySignature(header string, body []byte, secret string) bool {
 // document.uploaded and compliance.changed, signed, and the feed lists the
 // same events (R-NOTIF-6, R-VAULT-3).
 func TestWebhooksAndChangeFeed(t *testing.T) {
-	rcv := newWebhookReceiver(t)
+	rcv := newHookReceiver(t)
 	dataDir := t.TempDir()
 	s := startSuite(t, dataDir, "VIGIL_WEBHOOK_CA_FILE="+rcv.caFile, "VIGIL_WEBHOOK_ALLOW_PRIVATE=true")
 	operator, admin := s.signUp("COMPANY_KIND_OPERATOR", sirets[0], "olga@operator.test")
@@ -178,12 +178,12 @@ func TestWebhooksAndChangeFeed(t *testing.T) {
 
 	t.Run("a test event, signed", func(t *testing.T) {
 		d := s.expect(s.do("POST", "/v1/"+webhook+":test", map[string]any{}, admin.token), 200, "test").JSON(t)
-		ev := rcv.waitFor(t, "test event", func(e receivedEvent) bool { return e.Type == "webhook.test" })
-		if !verifySignature(ev.Signature, ev.Body, secret) || ev.IdempotencyKey != ev.ID || ev.ID != d["eventId"] || ev.Subject != webhook {
+		ev := rcv.waitFor(t, "test event", func(e hookEvent) bool { return e.Type == "webhook.test" })
+		if !hookVerifySignature(ev.Signature, ev.Body, secret) || ev.IdempotencyKey != ev.ID || ev.ID != d["eventId"] || ev.Subject != webhook {
 			t.Fatalf("test event %+v (delivery %v)", ev, d)
 		}
 		var ds map[string]any
-		eventually30(t, "the delivery recorded", func() bool {
+		hookEventually(t, "the delivery recorded", func() bool {
 			ds = s.expect(s.do("GET", "/v1/"+webhook+"/deliveries", nil, admin.token), 200, "deliveries").JSON(t)
 			list, _ := ds["deliveries"].([]any)
 			return len(list) == 1 && list[0].(map[string]any)["state"] == "STATE_DELIVERED"
@@ -202,9 +202,9 @@ func TestWebhooksAndChangeFeed(t *testing.T) {
 		}
 		before := len(rcv.events())
 		s.expect(s.do("POST", "/v1/"+webhook+":test", map[string]any{}, admin.token), 200, "test after rotation")
-		eventually30(t, "the second test event", func() bool { return len(rcv.events()) > before })
+		hookEventually(t, "the second test event", func() bool { return len(rcv.events()) > before })
 		ev := rcv.events()[before]
-		if strings.Count(ev.Signature, "v1=") != 2 || !verifySignature(ev.Signature, ev.Body, secret) || !verifySignature(ev.Signature, ev.Body, fresh) {
+		if strings.Count(ev.Signature, "v1=") != 2 || !hookVerifySignature(ev.Signature, ev.Body, secret) || !hookVerifySignature(ev.Signature, ev.Body, fresh) {
 			t.Fatalf("signature during the overlap: %q", ev.Signature)
 		}
 		secret = fresh
@@ -291,21 +291,24 @@ func TestWebhooksAndChangeFeed(t *testing.T) {
 	t.Run("redeliver and update", func(t *testing.T) {
 		before := len(rcv.events())
 		s.expect(s.do("POST", "/v1/"+delivery+":redeliver", map[string]any{}, admin.token), 200, "redeliver")
-		eventually30(t, "the redelivery", func() bool { return len(rcv.events()) > before })
+		hookEventually(t, "the redelivery", func() bool { return len(rcv.events()) > before })
 		upd := s.expect(s.do("PATCH", "/v1/"+webhook, map[string]any{"description": "ERP (prod)"}, admin.token), 200, "update").JSON(t)
 		if upd["description"] != "ERP (prod)" || upd["url"] != rcv.srv.URL+"/vigil" {
 			t.Fatalf("updated %v", upd)
 		}
 	})
 
-	// This part needs directory (relationships), vault (requirements,
-	// uploads) and vault's event feed; it skips while one has not landed.
+	// These parts need vault (uploads) and its event feed, and the second
+	// directory (relationships); each skips while one has not landed.
+	t.Run("a supplier's own upload reaches its endpoint and its feed", func(t *testing.T) {
+		hookOwnUpload(t, s, rcv, supplier, supplierAdmin)
+	})
 	t.Run("a document uploaded then expired reaches the endpoint and the feed", func(t *testing.T) {
-		documentFlow(t, s, rcv, operator, admin, supplier, supplierAdmin, secret)
+		hookDocumentFlow(t, s, rcv, operator, admin, supplier, supplierAdmin, secret)
 	})
 }
 
-func eventually30(t *testing.T, what string, cond func() bool) {
+func hookEventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
@@ -316,22 +319,22 @@ func eventually30(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// skipUnbuilt skips the rest of the test when a route answers 501: the
+// hookSkipUnbuilt skips the rest of the test when a route answers 501: the
 // service behind it has not implemented it yet (another issue).
-func skipUnbuilt(t *testing.T, r response, what string) {
+func hookSkipUnbuilt(t *testing.T, r response, what string) {
 	t.Helper()
 	if r.Status == http.StatusNotImplemented {
 		t.Skipf("SKIP (dependency not built yet): %s answers 501 Unimplemented; this part of the test runs once it lands", what)
 	}
 }
 
-func documentFlow(t *testing.T, s *suite, rcv *webhookReceiver, operator string, admin account, supplier string, supplierAdmin account, secret string) {
+func hookDocumentFlow(t *testing.T, s *suite, rcv *hookReceiver, operator string, admin account, supplier string, supplierAdmin account, secret string) {
 	link := s.do("POST", "/v1/"+operator+"/suppliers", map[string]any{"legalName": "ACME " + sirets[1], "country": "FR",
 		"registrationNumber": sirets[1], "contact": map[string]any{"email": "carl@supplier.test", "givenName": "Carl", "familyName": "Contact"}}, admin.token)
-	skipUnbuilt(t, link, "directory's supplier registration (issue 8)")
+	hookSkipUnbuilt(t, link, "directory's supplier registration (issue 8)")
 	s.expect(link, 200, "link the supplier")
 	types := s.do("GET", "/v1/documentTypes", nil, admin.token)
-	skipUnbuilt(t, types, "vault's document types (issue 9)")
+	hookSkipUnbuilt(t, types, "vault's document types (issue 9)")
 	docType := ""
 	for _, dt := range s.expect(types, 200, "document types").JSON(t)["documentTypes"].([]any) {
 		if m := dt.(map[string]any); m["subject"] == "DOCUMENT_SUBJECT_COMPANY" {
@@ -343,16 +346,21 @@ func documentFlow(t *testing.T, s *suite, rcv *webhookReceiver, operator string,
 		t.Fatal("the platform catalog has no company document type")
 	}
 	req := s.do("POST", "/v1/"+operator+"/requirements", map[string]any{"documentType": docType, "scope": "REQUIREMENT_SCOPE_ALL_SUPPLIERS"}, admin.token)
-	skipUnbuilt(t, req, "vault's requirements (issue 9)")
+	hookSkipUnbuilt(t, req, "vault's requirements (issue 9)")
 	s.expect(req, 200, "require the document type")
-	skipWithoutFeed(t, s.Addr("vault"), "vault")
+	hookSkipWithoutFeed(t, s.Addr("vault"), "vault")
+	// Vault learns of the relationship from directory's feed: wait until the
+	// operator's compliance view has the supplier.
+	view := "/v1/" + operator + "/suppliers/" + hookLastSegment(supplier) + "/compliance"
+	hookSkipUnbuilt(t, s.do("GET", view, nil, admin.token), "vault's compliance (issue 10)")
+	hookEventually(t, "the supplier in the operator's compliance view", func() bool { return s.do("GET", view, nil, admin.token).Status == 200 })
 
 	today := time.Now().UTC()
-	valid := s.upload(supplier, supplierAdmin.token, docType, today.AddDate(0, -1, 0), today.AddDate(1, 0, 0))
-	skipUnbuilt(t, valid, "vault's uploads (issue 9)")
+	valid := s.hookUpload(supplier, supplierAdmin.token, docType, today.AddDate(0, -1, 0), today.AddDate(1, 0, 0))
+	hookSkipUnbuilt(t, valid, "vault's uploads (issue 9)")
 	doc := s.expect(valid, 200, "upload a valid document").JSON(t)
-	forOperator := func(typ string, attrs ...string) func(receivedEvent) bool {
-		return func(e receivedEvent) bool {
+	forOperator := func(typ string, attrs ...string) func(hookEvent) bool {
+		return func(e hookEvent) bool {
 			if e.Type != typ || e.Data.Company != operator {
 				return false
 			}
@@ -365,17 +373,17 @@ func documentFlow(t *testing.T, s *suite, rcv *webhookReceiver, operator string,
 		}
 	}
 	uploaded := rcv.waitFor(t, "document.uploaded for the operator", forOperator("document.uploaded"))
-	if !strings.HasPrefix(uploaded.Subject, operator+"/suppliers/") || !strings.HasSuffix(uploaded.Subject, "/documents/"+lastSegment(doc["name"])) {
+	if !strings.HasPrefix(uploaded.Subject, operator+"/suppliers/") || !strings.HasSuffix(uploaded.Subject, "/documents/"+hookLastSegment(doc["name"])) {
 		t.Errorf("document.uploaded subject %q for document %v", uploaded.Subject, doc["name"])
 	}
 	compliant := rcv.waitFor(t, "compliance.changed (compliant) for the operator", forOperator("compliance.changed", "compliant", "true"))
 
 	// Let it expire: a newer version whose validity has ended.
-	s.expect(s.upload(supplier, supplierAdmin.token, docType, today.AddDate(-1, 0, 0), today.AddDate(0, 0, -2)), 200, "upload an expired version")
+	s.expect(s.hookUpload(supplier, supplierAdmin.token, docType, today.AddDate(-1, 0, 0), today.AddDate(0, 0, -2)), 200, "upload an expired version")
 	expired := rcv.waitFor(t, "compliance.changed (not compliant) for the operator", forOperator("compliance.changed", "compliant", "false"))
 
-	for _, e := range []receivedEvent{uploaded, compliant, expired} {
-		if !verifySignature(e.Signature, e.Body, secret) || e.IdempotencyKey != e.ID {
+	for _, e := range []hookEvent{uploaded, compliant, expired} {
+		if !hookVerifySignature(e.Signature, e.Body, secret) || e.IdempotencyKey != e.ID {
 			t.Errorf("%s %s: signature %q does not verify", e.Type, e.ID, e.Signature)
 		}
 	}
@@ -402,7 +410,7 @@ func documentFlow(t *testing.T, s *suite, rcv *webhookReceiver, operator string,
 			break
 		}
 	}
-	for _, e := range []receivedEvent{uploaded, compliant, expired} {
+	for _, e := range []hookEvent{uploaded, compliant, expired} {
 		if !slices.Contains(feedIDs, e.ID) {
 			t.Errorf("the feed %v lacks %s %s", feedIDs, e.Type, e.ID)
 		}
@@ -412,15 +420,48 @@ func documentFlow(t *testing.T, s *suite, rcv *webhookReceiver, operator string,
 	}
 }
 
-func lastSegment(v any) string {
+// hookOwnUpload: a supplier's Administrator subscribes its own endpoint to
+// document.uploaded and uploads a document: the event for the supplier
+// itself arrives, signed, and its feed lists it.
+func hookOwnUpload(t *testing.T, s *suite, rcv *hookReceiver, supplier string, admin account) {
+	types := s.do("GET", "/v1/documentTypes", nil, admin.token)
+	hookSkipUnbuilt(t, types, "vault's document types (issue 9)")
+	docType := ""
+	for _, dt := range s.expect(types, 200, "document types").JSON(t)["documentTypes"].([]any) {
+		if m := dt.(map[string]any); m["subject"] == "DOCUMENT_SUBJECT_COMPANY" {
+			docType, _ = m["name"].(string)
+			break
+		}
+	}
+	hookSkipWithoutFeed(t, s.Addr("vault"), "vault")
+	w := s.expect(s.do("POST", "/v1/"+supplier+"/webhooks", map[string]any{"url": rcv.srv.URL + "/supplier", "eventTypes": []string{"document.uploaded"}}, admin.token), 200, "the supplier's webhook").JSON(t)
+	secret, _ := w["signingSecret"].(string)
+	today := time.Now().UTC()
+	up := s.hookUpload(supplier, admin.token, docType, today.AddDate(0, -1, 0), today.AddDate(1, 0, 0))
+	hookSkipUnbuilt(t, up, "vault's uploads (issue 9)")
+	doc := s.expect(up, 200, "upload").JSON(t)
+	ev := rcv.waitFor(t, "the supplier's document.uploaded", func(e hookEvent) bool {
+		return e.Type == "document.uploaded" && e.Data.Company == supplier
+	})
+	if ev.Subject != doc["name"] || !hookVerifySignature(ev.Signature, ev.Body, secret) || ev.Data.Resources["document"] != doc["name"] {
+		t.Fatalf("event %+v for document %v", ev, doc["name"])
+	}
+	feed := s.expect(s.do("GET", "/v1/"+supplier+"/events", nil, admin.token), 200, "the supplier's feed").JSON(t)
+	evs, _ := feed["events"].([]any)
+	if !slices.ContainsFunc(evs, func(e any) bool { return e.(map[string]any)["id"] == ev.ID }) {
+		t.Fatalf("the supplier's feed %v lacks %s", evs, ev.ID)
+	}
+}
+
+func hookLastSegment(v any) string {
 	s, _ := v.(string)
 	return s[strings.LastIndexByte(s, '/')+1:]
 }
 
-// skipWithoutFeed skips when service does not serve its event feed yet.
+// hookSkipWithoutFeed skips when service does not serve its event feed yet.
 // Any other answer (a refusal without a service certificate included)
 // means it does.
-func skipWithoutFeed(t *testing.T, addr, service string) {
+func hookSkipWithoutFeed(t *testing.T, addr, service string) {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -439,7 +480,7 @@ func skipWithoutFeed(t *testing.T, addr, service string) {
 }
 
 // upload sends a PDF as a company document of the supplier.
-func (s *suite) upload(company, token, docType string, from, until time.Time) response {
+func (s *suite) hookUpload(company, token, docType string, from, until time.Time) response {
 	s.t.Helper()
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
