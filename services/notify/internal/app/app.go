@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/notify/internal/api"
@@ -123,8 +124,9 @@ type Options struct {
 	Authenticator server.Authenticator
 	// Jobs are the periodic jobs (none yet).
 	Jobs []schedule.Job
-	// Webhooks replaces the connections of the webhook machinery.
-	Webhooks WebhookOptions
+	// IdentityConn, DirectoryConn and VaultConn replace the connections to
+	// those services (tests serve fakes over bufconn).
+	IdentityConn, DirectoryConn, VaultConn grpc.ClientConnInterface
 }
 
 // principalFrom reads the caller the interceptor chain authenticated.
@@ -180,7 +182,13 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 	notifyv1.RegisterNotificationServiceServer(srv.GRPC(), api.NewNotificationServer(svc, principalFrom))
 	notifyv1.RegisterNotificationInternalServiceServer(srv.GRPC(), api.NewInternalServer(svc))
 	m := metrics.New(srv.Registry())
-	hooks, err := newWebhooks(cfg, log, srv, svc, func(result string) { m.Delivered(metrics.ChannelWebhook, result) }, o.Webhooks)
+	box, err := secretBox(cfg, log)
+	if err != nil {
+		_ = store.Close()
+		return err
+	}
+	hooks, err := newWebhooks(cfg, log, srv, svc, box, func(result string) { m.Delivered(metrics.ChannelWebhook, result) },
+		map[string]grpc.ClientConnInterface{"identity": o.IdentityConn, "directory": o.DirectoryConn, "vault": o.VaultConn})
 	if err != nil {
 		_ = store.Close()
 		return err

@@ -72,16 +72,6 @@ func (c *WebhookConfig) complete() error {
 	return nil
 }
 
-// WebhookOptions are the parts of the webhook wiring tests replace.
-type WebhookOptions struct {
-	// Feeds replace the connections to the services whose event feeds
-	// notify follows, by name (identity, directory, vault).
-	Feeds map[string]grpc.ClientConnInterface
-	// Identity replaces the connection to identity (the Administrators to
-	// tell of a disabled endpoint).
-	Identity grpc.ClientConnInterface
-}
-
 // feedSources are the services whose events integrations receive.
 var feedSources = []string{"identity", "directory", "vault"}
 
@@ -98,13 +88,12 @@ type webhookParts struct {
 }
 
 // newWebhooks opens webhooks.db, registers WebhookService on srv and builds
-// the followers and the dispatcher; run starts them. The Administrators of
-// a disabled endpoint are told through mail, in process.
-func newWebhooks(cfg *Config, log *zap.Logger, srv *server.Server, mail *notify.Service, observe func(string), o WebhookOptions) (*webhookParts, error) {
-	box, err := secretBox(cfg, log)
-	if err != nil {
-		return nil, err
-	}
+// the followers and the dispatcher; run starts them. Signing secrets are
+// sealed with box; the Administrators of a disabled endpoint are told
+// through mail, in process. conns holds connections to identity, directory
+// and vault by name; those missing are dialled.
+func newWebhooks(cfg *Config, log *zap.Logger, srv *server.Server, mail *notify.Service, box *secrets.Box, observe func(string),
+	conns map[string]grpc.ClientConnInterface) (*webhookParts, error) {
 	roots, err := webhookRoots(cfg.WebhookCAFile)
 	if err != nil {
 		return nil, err
@@ -114,20 +103,21 @@ func newWebhooks(cfg *Config, log *zap.Logger, srv *server.Server, mail *notify.
 		return nil, err
 	}
 	p := &webhookParts{store: store, done: make(chan struct{})}
-	dial := func(name string) (grpc.ClientConnInterface, error) {
-		conn, err := client.Dial(&cfg.Common, cfg.ServiceAddr(name))
+	conn := func(name string) (grpc.ClientConnInterface, error) {
+		if c := conns[name]; c != nil {
+			return c, nil
+		}
+		c, err := client.Dial(&cfg.Common, cfg.ServiceAddr(name))
 		if err != nil {
 			return nil, err
 		}
-		p.conns = append(p.conns, conn)
-		return conn, nil
+		p.conns = append(p.conns, c)
+		return c, nil
 	}
-	identity := o.Identity
-	if identity == nil {
-		if identity, err = dial("identity"); err != nil {
-			p.closeAll()
-			return nil, err
-		}
+	identity, err := conn("identity")
+	if err != nil {
+		p.closeAll()
+		return nil, err
 	}
 	p.client = webhooks.NewClient(webhooks.ClientOptions{
 		Guard: webhooks.Guard{AllowPrivate: cfg.WebhookAllowPrivate}, RootCAs: roots,
@@ -148,15 +138,13 @@ func newWebhooks(cfg *Config, log *zap.Logger, srv *server.Server, mail *notify.
 
 	relay := webhooks.NewRelay(store, log.Named("relay"), p.dispatcher.Wake)
 	for _, source := range feedSources {
-		conn := o.Feeds[source]
-		if conn == nil {
-			if conn, err = dial(source); err != nil {
-				p.closeAll()
-				return nil, err
-			}
+		c, err := conn(source)
+		if err != nil {
+			p.closeAll()
+			return nil, err
 		}
 		p.followers = append(p.followers, &feed.Follower{
-			Client: eventsv1.NewEventsInternalServiceClient(conn), Name: source, Types: feed.Public,
+			Client: eventsv1.NewEventsInternalServiceClient(c), Name: source, Types: feed.Public,
 			Cursor: relay.Cursor(source), HandleBatch: relay.HandleBatch(source), Log: log.Named("relay"),
 		})
 	}

@@ -212,7 +212,7 @@ func (h *hooksServer) start() {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, cfg, zap.NewNop(), Options{Listener: lis, Authenticator: subjectAuth{},
-			Webhooks: WebhookOptions{Feeds: h.conns, Identity: h.conns["identity"]}})
+			IdentityConn: h.conns["identity"], DirectoryConn: h.conns["directory"], VaultConn: h.conns["vault"]})
 	}()
 	conn := servertest.Dial(h.t, lis)
 	h.client = notifyv1.NewWebhookServiceClient(conn)

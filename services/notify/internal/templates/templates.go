@@ -83,7 +83,8 @@ var Catalog = map[notify.Template][]Field{
 		{"compliant_count", Number, false}, {"total_count", Number, false}, {"link", URL, false},
 	},
 	TemplateWebhookDisabled: {
-		{"webhook_url", String, true}, {"reason", String, true}, {"link", URL, false},
+		{Name: "webhook_url", Kind: String, Required: true}, {Name: "reason", Kind: String, Required: true},
+		{Name: "link", Kind: URL},
 	},
 }
 
