@@ -590,6 +590,30 @@ func (s *WebhookStore) ReleaseClaims(_ context.Context, now time.Time) (n int, e
 	return n, err
 }
 
+// Unclaim implements webhooks.Store.
+func (s *WebhookStore) Unclaim(_ context.Context, ids []string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			d, err := getJSON[webhooks.Delivery](tx, whDeliveries, []byte(id))
+			if err != nil || !d.Claimed {
+				continue
+			}
+			d.Claimed = false
+			d.Attempts--
+			if err := tx.Bucket(whClaims).Delete([]byte(id)); err != nil {
+				return err
+			}
+			if err := putJSON(tx, whDeliveries, []byte(id), d); err != nil {
+				return err
+			}
+			if err := addDue(tx, d.Endpoint, d.NextAttempt, d.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // NextDue implements webhooks.Store.
 func (s *WebhookStore) NextDue(_ context.Context) (t time.Time, ok bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {

@@ -198,7 +198,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				}
 				d.Log.Error("claim due webhook deliveries", zap.Error(err))
 			}
-			d.sched.add(batch)
+			if rejected := d.sched.add(batch); len(rejected) > 0 {
+				d.unclaim(ctx, rejected)
+			}
 			claimed = len(batch)
 		}
 		if claimed > 0 && claimed == free {
@@ -259,7 +261,9 @@ func (d *Dispatcher) deliver(ctx context.Context, job Delivery) {
 		out.NextAttempt = now.Add(d.backoff(job.Attempts))
 	}
 	failingSince := d.record(ctx, out, log)
-	d.sched.finished(job.Endpoint, health, now)
+	if released := d.sched.finished(job.Endpoint, health, now); len(released) > 0 {
+		d.unclaim(ctx, released)
+	}
 	switch out.State {
 	case StateDelivered:
 		d.Observe(ResultSent)
@@ -367,6 +371,19 @@ func (d *Dispatcher) record(ctx context.Context, out Outcome, log *zap.Logger) t
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, time.Second)
+	}
+}
+
+// unclaim returns deliveries claimed but not attempted to the store, due as
+// before; if the store fails they are queued again rather than lost.
+func (d *Dispatcher) unclaim(ctx context.Context, ds []Delivery) {
+	ids := make([]string, len(ds))
+	for i, x := range ds {
+		ids[i] = x.ID
+	}
+	if err := d.Store.Unclaim(context.WithoutCancel(ctx), ids); err != nil {
+		d.Log.Error("return claimed webhook deliveries", zap.Int("count", len(ids)), zap.Error(err))
+		d.sched.requeue(ds)
 	}
 }
 

@@ -299,3 +299,36 @@ func TestPendingDeliveriesSurviveRestart(t *testing.T) {
 	up.Store(true)
 	waitFor(t, "delivered after the restart", func() bool { return len(r.deliveries()) == 10 })
 }
+
+// TestFailingEndpointsHoldNoClaims: an endpoint that fails gives back what
+// it had claimed while it waits for its next probe, so that the claims it
+// holds (bounded for all endpoints together) do not keep others waiting.
+func TestFailingEndpointsHoldNoClaims(t *testing.T) {
+	failing, healthy := newReceiver(t), newReceiver(t)
+	failing.answer(func(*http.Request) int { return 503 })
+	h := newHarness(t, webhooks.DispatcherConfig{Workers: 1, PerEndpoint: 1, BackoffBase: 20 * time.Second, BackoffMax: time.Minute}, failing, healthy)
+	f, _ := h.create(failing.url("/down"), feed.TypeDocumentUploaded)
+	h.create(healthy.url("/up"), feed.TypeComplianceChanged)
+	for range 30 {
+		h.emit("vault", feed.TypeDocumentUploaded, "companies/a", nil)
+	}
+	waitFor(t, "the failing endpoint's first attempt", func() bool { return len(deliveriesOf(t, h, f, webhooks.StatePending)) == 30 && failing.attempts() > 0 })
+	held := func() int {
+		n := 0
+		ds, _ := h.store.ListDeliveries(ctx, f.ID, "", "", 100)
+		for _, d := range ds {
+			if d.Claimed {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "the failing endpoint's claims given back", func() bool { return held() == 0 })
+	for range 5 {
+		h.emit("vault", feed.TypeComplianceChanged, "companies/a", nil)
+	}
+	waitFor(t, "the healthy endpoint served", func() bool { return len(healthy.deliveries()) == 5 })
+	if n := held(); n != 0 {
+		t.Fatalf("the paused endpoint holds %d claims", n)
+	}
+}

@@ -53,6 +53,7 @@ type receiver struct {
 	got      []received
 	inflight int
 	peak     int
+	calls    int
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -61,6 +62,7 @@ func newReceiver(t *testing.T) *receiver {
 	r.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		r.inflight++
+		r.calls++
 		r.peak = max(r.peak, r.inflight)
 		r.mu.Unlock()
 		defer func() { r.mu.Lock(); r.inflight--; r.mu.Unlock() }()
@@ -90,6 +92,13 @@ func (r *receiver) deliveries() []received {
 }
 
 func (r *receiver) url(path string) string { return r.srv.URL + path }
+
+// attempts counts every request, answered 2xx or not.
+func (r *receiver) attempts() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls
+}
 
 // notices records the disablings told to Administrators.
 type notices struct {

@@ -217,6 +217,10 @@ type Store interface {
 	// ReleaseClaims makes every claimed delivery due at now: claims left by
 	// a process that stopped mid-attempt. Call it before the first claim.
 	ReleaseClaims(ctx context.Context, now time.Time) (int, error)
+	// Unclaim gives back claimed deliveries that were not attempted: each is
+	// due again at its NextAttempt, its Attempts as before the claim.
+	// Deliveries not claimed are left alone.
+	Unclaim(ctx context.Context, ids []string) error
 	// NextDue is the earliest NextAttempt of an unclaimed pending delivery.
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	// CompleteDelivery records an attempt's outcome and its endpoint's

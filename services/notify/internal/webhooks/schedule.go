@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -94,26 +95,46 @@ func (s *scheduler) claimedCount() int {
 	return s.claimed
 }
 
-// add queues claimed deliveries.
-func (s *scheduler) add(batch []Delivery) {
-	if len(batch) == 0 {
-		return
-	}
+// add queues claimed deliveries, except those of an endpoint that failed
+// since they were claimed: those are handed back (rejected), like the
+// queue of an endpoint that fails.
+func (s *scheduler) add(batch []Delivery) (rejected []Delivery) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, d := range batch {
-		st := s.endpoints[d.Endpoint]
-		if st == nil {
-			st = &endpointState{}
-			s.endpoints[d.Endpoint] = st
+		if s.paused(s.endpoints[d.Endpoint]) {
+			rejected = append(rejected, d)
+			continue
 		}
-		if len(st.queue) == 0 {
-			s.ready = append(s.ready, d.Endpoint)
-		}
-		st.queue = append(st.queue, d)
-		s.claimed++
+		s.queue(d)
 	}
 	s.cond.Broadcast()
+	return rejected
+}
+
+// requeue queues deliveries whatever their endpoint's state (they could
+// not be handed back to the store).
+func (s *scheduler) requeue(ds []Delivery) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range ds {
+		s.queue(d)
+	}
+	s.cond.Broadcast()
+}
+
+// queue puts one claimed delivery in its endpoint's queue (s.mu held).
+func (s *scheduler) queue(d Delivery) {
+	st := s.endpoints[d.Endpoint]
+	if st == nil {
+		st = &endpointState{}
+		s.endpoints[d.Endpoint] = st
+	}
+	if len(st.queue) == 0 {
+		s.ready = append(s.ready, d.Endpoint)
+	}
+	st.queue = append(st.queue, d)
+	s.claimed++
 }
 
 // next waits for a delivery a worker may attempt now; false once closed.
@@ -141,14 +162,17 @@ func (s *scheduler) next() (Delivery, bool) {
 	return Delivery{}, false
 }
 
-// finished records the end of an attempt and what it says of the endpoint.
-func (s *scheduler) finished(endpoint string, h Health, at time.Time) {
+// finished records the end of an attempt and what it says of the
+// endpoint. When the endpoint failed, the deliveries queued for it are
+// handed back (released): the caller returns them to the store, so that a
+// failing endpoint holds no claims while it waits for its next probe.
+func (s *scheduler) finished(endpoint string, h Health, at time.Time) (released []Delivery) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.claimed--
 	st := s.endpoints[endpoint]
 	if st == nil {
-		return
+		return nil
 	}
 	st.active--
 	switch h {
@@ -157,6 +181,11 @@ func (s *scheduler) finished(endpoint string, h Health, at time.Time) {
 	case HealthFailed:
 		st.failures++
 		st.pausedUntil = at.Add(s.backoff(st.failures))
+		released, st.queue = st.queue, nil
+		s.claimed -= len(released)
+		if i := slices.Index(s.ready, endpoint); i >= 0 && len(released) > 0 {
+			s.ready = slices.Delete(s.ready, i, i+1)
+		}
 	}
 	if st.active <= 0 && len(st.queue) == 0 && st.failures == 0 {
 		delete(s.endpoints, endpoint)
@@ -166,6 +195,7 @@ func (s *scheduler) finished(endpoint string, h Health, at time.Time) {
 	case s.freed <- struct{}{}:
 	default:
 	}
+	return released
 }
 
 // unpause lets a paused endpoint be tried now.

@@ -32,6 +32,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("ClaimRoomAndOrder", func(t *testing.T) { testClaim(t, newStore) })
 	t.Run("CompleteAndHealth", func(t *testing.T) { testComplete(t, newStore) })
 	t.Run("ReleaseClaimsAfterRestart", func(t *testing.T) { testRelease(t, newStore) })
+	t.Run("Unclaim", func(t *testing.T) { testUnclaim(t, newStore) })
 	t.Run("ListAndRedeliver", func(t *testing.T) { testListRedeliver(t, newStore) })
 	t.Run("DisableAndNotices", func(t *testing.T) { testDisable(t, newStore) })
 	t.Run("Prune", func(t *testing.T) { testPrune(t, newStore) })
@@ -391,6 +392,38 @@ func testRelease(t *testing.T, newStore Factory) {
 		if d.ID != id(3) && d.Attempts != 2 {
 			t.Fatalf("a released claim keeps its attempt count: %+v", d)
 		}
+	}
+}
+
+func testUnclaim(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	e := endpoint(1, "companies/a")
+	mustCreate(t, s, e)
+	for i := range 3 {
+		if err := s.CreateDelivery(ctx, delivery(i+1, e, t0.Add(time.Duration(i)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := s.ClaimDue(ctx, t0.Add(time.Minute), 10, all)
+	if len(got) != 3 {
+		t.Fatalf("claimed %d", len(got))
+	}
+	if _, ok, _ := s.NextDue(ctx); ok {
+		t.Fatal("claimed deliveries are not due")
+	}
+	if err := s.Unclaim(ctx, []string{id(2), id(3), id(99)}); err != nil {
+		t.Fatal(err)
+	}
+	if next, ok, _ := s.NextDue(ctx); !ok || !next.Equal(t0.Add(time.Second)) {
+		t.Fatalf("next due %v %v, want delivery 2's own time", next, ok)
+	}
+	again, _ := s.ClaimDue(ctx, t0.Add(time.Minute), 10, all)
+	if len(again) != 2 || again[0].ID != id(2) || again[0].Attempts != 1 {
+		t.Fatalf("claimed again: %+v (an unclaimed delivery keeps its attempt count)", again)
+	}
+	// Delivery 1's claim stands: its outcome is recorded.
+	if _, err := s.CompleteDelivery(ctx, webhooks.Outcome{DeliveryID: id(1), Attempt: 1, State: webhooks.StateDelivered, Time: t0}); err != nil {
+		t.Fatal(err)
 	}
 }
 
