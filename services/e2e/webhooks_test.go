@@ -333,18 +333,7 @@ func hookDocumentFlow(t *testing.T, s *suite, rcv *hookReceiver, operator string
 		"registrationNumber": sirets[1], "contact": map[string]any{"email": "carl@supplier.test", "givenName": "Carl", "familyName": "Contact"}}, admin.token)
 	hookSkipUnbuilt(t, link, "directory's supplier registration (issue 8)")
 	s.expect(link, 200, "link the supplier")
-	types := s.do("GET", "/v1/documentTypes", nil, admin.token)
-	hookSkipUnbuilt(t, types, "vault's document types (issue 9)")
-	docType := ""
-	for _, dt := range s.expect(types, 200, "document types").JSON(t)["documentTypes"].([]any) {
-		if m := dt.(map[string]any); m["subject"] == "DOCUMENT_SUBJECT_COMPANY" {
-			docType, _ = m["name"].(string)
-			break
-		}
-	}
-	if docType == "" {
-		t.Fatal("the platform catalog has no company document type")
-	}
+	docType := hookCompanyDocType(t, s, admin.token)
 	req := s.do("POST", "/v1/"+operator+"/requirements", map[string]any{"documentType": docType, "scope": "REQUIREMENT_SCOPE_ALL_SUPPLIERS"}, admin.token)
 	hookSkipUnbuilt(t, req, "vault's requirements (issue 9)")
 	s.expect(req, 200, "require the document type")
@@ -424,15 +413,7 @@ func hookDocumentFlow(t *testing.T, s *suite, rcv *hookReceiver, operator string
 // document.uploaded and uploads a document: the event for the supplier
 // itself arrives, signed, and its feed lists it.
 func hookOwnUpload(t *testing.T, s *suite, rcv *hookReceiver, supplier string, admin account) {
-	types := s.do("GET", "/v1/documentTypes", nil, admin.token)
-	hookSkipUnbuilt(t, types, "vault's document types (issue 9)")
-	docType := ""
-	for _, dt := range s.expect(types, 200, "document types").JSON(t)["documentTypes"].([]any) {
-		if m := dt.(map[string]any); m["subject"] == "DOCUMENT_SUBJECT_COMPANY" {
-			docType, _ = m["name"].(string)
-			break
-		}
-	}
+	docType := hookCompanyDocType(t, s, admin.token)
 	hookSkipWithoutFeed(t, s.Addr("vault"), "vault")
 	w := s.expect(s.do("POST", "/v1/"+supplier+"/webhooks", map[string]any{"url": rcv.srv.URL + "/supplier", "eventTypes": []string{"document.uploaded"}}, admin.token), 200, "the supplier's webhook").JSON(t)
 	secret, _ := w["signingSecret"].(string)
@@ -451,6 +432,21 @@ func hookOwnUpload(t *testing.T, s *suite, rcv *hookReceiver, supplier string, a
 	if !slices.ContainsFunc(evs, func(e any) bool { return e.(map[string]any)["id"] == ev.ID }) {
 		t.Fatalf("the supplier's feed %v lacks %s", evs, ev.ID)
 	}
+}
+
+// hookCompanyDocType is a platform document type about a company.
+func hookCompanyDocType(t *testing.T, s *suite, token string) string {
+	t.Helper()
+	types := s.do("GET", "/v1/documentTypes", nil, token)
+	hookSkipUnbuilt(t, types, "vault's document types (issue 9)")
+	for _, dt := range s.expect(types, 200, "document types").JSON(t)["documentTypes"].([]any) {
+		if m := dt.(map[string]any); m["subject"] == "DOCUMENT_SUBJECT_COMPANY" {
+			name, _ := m["name"].(string)
+			return name
+		}
+	}
+	t.Fatal("the platform catalog has no company document type")
+	return ""
 }
 
 func hookLastSegment(v any) string {
