@@ -176,6 +176,17 @@ func TestWebhooksAndChangeFeed(t *testing.T) {
 		t.Fatal("the signing secret is shown again")
 	}
 
+	t.Run("openapi documents the routes", func(t *testing.T) {
+		paths, _ := s.expect(s.do("GET", "/openapi.json", nil, ""), 200, "openapi").JSON(t)["paths"].(map[string]any)
+		for _, p := range []string{"/v1/companies/{company}/webhooks", "/v1/companies/{company}/webhooks/{webhook}",
+			"/v1/companies/{company}/webhooks/{webhook}:rotateSecret", "/v1/companies/{company}/webhooks/{webhook}:test",
+			"/v1/companies/{company}/webhooks/{webhook}/deliveries", "/v1/companies/{company}/events"} {
+			if !hasPath(paths, p) {
+				t.Errorf("openapi.json lacks %s", p)
+			}
+		}
+	})
+
 	t.Run("a test event, signed", func(t *testing.T) {
 		d := s.expect(s.do("POST", "/v1/"+webhook+":test", map[string]any{}, admin.token), 200, "test").JSON(t)
 		ev := rcv.waitFor(t, "test event", func(e hookEvent) bool { return e.Type == "webhook.test" })
