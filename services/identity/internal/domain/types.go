@@ -141,8 +141,12 @@ type Membership struct {
 	// reactivated): a session that began before it never acts in the
 	// company (issue 7 point 4). Zero in records written before it existed.
 	ActiveSince time.Time `json:",omitzero"`
-	CreateTime  time.Time
-	UpdateTime  time.Time
+	// InvitedBy is the customer ({company}) whose contact brought the
+	// person in (R-DIR-5, AddMember); empty for a member the company added
+	// itself. Only that customer may add the same contact again (a retry).
+	InvitedBy  string `json:",omitempty"`
+	CreateTime time.Time
+	UpdateTime time.Time
 }
 
 // Company is identity's copy of what it needs of a directory company.

@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// Attacks of the security review of issues 7, 8, 12 and 13, replayed
+// through the gateway against the real binaries. Each test was written to
+// fail before its fix.
+
+// TestAttackContactOfExistingSupplierUser: any operator can link any
+// supplier by its public registration number (R-DIR-3); it must not then
+// name one of the supplier's existing users its reference by typing the
+// user's e-mail as a new contact, and so read the details the supplier
+// never chose to show it (R-DIR-8, R-DIR-6), nor learn from the answer
+// whether the e-mail is a user of the supplier.
+func TestAttackContactOfExistingSupplierUser(t *testing.T) {
+	dataDir := t.TempDir()
+	s := startSuite(t, dataDir)
+	a, alice := s.signUp("COMPANY_KIND_OPERATOR", sirets[0], "alice@customer-a.test")
+	b, bob := s.signUp("COMPANY_KIND_OPERATOR", sirets[1], "bob@customer-b.test")
+	sup, sam := s.signUp("COMPANY_KIND_SUPPLIER", sirets[2], "sam@supplier.test")
+	const mobile = "+33 6 11 22 33 44"
+	s.expect(s.do("PATCH", "/v1/me?updateMask=mobile,function", map[string]any{"mobile": mobile, "function": "Owner"}, sam.token), 200, "Sam's details")
+	supID := strings.TrimPrefix(sup, "companies/")
+
+	// A links the supplier with a contact of its own: fine (R-DIR-5).
+	s.expect(s.do("POST", "/v1/"+a+"/suppliers", supplierBody(sirets[2], "x", "carl@supplier.test"), alice.token), 200, "A links S")
+	contacts := func(customer string, tok string) string {
+		return string(s.expect(s.do("GET", "/v1/"+customer+"/suppliers/"+supID+"/contacts", nil, tok), 200, "contacts").Body)
+	}
+	leaks := func(body string) bool {
+		return strings.Contains(body, mobile) || strings.Contains(body, "Owner") || strings.Contains(body, "Admin")
+	}
+
+	t.Run("CreateContact with an existing user's e-mail", func(t *testing.T) {
+		r := s.do("POST", "/v1/"+a+"/suppliers/"+supID+"/contacts",
+			map[string]any{"email": "sam@supplier.test", "givenName": "Typed", "familyName": "ByAlice"}, alice.token)
+		if r.Status != 400 || !strings.Contains(string(r.Body), "contact") || leaks(string(r.Body)) {
+			t.Fatalf("the answer shows the supplier's user as the supplier knows it: %d %s", r.Status, r.Body)
+		}
+		if body := contacts(a, alice.token); strings.Contains(body, "sam@supplier.test") || leaks(body) {
+			t.Fatalf("A made the supplier's Administrator its reference and reads its details: %s", body)
+		}
+	})
+
+	t.Run("CreateSupplier with an existing user's e-mail as contact", func(t *testing.T) {
+		s.expect(s.do("POST", "/v1/"+b+"/suppliers", supplierBody(sirets[2], "x", "sam@supplier.test"), bob.token), 200, "B links S")
+		// The contact is sent to identity right after the answer; give it
+		// the time to land before looking.
+		var body string
+		for range 30 {
+			if body = contacts(b, bob.token); strings.Contains(body, "sam@") {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if strings.Contains(body, "sam@supplier.test") || leaks(body) {
+			t.Fatalf("B made the supplier's Administrator its reference and reads its details: %s", body)
+		}
+	})
+
+	t.Run("the supplier still names its references", func(t *testing.T) {
+		me := str(s.expect(s.do("GET", "/v1/me", nil, sam.token), 200, "me").JSON(t), "name")
+		s.expect(s.do("PATCH", "/v1/"+sup+"/customers/"+strings.TrimPrefix(a, "companies/"), map[string]any{"references": []string{me}}, sam.token),
+			200, "S names Sam A's reference")
+		body := contacts(a, alice.token)
+		if !strings.Contains(body, "sam@supplier.test") || !strings.Contains(body, mobile) {
+			t.Fatalf("a reference the supplier named is shown with its details (R-DIR-8): %s", body)
+		}
+	})
+}
