@@ -72,3 +72,38 @@ func TestAttackContactOfExistingSupplierUser(t *testing.T) {
 		}
 	})
 }
+
+// TestAttackStolenTokenEnrolsTOTP: a stolen access token (no password) must
+// not turn on two-factor with the thief's authenticator. Once on, the owner
+// can neither sign in nor reset the password nor turn it off (each takes a
+// code: R-ID-8, issue 7 point 3), and no Administrator may change another
+// person's second factor (R-ID-10): the account is lost for good. Turning
+// two-factor on takes the password, as turning it off does (ASVS V3.7.1).
+func TestAttackStolenTokenEnrolsTOTP(t *testing.T) {
+	s := startSuite(t, "")
+	_, victim := s.signUp("COMPANY_KIND_OPERATOR", sirets[0], "victim@customer.test")
+	stolen := victim.token
+
+	enrol := s.expect(s.do("POST", "/v1/me/totp:enroll", map[string]any{}, stolen), 200, "enrol with a stolen token").JSON(t)
+	secret := str(enrol, "secret")
+	step := time.Now().Unix() / 30
+	r := s.do("POST", "/v1/me/totp:confirm", map[string]any{"code": totpCode(t, secret, step)}, stolen)
+	if r.Status == 200 {
+		t.Fatalf("a stolen access token turned two-factor on without the password")
+	}
+	if r.Status != 400 || !strings.Contains(string(r.Body), "password") {
+		t.Fatalf("confirm without the password: %d %s, want 400 naming password", r.Status, r.Body)
+	}
+	r = s.do("POST", "/v1/me/totp:confirm", map[string]any{"code": totpCode(t, secret, step), "password": "not the password!"}, stolen)
+	if r.Status != 401 || !strings.Contains(string(r.Body), "password") {
+		t.Fatalf("confirm with a wrong password: %d %s, want 401 naming password", r.Status, r.Body)
+	}
+	// Nothing changed: the owner signs in with the password alone.
+	s.expect(s.login(victim.email, password), 200, "the owner still signs in without a code")
+
+	// The owner, who knows the password, turns it on.
+	enrol = s.expect(s.do("POST", "/v1/me/totp:enroll", map[string]any{}, victim.token), 200, "enrol").JSON(t)
+	secret = str(enrol, "secret")
+	s.expect(s.do("POST", "/v1/me/totp:confirm", map[string]any{"code": totpCode(t, secret, step), "password": password}, victim.token), 200, "confirm")
+	s.expect(s.login(victim.email, password), 401, "a code is now required")
+}

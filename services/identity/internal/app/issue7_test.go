@@ -200,7 +200,7 @@ func TestSecretsNeverRestInClear(t *testing.T) {
 		}
 	}
 	assertNotIn("pending TOTP secret", secret)
-	if _, err := e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: e.code(secret)}); err != nil {
+	if _, err := e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: e.code(secret), Password: goodPassword}); err != nil {
 		t.Fatal(err)
 	}
 	assertNotIn("TOTP secret", secret)

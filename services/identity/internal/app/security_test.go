@@ -31,7 +31,7 @@ func (e *env) enrolTOTP(a *account) []byte {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: totp.Code(secret, totp.Step(e.clock.Now()))}); err != nil {
+	if _, err := e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: totp.Code(secret, totp.Step(e.clock.Now())), Password: goodPassword}); err != nil {
 		e.t.Fatal(err)
 	}
 	e.clock.Advance(30 * time.Second)
@@ -370,5 +370,46 @@ func TestAddMemberRefusesAnotherCustomersExistingUser(t *testing.T) {
 	n, err := e.internal.CountMembers(ctxBg, &identityv1.CountMembersRequest{Company: sup.company})
 	if err != nil || n.GetTotalCount() != 2 {
 		t.Fatalf("members: %v %v", n, err)
+	}
+}
+
+// TestConfirmTotpTakesThePassword: an access token alone (a stolen one)
+// must not turn two-factor on with the thief's authenticator, which would
+// lock the owner out for good; a wrong password is refused and throttled
+// as a sign-in is, and changes nothing.
+func TestConfirmTotpTakesThePassword(t *testing.T) {
+	e := newEnv(t)
+	a := e.signUp(operator, "ada@acme.test")
+	enr, err := e.id.EnrollTotp(a.ctx(), &identityv1.EnrollTotpRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := decodeSecret(enr.GetSecret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: e.code(secret)})
+	wantCode(t, err, codes.InvalidArgument)
+	if !strings.Contains(err.Error(), "password") {
+		t.Fatalf("the refusal must name password: %v", err)
+	}
+	for range 5 {
+		_, err = e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: e.code(secret), Password: "not-the-password-1"})
+		if code := status.Code(err); code != codes.Unauthenticated && code != codes.ResourceExhausted {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	// Five failures slow the account down, as at sign-in.
+	_, err = e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: e.code(secret), Password: goodPassword})
+	wantCode(t, err, codes.ResourceExhausted)
+	e.clock.Advance(time.Hour) // past the throttle
+	if _, err := e.login("ada@acme.test", ""); err != nil {
+		t.Fatalf("the owner must still sign in without a code: %v", err)
+	}
+	if _, err := e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: e.code(secret), Password: goodPassword}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.login("ada@acme.test", ""); err == nil {
+		t.Fatal("once on, a sign-in takes a code")
 	}
 }
