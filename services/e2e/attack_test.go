@@ -107,3 +107,42 @@ func TestAttackStolenTokenEnrolsTOTP(t *testing.T) {
 	s.expect(s.do("POST", "/v1/me/totp:confirm", map[string]any{"code": totpCode(t, secret, step), "password": password}, victim.token), 200, "confirm")
 	s.expect(s.login(victim.email, password), 401, "a code is now required")
 }
+
+// TestAttackSignUpAsPlatformAdministrator: platform administrators are the
+// e-mails the operator lists (R-ID-11), but a sign-up never proves that the
+// person holds the e-mail it gives. Whoever signs up first with a listed
+// e-mail that has no login yet (the usual state right after installation)
+// must not get platform rights (imports for any customer, jobs, dead
+// letters): they apply once the e-mail is proven by a link sent to it (an
+// accepted invitation, a password reset).
+func TestAttackSignUpAsPlatformAdministrator(t *testing.T) {
+	dataDir := t.TempDir()
+	s := startSuite(t, dataDir, "VIGIL_PLATFORM_ADMINS=root@platform.test")
+	victim, alice := s.signUp("COMPANY_KIND_OPERATOR", sirets[0], "alice@customer.test")
+	_, squatter := s.signUp("COMPANY_KIND_OPERATOR", sirets[1], "root@platform.test")
+
+	if c := tokenClaims(t, squatter.token); c["padm"] == true {
+		t.Errorf("a sign-up with a listed, unproven e-mail carries platform rights: %v", c)
+	}
+	before := string(s.expect(s.do("GET", "/v1/"+victim+"/supplierImports", nil, alice.token), 200, "A's imports").Body)
+	r := s.do("POST", "/v1/"+victim+"/supplierImports", map[string]any{"csv": "siret;name\n" + siren(7) + ";Squatted\n"}, squatter.token)
+	if r.Status != 403 {
+		t.Errorf("an unproven platform e-mail ran an import for another customer: %d %s", r.Status, r.Body)
+	}
+	if after := string(s.do("GET", "/v1/"+victim+"/supplierImports", nil, alice.token).Body); after != before {
+		t.Errorf("the refused import changed A's imports:\n%s\n%s", before, after)
+	}
+	s.expect(s.do("GET", "/v1/deadLetters", nil, squatter.token), 403, "dead letters with an unproven platform e-mail")
+
+	// The e-mail's owner proves it (a reset link reaches it): platform
+	// rights apply from the next sign-in.
+	s.expect(s.do("POST", "/v1/auth:requestPasswordReset", map[string]any{"email": "root@platform.test"}, ""), 200, "reset request")
+	link := s.mailLink(dataDir, "root@platform.test", "/reset-password")
+	const fresh = "the owner's own passphrase"
+	s.expect(s.do("POST", "/v1/auth:resetPassword", map[string]any{"token": link, "newPassword": fresh}, ""), 200, "reset")
+	owner := str(s.expect(s.login("root@platform.test", fresh), 200, "owner's sign-in").JSON(t), "accessToken")
+	if c := tokenClaims(t, owner); c["padm"] != true {
+		t.Fatalf("a proven platform e-mail lacks platform rights: %v", c)
+	}
+	s.expect(s.do("GET", "/v1/deadLetters", nil, owner), 200, "dead letters with a proven platform e-mail")
+}

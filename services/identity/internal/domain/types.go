@@ -118,13 +118,25 @@ type Login struct {
 	// cleared when the person uses an e-mailed link.
 	EmailUndeliverable     string    `json:",omitempty"`
 	EmailUndeliverableTime time.Time `json:",omitzero"`
-	LastCompany            string    // {company} of the last session
-	CreateTime             time.Time
-	UpdateTime             time.Time
+	// EmailProvenTime is when the person last used a link e-mailed to
+	// Email (an invitation, a password reset): it holds the address. A
+	// sign-up alone proves nothing of the e-mail it gives; rights granted
+	// by e-mail address (R-ID-11's platform administrators) wait for it.
+	EmailProvenTime time.Time `json:",omitzero"`
+	LastCompany     string    // {company} of the last session
+	CreateTime      time.Time
+	UpdateTime      time.Time
 }
 
 // TwoFactor reports whether a confirmed authenticator is enrolled.
 func (l *Login) TwoFactor() bool { return len(l.TOTPSealed) > 0 || len(l.TOTPSecret) > 0 }
+
+// linkUsed records that a link e-mailed to l reached its owner at now: the
+// address is proven and deliverable.
+func (l *Login) linkUsed(now time.Time) {
+	l.EmailUndeliverable, l.EmailUndeliverableTime = "", time.Time{}
+	l.EmailProvenTime = now
+}
 
 // Membership is a login's role, state and details in one company.
 type Membership struct {
