@@ -601,7 +601,9 @@ func (t *txn) Project(customer, id string) (*vault.Project, error) {
 
 func (t *txn) PutProject(p *vault.Project) error { return put(t, bProjects, key(p.Customer, p.ID), p) }
 
-func (t *txn) Cursor(name string) (uint64, error) { return storage.GetU64(t.tx, bCursors, []byte(name)), nil }
+func (t *txn) Cursor(name string) (uint64, error) {
+	return storage.GetU64(t.tx, bCursors, []byte(name)), nil
+}
 
 func (t *txn) PutCursor(name string, seq uint64) error {
 	return storage.PutU64(t.tx, bCursors, []byte(name), seq)
@@ -611,7 +613,9 @@ func (t *txn) PutCursor(name string, seq uint64) error {
 
 func (t *txn) AppendEvent(e *feed.Event) error { return t.log.Append(t.tx, e) }
 
-func (t *txn) PruneEvents(before time.Time, limit int) (int, error) { return t.log.Prune(t.tx, before, limit) }
+func (t *txn) PruneEvents(before time.Time, limit int) (int, error) {
+	return t.log.Prune(t.tx, before, limit)
+}
 
 func (t *txn) PutOutbox(n *vault.Outbound) error { return put(t, bOutbox, []byte(n.ID), n) }
 

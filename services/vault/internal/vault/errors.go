@@ -43,10 +43,10 @@ type Metrics struct {
 const (
 	UploadOK       = "ok"
 	UploadTooLarge = "too_large"
-	UploadRefused  = "refused"  // bad type, truncated, empty, checksum, dates, …
-	UploadDenied   = "denied"   // permission or visibility
-	UploadAborted  = "aborted"  // the client went away
-	UploadFailed   = "failed"   // an internal error
+	UploadRefused  = "refused" // bad type, truncated, empty, checksum, dates, …
+	UploadDenied   = "denied"  // permission or visibility
+	UploadAborted  = "aborted" // the client went away
+	UploadFailed   = "failed"  // an internal error
 )
 
 // NewMetrics creates the metrics and registers them on reg (nil: unregistered).
