@@ -573,3 +573,7 @@ func namesField(err error, f string) bool {
 	st, _ := status.FromError(err)
 	return f != "" && field(err) == "" && strings.Contains(st.Message(), f)
 }
+
+func feedEvent(typ, company string, res, attrs map[string]string) feed.Event {
+	return feed.Event{Type: typ, Company: company, Resources: res, Attributes: attrs}
+}
