@@ -63,6 +63,7 @@ func writeStatusError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshale
 	if st.Code() == codes.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 	}
+	setRetryAfter(w.Header(), st)
 	w.WriteHeader(httpStatus)
 	_, _ = w.Write(body)
 }
