@@ -341,10 +341,10 @@ func TestDownloadHeaders(t *testing.T) {
 
 func TestContentDisposition(t *testing.T) {
 	for in, want := range map[string]string{
-		"kbis.pdf":            `attachment; filename="kbis.pdf"`,
-		"":                    "attachment",
+		"kbis.pdf":           `attachment; filename="kbis.pdf"`,
+		"":                   "attachment",
 		"a\r\nSet-Cookie: x": `attachment; filename="a__Set-Cookie: x"; filename*=UTF-8''a%0D%0ASet-Cookie%3A%20x`,
-		"日本.pdf":              `attachment; filename="__.pdf"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.pdf`,
+		"日本.pdf":             `attachment; filename="__.pdf"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.pdf`,
 	} {
 		if got := contentDisposition(in); got != want {
 			t.Errorf("%q: %s, want %s", in, got, want)
