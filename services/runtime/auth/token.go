@@ -28,14 +28,25 @@ const (
 	Algorithm = "EdDSA"
 )
 
+// Token times (iat, nbf, exp) carry microseconds, as RFC 7519 NumericDate
+// allows: revocations compare a token's issue time with the event's to the
+// microsecond, so that a token issued just after a revocation, in the same
+// second, is not refused with the tokens issued before it. The library reads
+// and writes times at this precision everywhere in the process; Vigil's
+// tokens are its only use.
+func init() { jwt.TimePrecision = time.Microsecond }
+
 // Principal is the authenticated caller of one request.
 type Principal struct {
-	User          string // users/{user}
-	Company       string // companies/{company}: the session's company (R-ID-4)
-	CompanyKind   authz.CompanyKind
-	Role          authz.Role
-	Session       string
-	TokenID       string
+	User        string // users/{user}
+	Company     string // companies/{company}: the session's company (R-ID-4)
+	CompanyKind authz.CompanyKind
+	Role        authz.Role
+	Session     string
+	TokenID     string
+	// PlatformAdmin: the login is one of the operator's platform
+	// administrators (VIGIL_PLATFORM_ADMINS, R-ID-11), whatever company the
+	// session is scoped to.
 	PlatformAdmin bool
 	// TOTPPending: the company requires two factors and the user has not
 	// enrolled yet; only enrolment methods are allowed.
