@@ -42,9 +42,15 @@ func (s *documentServer) UploadDocument(stream grpc.ClientStreamingServer[vaultv
 	if err != nil {
 		return err
 	}
-	employee, ok := vault.ParseSubject(supplier, md.GetSubject())
-	if !ok {
-		return errs.InvalidArgument("subject", "must be %s or %s/employees/{employee}", md.GetParent(), md.GetParent())
+	// The subject's company is checked against the parent by the domain,
+	// after the caller's rights: a refused caller learns nothing.
+	subjectCompany, employee := "", ""
+	if ids, ok := vault.ParseName(md.GetSubject(), "companies"); ok {
+		subjectCompany = ids[0]
+	} else if ids, ok := vault.ParseName(md.GetSubject(), "companies", "employees"); ok {
+		subjectCompany, employee = ids[0], ids[1]
+	} else {
+		return errs.InvalidArgument("subject", "must be companies/{company} or companies/{company}/employees/{employee}")
 	}
 	from, err := parseDate("valid_from", md.GetValidFrom())
 	if err != nil {
@@ -54,7 +60,7 @@ func (s *documentServer) UploadDocument(stream grpc.ClientStreamingServer[vaultv
 	if err != nil {
 		return err
 	}
-	meta := vault.UploadMeta{Supplier: supplier, DocumentType: docType, Employee: employee, FileName: md.GetFileName(),
+	meta := vault.UploadMeta{Supplier: supplier, SubjectCompany: subjectCompany, DocumentType: docType, Employee: employee, FileName: md.GetFileName(),
 		DeclaredType: md.GetContentType(), ValidFrom: from, ValidUntil: until, SHA256: md.GetSha256()}
 	d, err := s.svc.Upload(ctx, caller(ctx), meta, &chunkReader{recv: stream.Recv})
 	if err != nil {

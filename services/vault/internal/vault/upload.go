@@ -23,14 +23,16 @@ var DefaultContentTypes = []string{sniff.PDF, sniff.PNG, sniff.JPEG}
 
 // UploadMeta describes an upload (R-VAULT-4).
 type UploadMeta struct {
-	Supplier     string
-	DocumentType string
-	Employee     string // "" for a company document
-	FileName     string
-	DeclaredType string // the uploader's Content-Type, "" when not given
-	ValidFrom    Date
-	ValidUntil   Date // 0: the type's default validity after ValidFrom
-	SHA256       string
+	Supplier string
+	// SubjectCompany is the company of the subject named: it must be Supplier.
+	SubjectCompany string
+	DocumentType   string
+	Employee       string // "" for a company document
+	FileName       string
+	DeclaredType   string // the uploader's Content-Type, "" when not given
+	ValidFrom      Date
+	ValidUntil     Date // 0: the type's default validity after ValidFrom
+	SHA256         string
 }
 
 // copyBuffer is the size of the buffer an upload is copied through.
@@ -226,6 +228,9 @@ func (s *Service) checkUpload(ctx context.Context, c Caller, m *UploadMeta) (*Do
 	// Members only, before anything about the company is looked up.
 	if err := s.authorize(ctx, c, m.Supplier, authz.ReadMasterData); err != nil {
 		return nil, err
+	}
+	if m.SubjectCompany != "" && m.SubjectCompany != m.Supplier {
+		return nil, errs.InvalidArgument("subject", "must be %s or %s/employees/{employee}", CompanyName(m.Supplier), CompanyName(m.Supplier))
 	}
 	if err := validFileName(m.FileName); err != nil {
 		return nil, err
