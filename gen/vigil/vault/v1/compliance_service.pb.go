@@ -138,7 +138,7 @@ func (x *ComplianceRow) GetEntry() *ComplianceEntry {
 // ExportComplianceResponse is one batch of rows.
 type ExportComplianceResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The rows, by supplier then requirement and subject.
+	// The rows, by supplier, then document type, subject and requirement.
 	Rows []*ComplianceRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
 	// The reference day of the statuses (today in the customer's time zone),
 	// `YYYY-MM-DD`; in the first message only.
