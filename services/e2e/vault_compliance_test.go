@@ -2,10 +2,36 @@ package e2e
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
+
+// vaultMail waits for an e-mail to `to` whose text contains want (notify
+// writes .eml files under the data folder without an SMTP server).
+func (s *suite) vaultMail(dataDir, to, want string) {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		found := false
+		_ = filepath.Walk(dataDir, func(p string, info os.FileInfo, err error) error {
+			if err != nil || info.IsDir() || !strings.HasSuffix(p, ".eml") || found {
+				return nil
+			}
+			raw, _ := os.ReadFile(p)
+			text := strings.NewReplacer("=\r\n", "", "=\n", "", "=3D", "=").Replace(string(raw))
+			found = strings.Contains(text, to) && strings.Contains(text, want)
+			return nil
+		})
+		if found {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("no e-mail to %s saying %q under %s", to, want, dataDir)
+}
 
 // vaultWorld is two customers and two suppliers, linked C1–S1, C2–S1, C1–S2.
 type vaultWorld struct {
@@ -194,6 +220,8 @@ func TestVaultCustomers(t *testing.T) {
 		if rs := vaultItems(d, "rejections"); len(rs) != 1 || vaultStr(rs[0], "reason") != "Not signed" {
 			t.Fatalf("rejections listed on the document: %v", d)
 		}
+		// The supplier's users who may upload it are e-mailed (R-VAULT-7).
+		s.vaultMail(dataDir, w.s1Power.email, "Not signed")
 	})
 
 	t.Run("lists, the supplier's view, the CSV export (issue 10 points 3, 4, 7)", func(t *testing.T) {
@@ -221,6 +249,8 @@ func TestVaultCustomers(t *testing.T) {
 		path := "/v1/" + w.c1 + "/suppliers/" + vaultID(w.s1) + ":requestDocuments"
 		s.expect(s.do("POST", path, map[string]any{"message": "x"}, w.c1Restricted.token), 403, "a viewer requests")
 		s.expect(s.do("POST", path, map[string]any{"message": "Please renew"}, w.c1Admin.token), 200, "request")
+		// No reference has accepted its invitation yet: the Administrators.
+		s.vaultMail(dataDir, w.s1Admin.email, "Please renew")
 		r := s.expect(s.do("POST", path, map[string]any{}, w.c1Admin.token), 429, "a second request within the hour")
 		if r.Header.Get("Retry-After") == "" {
 			t.Fatalf("429 without Retry-After: %v", r.Header)
