@@ -1070,9 +1070,11 @@ type ComplianceSummary struct {
 	// The entries that are not VALID (MISSING, EXPIRING_SOON, EXPIRED,
 	// REJECTED): what the supplier still misses or will soon lose, worst
 	// first. Every open entry in a supplier's view and in digests; in an
-	// operator's list, at most the three worst.
+	// operator's list, at most the three worst, each with document_type,
+	// subject, status and valid_until only (GetSupplierCompliance has every
+	// field), so that a page of a hundred suppliers stays small.
 	OpenEntries []*ComplianceEntry `protobuf:"bytes,5,rep,name=open_entries,json=openEntries,proto3" json:"open_entries,omitempty"`
-	// The customer's legal name.
+	// The customer's legal name (left out of an operator's own list).
 	CustomerDisplayName string `protobuf:"bytes,6,opt,name=customer_display_name,json=customerDisplayName,proto3" json:"customer_display_name,omitempty"`
 	// The supplier's legal name.
 	SupplierDisplayName string `protobuf:"bytes,7,opt,name=supplier_display_name,json=supplierDisplayName,proto3" json:"supplier_display_name,omitempty"`

@@ -147,6 +147,25 @@ func summaryToProto(v vault.SummaryView) *vaultv1.ComplianceSummary {
 	return out
 }
 
+// listSummaryToProto is a summary in an operator's list: a page of a
+// hundred suppliers stays small (the JSON encoding of the gateway costs by
+// the field), so the caller's own name is left out and the worst entries
+// carry type, subject, status and valid_until; GetSupplierCompliance has
+// the rest.
+func listSummaryToProto(v vault.SummaryView) *vaultv1.ComplianceSummary {
+	out := &vaultv1.ComplianceSummary{Customer: vault.CompanyName(v.Customer), Supplier: vault.CompanyName(v.Supplier),
+		Compliant: v.Compliant, Expiring: v.Expiring, Counts: countsToProto(v.Counts), SupplierDisplayName: v.SupplierName, AsOfDate: v.AsOf.String()}
+	for _, e := range v.Open {
+		x := &vaultv1.ComplianceEntry{DocumentType: vault.TypeName(e.DocumentType), Subject: vault.SubjectName(e.Supplier, e.Employee),
+			Status: vaultv1.ComplianceStatus(e.Status)}
+		if e.Document != "" {
+			x.ValidUntil = e.ValidUntil.String()
+		}
+		out.OpenEntries = append(out.OpenEntries, x)
+	}
+	return out
+}
+
 // parseDate reads an optional YYYY-MM-DD (0 when empty).
 func parseDate(field, s string) (vault.Date, error) {
 	if s == "" {

@@ -35,7 +35,11 @@ func (s *complianceServer) ListComplianceSummaries(ctx context.Context, req *vau
 	}
 	out := &vaultv1.ListComplianceSummariesResponse{NextPageToken: list.Next}
 	for _, v := range list.Summaries {
-		out.Summaries = append(out.Summaries, summaryToProto(v))
+		if list.Totals != nil {
+			out.Summaries = append(out.Summaries, listSummaryToProto(v))
+		} else {
+			out.Summaries = append(out.Summaries, summaryToProto(v))
+		}
 	}
 	if t := list.Totals; t != nil {
 		out.Totals = &vaultv1.ComplianceTotals{SupplierCount: int32(t.Suppliers), CompliantCount: int32(t.Compliant),

@@ -185,7 +185,7 @@ func (s *documentServer) ListSupplierDocuments(ctx context.Context, req *vaultv1
 }
 
 // downloadChunk is the size of each chunk of a download stream.
-const downloadChunk = 256 << 10
+const downloadChunk = 1 << 20
 
 // sendContent streams a download: the metadata, then the bytes.
 func sendContent(d *vault.Download, send func(info *vaultv1.DocumentContentInfo, chunk []byte) error) error {

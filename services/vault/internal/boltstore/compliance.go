@@ -3,7 +3,6 @@ package boltstore
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"strings"
 
@@ -70,7 +69,7 @@ func (t *txn) Entries(customer, supplier string) ([]vault.Entry, error) {
 	var err error
 	scan(t.b(bEntries).Cursor(), prefix(customer, supplier), nil, func(_, v []byte) bool {
 		var e vault.Entry
-		if err = json.Unmarshal(v, &e); err != nil {
+		if e, err = decodeEntry(v); err != nil {
 			return true
 		}
 		out = append(out, e)
@@ -79,16 +78,25 @@ func (t *txn) Entries(customer, supplier string) ([]vault.Entry, error) {
 	return out, err
 }
 
+func (t *txn) entry(k []byte) (*vault.Entry, error) {
+	v := t.b(bEntries).Get(k)
+	if v == nil {
+		return nil, vault.ErrNotFound
+	}
+	e, err := decodeEntry(v)
+	return &e, err
+}
+
 func (t *txn) PutEntry(e *vault.Entry) error {
 	k := entryKey(e)
-	if prev, err := get[vault.Entry](t, bEntries, k); err == nil {
+	if prev, err := t.entry(k); err == nil {
 		if err := t.countEntry(prev, -1); err != nil {
 			return err
 		}
 	} else if !errors.Is(err, vault.ErrNotFound) {
 		return err
 	}
-	if err := put(t, bEntries, k, e); err != nil {
+	if err := t.b(bEntries).Put(k, encodeEntry(e)); err != nil {
 		return err
 	}
 	if err := mark(t, bEntriesByReq, entryReqKey(e)); err != nil {
@@ -99,7 +107,7 @@ func (t *txn) PutEntry(e *vault.Entry) error {
 
 func (t *txn) DeleteEntry(e *vault.Entry) error {
 	k := entryKey(e)
-	prev, err := get[vault.Entry](t, bEntries, k)
+	prev, err := t.entry(k)
 	if errors.Is(err, vault.ErrNotFound) {
 		return nil
 	}
@@ -166,7 +174,7 @@ func (t *txn) CustomerEntries(customer string, p vault.Page) ([]vault.Entry, str
 			return true
 		}
 		var e vault.Entry
-		if err = json.Unmarshal(v, &e); err != nil {
+		if e, err = decodeEntry(v); err != nil {
 			return true
 		}
 		out = append(out, e)
@@ -185,7 +193,11 @@ func (t *txn) CustomerEntries(customer string, p vault.Page) ([]vault.Entry, str
 // ---- summaries
 
 func (t *txn) Summary(customer, supplier string) (*vault.Summary, error) {
-	return get[vault.Summary](t, bSummaries, key(customer, supplier))
+	v := t.b(bSummaries).Get(key(customer, supplier))
+	if v == nil {
+		return nil, vault.ErrNotFound
+	}
+	return decodeSummary(v)
 }
 
 func worstKey(s *vault.Summary) []byte {
@@ -256,14 +268,14 @@ func (t *txn) indexSummary(s *vault.Summary, sign int) error {
 
 func (t *txn) PutSummary(s *vault.Summary) error {
 	k := key(s.Customer, s.Supplier)
-	if prev, err := get[vault.Summary](t, bSummaries, k); err == nil {
+	if prev, err := t.Summary(s.Customer, s.Supplier); err == nil {
 		if err := t.indexSummary(prev, -1); err != nil {
 			return err
 		}
 	} else if !errors.Is(err, vault.ErrNotFound) {
 		return err
 	}
-	if err := put(t, bSummaries, k, s); err != nil {
+	if err := t.b(bSummaries).Put(k, encodeSummary(s)); err != nil {
 		return err
 	}
 	return t.indexSummary(s, +1)
@@ -271,7 +283,7 @@ func (t *txn) PutSummary(s *vault.Summary) error {
 
 func (t *txn) DeleteSummary(customer, supplier string) error {
 	k := key(customer, supplier)
-	prev, err := get[vault.Summary](t, bSummaries, k)
+	prev, err := t.Summary(customer, supplier)
 	if err != nil {
 		return err
 	}

@@ -71,9 +71,34 @@ func (s *Service) entryViews(tx Tx, entries []Entry, today Date) []EntryView {
 	return out
 }
 
+// names reads companies' names once per call.
+type names struct {
+	tx Tx
+	m  map[string]string
+}
+
+func newNames(tx Tx) *names { return &names{tx: tx, m: map[string]string{}} }
+
+func (n *names) of(id string) string {
+	if v, ok := n.m[id]; ok {
+		return v
+	}
+	v := companyName(n.tx, id)
+	n.m[id] = v
+	return v
+}
+
 func (s *Service) summaryView(tx Tx, sum *Summary, today Date, open []Entry) SummaryView {
+	return s.summaryViewNamed(tx, newNames(tx), sum, today, open)
+}
+
+func (s *Service) summaryViewNamed(tx Tx, nm *names, sum *Summary, today Date, open []Entry) SummaryView {
 	class := sum.ClassOn(today)
-	return SummaryView{Customer: sum.Customer, Supplier: sum.Supplier, CustomerName: companyName(tx, sum.Customer), SupplierName: companyName(tx, sum.Supplier),
+	supplierName := sum.SupplierName
+	if supplierName == "" {
+		supplierName = nm.of(sum.Supplier)
+	}
+	return SummaryView{Customer: sum.Customer, Supplier: sum.Supplier, CustomerName: nm.of(sum.Customer), SupplierName: supplierName,
 		Compliant: class != ClassNonCompliant, Expiring: class == ClassExpiring, Counts: sum.Counts(today), Open: s.entryViews(tx, open, today),
 		AsOf: today, fixed: sum.Fixed(), minUntil: sum.MinUntil()}
 }
@@ -136,8 +161,9 @@ func (s *Service) ListCompliance(ctx context.Context, c Caller, company string, 
 		if err != nil {
 			return err
 		}
+		nm := newNames(tx)
 		for _, sum := range sums {
-			out.Summaries = append(out.Summaries, s.summaryView(tx, sum, today, sum.OpenWorst(today, operatorOpenEntries)))
+			out.Summaries = append(out.Summaries, s.summaryViewNamed(tx, nm, sum, today, sum.OpenWorst(today, operatorOpenEntries)))
 		}
 		out.Next = encodeToken(next, fingerprint)
 		st, err := tx.CustomerStats(company)
