@@ -65,8 +65,11 @@ func (s *Service) Sweep(ctx context.Context) error {
 	unsettled := horizon - 2
 	p := Page{Limit: 200}
 	for {
+		// Read first; write only the crossings to announce (a run that
+		// finds none writes nothing).
 		var next string
-		err := s.update(ctx, func(tx Tx) error {
+		var crossed [][2]string
+		err := s.view(ctx, func(tx Tx) error {
 			sums, n, err := tx.SummariesByMinUntil(from, horizon-1, p)
 			if err != nil {
 				return err
@@ -77,24 +80,44 @@ func (s *Service) Sweep(ctx context.Context) error {
 				if err != nil {
 					return err
 				}
-				if sum.MinUntil() >= today {
+				switch {
+				case sum.MinUntil() >= today:
 					// Not crossed yet where the customer is.
 					unsettled = min(unsettled, sum.MinUntil())
-					continue
-				}
-				if sum.AnnouncedSet && !sum.Announced {
-					continue
-				}
-				if err := s.appendComplianceChanged(tx, sum.Customer, sum.Supplier, false); err != nil {
-					return err
-				}
-				sum.Announced, sum.AnnouncedSet = false, true
-				if err := tx.PutSummary(sum); err != nil {
-					return err
+				case !sum.AnnouncedSet || sum.Announced:
+					crossed = append(crossed, [2]string{sum.Customer, sum.Supplier})
 				}
 			}
 			return nil
 		})
+		if err == nil && len(crossed) > 0 {
+			err = s.update(ctx, func(tx Tx) error {
+				for _, c := range crossed {
+					sum, err := tx.Summary(c[0], c[1])
+					if errors.Is(err, ErrNotFound) {
+						continue
+					}
+					if err != nil {
+						return err
+					}
+					today, err := s.todayIn(tx, sum.Customer)
+					if err != nil {
+						return err
+					}
+					if sum.Compliant(today) || sum.AnnouncedSet && !sum.Announced {
+						continue // changed since it was read
+					}
+					if err := s.appendComplianceChanged(tx, sum.Customer, sum.Supplier, false); err != nil {
+						return err
+					}
+					sum.Announced, sum.AnnouncedSet = false, true
+					if err := tx.PutSummary(sum); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
 		if err != nil {
 			return err
 		}
@@ -102,6 +125,9 @@ func (s *Service) Sweep(ctx context.Context) error {
 			break
 		}
 		p.After = next
+	}
+	if unsettled == from {
+		return nil
 	}
 	return s.store.Update(ctx, func(tx Tx) error { return tx.PutMeta(metaSweepFrom, unsettled.Key()) })
 }
