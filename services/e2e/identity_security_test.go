@@ -110,9 +110,9 @@ func TestIdentitySecurity(t *testing.T) {
 		s.expect(s.do("POST", "/v1/me/totp:confirm", map[string]any{"code": totpCode(t, secret, step)}, pat.token), 200, "confirm")
 		wrong := totpCode(t, secret, step+500)
 		if r := s.do("DELETE", "/v1/me/totp?code="+wrong, nil, pat.token); r.Status == 200 {
-			t.Fatal("the body-less DELETE still turns two-factor off")
+			t.Fatal("a DELETE with a code alone still turns two-factor off")
 		}
-		body := s.expect(s.do("POST", "/v1/me/totp:disable", map[string]any{"code": totpCode(t, secret, step+1)}, pat.token),
+		body := s.expect(s.do("DELETE", "/v1/me/totp", map[string]any{"code": totpCode(t, secret, step+1)}, pat.token),
 			400, "no password").JSON(t)
 		if !strings.Contains(body["message"].(string), "password") {
 			t.Fatalf("the message must name the field: %v", body)

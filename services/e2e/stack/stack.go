@@ -254,6 +254,17 @@ func (s *Stack) Stop(name string) error {
 	return nil
 }
 
+// Pid is the process id of a running process (0 when not running), e.g.
+// for a benchmark to read its peak RSS.
+func (s *Stack) Pid(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.procs[name]; ok {
+		return p.cmd.Process.Pid
+	}
+	return 0
+}
+
 // Kill ends one process at once with SIGKILL, as a crash would.
 func (s *Stack) Kill(name string) {
 	s.mu.Lock()

@@ -3049,7 +3049,7 @@ const file_vigil_identity_v1_identity_service_proto_rawDesc = "" +
 	"\x1clist_audit_events.time_order\x12\"start_time must be before end_time\x1aO!has(this.start_time) || !has(this.end_time) || this.start_time < this.end_time\"\x83\x01\n" +
 	"\x17ListAuditEventsResponse\x12@\n" +
 	"\faudit_events\x18\x01 \x03(\v2\x1d.vigil.identity.v1.AuditEventR\vauditEvents\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xd2\x1b\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xe4\x1b\n" +
 	"\x0fIdentityService\x12n\n" +
 	"\x06SignUp\x12 .vigil.identity.v1.SignUpRequest\x1a!.vigil.identity.v1.SignUpResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/companies:signup\x12e\n" +
 	"\x05Login\x12\x1f.vigil.identity.v1.LoginRequest\x1a .vigil.identity.v1.LoginResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth:login\x12m\n" +
@@ -3066,8 +3066,8 @@ const file_vigil_identity_v1_identity_service_proto_rawDesc = "" +
 	"\x10GetMyPermissions\x12*.vigil.identity.v1.GetMyPermissionsRequest\x1a+.vigil.identity.v1.GetMyPermissionsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/me/permissions\x12x\n" +
 	"\n" +
 	"EnrollTotp\x12$.vigil.identity.v1.EnrollTotpRequest\x1a%.vigil.identity.v1.EnrollTotpResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/me/totp:enroll\x12|\n" +
-	"\vConfirmTotp\x12%.vigil.identity.v1.ConfirmTotpRequest\x1a&.vigil.identity.v1.ConfirmTotpResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/me/totp:confirm\x12l\n" +
-	"\vDisableTotp\x12%.vigil.identity.v1.DisableTotpRequest\x1a\x16.google.protobuf.Empty\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/me/totp:disable\x12~\n" +
+	"\vConfirmTotp\x12%.vigil.identity.v1.ConfirmTotpRequest\x1a&.vigil.identity.v1.ConfirmTotpResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/me/totp:confirm\x12~\n" +
+	"\vDisableTotp\x12%.vigil.identity.v1.DisableTotpRequest\x1a\x16.google.protobuf.Empty\"0\x82\xd3\xe4\x93\x02*:\x01*Z\x18:\x01*\"\x13/v1/me/totp:disable*\v/v1/me/totp\x12~\n" +
 	"\tListUsers\x12#.vigil.identity.v1.ListUsersRequest\x1a$.vigil.identity.v1.ListUsersResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{parent=companies/*}/users\x12m\n" +
 	"\aGetUser\x12!.vigil.identity.v1.GetUserRequest\x1a\x17.vigil.identity.v1.User\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=companies/*/users/*}\x12y\n" +
 	"\n" +

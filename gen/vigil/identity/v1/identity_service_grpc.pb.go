@@ -130,8 +130,9 @@ type IdentityServiceClient interface {
 	// DisableTotp removes the caller's authenticator, given its current
 	// password and a current code, checked and throttled as a sign-in is
 	// (R-ID-5, R-ID-8): a stolen access token alone cannot turn two-factor
-	// off. A custom method with a body rather than `DELETE /v1/me/totp`, so
-	// that the password never travels in a URL. FAILED_PRECONDITION when a
+	// off. SPEC's `DELETE /v1/me/totp` takes the password and code in its JSON
+	// body (never in the URL); `POST /v1/me/totp:disable` is the same for
+	// clients that cannot send a body with DELETE. FAILED_PRECONDITION when a
 	// company of the caller requires two-factor.
 	DisableTotp(ctx context.Context, in *DisableTotpRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// ListUsers lists a company's users, by family then given name. Needs
@@ -557,8 +558,9 @@ type IdentityServiceServer interface {
 	// DisableTotp removes the caller's authenticator, given its current
 	// password and a current code, checked and throttled as a sign-in is
 	// (R-ID-5, R-ID-8): a stolen access token alone cannot turn two-factor
-	// off. A custom method with a body rather than `DELETE /v1/me/totp`, so
-	// that the password never travels in a URL. FAILED_PRECONDITION when a
+	// off. SPEC's `DELETE /v1/me/totp` takes the password and code in its JSON
+	// body (never in the URL); `POST /v1/me/totp:disable` is the same for
+	// clients that cannot send a body with DELETE. FAILED_PRECONDITION when a
 	// company of the caller requires two-factor.
 	DisableTotp(context.Context, *DisableTotpRequest) (*emptypb.Empty, error)
 	// ListUsers lists a company's users, by family then given name. Needs

@@ -52,7 +52,7 @@ func isStreamingRoute(r *http.Request) bool {
 }
 
 // registerFileRoutes adds the hand-written upload, download and export routes.
-func registerFileRoutes(mux *runtime.ServeMux, _ *Config, log *zap.Logger, upstreams []upstream) error {
+func registerFileRoutes(mux *runtime.ServeMux, cfg *Config, log *zap.Logger, upstreams []upstream) error {
 	var conn *grpc.ClientConn
 	for _, u := range upstreams {
 		if u.name == "vault" {
@@ -63,6 +63,9 @@ func registerFileRoutes(mux *runtime.ServeMux, _ *Config, log *zap.Logger, upstr
 		return nil
 	}
 	f := &fileRoutes{mux: mux, docs: vaultv1.NewDocumentServiceClient(conn), compliance: vaultv1.NewComplianceServiceClient(conn), log: log}
+	if cfg != nil {
+		f.uploadTimeout = cfg.UploadTimeout
+	}
 	for _, r := range []struct {
 		method, pattern string
 		h               runtime.HandlerFunc
@@ -84,6 +87,8 @@ type fileRoutes struct {
 	docs       vaultv1.DocumentServiceClient
 	compliance vaultv1.ComplianceServiceClient
 	log        *zap.Logger
+	// uploadTimeout bounds a whole upload (--upload-timeout; 0: none).
+	uploadTimeout time.Duration
 }
 
 func (f *fileRoutes) fail(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) {
@@ -100,17 +105,6 @@ func reasonOf(err error) string {
 		}
 	}
 	return ""
-}
-
-// setRetryAfter sets Retry-After from a RetryInfo detail (R-NOTIF-3's
-// limit answers 429 with it); the error writer calls it for every error.
-func setRetryAfter(h http.Header, st *status.Status) {
-	for _, d := range st.Details() {
-		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
-			secs := int64(math.Ceil(ri.GetRetryDelay().AsDuration().Seconds()))
-			h.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
-		}
-	}
 }
 
 // ---- upload
@@ -173,14 +167,20 @@ func readUploadForm(mr *multipart.Reader) (*uploadForm, error) {
 	return &uploadForm{meta: meta, file: file}, nil
 }
 
-// idleReader extends the connection's read deadline before each read.
+// idleReader moves the connection's read deadline before each read: at
+// most uploadIdle ahead, never past the whole upload's deadline.
 type idleReader struct {
-	r  io.Reader
-	rc *http.ResponseController
+	r     io.Reader
+	rc    *http.ResponseController
+	until time.Time // zero: no overall bound
 }
 
 func (i idleReader) Read(p []byte) (int, error) {
-	_ = i.rc.SetReadDeadline(time.Now().Add(uploadIdle))
+	d := time.Now().Add(uploadIdle)
+	if !i.until.IsZero() && i.until.Before(d) {
+		d = i.until
+	}
+	_ = i.rc.SetReadDeadline(d)
 	return i.r.Read(p)
 }
 
@@ -196,10 +196,14 @@ func (f *fileRoutes) upload(w http.ResponseWriter, r *http.Request, params map[s
 	}
 	rc := http.NewResponseController(w)
 	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	idle := idleReader{r: r.Body, rc: rc}
+	if f.uploadTimeout > 0 {
+		idle.until = time.Now().Add(f.uploadTimeout)
+	}
 	r.Body = struct {
 		io.Reader
 		io.Closer
-	}{idleReader{r: r.Body, rc: rc}, r.Body}
+	}{idle, r.Body}
 	mr, err := r.MultipartReader()
 	if err != nil {
 		f.fail(ctx, w, r, badRequest("body: expected multipart/form-data with a metadata part and a file part"))
