@@ -14,11 +14,13 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/notify/internal/api"
 	"github.com/vigil/vigil/services/notify/internal/boltstore"
 	"github.com/vigil/vigil/services/notify/internal/mailer"
+	"github.com/vigil/vigil/services/notify/internal/metrics"
 	"github.com/vigil/vigil/services/notify/internal/notify"
 	"github.com/vigil/vigil/services/notify/internal/schedule"
 	"github.com/vigil/vigil/services/notify/internal/templates"
@@ -43,6 +45,8 @@ type Config struct {
 	BackoffMax  time.Duration
 
 	ScheduleInterval time.Duration
+
+	Webhooks WebhookConfig
 }
 
 // Register adds the flags (and so the VIGIL_* variables) of Config to fs.
@@ -55,6 +59,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BackoffBase, "notify-backoff-base", 30*time.Second, "wait after a first failed attempt; doubles each time")
 	fs.DurationVar(&c.BackoffMax, "notify-backoff-max", time.Hour, "longest wait between attempts")
 	fs.DurationVar(&c.ScheduleInterval, "notify-schedule-interval", time.Minute, "how often periodic jobs are checked")
+	c.Webhooks.register(fs)
 }
 
 // Complete validates the configuration and fills what derives from it.
@@ -93,7 +98,7 @@ func (c *Config) Complete() error {
 	case c.ScheduleInterval <= 0:
 		return errors.New("notify-schedule-interval: must be positive")
 	}
-	return nil
+	return c.Webhooks.complete()
 }
 
 // ParseConfig reads flags and VIGIL_* environment variables.
@@ -119,6 +124,9 @@ type Options struct {
 	Authenticator server.Authenticator
 	// Jobs are the periodic jobs (none yet).
 	Jobs []schedule.Job
+	// IdentityConn, DirectoryConn and VaultConn replace the connections to
+	// those services (tests serve fakes over bufconn).
+	IdentityConn, DirectoryConn, VaultConn grpc.ClientConnInterface
 }
 
 // principalFrom reads the caller the interceptor chain authenticated.
@@ -150,9 +158,13 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 		return err
 	}
 	srv, err := server.New(&cfg.Common, log, server.Options{
-		Listener:     o.Listener,
-		Auth:         o.Authenticator,
-		ServiceNames: []string{notifyv1.NotificationService_ServiceDesc.ServiceName, notifyv1.NotificationInternalService_ServiceDesc.ServiceName},
+		Listener: o.Listener,
+		Auth:     o.Authenticator,
+		ServiceNames: []string{
+			notifyv1.NotificationService_ServiceDesc.ServiceName,
+			notifyv1.NotificationInternalService_ServiceDesc.ServiceName,
+			notifyv1.WebhookService_ServiceDesc.ServiceName,
+		},
 	})
 	if err != nil {
 		return err
@@ -169,6 +181,18 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 	scheduler := schedule.New(store, log.Named("schedule"), cfg.ScheduleInterval, o.Jobs...)
 	notifyv1.RegisterNotificationServiceServer(srv.GRPC(), api.NewNotificationServer(svc, principalFrom))
 	notifyv1.RegisterNotificationInternalServiceServer(srv.GRPC(), api.NewInternalServer(svc))
+	m := metrics.New(srv.Registry())
+	box, err := secretBox(cfg, log)
+	if err != nil {
+		_ = store.Close()
+		return err
+	}
+	hooks, err := newWebhooks(cfg, log, srv, svc, box, func(result string) { m.Delivered(metrics.ChannelWebhook, result) },
+		map[string]grpc.ClientConnInterface{"identity": o.IdentityConn, "directory": o.DirectoryConn, "vault": o.VaultConn})
+	if err != nil {
+		_ = store.Close()
+		return err
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	bg, stopBg := context.WithCancel(gctx)
@@ -185,9 +209,11 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 		defer close(schedulerDone)
 		return scheduler.Run(bg)
 	})
+	g.Go(func() error { return hooks.run(bg) })
 	// Closers run last-registered first: the background work stops (a send
 	// in progress records its outcome) before the store closes.
 	srv.OnClose(store.Close)
+	srv.OnClose(hooks.close)
 	srv.OnClose(func() error {
 		stopBg()
 		<-dispatcherDone

@@ -82,7 +82,16 @@ var Catalog = map[notify.Template][]Field{
 		{"company_name", String, true}, {"lines", StringList, false},
 		{"compliant_count", Number, false}, {"total_count", Number, false}, {"link", URL, false},
 	},
+	TemplateWebhookDisabled: {
+		{Name: "webhook_url", Kind: String, Required: true}, {Name: "reason", Kind: String, Required: true},
+		{Name: "link", Kind: URL},
+	},
 }
+
+// TemplateWebhookDisabled tells a company's Administrators that one of its
+// webhooks failed for 3 days and was disabled (R-NOTIF-6). Notify enqueues
+// it itself, in process, so it has no value in the proto Template enum.
+const TemplateWebhookDisabled notify.Template = "webhook_disabled"
 
 // Renderer renders the catalog's templates; it implements notify.Renderer.
 type Renderer struct {

@@ -21,6 +21,7 @@ var samples = map[notify.Template]map[string]any{
 	notify.TemplateDocumentUpdateRequest: {"customer_name": "Big Buyer", "document_types": []any{"URSSAF_VIGILANCE", "KBIS"}, "message": "Before Friday please"},
 	notify.TemplateExpiryReminder:        {"document_type": "KBIS", "valid_until": "2025-03-01", "days_left": float64(7), "employee_name": "Chloé"},
 	notify.TemplateWeeklyDigest:          {"company_name": "Acme SAS", "lines": []any{"Big Buyer: 2 missing"}, "compliant_count": float64(3), "total_count": float64(5)},
+	TemplateWebhookDisabled:              {"webhook_url": "https://erp.example/vigil", "reason": "every delivery failed since 2025-03-01T10:00:00Z", "link": "https://vigil.example"},
 }
 
 func mustLoad(t *testing.T) *Renderer {
