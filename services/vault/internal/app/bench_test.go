@@ -134,7 +134,7 @@ func startBenchStack(tb testing.TB, id *fakeIdentity, dir *fakeDirectory, fakes 
 	s := &benchStack{tb: tb, key: id.key, id: id, dir: dir, fakes: fakes, fakesAt: fakesAt, data: dataDir, url: "http://" + httpAddr,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}, Timeout: 5 * time.Minute}}
 	s.vault = startProcess(tb, filepath.Join(bins, "vault"), append(common, "VIGIL_MAX_UPLOAD_BYTES="+strconv.FormatInt(maxUpload, 10)))
-	s.gateway = startProcess(tb, filepath.Join(bins, "gateway"), append(common, "VIGIL_MAX_BODY_BYTES=1048576"))
+	s.gateway = startProcess(tb, filepath.Join(bins, "gateway"), append(common, "VIGIL_MAX_BODY_BYTES=1048576", "VIGIL_LOG_LEVEL=warn"))
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.Dial("tcp", vaultAddr)
@@ -289,13 +289,16 @@ func BenchmarkVaultUploadDownload(b *testing.B) {
 	sup := s.company(dir, authz.KindSupplier)
 	tok, _ := s.token(sup, authz.KindSupplier, authz.RoleAdministrator, "en")
 	var upload, download, write, read, served time.Duration
+	var vaultCPU, gatewayCPU float64
 	b.ResetTimer()
 	for range b.N {
 		w, r, sv := timeFile(data, size)
 		write, read, served = write+w, read+r, served+sv
 		start := time.Now()
+		v0, g0 := cpuMs(s.vault.Process.Pid), cpuMs(s.gateway.Process.Pid)
 		name := s.upload(sup, tok, "KBIS_EXTRACT", size)
 		upload += time.Since(start)
+		vaultCPU, gatewayCPU = vaultCPU+cpuMs(s.vault.Process.Pid)-v0, gatewayCPU+cpuMs(s.gateway.Process.Pid)-g0
 		start = time.Now()
 		if got := len(s.mustDo("GET", "/v1/"+name+"/content", tok, nil, "")); got != size {
 			b.Fatalf("downloaded %d bytes", got)
@@ -307,6 +310,8 @@ func BenchmarkVaultUploadDownload(b *testing.B) {
 	b.ReportMetric(mb/upload.Seconds(), "upload-MiB/s")
 	b.ReportMetric(mb/write.Seconds(), "file-write-MiB/s")
 	b.ReportMetric(write.Seconds()/upload.Seconds(), "upload-ratio")
+	b.ReportMetric(vaultCPU/mb, "upload-vault-cpu-ms/MiB")
+	b.ReportMetric(gatewayCPU/mb, "upload-gateway-cpu-ms/MiB")
 	b.ReportMetric(mb/download.Seconds(), "download-MiB/s")
 	b.ReportMetric(mb/read.Seconds(), "file-read-MiB/s")
 	b.ReportMetric(read.Seconds()/download.Seconds(), "download-ratio")

@@ -36,7 +36,7 @@ type UploadMeta struct {
 }
 
 // copyBuffer is the size of the buffer an upload is copied through.
-const copyBuffer = 64 << 10
+const copyBuffer = 256 << 10
 
 // Upload stores a document whose bytes body streams (R-VAULT-4, R-VAULT-5):
 // the caller's rights and the metadata are checked before any byte is
