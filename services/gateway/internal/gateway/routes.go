@@ -36,5 +36,6 @@ var registrations = map[string][]registerFunc{
 	},
 	"notify": {
 		notifygw.RegisterNotificationServiceHandler,
+		notifygw.RegisterJobServiceHandler,
 	},
 }
