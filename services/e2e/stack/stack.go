@@ -6,6 +6,8 @@ package stack
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -93,6 +96,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err := os.MkdirAll(filepath.Join(opts.DataDir, "logs"), 0o700); err != nil {
 		return nil, err
 	}
+	if err := ensureSecretKey(&opts); err != nil {
+		return nil, err
+	}
 	s := &Stack{opts: opts, URL: "http://" + opts.HTTPAddr, procs: map[string]*process{}}
 	for _, name := range append(append([]string{}, Services...), "gateway") {
 		if err := s.StartProcess(name); err != nil {
@@ -105,6 +111,35 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ensureSecretKey gives the suite a key for secrets at rest
+// (VIGIL_SECRET_KEY_FILE, which notify requires): the operator's when set,
+// else DataDir/secret.key, made once (32 random bytes, hex, mode 0600).
+func ensureSecretKey(opts *Options) error {
+	if os.Getenv("VIGIL_SECRET_KEY_FILE") != "" {
+		return nil
+	}
+	for _, e := range opts.Env {
+		if strings.HasPrefix(e, "VIGIL_SECRET_KEY_FILE=") {
+			return nil
+		}
+	}
+	path, err := filepath.Abs(filepath.Join(opts.DataDir, "secret.key"))
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+			return fmt.Errorf("secret key: %w", err)
+		}
+	}
+	opts.Env = append(opts.Env, "VIGIL_SECRET_KEY_FILE="+path)
+	return nil
 }
 
 // env is the environment of every process: the caller's, the addresses, and Options.Env.
