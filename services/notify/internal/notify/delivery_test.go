@@ -478,3 +478,80 @@ func TestIdempotencyKeySurvivesRestart(t *testing.T) {
 	time.Sleep(150 * time.Millisecond)
 	exactlyOnce(t, srv, []string{notify.DeliveryID(id, 0)})
 }
+
+// TestSuppressedAddressIsNotMailedUnlessAsked (R-NOTIF-1, bounces count): a
+// 5xx for an address suppresses it; later mail no one asked for is not
+// attempted (suppressed, not a dead letter), while a reset the person asks
+// for is.
+func TestSuppressedAddressIsNotMailedUnlessAsked(t *testing.T) {
+	var refused atomic.Int32
+	srv := smtptest.Start(t, smtptest.Options{RejectRcpt: func(_ int, to string) error {
+		if to == "gone@example.com" && refused.Add(1) == 1 {
+			return smtptest.Permanent
+		}
+		return nil
+	}})
+	h := newHarness(t, srv.Addr, notify.DispatcherConfig{Workers: 1})
+	gone := notify.Recipient{Email: "gone@example.com"}
+	first := notify.DeliveryID(h.enqueueUpdateRequest("a", gone), 0)
+	eventually(t, "bounce", 5*time.Second, func() bool { return h.delivery(first).State == notify.StateDead })
+	second := notify.DeliveryID(h.enqueueUpdateRequest("b", gone), 0)
+	eventually(t, "suppressed", 5*time.Second, func() bool { return h.delivery(second).State == notify.StateSuppressed })
+	if got := refused.Load(); got != 1 {
+		t.Fatalf("the suppressed address was tried %d times, want once", got)
+	}
+	if len(h.deadLetters()) != 1 {
+		t.Fatalf("%d dead letters, want only the bounce", len(h.deadLetters()))
+	}
+	reset := notify.DeliveryID(h.enqueue("c", gone), 0)
+	eventually(t, "reset sent", 5*time.Second, func() bool { return h.delivery(reset).State == notify.StateSent })
+}
+
+// fakeIdentity fails its first reports, as identity down would.
+type fakeIdentity struct {
+	mu       sync.Mutex
+	failures int
+	reports  []string
+}
+
+func (f *fakeIdentity) ReportUndeliverable(_ context.Context, email, reason string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failures > 0 {
+		f.failures--
+		return errors.New("identity unavailable")
+	}
+	f.reports = append(f.reports, email+": "+reason)
+	return nil
+}
+
+// TestBouncesReachIdentityOnce: each suppressed address is reported once,
+// identity's outages retried.
+func TestBouncesReachIdentityOnce(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{RejectRcpt: func(_ int, to string) error {
+		if strings.HasPrefix(to, "gone") {
+			return smtptest.Permanent
+		}
+		return nil
+	}})
+	h := newHarness(t, srv.Addr, notify.DispatcherConfig{Workers: 2})
+	target := &fakeIdentity{failures: 2}
+	rep := notify.NewReporter(h.store, target, zap.NewNop())
+	rep.BackoffBase, rep.Idle = 10*time.Millisecond, 50*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = rep.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	h.enqueueUpdateRequest("a", notify.Recipient{Email: "gone1@example.com"}, notify.Recipient{Email: "gone2@example.com"})
+	eventually(t, "reported", 5*time.Second, func() bool {
+		target.mu.Lock()
+		defer target.mu.Unlock()
+		return len(target.reports) == 2
+	})
+	time.Sleep(150 * time.Millisecond)
+	target.mu.Lock()
+	defer target.mu.Unlock()
+	if len(target.reports) != 2 || !strings.Contains(target.reports[0], "550") {
+		t.Fatalf("reports %v; want each address once, with the server's answer", target.reports)
+	}
+}

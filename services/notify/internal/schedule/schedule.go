@@ -389,16 +389,9 @@ func (s *Scheduler) RunJob(ctx context.Context, c authz.Subject, name, date stri
 		return Status{}, errs.NotFound(ReasonJobNotFound, "no job %q", name)
 	}
 	now := s.now().UTC()
-	day := DayOf(now)
-	if date != "" {
-		d, err := ParseDay(date)
-		if err != nil {
-			return Status{}, errs.InvalidArgument("date", "must be a day YYYY-MM-DD")
-		}
-		if d.After(DayOf(now.Add(14 * time.Hour))) {
-			return Status{}, errs.InvalidArgument("date", "must not be in the future")
-		}
-		day = d
+	day, err := RunDay(date, now)
+	if err != nil {
+		return Status{}, err
 	}
 	unlock := s.lock(name)
 	st, err := s.store.JobState(ctx, name)
@@ -424,6 +417,23 @@ func (s *Scheduler) RunJob(ctx context.Context, c authz.Subject, name, date stri
 		return Status{}, errs.Unavailable(ReasonRunFailed, "the run failed and can be started again (nothing is sent twice): %s", firstLine(runErr.Error()))
 	}
 	return s.status(ctx, job)
+}
+
+// RunDay reads the day of a manual run: YYYY-MM-DD, or today (UTC) when
+// empty; never later than the day it is anywhere on Earth at now (UTC+14).
+// Anything else is INVALID_ARGUMENT naming date.
+func RunDay(date string, now time.Time) (time.Time, error) {
+	if date == "" {
+		return DayOf(now), nil
+	}
+	d, err := ParseDay(date)
+	if err != nil || len(date) != len(time.DateOnly) {
+		return time.Time{}, errs.InvalidArgument("date", "must be a day YYYY-MM-DD")
+	}
+	if d.After(DayOf(now.Add(14 * time.Hour))) {
+		return time.Time{}, errs.InvalidArgument("date", "must not be in the future")
+	}
+	return d, nil
 }
 
 func firstLine(s string) string {

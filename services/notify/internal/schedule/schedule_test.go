@@ -311,3 +311,28 @@ func TestRunJobByHand(t *testing.T) {
 		t.Fatalf("ListJobs = %+v, %v", list, err)
 	}
 }
+
+// FuzzRunDay: any input is a day no later than UTC+14's today, or an
+// INVALID_ARGUMENT naming date; never a panic.
+func FuzzRunDay(f *testing.F) {
+	for _, s := range []string{"", "2025-03-10", "2025-13-01", "2025-02-30", "99999-01-01", "2025-3-1", "2025-03-10T00:00:00Z", "\x00"} {
+		f.Add(s)
+	}
+	now := time.Date(2025, 3, 10, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := schedule.RunDay(s, now)
+		if err != nil {
+			var e *errs.Error
+			if !errors.As(err, &e) || e.Kind != errs.KindInvalidArgument || e.Field != "date" {
+				t.Fatalf("RunDay(%q) = %v", s, err)
+			}
+			return
+		}
+		if d.After(time.Date(2025, 3, 11, 0, 0, 0, 0, time.UTC)) || d != schedule.DayOf(d) {
+			t.Fatalf("RunDay(%q) = %v", s, d)
+		}
+		if s != "" && schedule.FormatDay(d) != s {
+			t.Fatalf("RunDay(%q) = %v: not the day asked", s, d)
+		}
+	})
+}
