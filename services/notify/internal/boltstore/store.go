@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,8 +41,9 @@ var (
 	bucketClaims = storage.Bucket("claims")
 	// dead: dead time (8-byte big-endian Unix ns) + delivery id → empty.
 	bucketDead = storage.Bucket("dead")
-	// inbox: user + 0x00 + delivery id → InboxEntry; delivery ids grow with
-	// time, so a user's entries are in creation order.
+	// inbox: user + 0x00 + delivery id → empty while unread, else the read
+	// time (8-byte big-endian Unix ns); the key holds everything else.
+	// Delivery ids grow with time, so a user's entries are in creation order.
 	bucketInbox = storage.Bucket("inbox")
 	// unread: same keys as inbox, for the unread entries only.
 	bucketUnread = storage.Bucket("unread")
@@ -203,10 +205,21 @@ func (s *Store) Enqueue(_ context.Context, n notify.Notification, deliveries []n
 func (s *Store) EnqueueBatch(_ context.Context, items []notify.Batched, marks []string) ([]notify.BatchResult, error) {
 	out := make([]notify.BatchResult, len(items))
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		// The first stored item of each data group keeps the data; the
+		// others point to it (DataFrom).
+		owners := map[int]string{}
 		for i, it := range items {
+			if it.DataGroup != 0 {
+				if owner, ok := owners[it.DataGroup]; ok {
+					it.Notification.Data, it.Notification.DataFrom = nil, owner
+				}
+			}
 			id, dup, err := enqueueTx(tx, it)
 			if err != nil {
 				return err
+			}
+			if it.DataGroup != 0 && !dup && it.Notification.DataFrom == "" {
+				owners[it.DataGroup] = id
 			}
 			out[i] = notify.BatchResult{ID: id, Duplicate: dup}
 		}
@@ -232,6 +245,7 @@ func enqueueTx(tx *bolt.Tx, it notify.Batched) (string, bool, error) {
 	if err := tx.Bucket(bucketIdempotency).Put([]byte(n.IdempotencyKey), []byte(n.ID)); err != nil {
 		return "", false, err
 	}
+	appendOnly(tx)
 	if err := put(tx, bucketNotifications, []byte(n.ID), n); err != nil {
 		return "", false, err
 	}
@@ -256,7 +270,9 @@ func enqueueTx(tx *bolt.Tx, it notify.Batched) (string, bool, error) {
 	}
 	for _, e := range it.Inbox {
 		k := inboxKey(e.User, e.ID)
-		if err := put(tx, bucketInbox, k, e); err != nil {
+		// An unread entry is its key alone: user, delivery id (which holds
+		// the notification, the index and the creation time).
+		if err := tx.Bucket(bucketInbox).Put(k, nil); err != nil {
 			return "", false, err
 		}
 		if err := tx.Bucket(bucketUnread).Put(k, nil); err != nil {
@@ -266,16 +282,64 @@ func enqueueTx(tx *bolt.Tx, it notify.Batched) (string, bool, error) {
 	return n.ID, false, nil
 }
 
+// appendOnly packs the pages of the buckets whose keys grow with time: the
+// default (half-full pages, for random inserts) would double their size.
+func appendOnly(tx *bolt.Tx) {
+	for _, b := range []storage.Bucket{bucketNotifications, bucketDeliveries, bucketDue, bucketPending} {
+		tx.Bucket(b).FillPercent = 0.9
+	}
+}
+
+// notification reads a notification with the data it shares (DataFrom).
+func notification(tx *bolt.Tx, id string) (notify.Notification, error) {
+	n, err := get[notify.Notification](tx, bucketNotifications, []byte(id))
+	if err != nil {
+		return n, err
+	}
+	if n.DataFrom != "" && n.Data == nil {
+		owner, err := get[notify.Notification](tx, bucketNotifications, []byte(n.DataFrom))
+		if err != nil {
+			return n, fmt.Errorf("data of %s: %w", id, err)
+		}
+		n.Data = owner.Data
+	}
+	return n, nil
+}
+
 // Notification implements notify.Store.
 func (s *Store) Notification(_ context.Context, id string) (n notify.Notification, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		if n, err = get[notify.Notification](tx, bucketNotifications, []byte(id)); err != nil {
+		if n, err = notification(tx, id); err != nil {
 			return err
 		}
 		n.Sealed = storage.Copy(tx.Bucket(bucketSecrets).Get([]byte(id)))
 		return nil
 	})
 	return n, err
+}
+
+// inboxEntry decodes the entry at key k (user + 0 + delivery id): an empty
+// value is an unread entry, 8 bytes its read time; a JSON object is the
+// format of files written before.
+func inboxEntry(tx *bolt.Tx, k []byte) (notify.InboxEntry, error) {
+	v := tx.Bucket(bucketInbox).Get(k)
+	if v == nil {
+		return notify.InboxEntry{}, notify.ErrNotFound
+	}
+	if len(v) > 0 && v[0] == '{' {
+		return get[notify.InboxEntry](tx, bucketInbox, k)
+	}
+	user, id, ok := bytes.Cut(k, []byte{0})
+	if !ok || !notify.ValidDeliveryID(string(id)) {
+		return notify.InboxEntry{}, fmt.Errorf("inbox key %q", k)
+	}
+	e := notify.InboxEntry{ID: string(id), User: string(user), NotificationID: string(id[:26])}
+	e.Index, _ = strconv.Atoi(string(id[27:]))
+	e.CreateTime, _ = notify.IDTime(e.ID)
+	if len(v) == 8 {
+		e.ReadTime = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
+	}
+	return e, nil
 }
 
 // Delivery implements notify.Store.
@@ -291,6 +355,7 @@ func (s *Store) Delivery(_ context.Context, id string) (d notify.Delivery, err e
 func (s *Store) ClaimDue(_ context.Context, now time.Time, limit int) ([]notify.Delivery, error) {
 	var out []notify.Delivery
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		appendOnly(tx)
 		out = out[:0]
 		end := timeKey(now, "\xff")
 		var keys [][]byte
@@ -410,6 +475,7 @@ func (s *Store) NextDue(_ context.Context) (t time.Time, ok bool, err error) {
 // CompleteDelivery implements notify.Store, through Batch (see Enqueue).
 func (s *Store) CompleteDelivery(_ context.Context, o notify.Outcome) error {
 	return s.db.Batch(func(tx *bolt.Tx) error {
+		appendOnly(tx)
 		id := []byte(o.DeliveryID)
 		d, err := get[notify.Delivery](tx, bucketDeliveries, id)
 		if err != nil {
@@ -527,13 +593,13 @@ func (s *Store) ListInbox(_ context.Context, user string, after notify.Cursor, l
 		}
 		notifications := map[string]notify.Notification{}
 		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Prev() {
-			e, err := get[notify.InboxEntry](tx, bucketInbox, k)
+			e, err := inboxEntry(tx, k)
 			if err != nil {
 				return err
 			}
 			n, ok := notifications[e.NotificationID]
 			if !ok {
-				if n, err = get[notify.Notification](tx, bucketNotifications, []byte(e.NotificationID)); err != nil {
+				if n, err = notification(tx, e.NotificationID); err != nil {
 					return err
 				}
 				notifications[e.NotificationID] = n
@@ -552,19 +618,19 @@ func (s *Store) MarkRead(_ context.Context, user, id string, at time.Time) (noti
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		k := inboxKey(user, id)
 		var err error
-		if e, err = get[notify.InboxEntry](tx, bucketInbox, k); err != nil {
+		if e, err = inboxEntry(tx, k); err != nil {
 			return err
 		}
 		if e.ReadTime.IsZero() {
 			e.ReadTime = at
-			if err := put(tx, bucketInbox, k, e); err != nil {
+			if err := tx.Bucket(bucketInbox).Put(k, binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))); err != nil {
 				return err
 			}
 			if err := tx.Bucket(bucketUnread).Delete(k); err != nil {
 				return err
 			}
 		}
-		e.Notification, err = get[notify.Notification](tx, bucketNotifications, []byte(e.NotificationID))
+		e.Notification, err = notification(tx, e.NotificationID)
 		return err
 	})
 	return e, err

@@ -315,7 +315,13 @@ func (d *Dispatcher) attempt(ctx context.Context, job Delivery) (string, error) 
 	if err != nil {
 		return "", Permanent(err)
 	}
-	msg, err := d.render.Render(n.Template, r.Language, r, data)
+	// Recipients of one data (a notification's, or the one it shares: a
+	// company's digest) share its rendering.
+	key := n.ID
+	if n.DataFrom != "" {
+		key = n.DataFrom
+	}
+	msg, err := d.render.RenderShared(key, n.Template, r.Language, r, data)
 	if err != nil {
 		return "", Permanent(fmt.Errorf("render: %w", err))
 	}

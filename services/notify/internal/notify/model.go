@@ -59,6 +59,11 @@ type Notification struct {
 	Recipients     []Recipient    `json:"recipients"`
 	CreateTime     time.Time      `json:"create_time"`
 
+	// DataFrom, when set, names the notification whose Data this one shares
+	// (the store keeps one copy of a company's digest for all its members);
+	// the store fills Data from it when it reads the notification.
+	DataFrom string `json:"data_from,omitempty"`
+
 	// Sealed holds the template's secret fields (a single-use link),
 	// encrypted with the operator's key (Sealer) and bound to ID; the store
 	// keeps it apart from the record and drops it once every delivery of
@@ -167,6 +172,9 @@ type Batched struct {
 	Notification Notification
 	Deliveries   []Delivery
 	Inbox        []InboxEntry
+	// DataGroup, when not 0, says that the items of the batch with the same
+	// group have equal Data: the store may keep it once (DataFrom).
+	DataGroup int
 }
 
 // BatchResult is the store's answer for one Batched.

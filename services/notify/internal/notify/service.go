@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -50,6 +51,10 @@ type Renderer interface {
 	Render(t Template, lang string, r Recipient, data map[string]any) (Rendered, error)
 	RenderInbox(t Template, lang string, r Recipient, data map[string]any) (Rendered, error)
 	SecretFields(t Template) []string
+	// RenderShared is Render for data shared by the recipients of key (the
+	// notification that holds the data): rendered once, personalised each
+	// time; the same output as Render.
+	RenderShared(key string, t Template, lang string, r Recipient, data map[string]any) (Rendered, error)
 }
 
 // Sealer encrypts secrets at rest (runtime/secrets.Box): Seal binds the
@@ -122,7 +127,7 @@ func NewService(store Store, render Renderer, sealer Sealer, log *zap.Logger, op
 // stores nothing and returns the first notification's ID with duplicate set.
 // Invalid input is INVALID_ARGUMENT naming the field; nothing is stored.
 func (s *Service) Enqueue(ctx context.Context, req EnqueueRequest) (id string, duplicate bool, err error) {
-	b, err := s.prepare(req, s.now().UTC())
+	b, err := s.prepare(req, s.now().UTC(), nil)
 	if err != nil {
 		return "", false, err
 	}
@@ -147,11 +152,16 @@ type EnqueueResult struct {
 // are validated first, then stored in one transaction with marks (see
 // Store.EnqueueBatch). An invalid request fails the whole batch, naming it
 // by index: the jobs build their requests, so that is a bug to see.
+//
+// Requests that share one data map (a company's digest, sent to each of
+// its members) are checked once per language, and the store keeps their
+// data once (Batched.DataGroup).
 func (s *Service) EnqueueBatch(ctx context.Context, reqs []EnqueueRequest, marks []string) ([]EnqueueResult, error) {
 	now := s.now().UTC()
 	items := make([]Batched, len(reqs))
+	m := &batchMemo{checked: map[memoKey]bool{}, groups: map[uintptr]int{}}
 	for i, req := range reqs {
-		b, err := s.prepare(req, now)
+		b, err := s.prepare(req, now, m)
 		if err != nil {
 			return nil, fmt.Errorf("request %d (%s): %w", i, req.IdempotencyKey, err)
 		}
@@ -186,13 +196,40 @@ func (s *Service) PruneMarks(ctx context.Context, prefix, before string) (int, e
 	return s.store.PruneMarks(ctx, prefix, before)
 }
 
+// batchMemo remembers, within one EnqueueBatch, the data maps already
+// validated and rendered, by the map's identity: a job hands the same map to
+// every member of a company.
+type batchMemo struct {
+	checked map[memoKey]bool // data, template and language known to render
+	groups  map[uintptr]int  // data map → its DataGroup
+}
+
+type memoKey struct {
+	data uintptr
+	t    Template
+	lang string
+}
+
+// dataID is the identity of a data map (0 for none).
+func dataID(m map[string]any) uintptr {
+	if m == nil {
+		return 0
+	}
+	return reflect.ValueOf(m).Pointer()
+}
+
 // prepare validates req and builds what the store keeps: the notification
 // with its secret fields sealed (never in Data), its deliveries and inbox
-// entries.
-func (s *Service) prepare(req EnqueueRequest, now time.Time) (Batched, error) {
-	recipients, err := s.validate(req)
+// entries. memo (EnqueueBatch) skips the checks of a data map seen before.
+func (s *Service) prepare(req EnqueueRequest, now time.Time, memo *batchMemo) (Batched, error) {
+	id := dataID(req.Data)
+	seenData := memo != nil && id != 0 && memo.checked[memoKey{data: id}]
+	recipients, err := s.validate(req, !seenData)
 	if err != nil {
 		return Batched{}, err
+	}
+	if memo != nil && id != 0 {
+		memo.checked[memoKey{data: id}] = true
 	}
 	n := Notification{
 		ID:             newNotificationID(now),
@@ -211,6 +248,10 @@ func (s *Service) prepare(req EnqueueRequest, now time.Time) (Batched, error) {
 			continue
 		}
 		seen[r.Language] = true
+		key := memoKey{data: id, t: n.Template, lang: r.Language}
+		if memo != nil && id != 0 && memo.checked[key] {
+			continue
+		}
 		if _, err := s.render.Render(n.Template, r.Language, r, n.Data); err != nil {
 			var de *errs.Error
 			if errors.As(err, &de) {
@@ -218,9 +259,19 @@ func (s *Service) prepare(req EnqueueRequest, now time.Time) (Batched, error) {
 			}
 			return Batched{}, errs.Internal(fmt.Errorf("render %s/%s: %w", n.Template, r.Language, err))
 		}
+		if memo != nil && id != 0 {
+			memo.checked[key] = true
+		}
 	}
 	if err := s.seal(&n); err != nil {
 		return Batched{}, err
+	}
+	group := 0
+	if memo != nil && id != 0 && len(n.Sealed) == 0 {
+		if group = memo.groups[id]; group == 0 {
+			group = len(memo.groups) + 1
+			memo.groups[id] = group
+		}
 	}
 	deliveries := make([]Delivery, len(recipients))
 	var inbox []InboxEntry
@@ -234,7 +285,7 @@ func (s *Service) prepare(req EnqueueRequest, now time.Time) (Batched, error) {
 			inbox = append(inbox, InboxEntry{ID: did, User: r.User, NotificationID: n.ID, Index: i, CreateTime: now})
 		}
 	}
-	return Batched{Notification: n, Deliveries: deliveries, Inbox: inbox}, nil
+	return Batched{Notification: n, Deliveries: deliveries, Inbox: inbox, DataGroup: group}, nil
 }
 
 // seal moves the template's secret fields out of n.Data into n.Sealed,
@@ -312,7 +363,7 @@ var (
 // validate checks every field of req and returns the recipients normalized:
 // language defaulted, duplicates of one address (case-insensitive) dropped,
 // the first kept.
-func (s *Service) validate(req EnqueueRequest) ([]Recipient, error) {
+func (s *Service) validate(req EnqueueRequest, checkData bool) ([]Recipient, error) {
 	if req.IdempotencyKey == "" {
 		return nil, errs.InvalidArgument("idempotency_key", "required")
 	}
@@ -357,6 +408,9 @@ func (s *Service) validate(req EnqueueRequest) ([]Recipient, error) {
 		}
 		seen[key] = true
 		out = append(out, r)
+	}
+	if !checkData {
+		return out, nil
 	}
 	if req.Data != nil {
 		b, err := json.Marshal(req.Data)

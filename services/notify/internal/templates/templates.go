@@ -11,7 +11,10 @@ package templates
 
 import (
 	"bytes"
+	"container/list"
+	"crypto/rand"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	htmltemplate "html/template"
 	"math"
@@ -19,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 	"time"
 	"unicode"
@@ -145,6 +149,22 @@ func (r *Renderer) SecretFields(t notify.Template) []string {
 type Renderer struct {
 	text map[string]*texttemplate.Template
 	html map[string]*htmltemplate.Template
+
+	// shared caches renders of data that many recipients share (RenderShared).
+	sharedMu sync.Mutex
+	shared   map[string]*list.Element
+	lru      *list.List
+	// nameMark and emailMark stand for the recipient in a shared render:
+	// random per process, so that no data can contain them.
+	nameMark, emailMark string
+}
+
+// sharedCap bounds the renders kept by RenderShared.
+const sharedCap = 256
+
+type sharedEntry struct {
+	key string
+	out notify.Rendered
 }
 
 var funcs = map[string]any{
@@ -169,7 +189,11 @@ func hasSecret(t notify.Template) bool {
 // catalog has a subject, a text and an HTML part in every language, and an
 // inbox part when it holds a secret.
 func Load() (*Renderer, error) {
-	r := &Renderer{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
+	var mark [12]byte
+	_, _ = rand.Read(mark[:])
+	r := &Renderer{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{},
+		shared: map[string]*list.Element{}, lru: list.New(),
+		nameMark: "vigilname" + hex.EncodeToString(mark[:6]), emailMark: "vigilemail" + hex.EncodeToString(mark[6:])}
 	for _, lang := range notify.Languages {
 		tt, err := texttemplate.New(lang).Funcs(funcs).Option("missingkey=error").ParseFS(files, "files/"+lang+".txt")
 		if err != nil {
@@ -409,6 +433,75 @@ func (r *Renderer) Render(t notify.Template, lang string, rcpt notify.Recipient,
 		return notify.Rendered{}, err
 	}
 	return r.render(t, lang, rcpt, data, false)
+}
+
+// RenderShared is Render for data that many recipients share (a company's
+// weekly digest, sent to each of its members): the message is rendered once
+// per key (the notification the data belongs to), template and language,
+// with marks where the recipient's name and address go, and each recipient
+// gets a copy with them filled in, escaped as the HTML part needs. The
+// output is the same as Render's (a test holds them together); the last
+// sharedCap renders are kept.
+func (r *Renderer) RenderShared(key string, t notify.Template, lang string, rcpt notify.Recipient, data map[string]any) (notify.Rendered, error) {
+	if key == "" || hasSecret(t) {
+		return r.Render(t, lang, rcpt, data)
+	}
+	if lang == "" {
+		lang = notify.DefaultLanguage
+	}
+	// Templates test whether there is a name (or address): each case is
+	// its own rendering.
+	marked := notify.Recipient{Language: lang}
+	if rcpt.Name != "" {
+		marked.Name = r.nameMark
+	}
+	if rcpt.Email != "" {
+		marked.Email = r.emailMark
+	}
+	k := fmt.Sprintf("%s\x00%s\x00%s\x00%t%t", key, t, lang, rcpt.Name != "", rcpt.Email != "")
+	r.sharedMu.Lock()
+	el, ok := r.shared[k]
+	if ok {
+		r.lru.MoveToFront(el)
+	}
+	r.sharedMu.Unlock()
+	var out notify.Rendered
+	if ok {
+		out = el.Value.(*sharedEntry).out
+	} else {
+		var err error
+		if out, err = r.Render(t, lang, marked, data); err != nil {
+			return notify.Rendered{}, err
+		}
+		r.sharedMu.Lock()
+		if _, dup := r.shared[k]; !dup {
+			r.shared[k] = r.lru.PushFront(&sharedEntry{key: k, out: out})
+			if r.lru.Len() > sharedCap {
+				oldest := r.lru.Back()
+				r.lru.Remove(oldest)
+				delete(r.shared, oldest.Value.(*sharedEntry).key)
+			}
+		}
+		r.sharedMu.Unlock()
+	}
+	plain := strings.NewReplacer(r.nameMark, rcpt.Name, r.emailMark, rcpt.Email)
+	escaped := strings.NewReplacer(r.nameMark, escapeHTML(rcpt.Name), r.emailMark, escapeHTML(rcpt.Email))
+	return notify.Rendered{
+		Subject: oneLine(plain.Replace(out.Subject)),
+		Text:    plain.Replace(out.Text),
+		HTML:    escaped.Replace(out.HTML),
+	}, nil
+}
+
+// htmlText escapes a value as html/template does in text context.
+var htmlText = htmltemplate.Must(htmltemplate.New("text").Parse("{{.}}"))
+
+func escapeHTML(s string) string {
+	var b strings.Builder
+	if err := htmlText.Execute(&b, s); err != nil {
+		return htmltemplate.HTMLEscapeString(s)
+	}
+	return b.String()
 }
 
 // RenderInbox renders the in-app inbox entry of template t: the subject and

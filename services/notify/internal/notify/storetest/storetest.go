@@ -407,12 +407,37 @@ func testEnqueueBatch(t *testing.T, newStore Factory) {
 		t.Fatalf("EnqueueBatch = %+v; want k1 duplicate of the earlier one, k3 stored once", res)
 	}
 	s = reopen()
+	// Items of one data group share their data: every one reads it.
+	shared := []notify.Batched{batched(nid(5), "g1", 1), batched(nid(6), "g2", 1), batched(nid(7), "g3", 1)}
+	for i := range shared {
+		shared[i].Notification.Data = map[string]any{"link": "https://x.example/shared"}
+		shared[i].DataGroup = 1
+	}
+	if _, err := s.EnqueueBatch(ctx, append([]notify.Batched{batched(nid(8), "k1", 1)}, shared...), nil); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen()
+	for _, id := range []string{nid(5), nid(6), nid(7)} {
+		n, err := s.Notification(ctx, id)
+		if err != nil || n.Data["link"] != "https://x.example/shared" {
+			t.Fatalf("notification %s of a data group = %+v, %v", id, n, err)
+		}
+	}
+	inbox, err := s.ListInbox(ctx, "users/u0", notify.Cursor{}, 10, false)
+	if err != nil || len(inbox) == 0 {
+		t.Fatalf("inbox = %v, %v", inbox, err)
+	}
+	for _, e := range inbox {
+		if e.Notification.Data["link"] == nil {
+			t.Fatalf("inbox entry %s without its shared data", e.ID)
+		}
+	}
 	marked, err := s.Marked(ctx, []string{"weekly-digest/2025-W11/companies/a", "weekly-digest/2025-W11/companies/c"})
 	if err != nil || !marked["weekly-digest/2025-W11/companies/a"] || marked["weekly-digest/2025-W11/companies/c"] {
 		t.Fatalf("Marked = %v, %v", marked, err)
 	}
-	if claimed, _ := s.ClaimDue(ctx, t0, 100); len(claimed) != 3 {
-		t.Fatalf("claimed %d deliveries, want 3 (one of k1, two of k3)", len(claimed))
+	if claimed, _ := s.ClaimDue(ctx, t0, 100); len(claimed) != 6 {
+		t.Fatalf("claimed %d deliveries, want 6 (one of k1, two of k3, three of the group)", len(claimed))
 	}
 	if _, err := s.EnqueueBatch(ctx, nil, []string{"weekly-digest/2025-W12/companies/a", "weekly-digest/2025-W09/companies/a", "other/2025-W01/x"}); err != nil {
 		t.Fatal(err)

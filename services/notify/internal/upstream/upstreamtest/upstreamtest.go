@@ -18,6 +18,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
@@ -209,7 +210,8 @@ func page[T any](items []T, token string, size, def, maxSize int) ([]T, string, 
 // Serve serves the fake services on lis until the test ends.
 func (w *World) Serve(tb testing.TB, lis net.Listener) {
 	tb.Helper()
-	s := grpc.NewServer()
+	// notify's clients ping every 30 s; allow it, as the real services do.
+	s := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}))
 	directoryv1.RegisterDirectoryInternalServiceServer(s, &directory{w: w})
 	identityv1.RegisterIdentityInternalServiceServer(s, &identity{w: w})
 	identityv1.RegisterIdentityServiceServer(s, &identityPublic{w: w})
