@@ -96,6 +96,25 @@ type measured struct {
 	rssMiB           float64
 	cpu              time.Duration // the process's user + system time
 	dbMiB            float64
+	anonMiB, fileMiB float64 // RssAnon (heap, stacks) and RssFile (the mapped bbolt file) at the end
+}
+
+// rssParts reads RssAnon and RssFile (MiB) from /proc/<pid>/status.
+func rssParts(pid int) (anon, file float64) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		var kb float64
+		if _, err := fmt.Sscanf(line, "RssAnon: %f kB", &kb); err == nil {
+			anon = kb / 1024
+		}
+		if _, err := fmt.Sscanf(line, "RssFile: %f kB", &kb); err == nil {
+			file = kb / 1024
+		}
+	}
+	return anon, file
 }
 
 // cpuTime is a process's user + system CPU time (/proc/<pid>/stat, in
@@ -148,6 +167,7 @@ func measure(b *testing.B, bin, dir string, env []string, enqueue func(ctx conte
 	}
 	r.rssMiB = rss
 	r.cpu, _ = cpuTime(cmd.Process.Pid)
+	r.anonMiB, r.fileMiB = rssParts(cmd.Process.Pid)
 	if fi, err := os.Stat(filepath.Join(dir, "notify", "notify.db")); err == nil {
 		r.dbMiB = float64(fi.Size()) / (1 << 20)
 	}
@@ -235,6 +255,8 @@ func BenchmarkWeeklyDigest50kProcess(b *testing.B) {
 		b.ReportMetric(plain.enqueue.Seconds(), "plain-s-to-enqueue-50k")
 		b.ReportMetric(plain.deliver.Seconds(), "plain-s-to-deliver-50k")
 		b.ReportMetric(plain.rssMiB, "plain-notify-VmHWM-MiB")
+		b.ReportMetric(digest.anonMiB, "digest-end-RssAnon-MiB")
+		b.ReportMetric(digest.fileMiB, "digest-end-RssFile-MiB")
 		b.ReportMetric(digest.dbMiB, "digest-db-MiB")
 		b.ReportMetric(plain.dbMiB, "plain-db-MiB")
 		b.ReportMetric(float64(digest.cpu.Microseconds())/benchEmails, "digest-notify-cpu-us/email")

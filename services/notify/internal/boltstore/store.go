@@ -282,10 +282,12 @@ func enqueueTx(tx *bolt.Tx, it notify.Batched) (string, bool, error) {
 	return n.ID, false, nil
 }
 
-// appendOnly packs the pages of the buckets whose keys grow with time: the
-// default (half-full pages, for random inserts) would double their size.
+// appendOnly packs the pages of the buckets whose keys grow with time, or
+// come in order from a job's batch (the idempotency keys and marks of a
+// digest run go company by company): the default (half-full pages, for
+// random inserts) would double their size.
 func appendOnly(tx *bolt.Tx) {
-	for _, b := range []storage.Bucket{bucketNotifications, bucketDeliveries, bucketDue, bucketPending} {
+	for _, b := range []storage.Bucket{bucketNotifications, bucketDeliveries, bucketDue, bucketPending, bucketIdempotency, bucketMarks} {
 		tx.Bucket(b).FillPercent = 0.9
 	}
 }
