@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -94,13 +95,26 @@ func markKey(week, company string) string { return "weekly-digest/" + week + "/"
 // dueAt is when company's digest of the week of day is due: the configured
 // weekday and hour in its time zone (UTC when unknown).
 func (j *DigestJob) dueAt(day time.Time, tz string) time.Time {
-	loc := time.UTC
-	if tz != "" {
-		if l, err := time.LoadLocation(tz); err == nil {
-			loc = l
-		}
+	return time.Date(day.Year(), day.Month(), day.Day(), j.cfg.Hour, 0, 0, 0, location(tz))
+}
+
+// locations caches time zones: a scheduled pass looks up every company's.
+var locations sync.Map
+
+// location is the IANA time zone tz, UTC when empty or unknown.
+func location(tz string) *time.Location {
+	if tz == "" {
+		return time.UTC
 	}
-	return time.Date(day.Year(), day.Month(), day.Day(), j.cfg.Hour, 0, 0, 0, loc)
+	if l, ok := locations.Load(tz); ok {
+		return l.(*time.Location)
+	}
+	l, err := time.LoadLocation(tz)
+	if err != nil {
+		l = time.UTC
+	}
+	locations.Store(tz, l)
+	return l
 }
 
 // Run implements schedule.Job. It pages through every company (directory),
