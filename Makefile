@@ -27,7 +27,8 @@ tools:
 	  google.golang.org/protobuf/cmd/protoc-gen-go \
 	  google.golang.org/grpc/cmd/protoc-gen-go-grpc \
 	  github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway \
-	  github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2
+	  github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2 \
+	  ./openapigen ./deploycheck
 
 ## third-party: copy imported .proto files from the Go module cache (BSR is unreachable)
 third-party:
@@ -38,10 +39,14 @@ third-party:
 	cp $$pv/proto/protovalidate/buf/validate/validate.proto $(THIRD)/buf/validate/; \
 	chmod -R u+w $(THIRD)
 
-## generate: regenerate gen/ from proto/
+## generate: regenerate gen/ from proto/: Go, gRPC, gateway handlers, and the
+## OpenAPI documents (v2 and v3, finished and validated by tools/openapigen
+## with the gateway's overlay services/gateway/openapi.yaml)
 generate: tools third-party
-	rm -rf gen/gateway; find gen -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' | xargs -r rm -f
+	rm -rf gen/gateway .build/openapi; find gen -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' -o -name '*.openapi3.json' | xargs -r rm -f
 	buf generate
+	openapigen -in .build/openapi/vigil.swagger.json -overlay services/gateway/openapi.yaml \
+	  -out-v2 gen/openapi/vigil.swagger.json -out-v3 gen/openapi/vigil.openapi3.json
 	cd gen && $(GO) mod tidy
 
 lint: tools third-party
@@ -61,8 +66,9 @@ check-generated: generate
 	  echo "gen/ is stale: run 'make generate' and commit"; git status --porcelain -- gen; exit 1; fi
 
 vet:
-	@unformatted=$$(gofmt -l services gen); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	@unformatted=$$(gofmt -l services gen tools); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	@for m in $(MODULES); do echo "go vet ./$$m/..."; (cd $$m && $(GO) vet ./...); done
+	cd tools && $(TOOLS_GO) vet ./...
 
 build:
 	@mkdir -p $(BIN)
@@ -70,12 +76,13 @@ build:
 
 test-unit:
 	@for m in $(UNIT_MODULES); do echo "go test -race ./$$m/..."; (cd $$m && $(GO) test -race -count=1 ./...); done
+	cd tools && $(TOOLS_GO) test -race -count=1 ./...
 
 test-e2e: build
 	cd services/e2e && VIGIL_BIN_DIR=$(BIN) $(GO) test -race -count=1 ./...
 
 ## test: everything CI checks
-test: check-generated lint breaking vet test-unit test-e2e
+test: check-generated lint breaking vet test-unit test-e2e deploy-check
 
 ## run: start every service and the gateway on loopback
 run: build
@@ -83,15 +90,26 @@ run: build
 	@VIGIL_BIN_DIR=$(BIN) $(BIN)/vigil-run
 
 ## bench: every Go benchmark (BENCH selects, BENCHTIME sets the time); each
-## reports its figures against a baseline measured in the same run
+## reports its figures against a baseline measured in the same run. The
+## end-to-end module's benchmarks run the built binaries through the gateway.
 BENCH     ?= .
 BENCHTIME ?= 1s
-bench:
-	@for m in $(UNIT_MODULES); do (cd $$m && $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./... | grep -Ev '^(PASS|\?|ok |goos|goarch|cpu|pkg)' || true); done
+bench: build
+	@for m in $(MODULES); do (cd $$m && VIGIL_BIN_DIR=$(BIN) $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -timeout 60m ./... | grep -Ev '^(PASS|\?|ok |goos|goarch|cpu|pkg)' || true); done
 
-## deploy-check: render the Kubernetes manifests (kustomize, pinned)
-deploy-check:
-	GOWORK=off $(GO) run sigs.k8s.io/kustomize/kustomize/v5@v5.8.2 build deploy/k8s >/dev/null && echo "deploy/k8s renders"
+## deploy-check: render deploy/k8s (kustomize, pinned) and check it offline:
+## every object against the Kubernetes API schemas (kubeconform, strict, with
+## schemas made from the k8s.io/kubernetes module's swagger.json), the
+## deployment rules, the Dockerfile (a Go linter, tools/deploycheck), the
+## .dockerignore and the Grafana dashboard
+K8S_VERSION := v1.34.2
+KUSTOMIZE   := sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
+deploy-check: tools
+	@mkdir -p .build
+	GOWORK=off $(GO) run $(KUSTOMIZE) build deploy/k8s > .build/k8s.yaml
+	@k8s=$$(cd tools && $(TOOLS_GO) mod download -json k8s.io/kubernetes@$(K8S_VERSION) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
+	deploycheck -manifests .build/k8s.yaml -swagger $$k8s/api/openapi-spec/swagger.json -schemas .build/k8s-schemas \
+	  -dockerfile deploy/Dockerfile -dockerignore .dockerignore -dashboard deploy/grafana/vigil.json
 
 clean:
-	rm -rf $(BIN) $(THIRD)
+	rm -rf $(BIN) $(THIRD) .build

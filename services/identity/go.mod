@@ -8,6 +8,7 @@ replace (
 )
 
 require (
+	github.com/prometheus/client_golang v1.25.0
 	github.com/vigil/vigil/gen v0.0.0-00010101000000-000000000000
 	github.com/vigil/vigil/services/runtime v0.0.0-00010101000000-000000000000
 	go.etcd.io/bbolt v1.5.0
@@ -30,7 +31,6 @@ require (
 	github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus v1.1.1 // indirect
 	github.com/grpc-ecosystem/go-grpc-middleware/v2 v2.3.4 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
-	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect

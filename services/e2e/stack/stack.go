@@ -96,7 +96,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err := os.MkdirAll(filepath.Join(opts.DataDir, "logs"), 0o700); err != nil {
 		return nil, err
 	}
-	if err := ensureSecretKey(&opts); err != nil {
+	if err := opts.secretKey(); err != nil {
 		return nil, err
 	}
 	s := &Stack{opts: opts, URL: "http://" + opts.HTTPAddr, procs: map[string]*process{}}
@@ -113,22 +113,20 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	return s, nil
 }
 
-// ensureSecretKey gives the suite a key for secrets at rest
-// (VIGIL_SECRET_KEY_FILE, which notify requires): the operator's when set,
-// else DataDir/secret.key, made once (32 random bytes, hex, mode 0600).
-func ensureSecretKey(opts *Options) error {
+// secretKey makes sure the services that seal secrets at rest have a key
+// (VIGIL_SECRET_KEY_FILE): the operator's, or one made on first start in the
+// data folder (32 random bytes, hex, mode 0600) and kept for the next.
+func (o *Options) secretKey() error {
+	const name = "VIGIL_SECRET_KEY_FILE="
 	if os.Getenv("VIGIL_SECRET_KEY_FILE") != "" {
 		return nil
 	}
-	for _, e := range opts.Env {
-		if strings.HasPrefix(e, "VIGIL_SECRET_KEY_FILE=") {
+	for _, e := range o.Env {
+		if strings.HasPrefix(e, name) {
 			return nil
 		}
 	}
-	path, err := filepath.Abs(filepath.Join(opts.DataDir, "secret.key"))
-	if err != nil {
-		return err
-	}
+	path := filepath.Join(o.DataDir, "secret.key")
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		key := make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
@@ -137,8 +135,10 @@ func ensureSecretKey(opts *Options) error {
 		if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
 			return fmt.Errorf("secret key: %w", err)
 		}
+	} else if err != nil {
+		return err
 	}
-	opts.Env = append(opts.Env, "VIGIL_SECRET_KEY_FILE="+path)
+	o.Env = append(o.Env, name+path)
 	return nil
 }
 
@@ -252,6 +252,17 @@ func (s *Stack) Stop(name string) error {
 		return fmt.Errorf("%s exited with %v", name, p.err)
 	}
 	return nil
+}
+
+// Pid is the process id of a running process (0 when not running), e.g.
+// for a benchmark to read its peak RSS.
+func (s *Stack) Pid(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.procs[name]; ok {
+		return p.cmd.Process.Pid
+	}
+	return 0
 }
 
 // Kill ends one process at once with SIGKILL, as a crash would.

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/runtime/authz"
@@ -25,7 +26,10 @@ type Revocations struct {
 	users    map[string]time.Time // user, or user|company → tokens issued before are refused
 	sessions map[string]time.Time // session → tokens issued before are refused
 	roles    map[string]roleChange
-	pruned   time.Time
+	// twoFactor: user|company → tokens issued before are limited to
+	// enrolment (the company began requiring two-factor, R-ID-8).
+	twoFactor map[string]time.Time
+	pruned    time.Time
 	// listeners hear every applied event, after the state changed (e.g. a
 	// cache of grants that forgets the user's answers).
 	listeners []func(*identityv1.RevocationEvent)
@@ -44,7 +48,8 @@ const MaxTokenLifetime = 24 * time.Hour
 
 // NewRevocations returns an empty state.
 func NewRevocations() *Revocations {
-	return &Revocations{users: map[string]time.Time{}, sessions: map[string]time.Time{}, roles: map[string]roleChange{}}
+	return &Revocations{users: map[string]time.Time{}, sessions: map[string]time.Time{}, roles: map[string]roleChange{},
+		twoFactor: map[string]time.Time{}}
 }
 
 // Sequence is the last applied event's sequence.
@@ -98,6 +103,11 @@ func (r *Revocations) apply(ev *identityv1.RevocationEvent) {
 		} else if s == "" && at.After(r.users[ev.GetUser()]) {
 			r.users[ev.GetUser()] = at
 		}
+	case identityv1.RevocationEvent_KIND_TWO_FACTOR_REQUIRED:
+		key := ev.GetUser() + "|" + ev.GetCompany()
+		if at.After(r.twoFactor[key]) {
+			r.twoFactor[key] = at
+		}
 	case identityv1.RevocationEvent_KIND_ROLE_CHANGED:
 		// Events may be applied out of order (identity applies its own from
 		// concurrent requests): the later change wins.
@@ -132,10 +142,19 @@ func (r *Revocations) pruneLocked(now time.Time) {
 			delete(r.roles, k)
 		}
 	}
+	for k, at := range r.twoFactor {
+		if at.Before(horizon) {
+			delete(r.twoFactor, k)
+		}
+	}
 }
 
 // Check refuses a revoked principal and applies a role changed since its
-// token was issued, so that a demotion bites at once without signing out.
+// token was issued, so that a demotion bites at once without signing out;
+// likewise a company's new two-factor requirement limits the tokens its
+// unenrolled members already hold to enrolment (TOTPPending). Times compare
+// to the microsecond (tokens carry a fractional iat): a token issued just
+// after a revocation, in the same second, is not refused.
 func (r *Revocations) Check(p Principal) (Principal, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -147,11 +166,53 @@ func (r *Revocations) Check(p Principal) (Principal, error) {
 	if at, ok := r.sessions[p.Session]; ok && p.IssuedAt.Before(at) {
 		return Principal{}, errs.Unauthenticated("TOKEN_REVOKED", "access token revoked")
 	}
-	if c, ok := r.roles[p.User+"|"+p.Company]; ok && p.IssuedAt.Before(c.at) {
+	membership := p.User + "|" + p.Company
+	if c, ok := r.roles[membership]; ok && p.IssuedAt.Before(c.at) {
 		p.Role = c.role
+	}
+	if at, ok := r.twoFactor[membership]; ok && p.IssuedAt.Before(at) {
+		p.TOTPPending = true
 	}
 	return p, nil
 }
+
+// RevocationKind is what a revocation event says changed; the numbers are
+// those of vigil.identity.v1.RevocationEvent.Kind, so that a service's
+// domain (identity's) speaks plain values and converts with a cast.
+type RevocationKind int32
+
+// The kinds, as in vigil.identity.v1.RevocationEvent.Kind.
+const (
+	RevokeUserDeactivated   RevocationKind = 1
+	RevokeUserDeleted       RevocationKind = 2
+	RevokeRoleChanged       RevocationKind = 3
+	RevokeSessions          RevocationKind = 4
+	RevokeUserReactivated   RevocationKind = 5
+	RevokeGrantsChanged     RevocationKind = 6
+	RevokeTwoFactorRequired RevocationKind = 7
+)
+
+// Revocation is one revocation event as plain values (identity's domain
+// appends them; the feed carries them as vigil.identity.v1.RevocationEvent).
+type Revocation struct {
+	Sequence  uint64
+	User      string // users/{user}
+	Company   string // companies/{company}, or empty for every company
+	Kind      RevocationKind
+	Role      authz.Role
+	Session   string
+	NotBefore time.Time
+}
+
+// Proto is the event on the wire.
+func (ev Revocation) Proto() *identityv1.RevocationEvent {
+	return &identityv1.RevocationEvent{Sequence: ev.Sequence, User: ev.User, Company: ev.Company,
+		Kind: identityv1.RevocationEvent_Kind(ev.Kind), Role: identityv1.Role(ev.Role), Session: ev.Session,
+		NotBefore: timestamppb.New(ev.NotBefore)}
+}
+
+// ApplyRevocation records one event given as plain values.
+func (r *Revocations) ApplyRevocation(ev Revocation) { r.Apply(ev.Proto()) }
 
 // Watch follows identity's revocation feed until ctx ends, resuming after the
 // last applied event and reconnecting with backoff. Events reach the state

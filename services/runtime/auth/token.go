@@ -28,14 +28,23 @@ const (
 	Algorithm = "EdDSA"
 )
 
+// Token issue times carry microseconds in a claim of their own (`iat_us`,
+// beside the standard whole-second `iat`): revocations compare a token's
+// issue time with the event's to the microsecond, so that a token issued
+// just after a revocation, in the same second, is not refused with the
+// tokens issued before it.
+
 // Principal is the authenticated caller of one request.
 type Principal struct {
-	User          string // users/{user}
-	Company       string // companies/{company}: the session's company (R-ID-4)
-	CompanyKind   authz.CompanyKind
-	Role          authz.Role
-	Session       string
-	TokenID       string
+	User        string // users/{user}
+	Company     string // companies/{company}: the session's company (R-ID-4)
+	CompanyKind authz.CompanyKind
+	Role        authz.Role
+	Session     string
+	TokenID     string
+	// PlatformAdmin: the login is one of the operator's platform
+	// administrators (VIGIL_PLATFORM_ADMINS, R-ID-11), whatever company the
+	// session is scoped to.
 	PlatformAdmin bool
 	// TOTPPending: the company requires two factors and the user has not
 	// enrolled yet; only enrolment methods are allowed.
@@ -78,6 +87,8 @@ type claims struct {
 	Session       string `json:"sid"`
 	PlatformAdmin bool   `json:"padm,omitempty"`
 	TOTPPending   bool   `json:"tfa_pending,omitempty"`
+	// IssuedAtMicros is iat to the microsecond (Unix microseconds).
+	IssuedAtMicros int64 `json:"iat_us,omitempty"`
 }
 
 // SigningKey is one Ed25519 key pair with its key id.
@@ -126,6 +137,7 @@ func Sign(k SigningKey, p Principal, now time.Time, ttl time.Duration) (string, 
 		},
 		Company: p.Company, CompanyKind: p.CompanyKind.String(), Role: p.Role.String(),
 		Session: p.Session, PlatformAdmin: p.PlatformAdmin, TOTPPending: p.TOTPPending,
+		IssuedAtMicros: now.UnixMicro(),
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	t.Header["kid"] = k.ID
@@ -160,7 +172,7 @@ func parse(token string, now time.Time, keyFor func(kid string) (ed25519.PublicK
 		CompanyKind:   authz.ParseCompanyKind(c.CompanyKind),
 		Role:          authz.ParseRole(c.Role),
 		PlatformAdmin: c.PlatformAdmin, TOTPPending: c.TOTPPending,
-		IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time,
+		IssuedAt: issuedAt(c), ExpiresAt: c.ExpiresAt.Time,
 	}
 	if p.ExpiresAt.Sub(p.IssuedAt) > MaxTokenLifetime {
 		return Principal{}, fmt.Errorf("token lives longer than %s", MaxTokenLifetime)
@@ -169,4 +181,14 @@ func parse(token string, now time.Time, keyFor func(kid string) (ed25519.PublicK
 		return Principal{}, fmt.Errorf("subject %q is not a user", p.User)
 	}
 	return p, nil
+}
+
+// issuedAt is the token's issue time to the microsecond when the fine claim
+// agrees with the signed whole-second iat, else iat.
+func issuedAt(c claims) time.Time {
+	fine := time.UnixMicro(c.IssuedAtMicros)
+	if c.IssuedAtMicros != 0 && fine.Unix() == c.IssuedAt.Unix() {
+		return fine
+	}
+	return c.IssuedAt.Time
 }

@@ -84,6 +84,10 @@ const (
 	ManageDeadLetters
 	// RunJobs: list and run notify's scheduled jobs (R-NOTIF-1, R-NOTIF-2).
 	RunJobs
+
+	// ReadOwnProfile: every member reads its own profile (R-ID-3), its
+	// membership as the company shows it.
+	ReadOwnProfile
 )
 
 // cell is one decision of the table.
@@ -148,6 +152,7 @@ var table = map[Action]row{
 	ViewOwnCompliance:     {"view the company's compliance towards its customers", suppliers, [4]cell{no, yes, yes, yes}, 0, false},
 	ViewAccessLog:         {"view who downloaded the company's documents", suppliers, [4]cell{no, no, no, yes}, 0, false},
 	ManageWebhooks:        {"manage webhooks and read the event feed", both, [4]cell{no, no, no, yes}, 0, false},
+	ReadOwnProfile:        {"read your own profile", both, [4]cell{yes, yes, yes, yes}, 0, false},
 
 	ViewSuppliers:   {"view the suppliers area", operators, [4]cell{view, view, view, yes}, ScopeSuppliers, false},
 	ManageSuppliers: {"manage the suppliers area", operators, [4]cell{manage, manage, manage, yes}, ScopeSuppliers, false},

@@ -49,6 +49,7 @@ var expected = []struct {
 	{ViewOwnCompliance, "supplier", [4]string{"-", "y", "y", "y"}},
 	{ViewAccessLog, "supplier", [4]string{"-", "-", "-", "y"}},
 	{ManageWebhooks, "both", [4]string{"-", "-", "-", "y"}},
+	{ReadOwnProfile, "both", [4]string{"y", "y", "y", "y"}},
 	// R-DIR-10
 	{ViewSuppliers, "operator", [4]string{"v", "v", "v", "y"}},
 	{ManageSuppliers, "operator", [4]string{"m", "m", "m", "y"}},

@@ -31,10 +31,14 @@ type ListCustomersRequest struct {
 	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
 	// At most this many entries (default 50, at most 500).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// The next_page_token of a previous call.
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The next_page_token of a previous call (with the same filters).
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only customers whose legal name starts with this (case and accents folded).
+	NamePrefix string `protobuf:"bytes,4,opt,name=name_prefix,json=namePrefix,proto3" json:"name_prefix,omitempty"`
+	// Only the customer with this registration number (normalised).
+	RegistrationNumber string `protobuf:"bytes,5,opt,name=registration_number,json=registrationNumber,proto3" json:"registration_number,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ListCustomersRequest) Reset() {
@@ -88,6 +92,185 @@ func (x *ListCustomersRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListCustomersRequest) GetNamePrefix() string {
+	if x != nil {
+		return x.NamePrefix
+	}
+	return ""
+}
+
+func (x *ListCustomersRequest) GetRegistrationNumber() string {
+	if x != nil {
+		return x.RegistrationNumber
+	}
+	return ""
+}
+
+// GetCustomerRequest names the relationship to read.
+type GetCustomerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name `companies/{company}/customers/{customer}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCustomerRequest) Reset() {
+	*x = GetCustomerRequest{}
+	mi := &file_vigil_directory_v1_customer_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCustomerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCustomerRequest) ProtoMessage() {}
+
+func (x *GetCustomerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_customer_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCustomerRequest.ProtoReflect.Descriptor instead.
+func (*GetCustomerRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_customer_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetCustomerRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ListCustomerProjectsRequest pages through a customer's active projects.
+type ListCustomerProjectsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer as seen by the supplier `companies/{company}/customers/{customer}`.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// At most this many entries (default 50, at most 500).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCustomerProjectsRequest) Reset() {
+	*x = ListCustomerProjectsRequest{}
+	mi := &file_vigil_directory_v1_customer_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCustomerProjectsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCustomerProjectsRequest) ProtoMessage() {}
+
+func (x *ListCustomerProjectsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_customer_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCustomerProjectsRequest.ProtoReflect.Descriptor instead.
+func (*ListCustomerProjectsRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_customer_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListCustomerProjectsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListCustomerProjectsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListCustomerProjectsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListCustomerProjectsResponse is one page of a customer's projects.
+type ListCustomerProjectsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The projects `companies/{customer}/projects/{project}`.
+	Projects []*Project `protobuf:"bytes,1,rep,name=projects,proto3" json:"projects,omitempty"`
+	// Token for the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCustomerProjectsResponse) Reset() {
+	*x = ListCustomerProjectsResponse{}
+	mi := &file_vigil_directory_v1_customer_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCustomerProjectsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCustomerProjectsResponse) ProtoMessage() {}
+
+func (x *ListCustomerProjectsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_customer_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCustomerProjectsResponse.ProtoReflect.Descriptor instead.
+func (*ListCustomerProjectsResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_customer_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListCustomerProjectsResponse) GetProjects() []*Project {
+	if x != nil {
+		return x.Projects
+	}
+	return nil
+}
+
+func (x *ListCustomerProjectsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // ListCustomersResponse is one page of customers.
 type ListCustomersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -101,7 +284,7 @@ type ListCustomersResponse struct {
 
 func (x *ListCustomersResponse) Reset() {
 	*x = ListCustomersResponse{}
-	mi := &file_vigil_directory_v1_customer_service_proto_msgTypes[1]
+	mi := &file_vigil_directory_v1_customer_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -113,7 +296,7 @@ func (x *ListCustomersResponse) String() string {
 func (*ListCustomersResponse) ProtoMessage() {}
 
 func (x *ListCustomersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_customer_service_proto_msgTypes[1]
+	mi := &file_vigil_directory_v1_customer_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -126,7 +309,7 @@ func (x *ListCustomersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomersResponse.ProtoReflect.Descriptor instead.
 func (*ListCustomersResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_customer_service_proto_rawDescGZIP(), []int{1}
+	return file_vigil_directory_v1_customer_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListCustomersResponse) GetCustomers() []*Customer {
@@ -159,7 +342,7 @@ type UpdateCustomerRequest struct {
 
 func (x *UpdateCustomerRequest) Reset() {
 	*x = UpdateCustomerRequest{}
-	mi := &file_vigil_directory_v1_customer_service_proto_msgTypes[2]
+	mi := &file_vigil_directory_v1_customer_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -171,7 +354,7 @@ func (x *UpdateCustomerRequest) String() string {
 func (*UpdateCustomerRequest) ProtoMessage() {}
 
 func (x *UpdateCustomerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_customer_service_proto_msgTypes[2]
+	mi := &file_vigil_directory_v1_customer_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -184,7 +367,7 @@ func (x *UpdateCustomerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCustomerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCustomerRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_customer_service_proto_rawDescGZIP(), []int{2}
+	return file_vigil_directory_v1_customer_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *UpdateCustomerRequest) GetCustomer() *Customer {
@@ -205,13 +388,27 @@ var File_vigil_directory_v1_customer_service_proto protoreflect.FileDescriptor
 
 const file_vigil_directory_v1_customer_service_proto_rawDesc = "" +
 	"\n" +
-	")vigil/directory/v1/customer_service.proto\x12\x12vigil.directory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\"vigil/directory/v1/resources.proto\"\xa6\x01\n" +
+	")vigil/directory/v1/customer_service.proto\x12\x12vigil.directory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\"vigil/directory/v1/resources.proto\"\xd1\x02\n" +
 	"\x14ListCustomersRequest\x12<\n" +
 	"\x06parent\x18\x01 \x01(\tB$\xbaH!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x06parent\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\tpageToken\"{\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\tpageToken\x12>\n" +
+	"\vname_prefix\x18\x04 \x01(\tB\x1d\xbaH\x1ar\x18\x18\xc8\x012\x13^[^\\x00-\\x1F\\x7F]*$R\n" +
+	"namePrefix\x12i\n" +
+	"\x13registration_number\x18\x05 \x01(\tB8\xbaH5r3\x18@2/^([A-Za-z0-9][A-Za-z0-9 .\\x{00a0}\\x{202f}-]*)?$R\x12registrationNumber\"g\n" +
+	"\x12GetCustomerRequest\x12Q\n" +
+	"\x04name\x18\x01 \x01(\tB=\xbaH:r8\x18\xc8\x0123^companies/[A-Za-z0-9_-]+/customers/[A-Za-z0-9_-]+$R\x04name\"\xc6\x01\n" +
+	"\x1bListCustomerProjectsRequest\x12U\n" +
+	"\x06parent\x18\x01 \x01(\tB=\xbaH:r8\x18\xc8\x0123^companies/[A-Za-z0-9_-]+/customers/[A-Za-z0-9_-]+$R\x06parent\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\tpageToken\"\x7f\n" +
+	"\x1cListCustomerProjectsResponse\x127\n" +
+	"\bprojects\x18\x01 \x03(\v2\x1b.vigil.directory.v1.ProjectR\bprojects\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"{\n" +
 	"\x15ListCustomersResponse\x12:\n" +
 	"\tcustomers\x18\x01 \x03(\v2\x1c.vigil.directory.v1.CustomerR\tcustomers\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xba\x03\n" +
@@ -220,9 +417,11 @@ const file_vigil_directory_v1_customer_service_proto_rawDesc = "" +
 	"\x1dupdate_customer.name.required\x12>customer.name must be companies/{company}/customers/{customer}\x1a\x0fthis.name != ''\xc8\x01\x01R\bcustomer\x12\xea\x01\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xac\x01\xbaH\xa8\x01\xba\x01\xa1\x01\n" +
 	"!update_customer.update_mask.paths\x12$update_mask may name only references\x1aVthis.paths.all(p, p in ['references', 'name', 'company', 'legal_name', 'create_time'])\xc8\x01\x01R\n" +
-	"updateMask2\xbf\x02\n" +
+	"updateMask2\xf3\x04\n" +
 	"\x0fCustomerService\x12\x90\x01\n" +
-	"\rListCustomers\x12(.vigil.directory.v1.ListCustomersRequest\x1a).vigil.directory.v1.ListCustomersResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=companies/*}/customers\x12\x98\x01\n" +
+	"\rListCustomers\x12(.vigil.directory.v1.ListCustomersRequest\x1a).vigil.directory.v1.ListCustomersResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=companies/*}/customers\x12\x7f\n" +
+	"\vGetCustomer\x12&.vigil.directory.v1.GetCustomerRequest\x1a\x1c.vigil.directory.v1.Customer\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{name=companies/*/customers/*}\x12\xb0\x01\n" +
+	"\x14ListCustomerProjects\x12/.vigil.directory.v1.ListCustomerProjectsRequest\x1a0.vigil.directory.v1.ListCustomerProjectsResponse\"5\x82\xd3\xe4\x93\x02/\x12-/v1/{parent=companies/*/customers/*}/projects\x12\x98\x01\n" +
 	"\x0eUpdateCustomer\x12).vigil.directory.v1.UpdateCustomerRequest\x1a\x1c.vigil.directory.v1.Customer\"=\x82\xd3\xe4\x93\x027:\bcustomer2+/v1/{customer.name=companies/*/customers/*}B;Z9github.com/vigil/vigil/gen/vigil/directory/v1;directoryv1b\x06proto3"
 
 var (
@@ -237,27 +436,36 @@ func file_vigil_directory_v1_customer_service_proto_rawDescGZIP() []byte {
 	return file_vigil_directory_v1_customer_service_proto_rawDescData
 }
 
-var file_vigil_directory_v1_customer_service_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_vigil_directory_v1_customer_service_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_vigil_directory_v1_customer_service_proto_goTypes = []any{
-	(*ListCustomersRequest)(nil),  // 0: vigil.directory.v1.ListCustomersRequest
-	(*ListCustomersResponse)(nil), // 1: vigil.directory.v1.ListCustomersResponse
-	(*UpdateCustomerRequest)(nil), // 2: vigil.directory.v1.UpdateCustomerRequest
-	(*Customer)(nil),              // 3: vigil.directory.v1.Customer
-	(*fieldmaskpb.FieldMask)(nil), // 4: google.protobuf.FieldMask
+	(*ListCustomersRequest)(nil),         // 0: vigil.directory.v1.ListCustomersRequest
+	(*GetCustomerRequest)(nil),           // 1: vigil.directory.v1.GetCustomerRequest
+	(*ListCustomerProjectsRequest)(nil),  // 2: vigil.directory.v1.ListCustomerProjectsRequest
+	(*ListCustomerProjectsResponse)(nil), // 3: vigil.directory.v1.ListCustomerProjectsResponse
+	(*ListCustomersResponse)(nil),        // 4: vigil.directory.v1.ListCustomersResponse
+	(*UpdateCustomerRequest)(nil),        // 5: vigil.directory.v1.UpdateCustomerRequest
+	(*Project)(nil),                      // 6: vigil.directory.v1.Project
+	(*Customer)(nil),                     // 7: vigil.directory.v1.Customer
+	(*fieldmaskpb.FieldMask)(nil),        // 8: google.protobuf.FieldMask
 }
 var file_vigil_directory_v1_customer_service_proto_depIdxs = []int32{
-	3, // 0: vigil.directory.v1.ListCustomersResponse.customers:type_name -> vigil.directory.v1.Customer
-	3, // 1: vigil.directory.v1.UpdateCustomerRequest.customer:type_name -> vigil.directory.v1.Customer
-	4, // 2: vigil.directory.v1.UpdateCustomerRequest.update_mask:type_name -> google.protobuf.FieldMask
-	0, // 3: vigil.directory.v1.CustomerService.ListCustomers:input_type -> vigil.directory.v1.ListCustomersRequest
-	2, // 4: vigil.directory.v1.CustomerService.UpdateCustomer:input_type -> vigil.directory.v1.UpdateCustomerRequest
-	1, // 5: vigil.directory.v1.CustomerService.ListCustomers:output_type -> vigil.directory.v1.ListCustomersResponse
-	3, // 6: vigil.directory.v1.CustomerService.UpdateCustomer:output_type -> vigil.directory.v1.Customer
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	6, // 0: vigil.directory.v1.ListCustomerProjectsResponse.projects:type_name -> vigil.directory.v1.Project
+	7, // 1: vigil.directory.v1.ListCustomersResponse.customers:type_name -> vigil.directory.v1.Customer
+	7, // 2: vigil.directory.v1.UpdateCustomerRequest.customer:type_name -> vigil.directory.v1.Customer
+	8, // 3: vigil.directory.v1.UpdateCustomerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	0, // 4: vigil.directory.v1.CustomerService.ListCustomers:input_type -> vigil.directory.v1.ListCustomersRequest
+	1, // 5: vigil.directory.v1.CustomerService.GetCustomer:input_type -> vigil.directory.v1.GetCustomerRequest
+	2, // 6: vigil.directory.v1.CustomerService.ListCustomerProjects:input_type -> vigil.directory.v1.ListCustomerProjectsRequest
+	5, // 7: vigil.directory.v1.CustomerService.UpdateCustomer:input_type -> vigil.directory.v1.UpdateCustomerRequest
+	4, // 8: vigil.directory.v1.CustomerService.ListCustomers:output_type -> vigil.directory.v1.ListCustomersResponse
+	7, // 9: vigil.directory.v1.CustomerService.GetCustomer:output_type -> vigil.directory.v1.Customer
+	3, // 10: vigil.directory.v1.CustomerService.ListCustomerProjects:output_type -> vigil.directory.v1.ListCustomerProjectsResponse
+	7, // 11: vigil.directory.v1.CustomerService.UpdateCustomer:output_type -> vigil.directory.v1.Customer
+	8, // [8:12] is the sub-list for method output_type
+	4, // [4:8] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_vigil_directory_v1_customer_service_proto_init() }
@@ -272,7 +480,7 @@ func file_vigil_directory_v1_customer_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_directory_v1_customer_service_proto_rawDesc), len(file_vigil_directory_v1_customer_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,8 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CustomerService_ListCustomers_FullMethodName  = "/vigil.directory.v1.CustomerService/ListCustomers"
-	CustomerService_UpdateCustomer_FullMethodName = "/vigil.directory.v1.CustomerService/UpdateCustomer"
+	CustomerService_ListCustomers_FullMethodName        = "/vigil.directory.v1.CustomerService/ListCustomers"
+	CustomerService_GetCustomer_FullMethodName          = "/vigil.directory.v1.CustomerService/GetCustomer"
+	CustomerService_ListCustomerProjects_FullMethodName = "/vigil.directory.v1.CustomerService/ListCustomerProjects"
+	CustomerService_UpdateCustomer_FullMethodName       = "/vigil.directory.v1.CustomerService/UpdateCustomer"
 )
 
 // CustomerServiceClient is the client API for CustomerService service.
@@ -29,14 +31,24 @@ const (
 //
 // CustomerService is a supplier's "my customers" list and its references for
 // each customer (SPEC §1, R-DIR-8). The caller acts for the supplier
-// `companies/{company}`.
+// `companies/{company}` in its own session (PERMISSION_DENIED otherwise); a
+// company that is not its customer is NOT_FOUND.
 type CustomerServiceClient interface {
-	// ListCustomers lists the supplier's customers, ordered by legal name. Any
-	// member of the supplier may read it.
+	// ListCustomers lists the supplier's customers, ordered by legal name (case
+	// and accents folded), optionally only those whose legal name starts with
+	// `name_prefix` or with a given registration number. Any member of the
+	// supplier may read it.
 	ListCustomers(ctx context.Context, in *ListCustomersRequest, opts ...grpc.CallOption) (*ListCustomersResponse, error)
-	// UpdateCustomer sets the supplier's references for one customer: Power
-	// users and Administrators of the supplier (R-ID-3). Every reference must
-	// be a user of the supplier (else INVALID_ARGUMENT).
+	// GetCustomer returns one customer of the supplier with its references.
+	GetCustomer(ctx context.Context, in *GetCustomerRequest, opts ...grpc.CallOption) (*Customer, error)
+	// ListCustomerProjects lists a customer's active projects, newest first,
+	// so that the supplier can assign its employees to them (R-DIR-9). Needs
+	// the right to assign employees (R-ID-3: Standard user and above).
+	ListCustomerProjects(ctx context.Context, in *ListCustomerProjectsRequest, opts ...grpc.CallOption) (*ListCustomerProjectsResponse, error)
+	// UpdateCustomer sets the supplier's references for one customer: the
+	// supplier's Administrators (authz ManageReferences: which users' details
+	// a customer sees is theirs to decide). Every reference must be a user of
+	// the supplier (else INVALID_ARGUMENT naming the entry).
 	UpdateCustomer(ctx context.Context, in *UpdateCustomerRequest, opts ...grpc.CallOption) (*Customer, error)
 }
 
@@ -52,6 +64,26 @@ func (c *customerServiceClient) ListCustomers(ctx context.Context, in *ListCusto
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListCustomersResponse)
 	err := c.cc.Invoke(ctx, CustomerService_ListCustomers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *customerServiceClient) GetCustomer(ctx context.Context, in *GetCustomerRequest, opts ...grpc.CallOption) (*Customer, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Customer)
+	err := c.cc.Invoke(ctx, CustomerService_GetCustomer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *customerServiceClient) ListCustomerProjects(ctx context.Context, in *ListCustomerProjectsRequest, opts ...grpc.CallOption) (*ListCustomerProjectsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCustomerProjectsResponse)
+	err := c.cc.Invoke(ctx, CustomerService_ListCustomerProjects_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -74,14 +106,24 @@ func (c *customerServiceClient) UpdateCustomer(ctx context.Context, in *UpdateCu
 //
 // CustomerService is a supplier's "my customers" list and its references for
 // each customer (SPEC §1, R-DIR-8). The caller acts for the supplier
-// `companies/{company}`.
+// `companies/{company}` in its own session (PERMISSION_DENIED otherwise); a
+// company that is not its customer is NOT_FOUND.
 type CustomerServiceServer interface {
-	// ListCustomers lists the supplier's customers, ordered by legal name. Any
-	// member of the supplier may read it.
+	// ListCustomers lists the supplier's customers, ordered by legal name (case
+	// and accents folded), optionally only those whose legal name starts with
+	// `name_prefix` or with a given registration number. Any member of the
+	// supplier may read it.
 	ListCustomers(context.Context, *ListCustomersRequest) (*ListCustomersResponse, error)
-	// UpdateCustomer sets the supplier's references for one customer: Power
-	// users and Administrators of the supplier (R-ID-3). Every reference must
-	// be a user of the supplier (else INVALID_ARGUMENT).
+	// GetCustomer returns one customer of the supplier with its references.
+	GetCustomer(context.Context, *GetCustomerRequest) (*Customer, error)
+	// ListCustomerProjects lists a customer's active projects, newest first,
+	// so that the supplier can assign its employees to them (R-DIR-9). Needs
+	// the right to assign employees (R-ID-3: Standard user and above).
+	ListCustomerProjects(context.Context, *ListCustomerProjectsRequest) (*ListCustomerProjectsResponse, error)
+	// UpdateCustomer sets the supplier's references for one customer: the
+	// supplier's Administrators (authz ManageReferences: which users' details
+	// a customer sees is theirs to decide). Every reference must be a user of
+	// the supplier (else INVALID_ARGUMENT naming the entry).
 	UpdateCustomer(context.Context, *UpdateCustomerRequest) (*Customer, error)
 	mustEmbedUnimplementedCustomerServiceServer()
 }
@@ -95,6 +137,12 @@ type UnimplementedCustomerServiceServer struct{}
 
 func (UnimplementedCustomerServiceServer) ListCustomers(context.Context, *ListCustomersRequest) (*ListCustomersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCustomers not implemented")
+}
+func (UnimplementedCustomerServiceServer) GetCustomer(context.Context, *GetCustomerRequest) (*Customer, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCustomer not implemented")
+}
+func (UnimplementedCustomerServiceServer) ListCustomerProjects(context.Context, *ListCustomerProjectsRequest) (*ListCustomerProjectsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCustomerProjects not implemented")
 }
 func (UnimplementedCustomerServiceServer) UpdateCustomer(context.Context, *UpdateCustomerRequest) (*Customer, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateCustomer not implemented")
@@ -138,6 +186,42 @@ func _CustomerService_ListCustomers_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CustomerService_GetCustomer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCustomerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CustomerServiceServer).GetCustomer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CustomerService_GetCustomer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CustomerServiceServer).GetCustomer(ctx, req.(*GetCustomerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CustomerService_ListCustomerProjects_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCustomerProjectsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CustomerServiceServer).ListCustomerProjects(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CustomerService_ListCustomerProjects_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CustomerServiceServer).ListCustomerProjects(ctx, req.(*ListCustomerProjectsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _CustomerService_UpdateCustomer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(UpdateCustomerRequest)
 	if err := dec(in); err != nil {
@@ -166,6 +250,14 @@ var CustomerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListCustomers",
 			Handler:    _CustomerService_ListCustomers_Handler,
+		},
+		{
+			MethodName: "GetCustomer",
+			Handler:    _CustomerService_GetCustomer_Handler,
+		},
+		{
+			MethodName: "ListCustomerProjects",
+			Handler:    _CustomerService_ListCustomerProjects_Handler,
 		},
 		{
 			MethodName: "UpdateCustomer",

@@ -1212,11 +1212,11 @@ const file_vigil_directory_v1_directory_internal_service_proto_rawDesc = "" +
 	"\x1fcreate_company.country.required\x122company.country must be an ISO 3166-1 alpha-2 code\x1a\x1athis.company.country != ''\x1a\x84\x01\n" +
 	"+create_company.registration_number.required\x12-company.registration_number must not be empty\x1a&this.company.registration_number != ''\"P\n" +
 	"\x14DeleteCompanyRequest\x128\n" +
-	"\x04name\x18\x01 \x01(\tB$\xbaH!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x04name\"\x90\x01\n" +
+	"\x04name\x18\x01 \x01(\tB$\xbaH!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x04name\"\xae\x01\n" +
 	"\x14LookupCompanyRequest\x12+\n" +
 	"\acountry\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
-	"^[A-Z]{2}$R\acountry\x12K\n" +
-	"\x13registration_number\x18\x02 \x01(\tB\x1a\xbaH\x17r\x152\x13^[A-Za-z0-9]{1,32}$R\x12registrationNumber\"\x9c\x01\n" +
+	"^[A-Z]{2}$R\acountry\x12i\n" +
+	"\x13registration_number\x18\x02 \x01(\tB8\xbaH5r321^[A-Za-z0-9][A-Za-z0-9 .\\x{00a0}\\x{202f}-]{0,63}$R\x12registrationNumber\"\x9c\x01\n" +
 	"\x16GetRelationshipRequest\x12@\n" +
 	"\bcustomer\x18\x01 \x01(\tB$\xbaH!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\bcustomer\x12@\n" +
 	"\bsupplier\x18\x02 \x01(\tB$\xbaH!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\bsupplier\"n\n" +

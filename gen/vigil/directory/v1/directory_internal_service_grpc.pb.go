@@ -67,19 +67,22 @@ type DirectoryInternalServiceClient interface {
 	// error.
 	GetRelationship(ctx context.Context, in *GetRelationshipRequest, opts ...grpc.CallOption) (*GetRelationshipResponse, error)
 	// Internal: ListSupplierCompanies pages through a customer's supplier
-	// companies (for compliance and the weekly digest, R-NOTIF-1).
+	// companies, in id order (for compliance and the weekly digest,
+	// R-NOTIF-1).
 	ListSupplierCompanies(ctx context.Context, in *ListSupplierCompaniesRequest, opts ...grpc.CallOption) (*ListSupplierCompaniesResponse, error)
 	// Internal: ListCustomerCompanies pages through a supplier's customer
-	// companies.
+	// companies, in id order.
 	ListCustomerCompanies(ctx context.Context, in *ListCustomerCompaniesRequest, opts ...grpc.CallOption) (*ListCustomerCompaniesResponse, error)
 	// Internal: ListReferences returns the supplier users who are references
-	// for a customer (R-DIR-8), the addressees of R-NOTIF-2 and R-NOTIF-3.
+	// for a customer (R-DIR-8), the addressees of R-NOTIF-2 and R-NOTIF-3, as
+	// `companies/{supplier}/users/{user}`, in the order they became references.
 	ListReferences(ctx context.Context, in *ListReferencesRequest, opts ...grpc.CallOption) (*ListReferencesResponse, error)
 	// Internal: GetEmployee returns one employee without checking a user's
 	// rights, for the vault's employee documents.
 	GetEmployee(ctx context.Context, in *GetEmployeeRequest, opts ...grpc.CallOption) (*Employee, error)
 	// Internal: ListProjectEmployees pages through the employees assigned to a
-	// project, for the vault's employee requirements (R-VAULT-2).
+	// project, for the vault's employee requirements (R-VAULT-2), by supplier
+	// then employee id.
 	ListProjectEmployees(ctx context.Context, in *ListProjectEmployeesRequest, opts ...grpc.CallOption) (*ListProjectEmployeesResponse, error)
 	// Internal: ListCompanies pages through every company, in id order, for
 	// notify's weekly e-mail (R-NOTIF-1: kind, time zone and language of each).
@@ -269,19 +272,22 @@ type DirectoryInternalServiceServer interface {
 	// error.
 	GetRelationship(context.Context, *GetRelationshipRequest) (*GetRelationshipResponse, error)
 	// Internal: ListSupplierCompanies pages through a customer's supplier
-	// companies (for compliance and the weekly digest, R-NOTIF-1).
+	// companies, in id order (for compliance and the weekly digest,
+	// R-NOTIF-1).
 	ListSupplierCompanies(context.Context, *ListSupplierCompaniesRequest) (*ListSupplierCompaniesResponse, error)
 	// Internal: ListCustomerCompanies pages through a supplier's customer
-	// companies.
+	// companies, in id order.
 	ListCustomerCompanies(context.Context, *ListCustomerCompaniesRequest) (*ListCustomerCompaniesResponse, error)
 	// Internal: ListReferences returns the supplier users who are references
-	// for a customer (R-DIR-8), the addressees of R-NOTIF-2 and R-NOTIF-3.
+	// for a customer (R-DIR-8), the addressees of R-NOTIF-2 and R-NOTIF-3, as
+	// `companies/{supplier}/users/{user}`, in the order they became references.
 	ListReferences(context.Context, *ListReferencesRequest) (*ListReferencesResponse, error)
 	// Internal: GetEmployee returns one employee without checking a user's
 	// rights, for the vault's employee documents.
 	GetEmployee(context.Context, *GetEmployeeRequest) (*Employee, error)
 	// Internal: ListProjectEmployees pages through the employees assigned to a
-	// project, for the vault's employee requirements (R-VAULT-2).
+	// project, for the vault's employee requirements (R-VAULT-2), by supplier
+	// then employee id.
 	ListProjectEmployees(context.Context, *ListProjectEmployeesRequest) (*ListProjectEmployeesResponse, error)
 	// Internal: ListCompanies pages through every company, in id order, for
 	// notify's weekly e-mail (R-NOTIF-1: kind, time zone and language of each).

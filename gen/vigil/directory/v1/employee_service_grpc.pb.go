@@ -35,9 +35,13 @@ const (
 // EmployeeService manages a supplier's employees (R-DIR-9). Every member of
 // the supplier may list and read them (without certificates); registering,
 // editing, deleting and assigning them needs the Standard user role or above
-// (R-ID-3).
+// (R-ID-3). The caller acts in its own session's company (PERMISSION_DENIED
+// otherwise); an unknown employee is NOT_FOUND. Only suppliers have
+// employees (registering one in an operator is FAILED_PRECONDITION).
 type EmployeeServiceClient interface {
-	// ListEmployees lists the supplier's employees, ordered by family name.
+	// ListEmployees lists the supplier's employees, ordered by family name then
+	// given name (case and accents folded); with `project`, only those
+	// assigned to that project, in id order.
 	ListEmployees(ctx context.Context, in *ListEmployeesRequest, opts ...grpc.CallOption) (*ListEmployeesResponse, error)
 	// CreateEmployee registers an employee of a supplier company.
 	CreateEmployee(ctx context.Context, in *CreateEmployeeRequest, opts ...grpc.CallOption) (*Employee, error)
@@ -46,13 +50,16 @@ type EmployeeServiceClient interface {
 	// UpdateEmployee edits an employee's data; assignments change only through
 	// AssignEmployee.
 	UpdateEmployee(ctx context.Context, in *UpdateEmployeeRequest, opts ...grpc.CallOption) (*Employee, error)
-	// DeleteEmployee deletes an employee and its project assignments.
+	// DeleteEmployee deletes an employee: its assignments end first (each
+	// emitting `employee.unassigned`), then `employee.deleted` is emitted.
 	DeleteEmployee(ctx context.Context, in *DeleteEmployeeRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// AssignEmployee assigns an employee to a project of one of the supplier's
 	// customers, or with `unassign` removes that assignment. Assigning to a
-	// project of a company that is not a customer of the supplier, or to a
-	// closed project, is refused (FAILED_PRECONDITION). Both directions are
-	// idempotent.
+	// project of a company that is not a customer of the supplier (whether or
+	// not the project exists), or to a closed project, is refused
+	// (FAILED_PRECONDITION); an unknown project of a customer is NOT_FOUND.
+	// Both directions are idempotent; each change emits `employee.assigned`
+	// or `employee.unassigned` to the customer and to the supplier.
 	AssignEmployee(ctx context.Context, in *AssignEmployeeRequest, opts ...grpc.CallOption) (*Employee, error)
 }
 
@@ -131,9 +138,13 @@ func (c *employeeServiceClient) AssignEmployee(ctx context.Context, in *AssignEm
 // EmployeeService manages a supplier's employees (R-DIR-9). Every member of
 // the supplier may list and read them (without certificates); registering,
 // editing, deleting and assigning them needs the Standard user role or above
-// (R-ID-3).
+// (R-ID-3). The caller acts in its own session's company (PERMISSION_DENIED
+// otherwise); an unknown employee is NOT_FOUND. Only suppliers have
+// employees (registering one in an operator is FAILED_PRECONDITION).
 type EmployeeServiceServer interface {
-	// ListEmployees lists the supplier's employees, ordered by family name.
+	// ListEmployees lists the supplier's employees, ordered by family name then
+	// given name (case and accents folded); with `project`, only those
+	// assigned to that project, in id order.
 	ListEmployees(context.Context, *ListEmployeesRequest) (*ListEmployeesResponse, error)
 	// CreateEmployee registers an employee of a supplier company.
 	CreateEmployee(context.Context, *CreateEmployeeRequest) (*Employee, error)
@@ -142,13 +153,16 @@ type EmployeeServiceServer interface {
 	// UpdateEmployee edits an employee's data; assignments change only through
 	// AssignEmployee.
 	UpdateEmployee(context.Context, *UpdateEmployeeRequest) (*Employee, error)
-	// DeleteEmployee deletes an employee and its project assignments.
+	// DeleteEmployee deletes an employee: its assignments end first (each
+	// emitting `employee.unassigned`), then `employee.deleted` is emitted.
 	DeleteEmployee(context.Context, *DeleteEmployeeRequest) (*emptypb.Empty, error)
 	// AssignEmployee assigns an employee to a project of one of the supplier's
 	// customers, or with `unassign` removes that assignment. Assigning to a
-	// project of a company that is not a customer of the supplier, or to a
-	// closed project, is refused (FAILED_PRECONDITION). Both directions are
-	// idempotent.
+	// project of a company that is not a customer of the supplier (whether or
+	// not the project exists), or to a closed project, is refused
+	// (FAILED_PRECONDITION); an unknown project of a customer is NOT_FOUND.
+	// Both directions are idempotent; each change emits `employee.assigned`
+	// or `employee.unassigned` to the customer and to the supplier.
 	AssignEmployee(context.Context, *AssignEmployeeRequest) (*Employee, error)
 	mustEmbedUnimplementedEmployeeServiceServer()
 }

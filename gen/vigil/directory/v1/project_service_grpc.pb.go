@@ -29,12 +29,17 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// ProjectService manages an operator's projects. Reading needs the project's
-// view right, changing its manage right (R-DIR-10); Administrators have both.
-// The operator's suppliers may list and read its active projects to assign
-// their employees (R-DIR-9).
+// ProjectService manages an operator's projects. Reading a project needs its
+// view right, changing it its manage right (R-DIR-10); Administrators have
+// both and alone create projects. The caller acts in its own session's
+// company (PERMISSION_DENIED otherwise); an unknown project is NOT_FOUND.
+// The operator's suppliers find its active projects, to assign their
+// employees (R-DIR-9), through CustomerService.ListCustomerProjects.
+// Creating a project and changing its state emit `project.changed`.
 type ProjectServiceClient interface {
-	// ListProjects lists the company's projects, newest first.
+	// ListProjects lists the company's projects, newest first: for a user
+	// without the Administrator role, only those it holds a view (or manage)
+	// grant on, so a page may hold fewer than page_size.
 	ListProjects(ctx context.Context, in *ListProjectsRequest, opts ...grpc.CallOption) (*ListProjectsResponse, error)
 	// CreateProject creates a project in an operator company; it starts ACTIVE
 	// unless `state` says otherwise.
@@ -99,12 +104,17 @@ func (c *projectServiceClient) UpdateProject(ctx context.Context, in *UpdateProj
 // All implementations must embed UnimplementedProjectServiceServer
 // for forward compatibility.
 //
-// ProjectService manages an operator's projects. Reading needs the project's
-// view right, changing its manage right (R-DIR-10); Administrators have both.
-// The operator's suppliers may list and read its active projects to assign
-// their employees (R-DIR-9).
+// ProjectService manages an operator's projects. Reading a project needs its
+// view right, changing it its manage right (R-DIR-10); Administrators have
+// both and alone create projects. The caller acts in its own session's
+// company (PERMISSION_DENIED otherwise); an unknown project is NOT_FOUND.
+// The operator's suppliers find its active projects, to assign their
+// employees (R-DIR-9), through CustomerService.ListCustomerProjects.
+// Creating a project and changing its state emit `project.changed`.
 type ProjectServiceServer interface {
-	// ListProjects lists the company's projects, newest first.
+	// ListProjects lists the company's projects, newest first: for a user
+	// without the Administrator role, only those it holds a view (or manage)
+	// grant on, so a page may hold fewer than page_size.
 	ListProjects(context.Context, *ListProjectsRequest) (*ListProjectsResponse, error)
 	// CreateProject creates a project in an operator company; it starts ACTIVE
 	// unless `state` says otherwise.

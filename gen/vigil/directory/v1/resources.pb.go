@@ -149,12 +149,16 @@ type SupplierImport_State int32
 const (
 	// Not set.
 	SupplierImport_STATE_UNSPECIFIED SupplierImport_State = 0
-	// Rows are being registered; `results` grows as rows are done.
+	// Rows are being registered; `processed_count` and the counts grow as
+	// rows are done.
 	SupplierImport_STATE_RUNNING SupplierImport_State = 1
 	// Every row has a result.
 	SupplierImport_STATE_DONE SupplierImport_State = 2
-	// The list could not be read at all (for example a CSV without the
-	// required header); `error` says why and no row was registered.
+	// The import could not finish (for example its upload was cut by a
+	// restart of the service before the whole list was received); `error`
+	// says why and no row was registered. A list that cannot be read at all
+	// (a CSV without the required columns) is refused with INVALID_ARGUMENT
+	// instead, and no import is created.
 	SupplierImport_STATE_FAILED SupplierImport_State = 3
 )
 
@@ -346,9 +350,10 @@ type Company struct {
 	// ISO 3166-1 alpha-2 country of registration (`FR`). Immutable after creation.
 	Country string `protobuf:"bytes,4,opt,name=country,proto3" json:"country,omitempty"`
 	// The national registration number (French SIRET, 14 digits, or SIREN, 9
-	// digits). Only its shape is checked here; the service checks the French
-	// Luhn / La Poste checksum (R-DIR-1). One number is one company. Immutable
-	// after creation.
+	// digits). Only its shape is checked here: the service normalises it
+	// (spaces, dots and dashes removed, letters upper-cased) and checks the
+	// French Luhn / La Poste checksum (R-DIR-1); it is returned normalised.
+	// One number is one company. Immutable after creation.
 	RegistrationNumber string `protobuf:"bytes,5,opt,name=registration_number,json=registrationNumber,proto3" json:"registration_number,omitempty"`
 	// The registered address.
 	Address *PostalAddress `protobuf:"bytes,6,opt,name=address,proto3" json:"address,omitempty"`
@@ -501,7 +506,8 @@ type Supplier struct {
 	// ISO 3166-1 alpha-2 country of registration (`FR`). Required on create.
 	Country string `protobuf:"bytes,4,opt,name=country,proto3" json:"country,omitempty"`
 	// The supplier's national registration number. Required on create; the
-	// service checks French SIRET/SIREN checksums (R-DIR-1).
+	// service normalises it (spaces, dots and dashes removed) and checks French
+	// SIRET/SIREN checksums (R-DIR-1). Returned normalised.
 	RegistrationNumber string `protobuf:"bytes,5,opt,name=registration_number,json=registrationNumber,proto3" json:"registration_number,omitempty"`
 	// The supplier's registered address; used only when the company is created.
 	Address *PostalAddress `protobuf:"bytes,6,opt,name=address,proto3" json:"address,omitempty"`
@@ -510,9 +516,10 @@ type Supplier struct {
 	// What the registration did. Output only, set only in CreateSupplier's answer.
 	Outcome RegistrationOutcome `protobuf:"varint,8,opt,name=outcome,proto3,enum=vigil.directory.v1.RegistrationOutcome" json:"outcome,omitempty"`
 	// Input only, required on create: the first contact for this customer
-	// (R-DIR-3, R-DIR-5). It becomes a user of the supplier (its Administrator
-	// when the supplier has no user yet, else a Restricted user) and this
-	// customer's reference. Never returned.
+	// (R-DIR-3, R-DIR-5). It becomes a user of the supplier, invited by e-mail
+	// (its Administrator when the supplier has no user yet, else a Restricted
+	// user), and this customer's reference. Ignored when the supplier was
+	// already linked (ALREADY_LINKED changes nothing). Never returned.
 	Contact       *Contact `protobuf:"bytes,9,opt,name=contact,proto3" json:"contact,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -756,7 +763,9 @@ type SupplierImportRow struct {
 	// The contact's job function.
 	ContactFunction string `protobuf:"bytes,8,opt,name=contact_function,json=contactFunction,proto3" json:"contact_function,omitempty"`
 	// The contact's phone number.
-	ContactPhone  string `protobuf:"bytes,9,opt,name=contact_phone,json=contactPhone,proto3" json:"contact_phone,omitempty"`
+	ContactPhone string `protobuf:"bytes,9,opt,name=contact_phone,json=contactPhone,proto3" json:"contact_phone,omitempty"`
+	// The contact's mobile phone number.
+	ContactMobile string `protobuf:"bytes,10,opt,name=contact_mobile,json=contactMobile,proto3" json:"contact_mobile,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -854,6 +863,13 @@ func (x *SupplierImportRow) GetContactPhone() string {
 	return ""
 }
 
+func (x *SupplierImportRow) GetContactMobile() string {
+	if x != nil {
+		return x.ContactMobile
+	}
+	return ""
+}
+
 // SupplierImportRowResult is what the mass registration did with one row.
 type SupplierImportRowResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -868,7 +884,15 @@ type SupplierImportRowResult struct {
 	// the SIRET checksum`); empty unless outcome is ERROR.
 	Error string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
 	// The resulting `companies/{company}/suppliers/{supplier}`; empty on ERROR.
-	Supplier      string `protobuf:"bytes,5,opt,name=supplier,proto3" json:"supplier,omitempty"`
+	Supplier string `protobuf:"bytes,5,opt,name=supplier,proto3" json:"supplier,omitempty"`
+	// The legal name as given in the row.
+	LegalName string `protobuf:"bytes,6,opt,name=legal_name,json=legalName,proto3" json:"legal_name,omitempty"`
+	// Why the row's contact was not added although the supplier was
+	// registered (for example identity refused the e-mail address); empty
+	// when the contact was added, when the row had none, and on ERROR. A
+	// contact that could not be added yet because identity was unreachable is
+	// retried in the background.
+	ContactError  string `protobuf:"bytes,7,opt,name=contact_error,json=contactError,proto3" json:"contact_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -938,30 +962,61 @@ func (x *SupplierImportRowResult) GetSupplier() string {
 	return ""
 }
 
+func (x *SupplierImportRowResult) GetLegalName() string {
+	if x != nil {
+		return x.LegalName
+	}
+	return ""
+}
+
+func (x *SupplierImportRowResult) GetContactError() string {
+	if x != nil {
+		return x.ContactError
+	}
+	return ""
+}
+
 // SupplierImport is a mass registration of suppliers by a customer, or by a
-// platform admin on the customer's behalf (R-DIR-4). Every row gets a result;
-// a bad row never stops the others. Submitting the same list twice changes
-// nothing the second time: the rows already registered answer ALREADY_LINKED
-// and no company, user or relationship is created again.
+// platform admin on the customer's behalf (R-DIR-4): a job. Its rows are
+// stored when the list is received and registered in the background, also
+// after a restart of the service; its counts always equal the row results
+// recorded so far. Every row gets a result; a bad row never stops the others.
+// Submitting the same list twice changes nothing the second time: the rows
+// already registered answer ALREADY_LINKED and no company, user or
+// relationship is created again.
 type SupplierImport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name `companies/{company}/supplierImports/{import}`. Output only.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Input only: the list as CSV text (UTF-8, comma or semicolon separated, a
-	// header line naming the columns `registration_number`, `legal_name`,
-	// `country`, `address_line`, `postal_code`, `city`, `contact_email`,
-	// `contact_given_name`, `contact_family_name`, `contact_function`,
-	// `contact_phone`), at most 5 MiB and 10,000 data lines. Exactly one of
-	// `csv` and `rows` is set.
+	// Input only: a small list as CSV text, at most 5 MiB and 10,000 data
+	// lines, for CreateSupplierImport; longer lists stream through
+	// UploadSupplierImport (the HTTP route takes a file of any length). UTF-8
+	// with or without BOM, or Windows-1252; `;`, `,` or tab separated
+	// (detected from the header line); quoted fields; blank lines skipped. The
+	// header line names the columns in English or French, in any order and
+	// case: `registration_number` (or `siret`, `siren`, `numéro
+	// d'immatriculation`), `legal_name` (`name`, `raison sociale`,
+	// `dénomination`), `country` (`pays`), `address_line` (`address`,
+	// `adresse`), `address_line_2`, `postal_code` (`code postal`), `city`
+	// (`ville`), `contact_email` (`email`, `courriel`), `contact_given_name`
+	// (`first name`, `prénom`), `contact_family_name` (`last name`, `nom du
+	// contact`), `contact_name` (given then family name in one column),
+	// `contact_function` (`fonction`), `contact_phone` (`téléphone`),
+	// `contact_mobile` (`mobile`, `portable`). Unknown columns are ignored.
+	// Exactly one of `csv` and `rows` is set.
 	Csv string `protobuf:"bytes,2,opt,name=csv,proto3" json:"csv,omitempty"`
-	// Input only: the list as structured rows (at most 10,000). Exactly one of
-	// `csv` and `rows` is set.
+	// Input only: the list as structured rows (at most 10,000), for
+	// CreateSupplierImport. Exactly one of `csv` and `rows` is set.
 	Rows []*SupplierImportRow `protobuf:"bytes,3,rep,name=rows,proto3" json:"rows,omitempty"`
 	// Where the import stands. Output only.
 	State SupplierImport_State `protobuf:"varint,4,opt,name=state,proto3,enum=vigil.directory.v1.SupplierImport_State" json:"state,omitempty"`
 	// Why the whole list was refused; set only in STATE_FAILED. Output only.
 	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
-	// One result per row, in row order. Output only.
+	// Deprecated: never filled, so that an import of any length stays a small
+	// message. Page through ListSupplierImportResults, or download every
+	// result as CSV (`GET …/supplierImports/{import}/results:export`).
+	//
+	// Deprecated: Marked as deprecated in vigil/directory/v1/resources.proto.
 	Results []*SupplierImportRowResult `protobuf:"bytes,6,rep,name=results,proto3" json:"results,omitempty"`
 	// How many rows the list holds. Output only.
 	RowCount int32 `protobuf:"varint,7,opt,name=row_count,json=rowCount,proto3" json:"row_count,omitempty"`
@@ -976,7 +1031,17 @@ type SupplierImport struct {
 	// When the import was submitted. Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the last row was done; unset while running. Output only.
-	DoneTime      *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=done_time,json=doneTime,proto3" json:"done_time,omitempty"`
+	DoneTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=done_time,json=doneTime,proto3" json:"done_time,omitempty"`
+	// How many rows have a result so far (created + linked + already linked
+	// + errors). Output only.
+	ProcessedCount int32 `protobuf:"varint,14,opt,name=processed_count,json=processedCount,proto3" json:"processed_count,omitempty"`
+	// Who submitted the list, `users/{user}`. Output only.
+	SubmittedBy string `protobuf:"bytes,15,opt,name=submitted_by,json=submittedBy,proto3" json:"submitted_by,omitempty"`
+	// True when a platform administrator submitted it on the customer's
+	// behalf (R-DIR-4, R-ID-11). Output only.
+	OnBehalf bool `protobuf:"varint,16,opt,name=on_behalf,json=onBehalf,proto3" json:"on_behalf,omitempty"`
+	// The uploaded file's name, when the list came as a file. Output only.
+	FileName      string `protobuf:"bytes,17,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1046,6 +1111,7 @@ func (x *SupplierImport) GetError() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in vigil/directory/v1/resources.proto.
 func (x *SupplierImport) GetResults() []*SupplierImportRowResult {
 	if x != nil {
 		return x.Results
@@ -1102,6 +1168,34 @@ func (x *SupplierImport) GetDoneTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *SupplierImport) GetProcessedCount() int32 {
+	if x != nil {
+		return x.ProcessedCount
+	}
+	return 0
+}
+
+func (x *SupplierImport) GetSubmittedBy() string {
+	if x != nil {
+		return x.SubmittedBy
+	}
+	return ""
+}
+
+func (x *SupplierImport) GetOnBehalf() bool {
+	if x != nil {
+		return x.OnBehalf
+	}
+	return false
+}
+
+func (x *SupplierImport) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
 // Customer is a customer–supplier relationship seen from the supplier: one
 // entry of its "my customers" list, with the supplier users who are its
 // references for that customer.
@@ -1117,7 +1211,8 @@ type Customer struct {
 	// The supplier's users `companies/{company}/users/{user}` who are its
 	// references for this customer (R-DIR-8): the customer sees their details
 	// and they receive the customer's requests (R-NOTIF-3). Each must be a
-	// user of the supplier.
+	// user of the supplier. A contact the customer adds (R-DIR-5) is added
+	// here.
 	References []string `protobuf:"bytes,4,rep,name=references,proto3" json:"references,omitempty"`
 	// When the relationship was created. Output only.
 	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
@@ -1444,15 +1539,15 @@ const file_vigil_directory_v1_resources_proto_rawDesc = "" +
 	"postalCode\x120\n" +
 	"\x04city\x18\x03 \x01(\tB\x1c\xbaH\x19r\x17\x18d2\x13^[^\\x00-\\x1F\\x7F]*$R\x04city\x12.\n" +
 	"\acountry\x18\x04 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
-	"^[A-Z]{2}$R\acountry\"\xe0\x05\n" +
+	"^[A-Z]{2}$R\acountry\"\xfe\x05\n" +
 	"\aCompany\x12;\n" +
 	"\x04name\x18\x01 \x01(\tB'\xbaH$r\"\x18\xc8\x012\x1d^(companies/[A-Za-z0-9_-]+)?$R\x04name\x12<\n" +
 	"\n" +
 	"legal_name\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x18\xc8\x012\x13^[^\\x00-\\x1F\\x7F]*$R\tlegalName\x12=\n" +
 	"\x04kind\x18\x03 \x01(\x0e2\x1f.vigil.directory.v1.CompanyKindB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x12.\n" +
 	"\acountry\x18\x04 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
-	"^[A-Z]{2}$R\acountry\x12N\n" +
-	"\x13registration_number\x18\x05 \x01(\tB\x1d\xbaH\x1a\xd8\x01\x01r\x152\x13^[A-Za-z0-9]{1,32}$R\x12registrationNumber\x12;\n" +
+	"^[A-Z]{2}$R\acountry\x12l\n" +
+	"\x13registration_number\x18\x05 \x01(\tB;\xbaH8\xd8\x01\x01r321^[A-Za-z0-9][A-Za-z0-9 .\\x{00a0}\\x{202f}-]{0,63}$R\x12registrationNumber\x12;\n" +
 	"\aaddress\x18\x06 \x01(\v2!.vigil.directory.v1.PostalAddressR\aaddress\x12?\n" +
 	"\x06parent\x18\a \x01(\tB'\xbaH$r\"\x18\xc8\x012\x1d^(companies/[A-Za-z0-9_-]+)?$R\x06parent\x12,\n" +
 	"\x12require_two_factor\x18\b \x01(\bR\x10requireTwoFactor\x12H\n" +
@@ -1463,15 +1558,15 @@ const file_vigil_directory_v1_resources_proto_rawDesc = "" +
 	"\vcreate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xee\x03\n" +
+	"updateTime\"\x8c\x04\n" +
 	"\bSupplier\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\acompany\x18\x02 \x01(\tR\acompany\x12>\n" +
 	"\n" +
 	"legal_name\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a\x10\x01\x18\xc8\x012\x13^[^\\x00-\\x1F\\x7F]*$R\tlegalName\x12+\n" +
 	"\acountry\x18\x04 \x01(\tB\x11\xbaH\x0er\f2\n" +
-	"^[A-Z]{2}$R\acountry\x12K\n" +
-	"\x13registration_number\x18\x05 \x01(\tB\x1a\xbaH\x17r\x152\x13^[A-Za-z0-9]{1,32}$R\x12registrationNumber\x12;\n" +
+	"^[A-Z]{2}$R\acountry\x12i\n" +
+	"\x13registration_number\x18\x05 \x01(\tB8\xbaH5r321^[A-Za-z0-9][A-Za-z0-9 .\\x{00a0}\\x{202f}-]{0,63}$R\x12registrationNumber\x12;\n" +
 	"\aaddress\x18\x06 \x01(\v2!.vigil.directory.v1.PostalAddressR\aaddress\x12;\n" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12A\n" +
@@ -1490,7 +1585,7 @@ const file_vigil_directory_v1_resources_proto_rawDesc = "" +
 	"\x05phone\x18\a \x01(\tB\x17\xbaH\x14r\x12\x18 2\x0e^[0-9+ ().-]*$R\x05phone\x12/\n" +
 	"\x06mobile\x18\b \x01(\tB\x17\xbaH\x14r\x12\x18 2\x0e^[0-9+ ().-]*$R\x06mobile\x12;\n" +
 	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xdc\x03\n" +
+	"createTime\"\x8d\x04\n" +
 	"\x11SupplierImportRow\x129\n" +
 	"\x13registration_number\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x12registrationNumber\x12'\n" +
 	"\n" +
@@ -1502,21 +1597,26 @@ const file_vigil_directory_v1_resources_proto_rawDesc = "" +
 	"\x12contact_given_name\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x10contactGivenName\x128\n" +
 	"\x13contact_family_name\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x11contactFamilyName\x123\n" +
 	"\x10contact_function\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x0fcontactFunction\x12-\n" +
-	"\rcontact_phone\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\fcontactPhone\"\xd1\x01\n" +
+	"\rcontact_phone\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\fcontactPhone\x12/\n" +
+	"\x0econtact_mobile\x18\n" +
+	" \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\rcontactMobile\"\x95\x02\n" +
 	"\x17SupplierImportRowResult\x12\x10\n" +
 	"\x03row\x18\x01 \x01(\x05R\x03row\x12/\n" +
 	"\x13registration_number\x18\x02 \x01(\tR\x12registrationNumber\x12A\n" +
 	"\aoutcome\x18\x03 \x01(\x0e2'.vigil.directory.v1.RegistrationOutcomeR\aoutcome\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x1a\n" +
-	"\bsupplier\x18\x05 \x01(\tR\bsupplier\"\xa8\x05\n" +
+	"\bsupplier\x18\x05 \x01(\tR\bsupplier\x12\x1d\n" +
+	"\n" +
+	"legal_name\x18\x06 \x01(\tR\tlegalName\x12#\n" +
+	"\rcontact_error\x18\a \x01(\tR\fcontactError\"\xb2\x06\n" +
 	"\x0eSupplierImport\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\x03csv\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\x80\x80\xc0\x02R\x03csv\x12D\n" +
 	"\x04rows\x18\x03 \x03(\v2%.vigil.directory.v1.SupplierImportRowB\t\xbaH\x06\x92\x01\x03\x10\x90NR\x04rows\x12>\n" +
 	"\x05state\x18\x04 \x01(\x0e2(.vigil.directory.v1.SupplierImport.StateR\x05state\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\x12E\n" +
-	"\aresults\x18\x06 \x03(\v2+.vigil.directory.v1.SupplierImportRowResultR\aresults\x12\x1b\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12I\n" +
+	"\aresults\x18\x06 \x03(\v2+.vigil.directory.v1.SupplierImportRowResultB\x02\x18\x01R\aresults\x12\x1b\n" +
 	"\trow_count\x18\a \x01(\x05R\browCount\x12#\n" +
 	"\rcreated_count\x18\b \x01(\x05R\fcreatedCount\x12!\n" +
 	"\flinked_count\x18\t \x01(\x05R\vlinkedCount\x120\n" +
@@ -1526,7 +1626,11 @@ const file_vigil_directory_v1_resources_proto_rawDesc = "" +
 	"errorCount\x12;\n" +
 	"\vcreate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x127\n" +
-	"\tdone_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\bdoneTime\"S\n" +
+	"\tdone_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\bdoneTime\x12'\n" +
+	"\x0fprocessed_count\x18\x0e \x01(\x05R\x0eprocessedCount\x12!\n" +
+	"\fsubmitted_by\x18\x0f \x01(\tR\vsubmittedBy\x12\x1b\n" +
+	"\ton_behalf\x18\x10 \x01(\bR\bonBehalf\x12\x1b\n" +
+	"\tfile_name\x18\x11 \x01(\tR\bfileName\"S\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTATE_RUNNING\x10\x01\x12\x0e\n" +

@@ -78,6 +78,213 @@ func (x *CreateSupplierImportRequest) GetSupplierImport() *SupplierImport {
 	return nil
 }
 
+// UploadSupplierImportRequest is one message of an upload stream.
+type UploadSupplierImportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first message is the header; every later one is a chunk or a batch
+	// of rows.
+	//
+	// Types that are valid to be assigned to Payload:
+	//
+	//	*UploadSupplierImportRequest_Header
+	//	*UploadSupplierImportRequest_Chunk
+	//	*UploadSupplierImportRequest_Rows
+	Payload       isUploadSupplierImportRequest_Payload `protobuf_oneof:"payload"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadSupplierImportRequest) Reset() {
+	*x = UploadSupplierImportRequest{}
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadSupplierImportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadSupplierImportRequest) ProtoMessage() {}
+
+func (x *UploadSupplierImportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadSupplierImportRequest.ProtoReflect.Descriptor instead.
+func (*UploadSupplierImportRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_supplier_import_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *UploadSupplierImportRequest) GetPayload() isUploadSupplierImportRequest_Payload {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *UploadSupplierImportRequest) GetHeader() *UploadSupplierImportHeader {
+	if x != nil {
+		if x, ok := x.Payload.(*UploadSupplierImportRequest_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *UploadSupplierImportRequest) GetChunk() []byte {
+	if x != nil {
+		if x, ok := x.Payload.(*UploadSupplierImportRequest_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+func (x *UploadSupplierImportRequest) GetRows() *SupplierImportRows {
+	if x != nil {
+		if x, ok := x.Payload.(*UploadSupplierImportRequest_Rows); ok {
+			return x.Rows
+		}
+	}
+	return nil
+}
+
+type isUploadSupplierImportRequest_Payload interface {
+	isUploadSupplierImportRequest_Payload()
+}
+
+type UploadSupplierImportRequest_Header struct {
+	// The first message: which customer, and the file's name.
+	Header *UploadSupplierImportHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type UploadSupplierImportRequest_Chunk struct {
+	// The next bytes of the CSV file (at most 1 MiB per message; a line may
+	// span messages).
+	Chunk []byte `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+type UploadSupplierImportRequest_Rows struct {
+	// The next structured rows (at most 1,000 per message).
+	Rows *SupplierImportRows `protobuf:"bytes,3,opt,name=rows,proto3,oneof"`
+}
+
+func (*UploadSupplierImportRequest_Header) isUploadSupplierImportRequest_Payload() {}
+
+func (*UploadSupplierImportRequest_Chunk) isUploadSupplierImportRequest_Payload() {}
+
+func (*UploadSupplierImportRequest_Rows) isUploadSupplierImportRequest_Payload() {}
+
+// UploadSupplierImportHeader opens an upload.
+type UploadSupplierImportHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer `companies/{company}`.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The uploaded file's name (metadata only).
+	FileName      string `protobuf:"bytes,2,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadSupplierImportHeader) Reset() {
+	*x = UploadSupplierImportHeader{}
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadSupplierImportHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadSupplierImportHeader) ProtoMessage() {}
+
+func (x *UploadSupplierImportHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadSupplierImportHeader.ProtoReflect.Descriptor instead.
+func (*UploadSupplierImportHeader) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_supplier_import_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *UploadSupplierImportHeader) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *UploadSupplierImportHeader) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+// SupplierImportRows is a batch of structured rows.
+type SupplierImportRows struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rows, numbered on from the previous batches (the first row is 1).
+	Rows          []*SupplierImportRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SupplierImportRows) Reset() {
+	*x = SupplierImportRows{}
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SupplierImportRows) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SupplierImportRows) ProtoMessage() {}
+
+func (x *SupplierImportRows) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SupplierImportRows.ProtoReflect.Descriptor instead.
+func (*SupplierImportRows) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_supplier_import_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SupplierImportRows) GetRows() []*SupplierImportRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
 // GetSupplierImportRequest names the import to read.
 type GetSupplierImportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -89,7 +296,7 @@ type GetSupplierImportRequest struct {
 
 func (x *GetSupplierImportRequest) Reset() {
 	*x = GetSupplierImportRequest{}
-	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[1]
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -101,7 +308,7 @@ func (x *GetSupplierImportRequest) String() string {
 func (*GetSupplierImportRequest) ProtoMessage() {}
 
 func (x *GetSupplierImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[1]
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -114,7 +321,7 @@ func (x *GetSupplierImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSupplierImportRequest.ProtoReflect.Descriptor instead.
 func (*GetSupplierImportRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_supplier_import_service_proto_rawDescGZIP(), []int{1}
+	return file_vigil_directory_v1_supplier_import_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetSupplierImportRequest) GetName() string {
@@ -124,20 +331,442 @@ func (x *GetSupplierImportRequest) GetName() string {
 	return ""
 }
 
+// ListSupplierImportsRequest pages through a customer's imports.
+type ListSupplierImportsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer `companies/{company}`.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// At most this many entries (default 50, at most 500).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSupplierImportsRequest) Reset() {
+	*x = ListSupplierImportsRequest{}
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSupplierImportsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSupplierImportsRequest) ProtoMessage() {}
+
+func (x *ListSupplierImportsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSupplierImportsRequest.ProtoReflect.Descriptor instead.
+func (*ListSupplierImportsRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_supplier_import_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListSupplierImportsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListSupplierImportsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSupplierImportsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListSupplierImportsResponse is one page of imports.
+type ListSupplierImportsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The imports, newest first.
+	SupplierImports []*SupplierImport `protobuf:"bytes,1,rep,name=supplier_imports,json=supplierImports,proto3" json:"supplier_imports,omitempty"`
+	// Token for the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSupplierImportsResponse) Reset() {
+	*x = ListSupplierImportsResponse{}
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSupplierImportsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSupplierImportsResponse) ProtoMessage() {}
+
+func (x *ListSupplierImportsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSupplierImportsResponse.ProtoReflect.Descriptor instead.
+func (*ListSupplierImportsResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_supplier_import_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListSupplierImportsResponse) GetSupplierImports() []*SupplierImport {
+	if x != nil {
+		return x.SupplierImports
+	}
+	return nil
+}
+
+func (x *ListSupplierImportsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ListSupplierImportResultsRequest pages through an import's row results.
+type ListSupplierImportResultsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The import `companies/{company}/supplierImports/{import}`.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// At most this many entries (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call (with the same filter).
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only the rows refused (ERROR) or whose contact could not be added.
+	ErrorsOnly    bool `protobuf:"varint,4,opt,name=errors_only,json=errorsOnly,proto3" json:"errors_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSupplierImportResultsRequest) Reset() {
+	*x = ListSupplierImportResultsRequest{}
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSupplierImportResultsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSupplierImportResultsRequest) ProtoMessage() {}
+
+func (x *ListSupplierImportResultsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSupplierImportResultsRequest.ProtoReflect.Descriptor instead.
+func (*ListSupplierImportResultsRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_supplier_import_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListSupplierImportResultsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListSupplierImportResultsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSupplierImportResultsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListSupplierImportResultsRequest) GetErrorsOnly() bool {
+	if x != nil {
+		return x.ErrorsOnly
+	}
+	return false
+}
+
+// ListSupplierImportResultsResponse is one page of row results.
+type ListSupplierImportResultsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The results, in row order.
+	Results []*SupplierImportRowResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	// Token for the next page; empty on the last (a running import's last
+	// page may grow: poll again with the last token you had).
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSupplierImportResultsResponse) Reset() {
+	*x = ListSupplierImportResultsResponse{}
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSupplierImportResultsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSupplierImportResultsResponse) ProtoMessage() {}
+
+func (x *ListSupplierImportResultsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSupplierImportResultsResponse.ProtoReflect.Descriptor instead.
+func (*ListSupplierImportResultsResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_supplier_import_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListSupplierImportResultsResponse) GetResults() []*SupplierImportRowResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *ListSupplierImportResultsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ExportSupplierImportResultsRequest names the import to export.
+type ExportSupplierImportResultsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The import `companies/{company}/supplierImports/{import}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportSupplierImportResultsRequest) Reset() {
+	*x = ExportSupplierImportResultsRequest{}
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportSupplierImportResultsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportSupplierImportResultsRequest) ProtoMessage() {}
+
+func (x *ExportSupplierImportResultsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportSupplierImportResultsRequest.ProtoReflect.Descriptor instead.
+func (*ExportSupplierImportResultsRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_supplier_import_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ExportSupplierImportResultsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ExportSupplierImportResultsResponse is one message of an export stream.
+type ExportSupplierImportResultsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first message: the file's metadata; every later one: a chunk.
+	//
+	// Types that are valid to be assigned to Payload:
+	//
+	//	*ExportSupplierImportResultsResponse_Metadata
+	//	*ExportSupplierImportResultsResponse_Chunk
+	Payload       isExportSupplierImportResultsResponse_Payload `protobuf_oneof:"payload"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportSupplierImportResultsResponse) Reset() {
+	*x = ExportSupplierImportResultsResponse{}
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportSupplierImportResultsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportSupplierImportResultsResponse) ProtoMessage() {}
+
+func (x *ExportSupplierImportResultsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_supplier_import_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportSupplierImportResultsResponse.ProtoReflect.Descriptor instead.
+func (*ExportSupplierImportResultsResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_supplier_import_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ExportSupplierImportResultsResponse) GetPayload() isExportSupplierImportResultsResponse_Payload {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *ExportSupplierImportResultsResponse) GetMetadata() *FileInfo {
+	if x != nil {
+		if x, ok := x.Payload.(*ExportSupplierImportResultsResponse_Metadata); ok {
+			return x.Metadata
+		}
+	}
+	return nil
+}
+
+func (x *ExportSupplierImportResultsResponse) GetChunk() []byte {
+	if x != nil {
+		if x, ok := x.Payload.(*ExportSupplierImportResultsResponse_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+type isExportSupplierImportResultsResponse_Payload interface {
+	isExportSupplierImportResultsResponse_Payload()
+}
+
+type ExportSupplierImportResultsResponse_Metadata struct {
+	// The file's metadata (first message only).
+	Metadata *FileInfo `protobuf:"bytes,1,opt,name=metadata,proto3,oneof"`
+}
+
+type ExportSupplierImportResultsResponse_Chunk struct {
+	// The next bytes of the file (at most 256 KiB).
+	Chunk []byte `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+func (*ExportSupplierImportResultsResponse_Metadata) isExportSupplierImportResultsResponse_Payload() {
+}
+
+func (*ExportSupplierImportResultsResponse_Chunk) isExportSupplierImportResultsResponse_Payload() {}
+
 var File_vigil_directory_v1_supplier_import_service_proto protoreflect.FileDescriptor
 
 const file_vigil_directory_v1_supplier_import_service_proto_rawDesc = "" +
 	"\n" +
-	"0vigil/directory/v1/supplier_import_service.proto\x12\x12vigil.directory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\"vigil/directory/v1/resources.proto\"\xed\x02\n" +
+	"0vigil/directory/v1/supplier_import_service.proto\x12\x12vigil.directory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\"vigil/directory/v1/resources.proto\x1a)vigil/directory/v1/supplier_service.proto\"\xed\x02\n" +
 	"\x1bCreateSupplierImportRequest\x12<\n" +
 	"\x06parent\x18\x01 \x01(\tB$\xbaH!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x06parent\x12S\n" +
 	"\x0fsupplier_import\x18\x02 \x01(\v2\".vigil.directory.v1.SupplierImportB\x06\xbaH\x03\xc8\x01\x01R\x0esupplierImport:\xba\x01\xbaH\xb6\x01\x1a\xb3\x01\n" +
-	"\x1dcreate_supplier_import.source\x12Gexactly one of supplier_import.csv and supplier_import.rows must be set\x1aI(this.supplier_import.csv != '') != (size(this.supplier_import.rows) > 0)\"s\n" +
+	"\x1dcreate_supplier_import.source\x12Gexactly one of supplier_import.csv and supplier_import.rows must be set\x1aI(this.supplier_import.csv != '') != (size(this.supplier_import.rows) > 0)\"\xda\x01\n" +
+	"\x1bUploadSupplierImportRequest\x12H\n" +
+	"\x06header\x18\x01 \x01(\v2..vigil.directory.v1.UploadSupplierImportHeaderH\x00R\x06header\x12!\n" +
+	"\x05chunk\x18\x02 \x01(\fB\t\xbaH\x06z\x04\x18\x80\x80@H\x00R\x05chunk\x12<\n" +
+	"\x04rows\x18\x03 \x01(\v2&.vigil.directory.v1.SupplierImportRowsH\x00R\x04rowsB\x10\n" +
+	"\apayload\x12\x05\xbaH\x02\b\x01\"\x96\x01\n" +
+	"\x1aUploadSupplierImportHeader\x12<\n" +
+	"\x06parent\x18\x01 \x01(\tB$\xbaH!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x06parent\x12:\n" +
+	"\tfile_name\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x18\xff\x012\x13^[^\\x00-\\x1F\\x7F]*$R\bfileName\"\\\n" +
+	"\x12SupplierImportRows\x12F\n" +
+	"\x04rows\x18\x01 \x03(\v2%.vigil.directory.v1.SupplierImportRowB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\x04rows\"s\n" +
 	"\x18GetSupplierImportRequest\x12W\n" +
-	"\x04name\x18\x01 \x01(\tBC\xbaH@r>\x18\xc8\x0129^companies/[A-Za-z0-9_-]+/supplierImports/[A-Za-z0-9_-]+$R\x04name2\xe2\x02\n" +
+	"\x04name\x18\x01 \x01(\tBC\xbaH@r>\x18\xc8\x0129^companies/[A-Za-z0-9_-]+/supplierImports/[A-Za-z0-9_-]+$R\x04name\"\xac\x01\n" +
+	"\x1aListSupplierImportsRequest\x12<\n" +
+	"\x06parent\x18\x01 \x01(\tB$\xbaH!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x06parent\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\tpageToken\"\x94\x01\n" +
+	"\x1bListSupplierImportsResponse\x12M\n" +
+	"\x10supplier_imports\x18\x01 \x03(\v2\".vigil.directory.v1.SupplierImportR\x0fsupplierImports\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xf2\x01\n" +
+	" ListSupplierImportResultsRequest\x12[\n" +
+	"\x06parent\x18\x01 \x01(\tBC\xbaH@r>\x18\xc8\x0129^companies/[A-Za-z0-9_-]+/supplierImports/[A-Za-z0-9_-]+$R\x06parent\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\tpageToken\x12\x1f\n" +
+	"\verrors_only\x18\x04 \x01(\bR\n" +
+	"errorsOnly\"\x92\x01\n" +
+	"!ListSupplierImportResultsResponse\x12E\n" +
+	"\aresults\x18\x01 \x03(\v2+.vigil.directory.v1.SupplierImportRowResultR\aresults\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"}\n" +
+	"\"ExportSupplierImportResultsRequest\x12W\n" +
+	"\x04name\x18\x01 \x01(\tBC\xbaH@r>\x18\xc8\x0129^companies/[A-Za-z0-9_-]+/supplierImports/[A-Za-z0-9_-]+$R\x04name\"\x84\x01\n" +
+	"#ExportSupplierImportResultsResponse\x12:\n" +
+	"\bmetadata\x18\x01 \x01(\v2\x1c.vigil.directory.v1.FileInfoH\x00R\bmetadata\x12\x16\n" +
+	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\t\n" +
+	"\apayload2\xd6\a\n" +
 	"\x15SupplierImportService\x12\xae\x01\n" +
-	"\x14CreateSupplierImport\x12/.vigil.directory.v1.CreateSupplierImportRequest\x1a\".vigil.directory.v1.SupplierImport\"A\x82\xd3\xe4\x93\x02;:\x0fsupplier_import\"(/v1/{parent=companies/*}/supplierImports\x12\x97\x01\n" +
-	"\x11GetSupplierImport\x12,.vigil.directory.v1.GetSupplierImportRequest\x1a\".vigil.directory.v1.SupplierImport\"0\x82\xd3\xe4\x93\x02*\x12(/v1/{name=companies/*/supplierImports/*}B;Z9github.com/vigil/vigil/gen/vigil/directory/v1;directoryv1b\x06proto3"
+	"\x14CreateSupplierImport\x12/.vigil.directory.v1.CreateSupplierImportRequest\x1a\".vigil.directory.v1.SupplierImport\"A\x82\xd3\xe4\x93\x02;:\x0fsupplier_import\"(/v1/{parent=companies/*}/supplierImports\x12m\n" +
+	"\x14UploadSupplierImport\x12/.vigil.directory.v1.UploadSupplierImportRequest\x1a\".vigil.directory.v1.SupplierImport(\x01\x12\x97\x01\n" +
+	"\x11GetSupplierImport\x12,.vigil.directory.v1.GetSupplierImportRequest\x1a\".vigil.directory.v1.SupplierImport\"0\x82\xd3\xe4\x93\x02*\x12(/v1/{name=companies/*/supplierImports/*}\x12\xa8\x01\n" +
+	"\x13ListSupplierImports\x12..vigil.directory.v1.ListSupplierImportsRequest\x1a/.vigil.directory.v1.ListSupplierImportsResponse\"0\x82\xd3\xe4\x93\x02*\x12(/v1/{parent=companies/*}/supplierImports\x12\xc4\x01\n" +
+	"\x19ListSupplierImportResults\x124.vigil.directory.v1.ListSupplierImportResultsRequest\x1a5.vigil.directory.v1.ListSupplierImportResultsResponse\":\x82\xd3\xe4\x93\x024\x122/v1/{parent=companies/*/supplierImports/*}/results\x12\x90\x01\n" +
+	"\x1bExportSupplierImportResults\x126.vigil.directory.v1.ExportSupplierImportResultsRequest\x1a7.vigil.directory.v1.ExportSupplierImportResultsResponse0\x01B;Z9github.com/vigil/vigil/gen/vigil/directory/v1;directoryv1b\x06proto3"
 
 var (
 	file_vigil_directory_v1_supplier_import_service_proto_rawDescOnce sync.Once
@@ -151,23 +780,49 @@ func file_vigil_directory_v1_supplier_import_service_proto_rawDescGZIP() []byte 
 	return file_vigil_directory_v1_supplier_import_service_proto_rawDescData
 }
 
-var file_vigil_directory_v1_supplier_import_service_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_vigil_directory_v1_supplier_import_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_vigil_directory_v1_supplier_import_service_proto_goTypes = []any{
-	(*CreateSupplierImportRequest)(nil), // 0: vigil.directory.v1.CreateSupplierImportRequest
-	(*GetSupplierImportRequest)(nil),    // 1: vigil.directory.v1.GetSupplierImportRequest
-	(*SupplierImport)(nil),              // 2: vigil.directory.v1.SupplierImport
+	(*CreateSupplierImportRequest)(nil),         // 0: vigil.directory.v1.CreateSupplierImportRequest
+	(*UploadSupplierImportRequest)(nil),         // 1: vigil.directory.v1.UploadSupplierImportRequest
+	(*UploadSupplierImportHeader)(nil),          // 2: vigil.directory.v1.UploadSupplierImportHeader
+	(*SupplierImportRows)(nil),                  // 3: vigil.directory.v1.SupplierImportRows
+	(*GetSupplierImportRequest)(nil),            // 4: vigil.directory.v1.GetSupplierImportRequest
+	(*ListSupplierImportsRequest)(nil),          // 5: vigil.directory.v1.ListSupplierImportsRequest
+	(*ListSupplierImportsResponse)(nil),         // 6: vigil.directory.v1.ListSupplierImportsResponse
+	(*ListSupplierImportResultsRequest)(nil),    // 7: vigil.directory.v1.ListSupplierImportResultsRequest
+	(*ListSupplierImportResultsResponse)(nil),   // 8: vigil.directory.v1.ListSupplierImportResultsResponse
+	(*ExportSupplierImportResultsRequest)(nil),  // 9: vigil.directory.v1.ExportSupplierImportResultsRequest
+	(*ExportSupplierImportResultsResponse)(nil), // 10: vigil.directory.v1.ExportSupplierImportResultsResponse
+	(*SupplierImport)(nil),                      // 11: vigil.directory.v1.SupplierImport
+	(*SupplierImportRow)(nil),                   // 12: vigil.directory.v1.SupplierImportRow
+	(*SupplierImportRowResult)(nil),             // 13: vigil.directory.v1.SupplierImportRowResult
+	(*FileInfo)(nil),                            // 14: vigil.directory.v1.FileInfo
 }
 var file_vigil_directory_v1_supplier_import_service_proto_depIdxs = []int32{
-	2, // 0: vigil.directory.v1.CreateSupplierImportRequest.supplier_import:type_name -> vigil.directory.v1.SupplierImport
-	0, // 1: vigil.directory.v1.SupplierImportService.CreateSupplierImport:input_type -> vigil.directory.v1.CreateSupplierImportRequest
-	1, // 2: vigil.directory.v1.SupplierImportService.GetSupplierImport:input_type -> vigil.directory.v1.GetSupplierImportRequest
-	2, // 3: vigil.directory.v1.SupplierImportService.CreateSupplierImport:output_type -> vigil.directory.v1.SupplierImport
-	2, // 4: vigil.directory.v1.SupplierImportService.GetSupplierImport:output_type -> vigil.directory.v1.SupplierImport
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	11, // 0: vigil.directory.v1.CreateSupplierImportRequest.supplier_import:type_name -> vigil.directory.v1.SupplierImport
+	2,  // 1: vigil.directory.v1.UploadSupplierImportRequest.header:type_name -> vigil.directory.v1.UploadSupplierImportHeader
+	3,  // 2: vigil.directory.v1.UploadSupplierImportRequest.rows:type_name -> vigil.directory.v1.SupplierImportRows
+	12, // 3: vigil.directory.v1.SupplierImportRows.rows:type_name -> vigil.directory.v1.SupplierImportRow
+	11, // 4: vigil.directory.v1.ListSupplierImportsResponse.supplier_imports:type_name -> vigil.directory.v1.SupplierImport
+	13, // 5: vigil.directory.v1.ListSupplierImportResultsResponse.results:type_name -> vigil.directory.v1.SupplierImportRowResult
+	14, // 6: vigil.directory.v1.ExportSupplierImportResultsResponse.metadata:type_name -> vigil.directory.v1.FileInfo
+	0,  // 7: vigil.directory.v1.SupplierImportService.CreateSupplierImport:input_type -> vigil.directory.v1.CreateSupplierImportRequest
+	1,  // 8: vigil.directory.v1.SupplierImportService.UploadSupplierImport:input_type -> vigil.directory.v1.UploadSupplierImportRequest
+	4,  // 9: vigil.directory.v1.SupplierImportService.GetSupplierImport:input_type -> vigil.directory.v1.GetSupplierImportRequest
+	5,  // 10: vigil.directory.v1.SupplierImportService.ListSupplierImports:input_type -> vigil.directory.v1.ListSupplierImportsRequest
+	7,  // 11: vigil.directory.v1.SupplierImportService.ListSupplierImportResults:input_type -> vigil.directory.v1.ListSupplierImportResultsRequest
+	9,  // 12: vigil.directory.v1.SupplierImportService.ExportSupplierImportResults:input_type -> vigil.directory.v1.ExportSupplierImportResultsRequest
+	11, // 13: vigil.directory.v1.SupplierImportService.CreateSupplierImport:output_type -> vigil.directory.v1.SupplierImport
+	11, // 14: vigil.directory.v1.SupplierImportService.UploadSupplierImport:output_type -> vigil.directory.v1.SupplierImport
+	11, // 15: vigil.directory.v1.SupplierImportService.GetSupplierImport:output_type -> vigil.directory.v1.SupplierImport
+	6,  // 16: vigil.directory.v1.SupplierImportService.ListSupplierImports:output_type -> vigil.directory.v1.ListSupplierImportsResponse
+	8,  // 17: vigil.directory.v1.SupplierImportService.ListSupplierImportResults:output_type -> vigil.directory.v1.ListSupplierImportResultsResponse
+	10, // 18: vigil.directory.v1.SupplierImportService.ExportSupplierImportResults:output_type -> vigil.directory.v1.ExportSupplierImportResultsResponse
+	13, // [13:19] is the sub-list for method output_type
+	7,  // [7:13] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_vigil_directory_v1_supplier_import_service_proto_init() }
@@ -176,13 +831,23 @@ func file_vigil_directory_v1_supplier_import_service_proto_init() {
 		return
 	}
 	file_vigil_directory_v1_resources_proto_init()
+	file_vigil_directory_v1_supplier_service_proto_init()
+	file_vigil_directory_v1_supplier_import_service_proto_msgTypes[1].OneofWrappers = []any{
+		(*UploadSupplierImportRequest_Header)(nil),
+		(*UploadSupplierImportRequest_Chunk)(nil),
+		(*UploadSupplierImportRequest_Rows)(nil),
+	}
+	file_vigil_directory_v1_supplier_import_service_proto_msgTypes[10].OneofWrappers = []any{
+		(*ExportSupplierImportResultsResponse_Metadata)(nil),
+		(*ExportSupplierImportResultsResponse_Chunk)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_directory_v1_supplier_import_service_proto_rawDesc), len(file_vigil_directory_v1_supplier_import_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,8 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SupplierImportService_CreateSupplierImport_FullMethodName = "/vigil.directory.v1.SupplierImportService/CreateSupplierImport"
-	SupplierImportService_GetSupplierImport_FullMethodName    = "/vigil.directory.v1.SupplierImportService/GetSupplierImport"
+	SupplierImportService_CreateSupplierImport_FullMethodName        = "/vigil.directory.v1.SupplierImportService/CreateSupplierImport"
+	SupplierImportService_UploadSupplierImport_FullMethodName        = "/vigil.directory.v1.SupplierImportService/UploadSupplierImport"
+	SupplierImportService_GetSupplierImport_FullMethodName           = "/vigil.directory.v1.SupplierImportService/GetSupplierImport"
+	SupplierImportService_ListSupplierImports_FullMethodName         = "/vigil.directory.v1.SupplierImportService/ListSupplierImports"
+	SupplierImportService_ListSupplierImportResults_FullMethodName   = "/vigil.directory.v1.SupplierImportService/ListSupplierImportResults"
+	SupplierImportService_ExportSupplierImportResults_FullMethodName = "/vigil.directory.v1.SupplierImportService/ExportSupplierImportResults"
 )
 
 // SupplierImportServiceClient is the client API for SupplierImportService service.
@@ -28,19 +32,54 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // SupplierImportService is mass registration of suppliers (R-DIR-4). The
-// caller acts for the customer `companies/{company}` with the suppliers
-// area's manage right (R-DIR-10), or is a platform admin acting on its
-// behalf.
+// caller acts for the customer `companies/{company}`, an operator, with the
+// suppliers area's manage right (R-DIR-10), or is a platform administrator
+// acting on its behalf (R-ID-11). Reading an import needs the suppliers
+// area's view right (or, for a platform administrator, the right to run
+// one).
+//
+// An import is a job: the list is stored as it is received, then every row
+// is registered in the background as CreateSupplier would (R-DIR-1,
+// R-DIR-3, R-DIR-5), in order, and the job survives a restart of the
+// service (it resumes where it stood). Poll GetSupplierImport for its state
+// and counts; page through ListSupplierImportResults or download the
+// results as CSV. When every row has a result, `import.completed` is
+// emitted to the customer.
 type SupplierImportServiceClient interface {
-	// CreateSupplierImport submits a list of establishments, as CSV text or as
-	// structured rows, and registers each as CreateSupplier would. Every row
-	// gets a result (created, linked, already linked, or an error with the
-	// reason); a bad row never stops the others. The same list submitted twice
-	// changes nothing the second time: its rows answer ALREADY_LINKED. The
-	// answer may be STATE_RUNNING for a long list; poll GetSupplierImport.
+	// CreateSupplierImport submits a small list (at most 10,000 rows or 5 MiB
+	// of CSV) in one message, as CSV text or as structured rows. Longer lists
+	// stream through UploadSupplierImport. A CSV that cannot be read at all
+	// (no header line, a required column missing) is INVALID_ARGUMENT and
+	// creates nothing; a bad row gets its own error result.
 	CreateSupplierImport(ctx context.Context, in *CreateSupplierImportRequest, opts ...grpc.CallOption) (*SupplierImport, error)
-	// GetSupplierImport returns an import's state and its row results.
+	// UploadSupplierImport submits a list of any length (up to the service's
+	// row limit, 500,000 by default) as a stream: first a header naming the
+	// customer, then either CSV bytes in chunks of any size (the format of
+	// SupplierImport.csv) or batches of structured rows, never both. The
+	// service reads the stream as it comes, with bounded memory, and answers
+	// once the whole list is stored: the import is then STATE_RUNNING. The
+	// gateway serves it as `POST /v1/companies/{company}/supplierImports` for
+	// a `multipart/form-data` body (a part named `file`) or a `text/csv` body,
+	// with a hand-written handler, so it has no HTTP rule; a JSON body on the
+	// same route is CreateSupplierImport.
+	UploadSupplierImport(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadSupplierImportRequest, SupplierImport], error)
+	// GetSupplierImport returns an import's state and counts (not its row
+	// results: see ListSupplierImportResults).
 	GetSupplierImport(ctx context.Context, in *GetSupplierImportRequest, opts ...grpc.CallOption) (*SupplierImport, error)
+	// ListSupplierImports lists the customer's imports, newest first.
+	ListSupplierImports(ctx context.Context, in *ListSupplierImportsRequest, opts ...grpc.CallOption) (*ListSupplierImportsResponse, error)
+	// ListSupplierImportResults pages through an import's row results, in row
+	// order; with `errors_only`, only the rows refused or whose contact could
+	// not be added.
+	ListSupplierImportResults(ctx context.Context, in *ListSupplierImportResultsRequest, opts ...grpc.CallOption) (*ListSupplierImportResultsResponse, error)
+	// ExportSupplierImportResults streams every row result of an import as a
+	// CSV file (UTF-8 with a byte order mark; columns `row`,
+	// `registration_number`, `legal_name`, `outcome`, `supplier`, `error`,
+	// `contact_error`), first the file's metadata, then chunks. The gateway
+	// serves it as
+	// `GET /v1/companies/{company}/supplierImports/{import}/results:export`
+	// with a hand-written handler, so it has no HTTP rule.
+	ExportSupplierImportResults(ctx context.Context, in *ExportSupplierImportResultsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportSupplierImportResultsResponse], error)
 }
 
 type supplierImportServiceClient struct {
@@ -61,6 +100,19 @@ func (c *supplierImportServiceClient) CreateSupplierImport(ctx context.Context, 
 	return out, nil
 }
 
+func (c *supplierImportServiceClient) UploadSupplierImport(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadSupplierImportRequest, SupplierImport], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SupplierImportService_ServiceDesc.Streams[0], SupplierImportService_UploadSupplierImport_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[UploadSupplierImportRequest, SupplierImport]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SupplierImportService_UploadSupplierImportClient = grpc.ClientStreamingClient[UploadSupplierImportRequest, SupplierImport]
+
 func (c *supplierImportServiceClient) GetSupplierImport(ctx context.Context, in *GetSupplierImportRequest, opts ...grpc.CallOption) (*SupplierImport, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SupplierImport)
@@ -71,24 +123,98 @@ func (c *supplierImportServiceClient) GetSupplierImport(ctx context.Context, in 
 	return out, nil
 }
 
+func (c *supplierImportServiceClient) ListSupplierImports(ctx context.Context, in *ListSupplierImportsRequest, opts ...grpc.CallOption) (*ListSupplierImportsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSupplierImportsResponse)
+	err := c.cc.Invoke(ctx, SupplierImportService_ListSupplierImports_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supplierImportServiceClient) ListSupplierImportResults(ctx context.Context, in *ListSupplierImportResultsRequest, opts ...grpc.CallOption) (*ListSupplierImportResultsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSupplierImportResultsResponse)
+	err := c.cc.Invoke(ctx, SupplierImportService_ListSupplierImportResults_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supplierImportServiceClient) ExportSupplierImportResults(ctx context.Context, in *ExportSupplierImportResultsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportSupplierImportResultsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SupplierImportService_ServiceDesc.Streams[1], SupplierImportService_ExportSupplierImportResults_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportSupplierImportResultsRequest, ExportSupplierImportResultsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SupplierImportService_ExportSupplierImportResultsClient = grpc.ServerStreamingClient[ExportSupplierImportResultsResponse]
+
 // SupplierImportServiceServer is the server API for SupplierImportService service.
 // All implementations must embed UnimplementedSupplierImportServiceServer
 // for forward compatibility.
 //
 // SupplierImportService is mass registration of suppliers (R-DIR-4). The
-// caller acts for the customer `companies/{company}` with the suppliers
-// area's manage right (R-DIR-10), or is a platform admin acting on its
-// behalf.
+// caller acts for the customer `companies/{company}`, an operator, with the
+// suppliers area's manage right (R-DIR-10), or is a platform administrator
+// acting on its behalf (R-ID-11). Reading an import needs the suppliers
+// area's view right (or, for a platform administrator, the right to run
+// one).
+//
+// An import is a job: the list is stored as it is received, then every row
+// is registered in the background as CreateSupplier would (R-DIR-1,
+// R-DIR-3, R-DIR-5), in order, and the job survives a restart of the
+// service (it resumes where it stood). Poll GetSupplierImport for its state
+// and counts; page through ListSupplierImportResults or download the
+// results as CSV. When every row has a result, `import.completed` is
+// emitted to the customer.
 type SupplierImportServiceServer interface {
-	// CreateSupplierImport submits a list of establishments, as CSV text or as
-	// structured rows, and registers each as CreateSupplier would. Every row
-	// gets a result (created, linked, already linked, or an error with the
-	// reason); a bad row never stops the others. The same list submitted twice
-	// changes nothing the second time: its rows answer ALREADY_LINKED. The
-	// answer may be STATE_RUNNING for a long list; poll GetSupplierImport.
+	// CreateSupplierImport submits a small list (at most 10,000 rows or 5 MiB
+	// of CSV) in one message, as CSV text or as structured rows. Longer lists
+	// stream through UploadSupplierImport. A CSV that cannot be read at all
+	// (no header line, a required column missing) is INVALID_ARGUMENT and
+	// creates nothing; a bad row gets its own error result.
 	CreateSupplierImport(context.Context, *CreateSupplierImportRequest) (*SupplierImport, error)
-	// GetSupplierImport returns an import's state and its row results.
+	// UploadSupplierImport submits a list of any length (up to the service's
+	// row limit, 500,000 by default) as a stream: first a header naming the
+	// customer, then either CSV bytes in chunks of any size (the format of
+	// SupplierImport.csv) or batches of structured rows, never both. The
+	// service reads the stream as it comes, with bounded memory, and answers
+	// once the whole list is stored: the import is then STATE_RUNNING. The
+	// gateway serves it as `POST /v1/companies/{company}/supplierImports` for
+	// a `multipart/form-data` body (a part named `file`) or a `text/csv` body,
+	// with a hand-written handler, so it has no HTTP rule; a JSON body on the
+	// same route is CreateSupplierImport.
+	UploadSupplierImport(grpc.ClientStreamingServer[UploadSupplierImportRequest, SupplierImport]) error
+	// GetSupplierImport returns an import's state and counts (not its row
+	// results: see ListSupplierImportResults).
 	GetSupplierImport(context.Context, *GetSupplierImportRequest) (*SupplierImport, error)
+	// ListSupplierImports lists the customer's imports, newest first.
+	ListSupplierImports(context.Context, *ListSupplierImportsRequest) (*ListSupplierImportsResponse, error)
+	// ListSupplierImportResults pages through an import's row results, in row
+	// order; with `errors_only`, only the rows refused or whose contact could
+	// not be added.
+	ListSupplierImportResults(context.Context, *ListSupplierImportResultsRequest) (*ListSupplierImportResultsResponse, error)
+	// ExportSupplierImportResults streams every row result of an import as a
+	// CSV file (UTF-8 with a byte order mark; columns `row`,
+	// `registration_number`, `legal_name`, `outcome`, `supplier`, `error`,
+	// `contact_error`), first the file's metadata, then chunks. The gateway
+	// serves it as
+	// `GET /v1/companies/{company}/supplierImports/{import}/results:export`
+	// with a hand-written handler, so it has no HTTP rule.
+	ExportSupplierImportResults(*ExportSupplierImportResultsRequest, grpc.ServerStreamingServer[ExportSupplierImportResultsResponse]) error
 	mustEmbedUnimplementedSupplierImportServiceServer()
 }
 
@@ -102,8 +228,20 @@ type UnimplementedSupplierImportServiceServer struct{}
 func (UnimplementedSupplierImportServiceServer) CreateSupplierImport(context.Context, *CreateSupplierImportRequest) (*SupplierImport, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateSupplierImport not implemented")
 }
+func (UnimplementedSupplierImportServiceServer) UploadSupplierImport(grpc.ClientStreamingServer[UploadSupplierImportRequest, SupplierImport]) error {
+	return status.Error(codes.Unimplemented, "method UploadSupplierImport not implemented")
+}
 func (UnimplementedSupplierImportServiceServer) GetSupplierImport(context.Context, *GetSupplierImportRequest) (*SupplierImport, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSupplierImport not implemented")
+}
+func (UnimplementedSupplierImportServiceServer) ListSupplierImports(context.Context, *ListSupplierImportsRequest) (*ListSupplierImportsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSupplierImports not implemented")
+}
+func (UnimplementedSupplierImportServiceServer) ListSupplierImportResults(context.Context, *ListSupplierImportResultsRequest) (*ListSupplierImportResultsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSupplierImportResults not implemented")
+}
+func (UnimplementedSupplierImportServiceServer) ExportSupplierImportResults(*ExportSupplierImportResultsRequest, grpc.ServerStreamingServer[ExportSupplierImportResultsResponse]) error {
+	return status.Error(codes.Unimplemented, "method ExportSupplierImportResults not implemented")
 }
 func (UnimplementedSupplierImportServiceServer) mustEmbedUnimplementedSupplierImportServiceServer() {}
 func (UnimplementedSupplierImportServiceServer) testEmbeddedByValue()                               {}
@@ -144,6 +282,13 @@ func _SupplierImportService_CreateSupplierImport_Handler(srv interface{}, ctx co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SupplierImportService_UploadSupplierImport_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(SupplierImportServiceServer).UploadSupplierImport(&grpc.GenericServerStream[UploadSupplierImportRequest, SupplierImport]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SupplierImportService_UploadSupplierImportServer = grpc.ClientStreamingServer[UploadSupplierImportRequest, SupplierImport]
+
 func _SupplierImportService_GetSupplierImport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetSupplierImportRequest)
 	if err := dec(in); err != nil {
@@ -162,6 +307,53 @@ func _SupplierImportService_GetSupplierImport_Handler(srv interface{}, ctx conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SupplierImportService_ListSupplierImports_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSupplierImportsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupplierImportServiceServer).ListSupplierImports(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupplierImportService_ListSupplierImports_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupplierImportServiceServer).ListSupplierImports(ctx, req.(*ListSupplierImportsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupplierImportService_ListSupplierImportResults_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSupplierImportResultsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupplierImportServiceServer).ListSupplierImportResults(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupplierImportService_ListSupplierImportResults_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupplierImportServiceServer).ListSupplierImportResults(ctx, req.(*ListSupplierImportResultsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupplierImportService_ExportSupplierImportResults_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportSupplierImportResultsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SupplierImportServiceServer).ExportSupplierImportResults(m, &grpc.GenericServerStream[ExportSupplierImportResultsRequest, ExportSupplierImportResultsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SupplierImportService_ExportSupplierImportResultsServer = grpc.ServerStreamingServer[ExportSupplierImportResultsResponse]
+
 // SupplierImportService_ServiceDesc is the grpc.ServiceDesc for SupplierImportService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -177,7 +369,26 @@ var SupplierImportService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GetSupplierImport",
 			Handler:    _SupplierImportService_GetSupplierImport_Handler,
 		},
+		{
+			MethodName: "ListSupplierImports",
+			Handler:    _SupplierImportService_ListSupplierImports_Handler,
+		},
+		{
+			MethodName: "ListSupplierImportResults",
+			Handler:    _SupplierImportService_ListSupplierImportResults_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "UploadSupplierImport",
+			Handler:       _SupplierImportService_UploadSupplierImport_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "ExportSupplierImportResults",
+			Handler:       _SupplierImportService_ExportSupplierImportResults_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "vigil/directory/v1/supplier_import_service.proto",
 }

@@ -31,10 +31,16 @@ type ListSuppliersRequest struct {
 	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
 	// At most this many entries (default 50, at most 500).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// The next_page_token of a previous call.
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The next_page_token of a previous call (with the same filters).
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only suppliers whose legal name starts with this (case and accents
+	// folded: `eco` finds `Écologie SA`).
+	NamePrefix string `protobuf:"bytes,4,opt,name=name_prefix,json=namePrefix,proto3" json:"name_prefix,omitempty"`
+	// Only the supplier with this registration number (normalised as on
+	// create: spaces, dots and dashes removed).
+	RegistrationNumber string `protobuf:"bytes,5,opt,name=registration_number,json=registrationNumber,proto3" json:"registration_number,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ListSuppliersRequest) Reset() {
@@ -88,6 +94,226 @@ func (x *ListSuppliersRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListSuppliersRequest) GetNamePrefix() string {
+	if x != nil {
+		return x.NamePrefix
+	}
+	return ""
+}
+
+func (x *ListSuppliersRequest) GetRegistrationNumber() string {
+	if x != nil {
+		return x.RegistrationNumber
+	}
+	return ""
+}
+
+// ExportSuppliersRequest names the customer whose list to export.
+type ExportSuppliersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer `companies/{company}`.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// As ListSuppliersRequest.name_prefix.
+	NamePrefix string `protobuf:"bytes,2,opt,name=name_prefix,json=namePrefix,proto3" json:"name_prefix,omitempty"`
+	// As ListSuppliersRequest.registration_number.
+	RegistrationNumber string `protobuf:"bytes,3,opt,name=registration_number,json=registrationNumber,proto3" json:"registration_number,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ExportSuppliersRequest) Reset() {
+	*x = ExportSuppliersRequest{}
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportSuppliersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportSuppliersRequest) ProtoMessage() {}
+
+func (x *ExportSuppliersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportSuppliersRequest.ProtoReflect.Descriptor instead.
+func (*ExportSuppliersRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ExportSuppliersRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ExportSuppliersRequest) GetNamePrefix() string {
+	if x != nil {
+		return x.NamePrefix
+	}
+	return ""
+}
+
+func (x *ExportSuppliersRequest) GetRegistrationNumber() string {
+	if x != nil {
+		return x.RegistrationNumber
+	}
+	return ""
+}
+
+// ExportSuppliersResponse is one message of an export stream.
+type ExportSuppliersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first message: the file's metadata; every later one: a chunk.
+	//
+	// Types that are valid to be assigned to Payload:
+	//
+	//	*ExportSuppliersResponse_Metadata
+	//	*ExportSuppliersResponse_Chunk
+	Payload       isExportSuppliersResponse_Payload `protobuf_oneof:"payload"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportSuppliersResponse) Reset() {
+	*x = ExportSuppliersResponse{}
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportSuppliersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportSuppliersResponse) ProtoMessage() {}
+
+func (x *ExportSuppliersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportSuppliersResponse.ProtoReflect.Descriptor instead.
+func (*ExportSuppliersResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ExportSuppliersResponse) GetPayload() isExportSuppliersResponse_Payload {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *ExportSuppliersResponse) GetMetadata() *FileInfo {
+	if x != nil {
+		if x, ok := x.Payload.(*ExportSuppliersResponse_Metadata); ok {
+			return x.Metadata
+		}
+	}
+	return nil
+}
+
+func (x *ExportSuppliersResponse) GetChunk() []byte {
+	if x != nil {
+		if x, ok := x.Payload.(*ExportSuppliersResponse_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+type isExportSuppliersResponse_Payload interface {
+	isExportSuppliersResponse_Payload()
+}
+
+type ExportSuppliersResponse_Metadata struct {
+	// The file's metadata (first message only).
+	Metadata *FileInfo `protobuf:"bytes,1,opt,name=metadata,proto3,oneof"`
+}
+
+type ExportSuppliersResponse_Chunk struct {
+	// The next bytes of the file (at most 256 KiB).
+	Chunk []byte `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+func (*ExportSuppliersResponse_Metadata) isExportSuppliersResponse_Payload() {}
+
+func (*ExportSuppliersResponse_Chunk) isExportSuppliersResponse_Payload() {}
+
+// FileInfo describes a file a service streams to the gateway.
+type FileInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file name to offer the user (`suppliers.csv`).
+	FileName string `protobuf:"bytes,1,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	// The media type (`text/csv; charset=utf-8`).
+	ContentType   string `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileInfo) Reset() {
+	*x = FileInfo{}
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileInfo) ProtoMessage() {}
+
+func (x *FileInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileInfo.ProtoReflect.Descriptor instead.
+func (*FileInfo) Descriptor() ([]byte, []int) {
+	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FileInfo) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *FileInfo) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
 // ListSuppliersResponse is one page of suppliers.
 type ListSuppliersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -101,7 +327,7 @@ type ListSuppliersResponse struct {
 
 func (x *ListSuppliersResponse) Reset() {
 	*x = ListSuppliersResponse{}
-	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[1]
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -113,7 +339,7 @@ func (x *ListSuppliersResponse) String() string {
 func (*ListSuppliersResponse) ProtoMessage() {}
 
 func (x *ListSuppliersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[1]
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -126,7 +352,7 @@ func (x *ListSuppliersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSuppliersResponse.ProtoReflect.Descriptor instead.
 func (*ListSuppliersResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{1}
+	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListSuppliersResponse) GetSuppliers() []*Supplier {
@@ -154,7 +380,7 @@ type GetSupplierRequest struct {
 
 func (x *GetSupplierRequest) Reset() {
 	*x = GetSupplierRequest{}
-	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[2]
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -166,7 +392,7 @@ func (x *GetSupplierRequest) String() string {
 func (*GetSupplierRequest) ProtoMessage() {}
 
 func (x *GetSupplierRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[2]
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -179,7 +405,7 @@ func (x *GetSupplierRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSupplierRequest.ProtoReflect.Descriptor instead.
 func (*GetSupplierRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{2}
+	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetSupplierRequest) GetName() string {
@@ -203,7 +429,7 @@ type CreateSupplierRequest struct {
 
 func (x *CreateSupplierRequest) Reset() {
 	*x = CreateSupplierRequest{}
-	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[3]
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -215,7 +441,7 @@ func (x *CreateSupplierRequest) String() string {
 func (*CreateSupplierRequest) ProtoMessage() {}
 
 func (x *CreateSupplierRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[3]
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -228,7 +454,7 @@ func (x *CreateSupplierRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSupplierRequest.ProtoReflect.Descriptor instead.
 func (*CreateSupplierRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{3}
+	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateSupplierRequest) GetParent() string {
@@ -256,7 +482,7 @@ type DeleteSupplierRequest struct {
 
 func (x *DeleteSupplierRequest) Reset() {
 	*x = DeleteSupplierRequest{}
-	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[4]
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -268,7 +494,7 @@ func (x *DeleteSupplierRequest) String() string {
 func (*DeleteSupplierRequest) ProtoMessage() {}
 
 func (x *DeleteSupplierRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[4]
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -281,7 +507,7 @@ func (x *DeleteSupplierRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSupplierRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSupplierRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{4}
+	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DeleteSupplierRequest) GetName() string {
@@ -306,7 +532,7 @@ type ListContactsRequest struct {
 
 func (x *ListContactsRequest) Reset() {
 	*x = ListContactsRequest{}
-	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[5]
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -318,7 +544,7 @@ func (x *ListContactsRequest) String() string {
 func (*ListContactsRequest) ProtoMessage() {}
 
 func (x *ListContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[5]
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -331,7 +557,7 @@ func (x *ListContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContactsRequest.ProtoReflect.Descriptor instead.
 func (*ListContactsRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{5}
+	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListContactsRequest) GetParent() string {
@@ -368,7 +594,7 @@ type ListContactsResponse struct {
 
 func (x *ListContactsResponse) Reset() {
 	*x = ListContactsResponse{}
-	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[6]
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -380,7 +606,7 @@ func (x *ListContactsResponse) String() string {
 func (*ListContactsResponse) ProtoMessage() {}
 
 func (x *ListContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[6]
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -393,7 +619,7 @@ func (x *ListContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContactsResponse.ProtoReflect.Descriptor instead.
 func (*ListContactsResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{6}
+	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListContactsResponse) GetContacts() []*Contact {
@@ -423,7 +649,7 @@ type CreateContactRequest struct {
 
 func (x *CreateContactRequest) Reset() {
 	*x = CreateContactRequest{}
-	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[7]
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +661,7 @@ func (x *CreateContactRequest) String() string {
 func (*CreateContactRequest) ProtoMessage() {}
 
 func (x *CreateContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[7]
+	mi := &file_vigil_directory_v1_supplier_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +674,7 @@ func (x *CreateContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateContactRequest.ProtoReflect.Descriptor instead.
 func (*CreateContactRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{7}
+	return file_vigil_directory_v1_supplier_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateContactRequest) GetParent() string {
@@ -469,13 +695,28 @@ var File_vigil_directory_v1_supplier_service_proto protoreflect.FileDescriptor
 
 const file_vigil_directory_v1_supplier_service_proto_rawDesc = "" +
 	"\n" +
-	")vigil/directory/v1/supplier_service.proto\x12\x12vigil.directory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\"vigil/directory/v1/resources.proto\"\xa6\x01\n" +
+	")vigil/directory/v1/supplier_service.proto\x12\x12vigil.directory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\"vigil/directory/v1/resources.proto\"\xd1\x02\n" +
 	"\x14ListSuppliersRequest\x12<\n" +
 	"\x06parent\x18\x01 \x01(\tB$\xbaH!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x06parent\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\tpageToken\"{\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\tpageToken\x12>\n" +
+	"\vname_prefix\x18\x04 \x01(\tB\x1d\xbaH\x1ar\x18\x18\xc8\x012\x13^[^\\x00-\\x1F\\x7F]*$R\n" +
+	"namePrefix\x12i\n" +
+	"\x13registration_number\x18\x05 \x01(\tB8\xbaH5r3\x18@2/^([A-Za-z0-9][A-Za-z0-9 .\\x{00a0}\\x{202f}-]*)?$R\x12registrationNumber\"\x81\x02\n" +
+	"\x16ExportSuppliersRequest\x12<\n" +
+	"\x06parent\x18\x01 \x01(\tB$\xbaH!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x06parent\x12>\n" +
+	"\vname_prefix\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x18\xc8\x012\x13^[^\\x00-\\x1F\\x7F]*$R\n" +
+	"namePrefix\x12i\n" +
+	"\x13registration_number\x18\x03 \x01(\tB8\xbaH5r3\x18@2/^([A-Za-z0-9][A-Za-z0-9 .\\x{00a0}\\x{202f}-]*)?$R\x12registrationNumber\"x\n" +
+	"\x17ExportSuppliersResponse\x12:\n" +
+	"\bmetadata\x18\x01 \x01(\v2\x1c.vigil.directory.v1.FileInfoH\x00R\bmetadata\x12\x16\n" +
+	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\t\n" +
+	"\apayload\"J\n" +
+	"\bFileInfo\x12\x1b\n" +
+	"\tfile_name\x18\x01 \x01(\tR\bfileName\x12!\n" +
+	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\"{\n" +
 	"\x15ListSuppliersResponse\x12:\n" +
 	"\tsuppliers\x18\x01 \x03(\v2\x1c.vigil.directory.v1.SupplierR\tsuppliers\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"g\n" +
@@ -497,9 +738,10 @@ const file_vigil_directory_v1_supplier_service_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xac\x01\n" +
 	"\x14CreateContactRequest\x12U\n" +
 	"\x06parent\x18\x01 \x01(\tB=\xbaH:r8\x18\xc8\x0123^companies/[A-Za-z0-9_-]+/suppliers/[A-Za-z0-9_-]+$R\x06parent\x12=\n" +
-	"\acontact\x18\x02 \x01(\v2\x1b.vigil.directory.v1.ContactB\x06\xbaH\x03\xc8\x01\x01R\acontact2\xec\x06\n" +
+	"\acontact\x18\x02 \x01(\v2\x1b.vigil.directory.v1.ContactB\x06\xbaH\x03\xc8\x01\x01R\acontact2\xda\a\n" +
 	"\x0fSupplierService\x12\x90\x01\n" +
-	"\rListSuppliers\x12(.vigil.directory.v1.ListSuppliersRequest\x1a).vigil.directory.v1.ListSuppliersResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=companies/*}/suppliers\x12\x7f\n" +
+	"\rListSuppliers\x12(.vigil.directory.v1.ListSuppliersRequest\x1a).vigil.directory.v1.ListSuppliersResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=companies/*}/suppliers\x12l\n" +
+	"\x0fExportSuppliers\x12*.vigil.directory.v1.ExportSuppliersRequest\x1a+.vigil.directory.v1.ExportSuppliersResponse0\x01\x12\x7f\n" +
 	"\vGetSupplier\x12&.vigil.directory.v1.GetSupplierRequest\x1a\x1c.vigil.directory.v1.Supplier\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{name=companies/*/suppliers/*}\x12\x8f\x01\n" +
 	"\x0eCreateSupplier\x12).vigil.directory.v1.CreateSupplierRequest\x1a\x1c.vigil.directory.v1.Supplier\"4\x82\xd3\xe4\x93\x02.:\bsupplier\"\"/v1/{parent=companies/*}/suppliers\x12\x7f\n" +
 	"\x0eDeleteSupplier\x12).vigil.directory.v1.DeleteSupplierRequest\x1a\x16.google.protobuf.Empty\"*\x82\xd3\xe4\x93\x02$*\"/v1/{name=companies/*/suppliers/*}\x12\x98\x01\n" +
@@ -518,42 +760,48 @@ func file_vigil_directory_v1_supplier_service_proto_rawDescGZIP() []byte {
 	return file_vigil_directory_v1_supplier_service_proto_rawDescData
 }
 
-var file_vigil_directory_v1_supplier_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_vigil_directory_v1_supplier_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_vigil_directory_v1_supplier_service_proto_goTypes = []any{
-	(*ListSuppliersRequest)(nil),  // 0: vigil.directory.v1.ListSuppliersRequest
-	(*ListSuppliersResponse)(nil), // 1: vigil.directory.v1.ListSuppliersResponse
-	(*GetSupplierRequest)(nil),    // 2: vigil.directory.v1.GetSupplierRequest
-	(*CreateSupplierRequest)(nil), // 3: vigil.directory.v1.CreateSupplierRequest
-	(*DeleteSupplierRequest)(nil), // 4: vigil.directory.v1.DeleteSupplierRequest
-	(*ListContactsRequest)(nil),   // 5: vigil.directory.v1.ListContactsRequest
-	(*ListContactsResponse)(nil),  // 6: vigil.directory.v1.ListContactsResponse
-	(*CreateContactRequest)(nil),  // 7: vigil.directory.v1.CreateContactRequest
-	(*Supplier)(nil),              // 8: vigil.directory.v1.Supplier
-	(*Contact)(nil),               // 9: vigil.directory.v1.Contact
-	(*emptypb.Empty)(nil),         // 10: google.protobuf.Empty
+	(*ListSuppliersRequest)(nil),    // 0: vigil.directory.v1.ListSuppliersRequest
+	(*ExportSuppliersRequest)(nil),  // 1: vigil.directory.v1.ExportSuppliersRequest
+	(*ExportSuppliersResponse)(nil), // 2: vigil.directory.v1.ExportSuppliersResponse
+	(*FileInfo)(nil),                // 3: vigil.directory.v1.FileInfo
+	(*ListSuppliersResponse)(nil),   // 4: vigil.directory.v1.ListSuppliersResponse
+	(*GetSupplierRequest)(nil),      // 5: vigil.directory.v1.GetSupplierRequest
+	(*CreateSupplierRequest)(nil),   // 6: vigil.directory.v1.CreateSupplierRequest
+	(*DeleteSupplierRequest)(nil),   // 7: vigil.directory.v1.DeleteSupplierRequest
+	(*ListContactsRequest)(nil),     // 8: vigil.directory.v1.ListContactsRequest
+	(*ListContactsResponse)(nil),    // 9: vigil.directory.v1.ListContactsResponse
+	(*CreateContactRequest)(nil),    // 10: vigil.directory.v1.CreateContactRequest
+	(*Supplier)(nil),                // 11: vigil.directory.v1.Supplier
+	(*Contact)(nil),                 // 12: vigil.directory.v1.Contact
+	(*emptypb.Empty)(nil),           // 13: google.protobuf.Empty
 }
 var file_vigil_directory_v1_supplier_service_proto_depIdxs = []int32{
-	8,  // 0: vigil.directory.v1.ListSuppliersResponse.suppliers:type_name -> vigil.directory.v1.Supplier
-	8,  // 1: vigil.directory.v1.CreateSupplierRequest.supplier:type_name -> vigil.directory.v1.Supplier
-	9,  // 2: vigil.directory.v1.ListContactsResponse.contacts:type_name -> vigil.directory.v1.Contact
-	9,  // 3: vigil.directory.v1.CreateContactRequest.contact:type_name -> vigil.directory.v1.Contact
-	0,  // 4: vigil.directory.v1.SupplierService.ListSuppliers:input_type -> vigil.directory.v1.ListSuppliersRequest
-	2,  // 5: vigil.directory.v1.SupplierService.GetSupplier:input_type -> vigil.directory.v1.GetSupplierRequest
-	3,  // 6: vigil.directory.v1.SupplierService.CreateSupplier:input_type -> vigil.directory.v1.CreateSupplierRequest
-	4,  // 7: vigil.directory.v1.SupplierService.DeleteSupplier:input_type -> vigil.directory.v1.DeleteSupplierRequest
-	5,  // 8: vigil.directory.v1.SupplierService.ListContacts:input_type -> vigil.directory.v1.ListContactsRequest
-	7,  // 9: vigil.directory.v1.SupplierService.CreateContact:input_type -> vigil.directory.v1.CreateContactRequest
-	1,  // 10: vigil.directory.v1.SupplierService.ListSuppliers:output_type -> vigil.directory.v1.ListSuppliersResponse
-	8,  // 11: vigil.directory.v1.SupplierService.GetSupplier:output_type -> vigil.directory.v1.Supplier
-	8,  // 12: vigil.directory.v1.SupplierService.CreateSupplier:output_type -> vigil.directory.v1.Supplier
-	10, // 13: vigil.directory.v1.SupplierService.DeleteSupplier:output_type -> google.protobuf.Empty
-	6,  // 14: vigil.directory.v1.SupplierService.ListContacts:output_type -> vigil.directory.v1.ListContactsResponse
-	9,  // 15: vigil.directory.v1.SupplierService.CreateContact:output_type -> vigil.directory.v1.Contact
-	10, // [10:16] is the sub-list for method output_type
-	4,  // [4:10] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	3,  // 0: vigil.directory.v1.ExportSuppliersResponse.metadata:type_name -> vigil.directory.v1.FileInfo
+	11, // 1: vigil.directory.v1.ListSuppliersResponse.suppliers:type_name -> vigil.directory.v1.Supplier
+	11, // 2: vigil.directory.v1.CreateSupplierRequest.supplier:type_name -> vigil.directory.v1.Supplier
+	12, // 3: vigil.directory.v1.ListContactsResponse.contacts:type_name -> vigil.directory.v1.Contact
+	12, // 4: vigil.directory.v1.CreateContactRequest.contact:type_name -> vigil.directory.v1.Contact
+	0,  // 5: vigil.directory.v1.SupplierService.ListSuppliers:input_type -> vigil.directory.v1.ListSuppliersRequest
+	1,  // 6: vigil.directory.v1.SupplierService.ExportSuppliers:input_type -> vigil.directory.v1.ExportSuppliersRequest
+	5,  // 7: vigil.directory.v1.SupplierService.GetSupplier:input_type -> vigil.directory.v1.GetSupplierRequest
+	6,  // 8: vigil.directory.v1.SupplierService.CreateSupplier:input_type -> vigil.directory.v1.CreateSupplierRequest
+	7,  // 9: vigil.directory.v1.SupplierService.DeleteSupplier:input_type -> vigil.directory.v1.DeleteSupplierRequest
+	8,  // 10: vigil.directory.v1.SupplierService.ListContacts:input_type -> vigil.directory.v1.ListContactsRequest
+	10, // 11: vigil.directory.v1.SupplierService.CreateContact:input_type -> vigil.directory.v1.CreateContactRequest
+	4,  // 12: vigil.directory.v1.SupplierService.ListSuppliers:output_type -> vigil.directory.v1.ListSuppliersResponse
+	2,  // 13: vigil.directory.v1.SupplierService.ExportSuppliers:output_type -> vigil.directory.v1.ExportSuppliersResponse
+	11, // 14: vigil.directory.v1.SupplierService.GetSupplier:output_type -> vigil.directory.v1.Supplier
+	11, // 15: vigil.directory.v1.SupplierService.CreateSupplier:output_type -> vigil.directory.v1.Supplier
+	13, // 16: vigil.directory.v1.SupplierService.DeleteSupplier:output_type -> google.protobuf.Empty
+	9,  // 17: vigil.directory.v1.SupplierService.ListContacts:output_type -> vigil.directory.v1.ListContactsResponse
+	12, // 18: vigil.directory.v1.SupplierService.CreateContact:output_type -> vigil.directory.v1.Contact
+	12, // [12:19] is the sub-list for method output_type
+	5,  // [5:12] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_vigil_directory_v1_supplier_service_proto_init() }
@@ -562,13 +810,17 @@ func file_vigil_directory_v1_supplier_service_proto_init() {
 		return
 	}
 	file_vigil_directory_v1_resources_proto_init()
+	file_vigil_directory_v1_supplier_service_proto_msgTypes[2].OneofWrappers = []any{
+		(*ExportSuppliersResponse_Metadata)(nil),
+		(*ExportSuppliersResponse_Chunk)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_directory_v1_supplier_service_proto_rawDesc), len(file_vigil_directory_v1_supplier_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

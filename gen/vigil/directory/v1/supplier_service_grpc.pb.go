@@ -20,12 +20,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SupplierService_ListSuppliers_FullMethodName  = "/vigil.directory.v1.SupplierService/ListSuppliers"
-	SupplierService_GetSupplier_FullMethodName    = "/vigil.directory.v1.SupplierService/GetSupplier"
-	SupplierService_CreateSupplier_FullMethodName = "/vigil.directory.v1.SupplierService/CreateSupplier"
-	SupplierService_DeleteSupplier_FullMethodName = "/vigil.directory.v1.SupplierService/DeleteSupplier"
-	SupplierService_ListContacts_FullMethodName   = "/vigil.directory.v1.SupplierService/ListContacts"
-	SupplierService_CreateContact_FullMethodName  = "/vigil.directory.v1.SupplierService/CreateContact"
+	SupplierService_ListSuppliers_FullMethodName   = "/vigil.directory.v1.SupplierService/ListSuppliers"
+	SupplierService_ExportSuppliers_FullMethodName = "/vigil.directory.v1.SupplierService/ExportSuppliers"
+	SupplierService_GetSupplier_FullMethodName     = "/vigil.directory.v1.SupplierService/GetSupplier"
+	SupplierService_CreateSupplier_FullMethodName  = "/vigil.directory.v1.SupplierService/CreateSupplier"
+	SupplierService_DeleteSupplier_FullMethodName  = "/vigil.directory.v1.SupplierService/DeleteSupplier"
+	SupplierService_ListContacts_FullMethodName    = "/vigil.directory.v1.SupplierService/ListContacts"
+	SupplierService_CreateContact_FullMethodName   = "/vigil.directory.v1.SupplierService/CreateContact"
 )
 
 // SupplierServiceClient is the client API for SupplierService service.
@@ -34,12 +35,25 @@ const (
 //
 // SupplierService is a customer's "my suppliers" list (R-DIR-3) and its
 // contacts at each supplier (R-DIR-5, R-DIR-8). The caller acts for the
-// customer `companies/{company}` and needs the suppliers area's view right to
-// read and its manage right to change (R-DIR-10). Customers never enter a
-// supplier's account (R-DIR-6).
+// customer `companies/{company}`, an operator, in its own session
+// (PERMISSION_DENIED otherwise), and needs the suppliers area's view right to
+// read and its manage right to change (R-DIR-10; Administrators have both).
+// A company that is not the customer's supplier is NOT_FOUND. Customers
+// never enter a supplier's account (R-DIR-6): they read its master data and
+// references, and add contacts.
 type SupplierServiceClient interface {
-	// ListSuppliers lists the customer's suppliers, ordered by legal name.
+	// ListSuppliers lists the customer's suppliers, ordered by legal name
+	// (case and accents folded), optionally only those whose legal name starts
+	// with `name_prefix` or with a given registration number.
 	ListSuppliers(ctx context.Context, in *ListSuppliersRequest, opts ...grpc.CallOption) (*ListSuppliersResponse, error)
+	// ExportSuppliers streams the customer's whole supplier list (with the
+	// same filters as ListSuppliers) as a CSV file: UTF-8 with a byte order
+	// mark so that spreadsheets read accents right, `,` separated, a header
+	// line, one line per supplier in ListSuppliers' order. The first message
+	// carries the file's metadata, every later one a chunk of the file. The
+	// gateway serves it as `GET /v1/companies/{company}/suppliers:export` with
+	// a hand-written handler, so it has no HTTP rule.
+	ExportSuppliers(ctx context.Context, in *ExportSuppliersRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportSuppliersResponse], error)
 	// GetSupplier returns one supplier of the customer; NOT_FOUND when the
 	// company is not its supplier (R-DIR-7).
 	GetSupplier(ctx context.Context, in *GetSupplierRequest, opts ...grpc.CallOption) (*Supplier, error)
@@ -50,20 +64,24 @@ type SupplierServiceClient interface {
 	// The caller's company must be an operator.
 	CreateSupplier(ctx context.Context, in *CreateSupplierRequest, opts ...grpc.CallOption) (*Supplier, error)
 	// DeleteSupplier ends the relationship (the supplier company and its data
-	// stay): the customer no longer sees its master data, contacts or
-	// documents (R-DIR-7, R-VAULT-3).
+	// stay) at once: the customer no longer sees its master data, contacts or
+	// documents (R-DIR-7, R-VAULT-3), the supplier's employees are unassigned
+	// from the customer's projects, and `supplier.unlinked` is emitted to both.
 	DeleteSupplier(ctx context.Context, in *DeleteSupplierRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// ListContacts lists the supplier users who are references for this
-	// customer, with their details (R-DIR-8). Other supplier users are never
-	// shown.
+	// customer, with their details (R-DIR-8), in the order they became
+	// references. Other supplier users are never shown; a user removed from
+	// the supplier disappears from the list.
 	ListContacts(ctx context.Context, in *ListContactsRequest, opts ...grpc.CallOption) (*ListContactsResponse, error)
 	// CreateContact adds a contact to a supplier (R-DIR-5): the person becomes
 	// a user of the supplier with the Restricted role (its Administrator when
-	// the supplier has no user yet), is invited by e-mail, and becomes the
-	// reference for this customer. When the supplier already had users, its
-	// Administrators are asked to review the new user's rights. An e-mail that
-	// is already a user of the supplier is made a reference without a new
-	// account.
+	// the supplier has no user yet), is invited by e-mail (R-ID-10), and
+	// becomes the reference for this customer. When the supplier already had
+	// users, its Administrators are asked to review the new user's rights. An
+	// e-mail that is already a user of the supplier is made a reference
+	// without a new account; one already a reference changes nothing. A
+	// supplier has at most 100 references per customer (FAILED_PRECONDITION
+	// past it).
 	CreateContact(ctx context.Context, in *CreateContactRequest, opts ...grpc.CallOption) (*Contact, error)
 }
 
@@ -84,6 +102,25 @@ func (c *supplierServiceClient) ListSuppliers(ctx context.Context, in *ListSuppl
 	}
 	return out, nil
 }
+
+func (c *supplierServiceClient) ExportSuppliers(ctx context.Context, in *ExportSuppliersRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportSuppliersResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SupplierService_ServiceDesc.Streams[0], SupplierService_ExportSuppliers_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportSuppliersRequest, ExportSuppliersResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SupplierService_ExportSuppliersClient = grpc.ServerStreamingClient[ExportSuppliersResponse]
 
 func (c *supplierServiceClient) GetSupplier(ctx context.Context, in *GetSupplierRequest, opts ...grpc.CallOption) (*Supplier, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -141,12 +178,25 @@ func (c *supplierServiceClient) CreateContact(ctx context.Context, in *CreateCon
 //
 // SupplierService is a customer's "my suppliers" list (R-DIR-3) and its
 // contacts at each supplier (R-DIR-5, R-DIR-8). The caller acts for the
-// customer `companies/{company}` and needs the suppliers area's view right to
-// read and its manage right to change (R-DIR-10). Customers never enter a
-// supplier's account (R-DIR-6).
+// customer `companies/{company}`, an operator, in its own session
+// (PERMISSION_DENIED otherwise), and needs the suppliers area's view right to
+// read and its manage right to change (R-DIR-10; Administrators have both).
+// A company that is not the customer's supplier is NOT_FOUND. Customers
+// never enter a supplier's account (R-DIR-6): they read its master data and
+// references, and add contacts.
 type SupplierServiceServer interface {
-	// ListSuppliers lists the customer's suppliers, ordered by legal name.
+	// ListSuppliers lists the customer's suppliers, ordered by legal name
+	// (case and accents folded), optionally only those whose legal name starts
+	// with `name_prefix` or with a given registration number.
 	ListSuppliers(context.Context, *ListSuppliersRequest) (*ListSuppliersResponse, error)
+	// ExportSuppliers streams the customer's whole supplier list (with the
+	// same filters as ListSuppliers) as a CSV file: UTF-8 with a byte order
+	// mark so that spreadsheets read accents right, `,` separated, a header
+	// line, one line per supplier in ListSuppliers' order. The first message
+	// carries the file's metadata, every later one a chunk of the file. The
+	// gateway serves it as `GET /v1/companies/{company}/suppliers:export` with
+	// a hand-written handler, so it has no HTTP rule.
+	ExportSuppliers(*ExportSuppliersRequest, grpc.ServerStreamingServer[ExportSuppliersResponse]) error
 	// GetSupplier returns one supplier of the customer; NOT_FOUND when the
 	// company is not its supplier (R-DIR-7).
 	GetSupplier(context.Context, *GetSupplierRequest) (*Supplier, error)
@@ -157,20 +207,24 @@ type SupplierServiceServer interface {
 	// The caller's company must be an operator.
 	CreateSupplier(context.Context, *CreateSupplierRequest) (*Supplier, error)
 	// DeleteSupplier ends the relationship (the supplier company and its data
-	// stay): the customer no longer sees its master data, contacts or
-	// documents (R-DIR-7, R-VAULT-3).
+	// stay) at once: the customer no longer sees its master data, contacts or
+	// documents (R-DIR-7, R-VAULT-3), the supplier's employees are unassigned
+	// from the customer's projects, and `supplier.unlinked` is emitted to both.
 	DeleteSupplier(context.Context, *DeleteSupplierRequest) (*emptypb.Empty, error)
 	// ListContacts lists the supplier users who are references for this
-	// customer, with their details (R-DIR-8). Other supplier users are never
-	// shown.
+	// customer, with their details (R-DIR-8), in the order they became
+	// references. Other supplier users are never shown; a user removed from
+	// the supplier disappears from the list.
 	ListContacts(context.Context, *ListContactsRequest) (*ListContactsResponse, error)
 	// CreateContact adds a contact to a supplier (R-DIR-5): the person becomes
 	// a user of the supplier with the Restricted role (its Administrator when
-	// the supplier has no user yet), is invited by e-mail, and becomes the
-	// reference for this customer. When the supplier already had users, its
-	// Administrators are asked to review the new user's rights. An e-mail that
-	// is already a user of the supplier is made a reference without a new
-	// account.
+	// the supplier has no user yet), is invited by e-mail (R-ID-10), and
+	// becomes the reference for this customer. When the supplier already had
+	// users, its Administrators are asked to review the new user's rights. An
+	// e-mail that is already a user of the supplier is made a reference
+	// without a new account; one already a reference changes nothing. A
+	// supplier has at most 100 references per customer (FAILED_PRECONDITION
+	// past it).
 	CreateContact(context.Context, *CreateContactRequest) (*Contact, error)
 	mustEmbedUnimplementedSupplierServiceServer()
 }
@@ -184,6 +238,9 @@ type UnimplementedSupplierServiceServer struct{}
 
 func (UnimplementedSupplierServiceServer) ListSuppliers(context.Context, *ListSuppliersRequest) (*ListSuppliersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSuppliers not implemented")
+}
+func (UnimplementedSupplierServiceServer) ExportSuppliers(*ExportSuppliersRequest, grpc.ServerStreamingServer[ExportSuppliersResponse]) error {
+	return status.Error(codes.Unimplemented, "method ExportSuppliers not implemented")
 }
 func (UnimplementedSupplierServiceServer) GetSupplier(context.Context, *GetSupplierRequest) (*Supplier, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSupplier not implemented")
@@ -238,6 +295,17 @@ func _SupplierService_ListSuppliers_Handler(srv interface{}, ctx context.Context
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _SupplierService_ExportSuppliers_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportSuppliersRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SupplierServiceServer).ExportSuppliers(m, &grpc.GenericServerStream[ExportSuppliersRequest, ExportSuppliersResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SupplierService_ExportSuppliersServer = grpc.ServerStreamingServer[ExportSuppliersResponse]
 
 func _SupplierService_GetSupplier_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetSupplierRequest)
@@ -361,6 +429,12 @@ var SupplierService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _SupplierService_CreateContact_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ExportSuppliers",
+			Handler:       _SupplierService_ExportSuppliers_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "vigil/directory/v1/supplier_service.proto",
 }

@@ -32,7 +32,8 @@ const (
 	// The user was deactivated in `company`: refuse its tokens there.
 	RevocationEvent_KIND_USER_DEACTIVATED RevocationEvent_Kind = 1
 	// The user was removed from `company`, or its login deleted when
-	// `company` is empty.
+	// `company` is empty: refuse its tokens there issued before
+	// `not_before`.
 	RevocationEvent_KIND_USER_DELETED RevocationEvent_Kind = 2
 	// The user's role in `company` changed to `role`: tokens issued before
 	// `not_before` carry the old role.
@@ -46,6 +47,11 @@ const (
 	// The user's extended permissions (R-DIR-10) in `company` changed: drop
 	// any cached grants.
 	RevocationEvent_KIND_GRANTS_CHANGED RevocationEvent_Kind = 6
+	// `company` now requires two-factor authentication (R-ID-8) and the user
+	// has not enrolled: its tokens there issued before `not_before` are
+	// limited to enrolment (GetMe, EnrollTotp, ConfirmTotp), as if they
+	// carried the `tfa_pending` claim.
+	RevocationEvent_KIND_TWO_FACTOR_REQUIRED RevocationEvent_Kind = 7
 )
 
 // Enum value maps for RevocationEvent_Kind.
@@ -58,15 +64,17 @@ var (
 		4: "KIND_SESSION_REVOKED",
 		5: "KIND_USER_REACTIVATED",
 		6: "KIND_GRANTS_CHANGED",
+		7: "KIND_TWO_FACTOR_REQUIRED",
 	}
 	RevocationEvent_Kind_value = map[string]int32{
-		"KIND_UNSPECIFIED":      0,
-		"KIND_USER_DEACTIVATED": 1,
-		"KIND_USER_DELETED":     2,
-		"KIND_ROLE_CHANGED":     3,
-		"KIND_SESSION_REVOKED":  4,
-		"KIND_USER_REACTIVATED": 5,
-		"KIND_GRANTS_CHANGED":   6,
+		"KIND_UNSPECIFIED":         0,
+		"KIND_USER_DEACTIVATED":    1,
+		"KIND_USER_DELETED":        2,
+		"KIND_ROLE_CHANGED":        3,
+		"KIND_SESSION_REVOKED":     4,
+		"KIND_USER_REACTIVATED":    5,
+		"KIND_GRANTS_CHANGED":      6,
+		"KIND_TWO_FACTOR_REQUIRED": 7,
 	}
 )
 
@@ -1255,7 +1263,7 @@ const file_vigil_identity_v1_identity_internal_service_proto_rawDesc = "" +
 	"\n" +
 	"1vigil/identity/v1/identity_internal_service.proto\x12\x11vigil.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!vigil/identity/v1/resources.proto\"@\n" +
 	"\x17WatchRevocationsRequest\x12%\n" +
-	"\x0eafter_sequence\x18\x01 \x01(\x04R\rafterSequence\"\xd0\x03\n" +
+	"\x0eafter_sequence\x18\x01 \x01(\x04R\rafterSequence\"\xee\x03\n" +
 	"\x0fRevocationEvent\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x18\n" +
@@ -1264,7 +1272,7 @@ const file_vigil_identity_v1_identity_internal_service_proto_rawDesc = "" +
 	"\x04role\x18\x05 \x01(\x0e2\x17.vigil.identity.v1.RoleR\x04role\x129\n" +
 	"\n" +
 	"not_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x12\x18\n" +
-	"\asession\x18\a \x01(\tR\asession\"\xb3\x01\n" +
+	"\asession\x18\a \x01(\tR\asession\"\xd1\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15KIND_USER_DEACTIVATED\x10\x01\x12\x15\n" +
@@ -1272,7 +1280,8 @@ const file_vigil_identity_v1_identity_internal_service_proto_rawDesc = "" +
 	"\x11KIND_ROLE_CHANGED\x10\x03\x12\x18\n" +
 	"\x14KIND_SESSION_REVOKED\x10\x04\x12\x19\n" +
 	"\x15KIND_USER_REACTIVATED\x10\x05\x12\x17\n" +
-	"\x13KIND_GRANTS_CHANGED\x10\x06\"\xc9\x02\n" +
+	"\x13KIND_GRANTS_CHANGED\x10\x06\x12\x1c\n" +
+	"\x18KIND_TWO_FACTOR_REQUIRED\x10\a\"\xc9\x02\n" +
 	"\x16CheckPermissionRequest\x126\n" +
 	"\x04user\x18\x01 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\xc8\x012\x16^users/[A-Za-z0-9_-]+$R\x04user\x12@\n" +
 	"\acompany\x18\x02 \x01(\tB&\xbaH#r!\x10\x01\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\acompany\x12K\n" +

@@ -54,21 +54,32 @@ type IdentityInternalServiceClient interface {
 	// Joining takes the person's consent (R-ID-10): the membership is created
 	// in STATE_INVITED and the person is sent an invitation (R-ID-6), whether
 	// or not the e-mail already has a login; the answer is the same either
-	// way. It is idempotent by e-mail: an existing member is returned
-	// unchanged with `created` false. When the company already had users, its
-	// Administrators are asked to review the new user's rights.
+	// way (the details are those given here, never the login's own). The
+	// person joins with AcceptInvitation; until then it cannot sign in to the
+	// company (a first contact made Administrator included). It is idempotent
+	// by e-mail: an existing member is returned unchanged with `created`
+	// false. When the company already had users, its Administrators are asked
+	// to review the new user's rights.
 	AddMember(ctx context.Context, in *AddMemberRequest, opts ...grpc.CallOption) (*AddMemberResponse, error)
 	// Internal: ListMembers pages through members, of one company or of
 	// every company (company order, then user), with their contact details
 	// and language: for notify's weekly e-mail (R-NOTIF-1, every active user of
 	// every company) and expiry reminders (R-NOTIF-2, the users who may upload
-	// a document).
+	// a document). Members are ordered by company id then user id (byte
+	// order); the page token is opaque, bound to the filters it was made for
+	// (INVALID_ARGUMENT `page_token` otherwise), and resumes after the last
+	// member scanned. A page may hold fewer members than `page_size` (even
+	// none) while `next_page_token` is set: each call examines a bounded
+	// number of memberships, so keep calling until the token is empty.
 	ListMembers(ctx context.Context, in *ListMembersRequest, opts ...grpc.CallOption) (*ListMembersResponse, error)
 	// Internal: ReportUndeliverableEmail records that mail to an address
 	// failed for good (an SMTP 5xx), so that the company's Administrators see
-	// that the person's e-mail may be wrong (User.email_undeliverable); notify
-	// calls it, and stops mailing the address until the person changes it or
-	// an Administrator clears the mark.
+	// that the person's e-mail may be wrong (User.email_undeliverable, and an
+	// `user.email_undeliverable` entry in the audit log of each company where
+	// the person is active); notify calls it. The mark is cleared when the
+	// person uses a link e-mailed to it (invitation or password reset).
+	// Reporting an address again updates the reason and the time. An address
+	// without a login answers `marked` false.
 	ReportUndeliverableEmail(ctx context.Context, in *ReportUndeliverableEmailRequest, opts ...grpc.CallOption) (*ReportUndeliverableEmailResponse, error)
 	// Internal: CountMembers counts a company's members, e.g. for directory to
 	// know whether a supplier has users yet.
@@ -221,21 +232,32 @@ type IdentityInternalServiceServer interface {
 	// Joining takes the person's consent (R-ID-10): the membership is created
 	// in STATE_INVITED and the person is sent an invitation (R-ID-6), whether
 	// or not the e-mail already has a login; the answer is the same either
-	// way. It is idempotent by e-mail: an existing member is returned
-	// unchanged with `created` false. When the company already had users, its
-	// Administrators are asked to review the new user's rights.
+	// way (the details are those given here, never the login's own). The
+	// person joins with AcceptInvitation; until then it cannot sign in to the
+	// company (a first contact made Administrator included). It is idempotent
+	// by e-mail: an existing member is returned unchanged with `created`
+	// false. When the company already had users, its Administrators are asked
+	// to review the new user's rights.
 	AddMember(context.Context, *AddMemberRequest) (*AddMemberResponse, error)
 	// Internal: ListMembers pages through members, of one company or of
 	// every company (company order, then user), with their contact details
 	// and language: for notify's weekly e-mail (R-NOTIF-1, every active user of
 	// every company) and expiry reminders (R-NOTIF-2, the users who may upload
-	// a document).
+	// a document). Members are ordered by company id then user id (byte
+	// order); the page token is opaque, bound to the filters it was made for
+	// (INVALID_ARGUMENT `page_token` otherwise), and resumes after the last
+	// member scanned. A page may hold fewer members than `page_size` (even
+	// none) while `next_page_token` is set: each call examines a bounded
+	// number of memberships, so keep calling until the token is empty.
 	ListMembers(context.Context, *ListMembersRequest) (*ListMembersResponse, error)
 	// Internal: ReportUndeliverableEmail records that mail to an address
 	// failed for good (an SMTP 5xx), so that the company's Administrators see
-	// that the person's e-mail may be wrong (User.email_undeliverable); notify
-	// calls it, and stops mailing the address until the person changes it or
-	// an Administrator clears the mark.
+	// that the person's e-mail may be wrong (User.email_undeliverable, and an
+	// `user.email_undeliverable` entry in the audit log of each company where
+	// the person is active); notify calls it. The mark is cleared when the
+	// person uses a link e-mailed to it (invitation or password reset).
+	// Reporting an address again updates the reason and the time. An address
+	// without a login answers `marked` false.
 	ReportUndeliverableEmail(context.Context, *ReportUndeliverableEmailRequest) (*ReportUndeliverableEmailResponse, error)
 	// Internal: CountMembers counts a company's members, e.g. for directory to
 	// know whether a supplier has users yet.

@@ -131,8 +131,10 @@ func (x *SignUpCompany) GetLanguage() string {
 // SignUpAdmin is the first user of a signed-up company, its Administrator.
 type SignUpAdmin struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The login e-mail address. When it already has a login, `password` must
-	// be that login's current password.
+	// The login e-mail address. When it already has a login with a password,
+	// `password` must be that login's current password. An e-mail that was
+	// only invited somewhere signs up like a new one (an invitation never
+	// blocks the person's own sign-up, R-ID-10).
 	Email string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
 	// Given (first) name.
 	GivenName string `protobuf:"bytes,2,opt,name=given_name,json=givenName,proto3" json:"given_name,omitempty"`
@@ -1132,14 +1134,18 @@ type AcceptInvitationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The `token` of the invitation link.
 	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
-	// The password of the new login, 12 to 128 characters (R-ID-5).
+	// For an e-mail without a login yet, the password to set, 12 to 128
+	// characters (R-ID-5); for an existing login, its current password; empty
+	// when the call carries the invitee's own access token.
 	Password string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
-	// The given name, when the invitee wants to correct it; empty keeps it.
+	// The given name as the inviting company shows it, when the invitee wants
+	// to correct it; empty keeps it.
 	GivenName string `protobuf:"bytes,3,opt,name=given_name,json=givenName,proto3" json:"given_name,omitempty"`
-	// The family name, when the invitee wants to correct it; empty keeps it.
+	// The family name as the inviting company shows it, when the invitee wants
+	// to correct it; empty keeps it.
 	FamilyName string `protobuf:"bytes,4,opt,name=family_name,json=familyName,proto3" json:"family_name,omitempty"`
-	// The current TOTP code, required only when the invitee already has a
-	// login with two-factor enabled (an invitation accepted after another one).
+	// The current TOTP code, required when the invitee proves itself with the
+	// password of an existing login that has two-factor enabled.
 	TotpCode      string `protobuf:"bytes,5,opt,name=totp_code,json=totpCode,proto3" json:"totp_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1894,8 +1900,10 @@ func (*ConfirmTotpResponse) Descriptor() ([]byte, []int) {
 // DisableTotpRequest removes the caller's authenticator.
 type DisableTotpRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// A current code from the authenticator (a query parameter over HTTP).
-	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// A current code from the authenticator.
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// The caller's current password.
+	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1933,6 +1941,13 @@ func (*DisableTotpRequest) Descriptor() ([]byte, []int) {
 func (x *DisableTotpRequest) GetCode() string {
 	if x != nil {
 		return x.Code
+	}
+	return ""
+}
+
+func (x *DisableTotpRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
 	}
 	return ""
 }
@@ -2916,12 +2931,11 @@ const file_vigil_identity_v1_identity_service_proto_rawDesc = "" +
 	"\fnew_password\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\f\x18\x80\x01R\vnewPassword\x121\n" +
 	"\ttotp_code\x18\x03 \x01(\tB\x14\xbaH\x11r\x0f2\r^([0-9]{6})?$R\btotpCode\"\x17\n" +
-	"\x15ResetPasswordResponse\"\x92\x02\n" +
+	"\x15ResetPasswordResponse\"\x90\x02\n" +
 	"\x17AcceptInvitationRequest\x12 \n" +
 	"\x05token\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x10R\x05token\x12&\n" +
-	"\bpassword\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\f\x18\x80\x01R\bpassword\x12;\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x10R\x05token\x12$\n" +
+	"\bpassword\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\bpassword\x12;\n" +
 	"\n" +
 	"given_name\x18\x03 \x01(\tB\x1c\xbaH\x19r\x17\x18d2\x13^[^\\x00-\\x1f\\x7f]*$R\tgivenName\x12=\n" +
 	"\vfamily_name\x18\x04 \x01(\tB\x1c\xbaH\x19r\x17\x18d2\x13^[^\\x00-\\x1f\\x7f]*$R\n" +
@@ -2967,10 +2981,12 @@ const file_vigil_identity_v1_identity_service_proto_rawDesc = "" +
 	"\x12ConfirmTotpRequest\x12%\n" +
 	"\x04code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
 	"^[0-9]{6}$R\x04code\"\x15\n" +
-	"\x13ConfirmTotpResponse\";\n" +
+	"\x13ConfirmTotpResponse\"c\n" +
 	"\x12DisableTotpRequest\x12%\n" +
 	"\x04code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
-	"^[0-9]{6}$R\x04code\"\xe3\x01\n" +
+	"^[0-9]{6}$R\x04code\x12&\n" +
+	"\bpassword\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\bpassword\"\xe3\x01\n" +
 	"\x10ListUsersRequest\x12>\n" +
 	"\x06parent\x18\x01 \x01(\tB&\xbaH#r!\x10\x01\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x06parent\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
@@ -3033,7 +3049,7 @@ const file_vigil_identity_v1_identity_service_proto_rawDesc = "" +
 	"\x1clist_audit_events.time_order\x12\"start_time must be before end_time\x1aO!has(this.start_time) || !has(this.end_time) || this.start_time < this.end_time\"\x83\x01\n" +
 	"\x17ListAuditEventsResponse\x12@\n" +
 	"\faudit_events\x18\x01 \x03(\v2\x1d.vigil.identity.v1.AuditEventR\vauditEvents\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xc7\x1b\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xe4\x1b\n" +
 	"\x0fIdentityService\x12n\n" +
 	"\x06SignUp\x12 .vigil.identity.v1.SignUpRequest\x1a!.vigil.identity.v1.SignUpResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/companies:signup\x12e\n" +
 	"\x05Login\x12\x1f.vigil.identity.v1.LoginRequest\x1a .vigil.identity.v1.LoginResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth:login\x12m\n" +
@@ -3050,8 +3066,8 @@ const file_vigil_identity_v1_identity_service_proto_rawDesc = "" +
 	"\x10GetMyPermissions\x12*.vigil.identity.v1.GetMyPermissionsRequest\x1a+.vigil.identity.v1.GetMyPermissionsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/me/permissions\x12x\n" +
 	"\n" +
 	"EnrollTotp\x12$.vigil.identity.v1.EnrollTotpRequest\x1a%.vigil.identity.v1.EnrollTotpResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/me/totp:enroll\x12|\n" +
-	"\vConfirmTotp\x12%.vigil.identity.v1.ConfirmTotpRequest\x1a&.vigil.identity.v1.ConfirmTotpResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/me/totp:confirm\x12a\n" +
-	"\vDisableTotp\x12%.vigil.identity.v1.DisableTotpRequest\x1a\x16.google.protobuf.Empty\"\x13\x82\xd3\xe4\x93\x02\r*\v/v1/me/totp\x12~\n" +
+	"\vConfirmTotp\x12%.vigil.identity.v1.ConfirmTotpRequest\x1a&.vigil.identity.v1.ConfirmTotpResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/me/totp:confirm\x12~\n" +
+	"\vDisableTotp\x12%.vigil.identity.v1.DisableTotpRequest\x1a\x16.google.protobuf.Empty\"0\x82\xd3\xe4\x93\x02*:\x01*Z\x18:\x01*\"\x13/v1/me/totp:disable*\v/v1/me/totp\x12~\n" +
 	"\tListUsers\x12#.vigil.identity.v1.ListUsersRequest\x1a$.vigil.identity.v1.ListUsersResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{parent=companies/*}/users\x12m\n" +
 	"\aGetUser\x12!.vigil.identity.v1.GetUserRequest\x1a\x17.vigil.identity.v1.User\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=companies/*/users/*}\x12y\n" +
 	"\n" +

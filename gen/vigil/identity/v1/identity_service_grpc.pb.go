@@ -88,19 +88,29 @@ type IdentityServiceClient interface {
 	// (R-ID-6) and ends every session of the user. A used, expired or unknown
 	// token answers UNAUTHENTICATED.
 	ResetPassword(ctx context.Context, in *ResetPasswordRequest, opts ...grpc.CallOption) (*ResetPasswordResponse, error)
-	// AcceptInvitation activates an invited membership with the token of an
-	// invitation link (R-ID-6), sets the new login's password and signs the
-	// user in to the inviting company.
+	// AcceptInvitation is the person's consent to join a company (R-ID-10):
+	// with the token of an invitation link (R-ID-6) it activates the invited
+	// membership and signs the person in to the inviting company. The person
+	// proves who it is in one of three ways: its own access token in the
+	// `Authorization` header (a signed-in person), the current `password` of
+	// its existing login (and `totp_code` when it has two-factor), or, for an
+	// e-mail without a login yet, the `password` to set. Wrong passwords and
+	// codes are throttled and counted as sign-in failures are (R-ID-5).
 	AcceptInvitation(ctx context.Context, in *AcceptInvitationRequest, opts ...grpc.CallOption) (*AcceptInvitationResponse, error)
 	// GetJwks returns the public keys that verify access tokens, as a JSON Web
 	// Key Set. Every service also calls it over gRPC to verify tokens itself;
 	// it lists the current key and the keys still valid for unexpired tokens.
 	GetJwks(ctx context.Context, in *GetJwksRequest, opts ...grpc.CallOption) (*GetJwksResponse, error)
-	// GetMe returns the caller as a member of the session's company.
+	// GetMe returns the caller as a member of the session's company: its
+	// details as shown in that company, with its own two-factor and e-mail
+	// delivery state.
 	GetMe(ctx context.Context, in *GetMeRequest, opts ...grpc.CallOption) (*User, error)
-	// UpdateMe changes the caller's own profile. Only given_name, family_name,
-	// function, phone, mobile and language may be in the mask; role, state and
-	// e-mail are not the caller's to change.
+	// UpdateMe changes the caller's own details (R-ID-10): the person's own
+	// profile and, for the fields in the mask, its details in every company
+	// where it is an active member (each such company's audit log records
+	// it). Only given_name, family_name, function, phone, mobile and language
+	// may be in the mask; role, state and e-mail are not the caller's to
+	// change.
 	UpdateMe(ctx context.Context, in *UpdateMeRequest, opts ...grpc.CallOption) (*User, error)
 	// ChangePassword changes the caller's password after checking the current
 	// one, and ends the caller's other sessions.
@@ -117,8 +127,13 @@ type IdentityServiceClient interface {
 	// ConfirmTotp enables two-factor with a first code from the pending
 	// authenticator.
 	ConfirmTotp(ctx context.Context, in *ConfirmTotpRequest, opts ...grpc.CallOption) (*ConfirmTotpResponse, error)
-	// DisableTotp removes the caller's authenticator, given a current code.
-	// FAILED_PRECONDITION when a company of the caller requires two-factor.
+	// DisableTotp removes the caller's authenticator, given its current
+	// password and a current code, checked and throttled as a sign-in is
+	// (R-ID-5, R-ID-8): a stolen access token alone cannot turn two-factor
+	// off. SPEC's `DELETE /v1/me/totp` takes the password and code in its JSON
+	// body (never in the URL); `POST /v1/me/totp:disable` is the same for
+	// clients that cannot send a body with DELETE. FAILED_PRECONDITION when a
+	// company of the caller requires two-factor.
 	DisableTotp(ctx context.Context, in *DisableTotpRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// ListUsers lists a company's users, by family then given name. Needs
 	// PERMISSION_VIEW_USERS in that company.
@@ -127,18 +142,26 @@ type IdentityServiceClient interface {
 	// being that user.
 	GetUser(ctx context.Context, in *GetUserRequest, opts ...grpc.CallOption) (*User, error)
 	// CreateUser adds a person to a company (PERMISSION_ADD_USERS). Without a
-	// role the company kind's default applies (R-ID-1). A new login is created
-	// in STATE_INVITED and e-mailed an invitation (R-ID-6); a person who already
-	// has a login is added in STATE_ACTIVE and told by e-mail. ALREADY_EXISTS
-	// when the person is already a member.
+	// role the company kind's default applies (R-ID-1). Joining takes the
+	// person's consent (R-ID-10): the membership is created in STATE_INVITED
+	// and the person is e-mailed an invitation (R-ID-6), whether or not the
+	// e-mail already has a login, and the answer is the same either way (the
+	// details are those given here; nothing of the person's other companies
+	// shows). The person joins with AcceptInvitation. ALREADY_EXISTS when the
+	// person is already a member of this company.
 	CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*User, error)
-	// UpdateUser changes a member's profile or role (PERMISSION_EDIT_USERS).
-	// Demoting the last active Administrator is refused (R-ID-2); a role change
-	// takes effect everywhere within one second (R-ID-7).
+	// UpdateUser changes a member's details in this company or its role
+	// (PERMISSION_EDIT_USERS). The details are the person's as shown in this
+	// company (R-ID-10): other companies, and the person's own profile, keep
+	// theirs. Demoting the last active Administrator is refused (R-ID-2); a
+	// role change takes effect everywhere within one second (R-ID-7).
 	UpdateUser(ctx context.Context, in *UpdateUserRequest, opts ...grpc.CallOption) (*User, error)
 	// DeleteUser removes a person from a company (PERMISSION_MANAGE_USER_STATE).
-	// The login and its other memberships stay. Deleting the last active
-	// Administrator is refused (R-ID-2).
+	// Every session of the person in the company ends (its refresh tokens never
+	// work again, even if the person is added back) and its pending
+	// invitations to the company are withdrawn. The login and its other
+	// memberships stay. Deleting the last active Administrator is refused
+	// (R-ID-2).
 	DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// SendPasswordReset e-mails a member a password reset link
 	// (PERMISSION_SEND_PASSWORD_RESET, R-ID-6).
@@ -147,15 +170,17 @@ type IdentityServiceClient interface {
 	// (PERMISSION_MANAGE_USER_STATE).
 	ActivateUser(ctx context.Context, in *ActivateUserRequest, opts ...grpc.CallOption) (*User, error)
 	// DeactivateUser deactivates a member (PERMISSION_MANAGE_USER_STATE): it
-	// cannot sign in to the company and its tokens are refused everywhere
-	// within one second (R-ID-7). Deactivating the last active Administrator is
-	// refused (R-ID-2).
+	// cannot sign in to the company, its tokens there are refused everywhere
+	// within one second (R-ID-7), and every session of it in the company ends:
+	// its refresh tokens never work again, even after reactivation.
+	// Deactivating the last active Administrator is refused (R-ID-2).
 	DeactivateUser(ctx context.Context, in *DeactivateUserRequest, opts ...grpc.CallOption) (*User, error)
 	// ListGrants lists an operator's extended permissions (R-DIR-10).
 	// Administrators see all; other members see their own.
 	ListGrants(ctx context.Context, in *ListGrantsRequest, opts ...grpc.CallOption) (*ListGrantsResponse, error)
 	// CreateGrant gives a member of an operator an extended permission.
-	// Administrators only; FAILED_PRECONDITION for a supplier company.
+	// Administrators of operators only (PERMISSION_DENIED in a supplier, where
+	// extended permissions do not exist).
 	CreateGrant(ctx context.Context, in *CreateGrantRequest, opts ...grpc.CallOption) (*Grant, error)
 	// DeleteGrant withdraws an extended permission. Administrators only; takes
 	// effect everywhere within one second.
@@ -491,19 +516,29 @@ type IdentityServiceServer interface {
 	// (R-ID-6) and ends every session of the user. A used, expired or unknown
 	// token answers UNAUTHENTICATED.
 	ResetPassword(context.Context, *ResetPasswordRequest) (*ResetPasswordResponse, error)
-	// AcceptInvitation activates an invited membership with the token of an
-	// invitation link (R-ID-6), sets the new login's password and signs the
-	// user in to the inviting company.
+	// AcceptInvitation is the person's consent to join a company (R-ID-10):
+	// with the token of an invitation link (R-ID-6) it activates the invited
+	// membership and signs the person in to the inviting company. The person
+	// proves who it is in one of three ways: its own access token in the
+	// `Authorization` header (a signed-in person), the current `password` of
+	// its existing login (and `totp_code` when it has two-factor), or, for an
+	// e-mail without a login yet, the `password` to set. Wrong passwords and
+	// codes are throttled and counted as sign-in failures are (R-ID-5).
 	AcceptInvitation(context.Context, *AcceptInvitationRequest) (*AcceptInvitationResponse, error)
 	// GetJwks returns the public keys that verify access tokens, as a JSON Web
 	// Key Set. Every service also calls it over gRPC to verify tokens itself;
 	// it lists the current key and the keys still valid for unexpired tokens.
 	GetJwks(context.Context, *GetJwksRequest) (*GetJwksResponse, error)
-	// GetMe returns the caller as a member of the session's company.
+	// GetMe returns the caller as a member of the session's company: its
+	// details as shown in that company, with its own two-factor and e-mail
+	// delivery state.
 	GetMe(context.Context, *GetMeRequest) (*User, error)
-	// UpdateMe changes the caller's own profile. Only given_name, family_name,
-	// function, phone, mobile and language may be in the mask; role, state and
-	// e-mail are not the caller's to change.
+	// UpdateMe changes the caller's own details (R-ID-10): the person's own
+	// profile and, for the fields in the mask, its details in every company
+	// where it is an active member (each such company's audit log records
+	// it). Only given_name, family_name, function, phone, mobile and language
+	// may be in the mask; role, state and e-mail are not the caller's to
+	// change.
 	UpdateMe(context.Context, *UpdateMeRequest) (*User, error)
 	// ChangePassword changes the caller's password after checking the current
 	// one, and ends the caller's other sessions.
@@ -520,8 +555,13 @@ type IdentityServiceServer interface {
 	// ConfirmTotp enables two-factor with a first code from the pending
 	// authenticator.
 	ConfirmTotp(context.Context, *ConfirmTotpRequest) (*ConfirmTotpResponse, error)
-	// DisableTotp removes the caller's authenticator, given a current code.
-	// FAILED_PRECONDITION when a company of the caller requires two-factor.
+	// DisableTotp removes the caller's authenticator, given its current
+	// password and a current code, checked and throttled as a sign-in is
+	// (R-ID-5, R-ID-8): a stolen access token alone cannot turn two-factor
+	// off. SPEC's `DELETE /v1/me/totp` takes the password and code in its JSON
+	// body (never in the URL); `POST /v1/me/totp:disable` is the same for
+	// clients that cannot send a body with DELETE. FAILED_PRECONDITION when a
+	// company of the caller requires two-factor.
 	DisableTotp(context.Context, *DisableTotpRequest) (*emptypb.Empty, error)
 	// ListUsers lists a company's users, by family then given name. Needs
 	// PERMISSION_VIEW_USERS in that company.
@@ -530,18 +570,26 @@ type IdentityServiceServer interface {
 	// being that user.
 	GetUser(context.Context, *GetUserRequest) (*User, error)
 	// CreateUser adds a person to a company (PERMISSION_ADD_USERS). Without a
-	// role the company kind's default applies (R-ID-1). A new login is created
-	// in STATE_INVITED and e-mailed an invitation (R-ID-6); a person who already
-	// has a login is added in STATE_ACTIVE and told by e-mail. ALREADY_EXISTS
-	// when the person is already a member.
+	// role the company kind's default applies (R-ID-1). Joining takes the
+	// person's consent (R-ID-10): the membership is created in STATE_INVITED
+	// and the person is e-mailed an invitation (R-ID-6), whether or not the
+	// e-mail already has a login, and the answer is the same either way (the
+	// details are those given here; nothing of the person's other companies
+	// shows). The person joins with AcceptInvitation. ALREADY_EXISTS when the
+	// person is already a member of this company.
 	CreateUser(context.Context, *CreateUserRequest) (*User, error)
-	// UpdateUser changes a member's profile or role (PERMISSION_EDIT_USERS).
-	// Demoting the last active Administrator is refused (R-ID-2); a role change
-	// takes effect everywhere within one second (R-ID-7).
+	// UpdateUser changes a member's details in this company or its role
+	// (PERMISSION_EDIT_USERS). The details are the person's as shown in this
+	// company (R-ID-10): other companies, and the person's own profile, keep
+	// theirs. Demoting the last active Administrator is refused (R-ID-2); a
+	// role change takes effect everywhere within one second (R-ID-7).
 	UpdateUser(context.Context, *UpdateUserRequest) (*User, error)
 	// DeleteUser removes a person from a company (PERMISSION_MANAGE_USER_STATE).
-	// The login and its other memberships stay. Deleting the last active
-	// Administrator is refused (R-ID-2).
+	// Every session of the person in the company ends (its refresh tokens never
+	// work again, even if the person is added back) and its pending
+	// invitations to the company are withdrawn. The login and its other
+	// memberships stay. Deleting the last active Administrator is refused
+	// (R-ID-2).
 	DeleteUser(context.Context, *DeleteUserRequest) (*emptypb.Empty, error)
 	// SendPasswordReset e-mails a member a password reset link
 	// (PERMISSION_SEND_PASSWORD_RESET, R-ID-6).
@@ -550,15 +598,17 @@ type IdentityServiceServer interface {
 	// (PERMISSION_MANAGE_USER_STATE).
 	ActivateUser(context.Context, *ActivateUserRequest) (*User, error)
 	// DeactivateUser deactivates a member (PERMISSION_MANAGE_USER_STATE): it
-	// cannot sign in to the company and its tokens are refused everywhere
-	// within one second (R-ID-7). Deactivating the last active Administrator is
-	// refused (R-ID-2).
+	// cannot sign in to the company, its tokens there are refused everywhere
+	// within one second (R-ID-7), and every session of it in the company ends:
+	// its refresh tokens never work again, even after reactivation.
+	// Deactivating the last active Administrator is refused (R-ID-2).
 	DeactivateUser(context.Context, *DeactivateUserRequest) (*User, error)
 	// ListGrants lists an operator's extended permissions (R-DIR-10).
 	// Administrators see all; other members see their own.
 	ListGrants(context.Context, *ListGrantsRequest) (*ListGrantsResponse, error)
 	// CreateGrant gives a member of an operator an extended permission.
-	// Administrators only; FAILED_PRECONDITION for a supplier company.
+	// Administrators of operators only (PERMISSION_DENIED in a supplier, where
+	// extended permissions do not exist).
 	CreateGrant(context.Context, *CreateGrantRequest) (*Grant, error)
 	// DeleteGrant withdraws an extended permission. Administrators only; takes
 	// effect everywhere within one second.

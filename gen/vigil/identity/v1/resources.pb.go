@@ -429,9 +429,13 @@ func (User_State) EnumDescriptor() ([]byte, []int) {
 
 // User is a person as a member of one company. The person has one login
 // (global name `users/{user}`); its membership in a company is addressed as
-// `companies/{company}/users/{user}` with the same `{user}` id. Profile fields
-// (names, function, phones, language) belong to the person and are the same
-// in every company; role and state belong to the membership.
+// `companies/{company}/users/{user}` with the same `{user}` id. The profile
+// fields (names, function, phones, language) are the person's details as
+// shown in this company (R-ID-10): the company's Administrators edit them
+// there (UpdateUser) without touching other companies, and the person
+// updates its own with UpdateMe, in every company where it is active. Role
+// and state belong to the membership; e-mail, password and second factor
+// to the person alone.
 type User struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name `companies/{company}/users/{user}`. Output only; ignored on
@@ -457,7 +461,8 @@ type User struct {
 	// `:deactivate` and accepting the invitation.
 	State User_State `protobuf:"varint,9,opt,name=state,proto3,enum=vigil.identity.v1.User_State" json:"state,omitempty"`
 	// True when the person has a confirmed TOTP authenticator (R-ID-8). Output
-	// only.
+	// only; always false while the membership is STATE_INVITED, since the
+	// person has not joined yet.
 	TwoFactorEnabled bool `protobuf:"varint,10,opt,name=two_factor_enabled,json=twoFactorEnabled,proto3" json:"two_factor_enabled,omitempty"`
 	// When the membership was created. Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
@@ -466,9 +471,12 @@ type User struct {
 	// The language of e-mails and the interface (`en` or `fr`); empty means
 	// the company's language.
 	Language string `protobuf:"bytes,13,opt,name=language,proto3" json:"language,omitempty"`
-	// Set when mail to `email` failed for good (the SMTP server refused the
-	// address): the address may be wrong. Output only; cleared when the
-	// person changes its e-mail.
+	// Set, to the SMTP server's answer, when mail to `email` failed for good
+	// (the server refused the address) since the person was added to this
+	// company: the address may be wrong. Shown to the person and to the
+	// company's Administrators; output only. Cleared when the person uses a
+	// link e-mailed to it (an invitation or a password reset), which proves
+	// the address works.
 	EmailUndeliverable string `protobuf:"bytes,14,opt,name=email_undeliverable,json=emailUndeliverable,proto3" json:"email_undeliverable,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache

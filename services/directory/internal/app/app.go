@@ -1,17 +1,22 @@
 // Package app wires the directory service: configuration, storage, token
-// verification, handlers and the shared gRPC server.
+// verification and grants, handlers, the event feed, the background worker
+// and the shared gRPC server.
 package app
 
 import (
 	"context"
 	"flag"
+	"fmt"
 	"net"
 	"path/filepath"
+	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
+	eventsv1 "github.com/vigil/vigil/gen/vigil/events/v1"
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/directory/internal/boltstore"
 	"github.com/vigil/vigil/services/directory/internal/directory"
@@ -19,12 +24,21 @@ import (
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/config"
+	"github.com/vigil/vigil/services/runtime/feed"
 	"github.com/vigil/vigil/services/runtime/server"
 )
 
 // Config is directory's configuration.
 type Config struct {
 	config.Common
+	// ImportMaxRows bounds one supplier import (R-DIR-4).
+	ImportMaxRows int
+}
+
+// Register adds directory's own flags.
+func (c *Config) Register(fs *flag.FlagSet) {
+	c.Common.Register(fs)
+	fs.IntVar(&c.ImportMaxRows, "import-max-rows", directory.DefaultLimits.MaxImportRows, "the most rows one supplier import may hold")
 }
 
 // ParseConfig reads flags and VIGIL_* environment variables.
@@ -36,6 +50,17 @@ func ParseConfig(args []string) (*Config, error) {
 		return nil, err
 	}
 	return cfg, cfg.Complete()
+}
+
+// Complete checks the settings and fills defaults.
+func (c *Config) Complete() error {
+	if c.ImportMaxRows == 0 {
+		c.ImportMaxRows = directory.DefaultLimits.MaxImportRows
+	}
+	if c.ImportMaxRows < 0 {
+		return fmt.Errorf("import-max-rows must be positive")
+	}
+	return c.Common.Complete()
 }
 
 // Run serves directory until ctx ends.
@@ -52,16 +77,17 @@ type deps struct {
 
 func run(ctx context.Context, cfg *Config, log *zap.Logger, d deps) error {
 	// Identity: its keys and revocation feed verify every caller's token
-	// (R-ID-7); its CheckPermission answers what only it knows.
+	// (R-ID-7), its grants are cached and dropped as the feed reports
+	// changes (R-DIR-10: a grant's change bites within a second).
 	conn, err := client.Dial(&cfg.Common, cfg.IdentityAddr, d.identityDial...)
 	if err != nil {
 		return err
 	}
-	verifierCtx, stopVerifier := context.WithCancel(ctx)
-	verifier := auth.NewRemoteVerifier(verifierCtx, conn, log)
+	remoteCtx, stopRemote := context.WithCancel(ctx)
+	remote := auth.NewRemote(remoteCtx, conn, log)
 
 	srv, err := server.New(&cfg.Common, log, server.Options{
-		Auth:     &auth.Authenticator{Verifier: verifier},
+		Auth:     &auth.Authenticator{Verifier: remote.Verifier},
 		Listener: d.listener,
 		ServiceNames: []string{
 			directoryv1.CompanyService_ServiceDesc.ServiceName,
@@ -71,35 +97,85 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, d deps) error {
 			directoryv1.EmployeeService_ServiceDesc.ServiceName,
 			directoryv1.ProjectService_ServiceDesc.ServiceName,
 			directoryv1.DirectoryInternalService_ServiceDesc.ServiceName,
+			eventsv1.EventsInternalService_ServiceDesc.ServiceName,
 		},
 	})
 	if err != nil {
-		stopVerifier()
+		stopRemote()
 		_ = conn.Close()
 		return err
 	}
-	// Closers run last-registered first: the store, then the feed and
+	// Closers run last-registered first: the worker, the store, then the
 	// identity connection.
-	srv.OnClose(func() error { stopVerifier(); return conn.Close() })
+	srv.OnClose(func() error { stopRemote(); return conn.Close() })
 
 	store, err := boltstore.Open(filepath.Join(cfg.ServiceDataDir(), "directory.db"))
 	if err != nil {
-		stopVerifier()
+		stopRemote()
 		_ = conn.Close()
 		return err
 	}
 	srv.OnClose(store.Close)
 
-	svc := directory.NewService(store, identityClient{client: identityv1.NewIdentityInternalServiceClient(conn)}, log)
+	events := feed.NewServer(boltstore.Source, store)
+	store.OnEvents(events.Wake)
+
+	limits := directory.DefaultLimits
+	limits.MaxImportRows = cfg.ImportMaxRows
+	svc := directory.NewService(store, identityClient{client: identityv1.NewIdentityInternalServiceClient(conn)}, remote.Grants, log,
+		directory.WithMetrics(newMetrics(srv.Registry())), directory.WithLimits(limits))
+
 	g := srv.GRPC()
 	directoryv1.RegisterCompanyServiceServer(g, grpcapi.NewCompanyServer(svc))
+	directoryv1.RegisterSupplierServiceServer(g, grpcapi.NewSupplierServer(svc))
+	directoryv1.RegisterSupplierImportServiceServer(g, grpcapi.NewImportServer(svc))
+	directoryv1.RegisterCustomerServiceServer(g, grpcapi.NewCustomerServer(svc))
+	directoryv1.RegisterEmployeeServiceServer(g, grpcapi.NewEmployeeServer(svc))
+	directoryv1.RegisterProjectServiceServer(g, grpcapi.NewProjectServer(svc))
 	directoryv1.RegisterDirectoryInternalServiceServer(g, grpcapi.NewInternalServer(svc))
-	// Later issues: suppliers, imports, customers, employees, projects.
-	directoryv1.RegisterSupplierServiceServer(g, directoryv1.UnimplementedSupplierServiceServer{})
-	directoryv1.RegisterSupplierImportServiceServer(g, directoryv1.UnimplementedSupplierImportServiceServer{})
-	directoryv1.RegisterCustomerServiceServer(g, directoryv1.UnimplementedCustomerServiceServer{})
-	directoryv1.RegisterEmployeeServiceServer(g, directoryv1.UnimplementedEmployeeServiceServer{})
-	directoryv1.RegisterProjectServiceServer(g, directoryv1.UnimplementedProjectServiceServer{})
+	events.Register(g)
+
+	// The worker (imports, queued contacts, event pruning) stops before the
+	// store closes; the feed's watchers end so as not to hold the shutdown.
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		svc.RunWorker(workerCtx)
+	}()
+	srv.OnClose(func() error { stopWorker(); wg.Wait(); return nil })
+	go func() {
+		<-ctx.Done()
+		events.Stop()
+	}()
+
 	srv.MarkServing()
 	return srv.Run(ctx)
+}
+
+// metrics are directory's product metrics.
+type metrics struct {
+	running prometheus.Gauge
+	rows    *prometheus.CounterVec
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_directory_imports_running",
+			Help: "Supplier imports being received or registered (R-DIR-4)."}),
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_directory_import_rows_total",
+			Help: "Rows of supplier imports done, by outcome (created, linked, already_linked, error)."}, []string{"outcome"}),
+	}
+	reg.MustRegister(m.running, m.rows)
+	for _, o := range []directory.Outcome{directory.OutcomeCreated, directory.OutcomeLinked, directory.OutcomeAlreadyLinked, directory.OutcomeError} {
+		m.rows.WithLabelValues(o.String())
+	}
+	return m
+}
+
+func (m *metrics) ImportsRunning(n int) { m.running.Set(float64(n)) }
+
+func (m *metrics) ImportRows(o directory.Outcome, n int) {
+	m.rows.WithLabelValues(o.String()).Add(float64(n))
 }

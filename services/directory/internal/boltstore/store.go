@@ -3,40 +3,83 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
 	"github.com/vigil/vigil/services/directory/internal/directory"
 	"github.com/vigil/vigil/services/directory/internal/protoconv"
+	"github.com/vigil/vigil/services/runtime/feed"
 	"github.com/vigil/vigil/services/runtime/storage"
 )
 
+// Source names directory's event log.
+const Source = "directory"
+
 // Store implements directory.Store on one bbolt file.
 type Store struct {
-	db *bolt.DB
+	db     *bolt.DB
+	events storage.EventLog
+
+	mu     sync.RWMutex
+	onWake func()
 }
 
 var _ directory.Store = (*Store)(nil)
 
-// Open opens (creating if needed) the store at path.
+// Open opens (creating if needed) the store at path, migrating an older
+// layout.
 func Open(path string) (*Store, error) {
 	db, err := storage.OpenBolt(path, allBuckets...)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, events: storage.EventLog{Bucket: bucketEvents, Source: Source}}
+	if err := s.migrate(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Close closes the file.
 func (s *Store) Close() error { return s.db.Close() }
 
-// DB is the underlying database, for tests that write what later issues will.
+// DB is the underlying database, for tests.
 func (s *Store) DB() *bolt.DB { return s.db }
+
+// OnEvents sets what runs after a transaction that appended events commits
+// (the feed server's Wake).
+func (s *Store) OnEvents(f func()) {
+	s.mu.Lock()
+	s.onWake = f
+	s.mu.Unlock()
+}
+
+// txn is one write transaction and the events it appended.
+type txn struct {
+	tx     *bolt.Tx
+	log    storage.EventLog
+	events int
+}
+
+// emit appends events in this transaction.
+func (t *txn) emit(evs ...feed.Event) error {
+	for i := range evs {
+		if err := t.log.Append(t.tx, &evs[i]); err != nil {
+			return err
+		}
+		t.events++
+	}
+	return nil
+}
+
+func (t *txn) b(name storage.Bucket) *bolt.Bucket { return t.tx.Bucket(name) }
 
 func (s *Store) view(ctx context.Context, f func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
@@ -45,20 +88,78 @@ func (s *Store) view(ctx context.Context, f func(tx *bolt.Tx) error) error {
 	return s.db.View(f)
 }
 
-func (s *Store) update(ctx context.Context, f func(tx *bolt.Tx) error) error {
+func (s *Store) update(ctx context.Context, f func(t *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(f)
+	t := &txn{log: s.events}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		t.tx, t.events = tx, 0
+		return f(t)
+	})
+	if err == nil && t.events > 0 {
+		s.mu.RLock()
+		wake := s.onWake
+		s.mu.RUnlock()
+		if wake != nil {
+			wake()
+		}
+	}
+	return err
+}
+
+// migrate brings a file written by an earlier version to schemaVersion:
+// version 2 added the group and name/number indexes, built here once from
+// the records (at start-up, never on a request path).
+func (s *Store) migrate() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if storage.GetU64(tx, bucketMeta, []byte("schema")) >= schemaVersion {
+			return nil
+		}
+		t := &txn{tx: tx, log: s.events}
+		if err := tx.Bucket(bucketCompanies).ForEach(func(k, v []byte) error {
+			c, err := decodeCompany(k, v)
+			if err != nil || c.Parent == "" {
+				return err
+			}
+			return tx.Bucket(bucketCompaniesByParent).Put(pairKey(c.Parent, c.ID), []byte{})
+		}); err != nil {
+			return err
+		}
+		var rels [][2]string
+		if err := tx.Bucket(bucketSuppliersByCustomer).ForEach(func(k, _ []byte) error {
+			c, sup, ok := bytes.Cut(k, []byte("/"))
+			if ok {
+				rels = append(rels, [2]string{string(c), string(sup)})
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, r := range rels {
+			cust, err := getCompany(tx, r[0])
+			if err != nil {
+				return err
+			}
+			sup, err := getCompany(tx, r[1])
+			if err != nil {
+				return err
+			}
+			if err := t.indexRelationship(cust, sup); err != nil {
+				return err
+			}
+		}
+		return storage.PutU64(tx, bucketMeta, []byte("schema"), schemaVersion)
+	})
 }
 
 // CreateCompany implements directory.Store.
 func (s *Store) CreateCompany(ctx context.Context, c directory.Company, requestID string) (directory.Company, error) {
 	var out directory.Company
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(t *txn) error {
 		if requestID != "" {
-			if id := tx.Bucket(bucketCreateRequests).Get([]byte(requestID)); id != nil {
-				prev, err := getCompany(tx, string(id))
+			if id := t.b(bucketCreateRequests).Get([]byte(requestID)); id != nil {
+				prev, err := getCompany(t.tx, string(id))
 				if err == nil {
 					out = prev
 					return nil
@@ -70,22 +171,11 @@ func (s *Store) CreateCompany(ctx context.Context, c directory.Company, requestI
 				// compensation): this retry creates a new one.
 			}
 		}
-		regKey := pairKey(c.Country, c.RegistrationNumber)
-		idx := tx.Bucket(bucketCompaniesByRegistration)
-		if idx.Get(regKey) != nil {
-			return directory.ErrRegistrationTaken
-		}
-		if tx.Bucket(bucketCompanies).Get([]byte(c.ID)) != nil {
-			return fmt.Errorf("company id %s already used", c.ID)
-		}
-		if err := putCompany(tx, c); err != nil {
-			return err
-		}
-		if err := idx.Put(regKey, []byte(c.ID)); err != nil {
+		if err := t.createCompany(c); err != nil {
 			return err
 		}
 		if requestID != "" {
-			if err := tx.Bucket(bucketCreateRequests).Put([]byte(requestID), []byte(c.ID)); err != nil {
+			if err := t.b(bucketCreateRequests).Put([]byte(requestID), []byte(c.ID)); err != nil {
 				return err
 			}
 		}
@@ -95,6 +185,27 @@ func (s *Store) CreateCompany(ctx context.Context, c directory.Company, requestI
 	return out, err
 }
 
+// createCompany stores a new company with its unique registration index.
+func (t *txn) createCompany(c directory.Company) error {
+	regKey := pairKey(c.Country, c.RegistrationNumber)
+	idx := t.b(bucketCompaniesByRegistration)
+	if idx.Get(regKey) != nil {
+		return directory.ErrRegistrationTaken
+	}
+	if t.b(bucketCompanies).Get([]byte(c.ID)) != nil {
+		return fmt.Errorf("company id %s already used", c.ID)
+	}
+	if err := putCompany(t.tx, c); err != nil {
+		return err
+	}
+	if c.Parent != "" {
+		if err := t.b(bucketCompaniesByParent).Put(pairKey(c.Parent, c.ID), []byte{}); err != nil {
+			return err
+		}
+	}
+	return idx.Put(regKey, []byte(c.ID))
+}
+
 // Company implements directory.Store.
 func (s *Store) Company(ctx context.Context, id string) (directory.Company, error) {
 	var out directory.Company
@@ -102,6 +213,49 @@ func (s *Store) Company(ctx context.Context, id string) (directory.Company, erro
 		var err error
 		out, err = getCompany(tx, id)
 		return err
+	})
+	return out, err
+}
+
+// Companies implements directory.Store.
+func (s *Store) Companies(ctx context.Context, ids []string) ([]directory.Company, error) {
+	var out []directory.Company
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			c, err := getCompany(tx, id)
+			if errors.Is(err, directory.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ListCompanies implements directory.Store.
+func (s *Store) ListCompanies(ctx context.Context, after string, limit int) ([]directory.Company, error) {
+	var out []directory.Company
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		cur := tx.Bucket(bucketCompanies).Cursor()
+		k, v := cur.First()
+		if after != "" {
+			k, v = cur.Seek([]byte(after))
+		}
+		for ; k != nil && len(out) < limit; k, v = cur.Next() {
+			if string(k) == after {
+				continue
+			}
+			c, err := decodeCompany(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
 	})
 	return out, err
 }
@@ -126,138 +280,142 @@ type txReader struct{ tx *bolt.Tx }
 func (r txReader) Company(id string) (directory.Company, error) { return getCompany(r.tx, id) }
 
 // UpdateCompany implements directory.Store.
-func (s *Store) UpdateCompany(ctx context.Context, id string, mutate func(r directory.Reader, c *directory.Company) error) (directory.Company, error) {
+func (s *Store) UpdateCompany(ctx context.Context, id string, mutate func(r directory.Reader, c *directory.Company) ([]feed.Event, error)) (directory.Company, error) {
 	var out directory.Company
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		c, err := getCompany(tx, id)
+	err := s.update(ctx, func(t *txn) error {
+		c, err := getCompany(t.tx, id)
 		if err != nil {
 			return err
 		}
 		before := c
-		if err := mutate(txReader{tx}, &c); err != nil {
+		before.Address.Lines = append([]string(nil), c.Address.Lines...)
+		evs, err := mutate(txReader{t.tx}, &c)
+		if err != nil {
 			return err
 		}
 		if c.ID != before.ID || c.Country != before.Country || c.RegistrationNumber != before.RegistrationNumber {
 			return errors.New("update must not change a company's id, country or registration number")
 		}
-		if err := putCompany(tx, c); err != nil {
+		if err := putCompany(t.tx, c); err != nil {
 			return err
 		}
+		if c.Parent != before.Parent {
+			if before.Parent != "" {
+				if err := t.b(bucketCompaniesByParent).Delete(pairKey(before.Parent, id)); err != nil {
+					return err
+				}
+			}
+			if c.Parent != "" {
+				if err := t.b(bucketCompaniesByParent).Put(pairKey(c.Parent, id), []byte{}); err != nil {
+					return err
+				}
+			}
+		}
+		if old, now := directory.FoldName(before.LegalName), directory.FoldName(c.LegalName); old != now {
+			if err := t.renameInLists(id, old, now); err != nil {
+				return err
+			}
+		}
 		out = c
-		return nil
+		return t.emit(evs...)
 	})
 	return out, err
+}
+
+// renameInLists moves a renamed company in its customers' supplier lists
+// and in its suppliers' customer lists (bounded by its relationships).
+func (t *txn) renameInLists(id, old, now string) error {
+	move := func(rel, names storage.Bucket) error {
+		others, err := secondIDs(t.b(rel), id)
+		if err != nil {
+			return err
+		}
+		for _, other := range others {
+			if err := t.b(names).Delete(nameKey(other, old, id)); err != nil {
+				return err
+			}
+			if err := t.b(names).Put(nameKey(other, now, id), []byte{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// As a supplier: its customers' lists of suppliers.
+	if err := move(bucketCustomersBySupplier, bucketSuppliersByName); err != nil {
+		return err
+	}
+	// As a customer: its suppliers' lists of customers.
+	return move(bucketSuppliersByCustomer, bucketCustomersByName)
+}
+
+// secondIDs lists the {second} ids of b's {first}/{second} keys.
+func secondIDs(b *bolt.Bucket, first string) ([]string, error) {
+	var out []string
+	prefix := prefixKey(first)
+	cur := b.Cursor()
+	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
+		out = append(out, string(k[len(prefix):]))
+	}
+	return out, nil
 }
 
 // DeleteCompany implements directory.Store.
 func (s *Store) DeleteCompany(ctx context.Context, id string) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
-		c, err := getCompany(tx, id)
+	return s.update(ctx, func(t *txn) error {
+		c, err := getCompany(t.tx, id)
 		if err != nil {
 			return err
 		}
-		for _, b := range []storage.Bucket{bucketSuppliersByCustomer, bucketCustomersBySupplier, bucketEmployees, bucketProjects} {
-			if hasPrefix(tx.Bucket(b), prefixKey(id)) {
+		for _, b := range []storage.Bucket{bucketSuppliersByCustomer, bucketCustomersBySupplier, bucketEmployees, bucketProjects,
+			bucketCompaniesByParent, bucketImports} {
+			if hasPrefix(t.b(b), prefixKey(id)) {
 				return directory.ErrInUse
 			}
 		}
-		// A company that is some other company's group owner keeps its
-		// members' parent link valid: refuse, too.
-		if err := tx.Bucket(bucketCompanies).ForEach(func(k, v []byte) error {
-			var m directoryv1.Company
-			if err := decode(v, &m, k); err != nil {
+		if err := t.b(bucketCompanies).Delete([]byte(id)); err != nil {
+			return err
+		}
+		if c.Parent != "" {
+			if err := t.b(bucketCompaniesByParent).Delete(pairKey(c.Parent, id)); err != nil {
 				return err
 			}
-			if m.GetParent() == directory.Name(id) {
-				return directory.ErrInUse
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketCompanies).Delete([]byte(id)); err != nil {
-			return err
 		}
 		// The index entry goes with the record; create-request entries that
 		// point to it are left and read as absent (see CreateCompany).
-		return tx.Bucket(bucketCompaniesByRegistration).Delete(pairKey(c.Country, c.RegistrationNumber))
+		return t.b(bucketCompaniesByRegistration).Delete(pairKey(c.Country, c.RegistrationNumber))
 	})
 }
 
-// LinkSupplier implements directory.Store.
-func (s *Store) LinkSupplier(ctx context.Context, rel directory.Relationship) (bool, error) {
-	created := false
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		for _, id := range []string{rel.Customer, rel.Supplier} {
-			if tx.Bucket(bucketCompanies).Get([]byte(id)) == nil {
-				return directory.ErrNotFound
-			}
-		}
-		if rel.Customer == rel.Supplier {
-			return errors.New("a company cannot be its own supplier")
-		}
-		key := pairKey(rel.Customer, rel.Supplier)
-		if tx.Bucket(bucketSuppliersByCustomer).Get(key) != nil {
-			return nil
-		}
-		if err := storage.PutProto(tx, bucketSuppliersByCustomer, key, relationshipToProto(rel)); err != nil {
-			return err
-		}
-		created = true
-		return tx.Bucket(bucketCustomersBySupplier).Put(pairKey(rel.Supplier, rel.Customer), []byte{})
-	})
-	return created, err
-}
-
-// Relationship implements directory.Store.
-func (s *Store) Relationship(ctx context.Context, customer, supplier string) (directory.Relationship, error) {
-	var out directory.Relationship
+// EventsAfter implements feed.Log.
+func (s *Store) EventsAfter(ctx context.Context, after uint64, limit int) ([]feed.Event, error) {
+	var out []feed.Event
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		var m directoryv1.Customer
-		err := storage.GetProto(tx, bucketSuppliersByCustomer, pairKey(customer, supplier), &m)
-		if errors.Is(err, storage.ErrNotFound) {
-			return directory.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		out = relationshipFromProto(customer, supplier, &m)
+		var err error
+		out, err = s.events.After(tx, after, limit)
+		return err
+	})
+	return out, err
+}
+
+// PrunedThrough implements feed.Log.
+func (s *Store) PrunedThrough(ctx context.Context) (uint64, error) {
+	var out uint64
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		out = s.events.PrunedThrough(tx)
 		return nil
 	})
 	return out, err
 }
 
-// Suppliers implements directory.Store.
-func (s *Store) Suppliers(ctx context.Context, customer, after string, limit int) ([]string, error) {
-	return s.listSecond(ctx, bucketSuppliersByCustomer, customer, after, limit)
-}
-
-// Customers implements directory.Store.
-func (s *Store) Customers(ctx context.Context, supplier, after string, limit int) ([]string, error) {
-	return s.listSecond(ctx, bucketCustomersBySupplier, supplier, after, limit)
-}
-
-// listSecond lists the second ids of the {first}/{second} keys of b, in
-// order, after `after`.
-func (s *Store) listSecond(ctx context.Context, b storage.Bucket, first, after string, limit int) ([]string, error) {
-	var out []string
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		prefix := prefixKey(first)
-		cur := tx.Bucket(b).Cursor()
-		start := prefix
-		if after != "" {
-			start = pairKey(first, after)
-		}
-		for k, _ := cur.Seek(start); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = cur.Next() {
-			id := string(k[len(prefix):])
-			if id == after {
-				continue
-			}
-			out = append(out, id)
-		}
-		return nil
+// PruneEvents implements directory.Store.
+func (s *Store) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	n := 0
+	err := s.update(ctx, func(t *txn) error {
+		var err error
+		n, err = s.events.Prune(t.tx, before, limit)
+		return err
 	})
-	return out, err
+	return n, err
 }
 
 func hasPrefix(b *bolt.Bucket, prefix []byte) bool {
@@ -266,78 +424,41 @@ func hasPrefix(b *bolt.Bucket, prefix []byte) bool {
 }
 
 func getCompany(tx *bolt.Tx, id string) (directory.Company, error) {
-	var m directoryv1.Company
-	err := storage.GetProto(tx, bucketCompanies, []byte(id), &m)
-	if errors.Is(err, storage.ErrNotFound) {
+	v := tx.Bucket(bucketCompanies).Get([]byte(id))
+	if v == nil {
 		return directory.Company{}, directory.ErrNotFound
 	}
-	if err != nil {
+	return decodeCompany([]byte(id), v)
+}
+
+func decodeCompany(k, v []byte) (directory.Company, error) {
+	var m directoryv1.Company
+	if err := unmarshal(bucketCompanies, k, v, &m); err != nil {
 		return directory.Company{}, err
 	}
-	return companyFromProto(&m)
+	return protoconv.CompanyFrom(&m)
 }
 
 func putCompany(tx *bolt.Tx, c directory.Company) error {
 	return storage.PutProto(tx, bucketCompanies, []byte(c.ID), protoconv.Company(c))
 }
 
-func decode(v []byte, m *directoryv1.Company, key []byte) error {
-	if err := proto.Unmarshal(v, m); err != nil {
-		return fmt.Errorf("decode %s/%s: %w", bucketCompanies, key, err)
+// getJSON reads an internal record.
+func getJSON(tx *bolt.Tx, b storage.Bucket, key []byte, v any) error {
+	raw := tx.Bucket(b).Get(key)
+	if raw == nil {
+		return directory.ErrNotFound
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("decode %s/%q: %w", b, key, err)
 	}
 	return nil
 }
 
-func companyFromProto(m *directoryv1.Company) (directory.Company, error) {
-	id, err := directory.ParseName("name", m.GetName())
+func putJSON(tx *bolt.Tx, b storage.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
 	if err != nil {
-		return directory.Company{}, fmt.Errorf("stored company name %q: %w", m.GetName(), err)
+		return fmt.Errorf("encode %s/%q: %w", b, key, err)
 	}
-	c := directory.Company{
-		ID:                 id,
-		LegalName:          m.GetLegalName(),
-		Kind:               directory.Kind(m.GetKind()),
-		Country:            m.GetCountry(),
-		RegistrationNumber: m.GetRegistrationNumber(),
-		RequireTwoFactor:   m.GetRequireTwoFactor(),
-		TimeZone:           m.GetTimeZone(),
-		Language:           m.GetLanguage(),
-		CreateTime:         m.GetCreateTime().AsTime(),
-		UpdateTime:         m.GetUpdateTime().AsTime(),
-	}
-	if a := m.GetAddress(); a != nil {
-		c.Address = directory.Address{Lines: a.GetLines(), PostalCode: a.GetPostalCode(), City: a.GetCity(), Country: a.GetCountry()}
-	}
-	if p := m.GetParent(); p != "" {
-		if c.Parent, err = directory.ParseName("parent", p); err != nil {
-			return directory.Company{}, fmt.Errorf("stored company parent %q: %w", p, err)
-		}
-	}
-	return c, nil
-}
-
-// relationshipToProto stores a relationship as the supplier's view of its
-// customer (directoryv1.Customer): name companies/{supplier}/customers/{customer}.
-func relationshipToProto(rel directory.Relationship) *directoryv1.Customer {
-	refs := make([]string, len(rel.References))
-	for i, u := range rel.References {
-		refs[i] = directory.Name(rel.Supplier) + "/users/" + u
-	}
-	return &directoryv1.Customer{
-		Name:       directory.Name(rel.Supplier) + "/customers/" + rel.Customer,
-		Company:    directory.Name(rel.Customer),
-		References: refs,
-		CreateTime: timestamppb.New(rel.CreateTime),
-	}
-}
-
-func relationshipFromProto(customer, supplier string, m *directoryv1.Customer) directory.Relationship {
-	prefix := directory.Name(supplier) + "/users/"
-	var refs []string
-	for _, r := range m.GetReferences() {
-		if len(r) > len(prefix) && r[:len(prefix)] == prefix {
-			refs = append(refs, r[len(prefix):])
-		}
-	}
-	return directory.Relationship{Customer: customer, Supplier: supplier, References: refs, CreateTime: m.GetCreateTime().AsTime()}
+	return tx.Bucket(b).Put(key, raw)
 }

@@ -3,66 +3,62 @@ package directory
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 )
 
-// Who may do what with a company, in one place:
+// Who may do what in the directory, in one place. Every decision is
+// runtime/authz's table (authz.Authorize); this file only says which action
+// each operation is and in which company it is asked:
 //
-//   - R-ID-4: a token is scoped to one session company; a user of A never
-//     acts in B. Only members of the company itself (p.Company) edit it.
-//   - R-ID-3: every member reads the company's master data; editing it is
-//     row "upload company certificates (and edit company master data)",
-//     PERMISSION_UPLOAD_COMPANY_CERTIFICATES (Power user, Administrator);
-//     require_two_factor (R-ID-8) and parent are for Administrators, and
-//     parent also for an Administrator of the parent company.
-//   - R-DIR-7: a supplier's master data is also visible to the customers in
-//     its "my customers" list — to their users holding the suppliers-area
-//     view permission (R-DIR-10; Administrators hold every extended
-//     permission).
-//   - Anything else is PERMISSION_DENIED, decided before the company is read,
-//     so that a refusal does not reveal whether the company exists.
+//   - R-ID-4, R-DIR-2: a token is scoped to one session company; a call on
+//     any other company is PERMISSION_DENIED (OTHER_COMPANY) before anything
+//     is read, so that a refusal does not reveal whether something exists.
+//     Within the caller's own company an unknown supplier, customer,
+//     employee, project or import is NOT_FOUND.
+//   - R-ID-3: a company's own area (master data, employees, customers and
+//     references) by role.
+//   - R-DIR-6, R-DIR-7, R-DIR-10: an operator's users act on suppliers only
+//     through the operator's own suppliers area (…/companies/{customer}/
+//     suppliers/…), by role and grant: view to read, manage to change.
+//     The one exception is a supplier's master data (GetCompany), visible to
+//     the customers in its "my customers" list: asked as ViewSuppliers in
+//     the customer's own company.
+//   - R-DIR-10: projects by per-project grant (view, manage).
+//   - R-DIR-4, R-ID-11: a platform administrator may run and read a
+//     customer's import (the ImportSuppliers row).
 
-// canRead decides whether p may read company id's master data.
-func (s *Service) canRead(ctx context.Context, p auth.Principal, id string) error {
-	if isMember(p, id) {
-		return nil
+// authorize asks the table whether p may do a in company (an id), for a
+// project-scoped action on project (an id of that company).
+func (s *Service) authorize(ctx context.Context, p auth.Principal, company string, a authz.Action, project string) error {
+	proj := ""
+	if project != "" {
+		proj = ProjectName(company, project)
 	}
-	customer, ok := strings.CutPrefix(p.Company, "companies/")
-	if !ok || customer == "" {
-		return errDenied()
-	}
-	// R-DIR-7: is the caller's company a customer of this one?
-	_, err := s.store.Relationship(ctx, customer, id)
-	if errors.Is(err, ErrNotFound) {
-		return errDenied()
-	}
-	if err != nil {
-		return errs.Internal(err)
-	}
-	if isAdministrator(p) {
-		return nil
-	}
-	allowed, err := s.identity.CanViewSuppliers(ctx, p.User, customer)
-	if err != nil {
-		return err
-	}
-	if !allowed {
-		return errs.PermissionDenied("SUPPLIERS_VIEW_DENIED", "viewing suppliers needs the suppliers-area view permission")
-	}
-	return nil
+	return authz.Authorize(ctx, p.Subject(), Name(company), a, proj, s.grants)
 }
 
-// requireOwnCompany refuses every company but the session's own (R-ID-4).
-// Customers never edit a supplier's account (R-DIR-6).
-func requireOwnCompany(p auth.Principal, id string) error {
-	if !isMember(p, id) {
+// canRead decides whether p may read company id's master data: its own
+// members (R-ID-3), and the users of its customers who may view their
+// suppliers area (R-DIR-7, R-DIR-10).
+func (s *Service) canRead(ctx context.Context, p auth.Principal, id string) error {
+	if p.Company == Name(id) {
+		return s.authorize(ctx, p, id, authz.ReadMasterData, "")
+	}
+	customer, err := ParseName("company", p.Company)
+	if err != nil {
 		return errDenied()
 	}
-	return nil
+	// R-DIR-7: is the caller's company a customer of this one? Decided
+	// before the company is read.
+	if _, err := s.store.Relationship(ctx, customer, id); errors.Is(err, ErrNotFound) {
+		return errDenied()
+	} else if err != nil {
+		return errs.Internal(err)
+	}
+	return s.authorize(ctx, p, customer, authz.ViewSuppliers, "")
 }
 
 // requireAdministratorOf checks that p's user is an Administrator of parent
@@ -78,19 +74,6 @@ func (s *Service) requireAdministratorOf(ctx context.Context, p auth.Principal, 
 	return nil
 }
 
-// isMember: p's session company is id, with a role (R-ID-4).
-func isMember(p auth.Principal, id string) bool {
-	return p.Company == Name(id) && p.Role != authz.RoleUnspecified
-}
-
-func canEditMasterData(p auth.Principal) bool {
-	return authz.Allowed(p.CompanyKind, p.Role, authz.EditMasterData)
-}
-
-func isAdministrator(p auth.Principal) bool {
-	return p.Role == authz.RoleAdministrator
-}
-
 func errDenied() error {
-	return errs.PermissionDenied("COMPANY_ACCESS_DENIED", "the caller's session company has no access to this company")
+	return errs.PermissionDenied(authz.ReasonOtherCompany, "the caller's session company has no access to this company")
 }

@@ -3,8 +3,11 @@ package directory_test
 import (
 	"context"
 	"errors"
-	"github.com/vigil/vigil/services/runtime/authz"
+	"fmt"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,42 +18,162 @@ import (
 	"github.com/vigil/vigil/services/directory/internal/directory"
 	"github.com/vigil/vigil/services/directory/internal/directory/storetest"
 	"github.com/vigil/vigil/services/runtime/auth"
+	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 )
 
+// fakeIdentity answers the domain's questions to identity: administrators
+// of parent companies, AddMember (a user per e-mail and company) and the
+// members' details.
 type fakeIdentity struct {
-	admins, viewers map[string]bool // users/{u}|{company id}
-	down            bool
+	mu      sync.Mutex
+	admins  map[string]bool // users/{u}|{company id}
+	down    bool
+	refuse  map[string]bool             // e-mails identity refuses
+	members map[string]directory.Member // {company}/{user}
+	byEmail map[string]string           // {company}|{email} → user
+	added   []directory.NewMember
+	synced  []string
 }
 
-func (f fakeIdentity) IsAdministrator(_ context.Context, user, company string) (bool, error) {
+func newFakeIdentity() *fakeIdentity {
+	return &fakeIdentity{admins: map[string]bool{}, refuse: map[string]bool{}, members: map[string]directory.Member{}, byEmail: map[string]string{}}
+}
+
+func (f *fakeIdentity) IsAdministrator(_ context.Context, user, company string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.down {
 		return false, errs.Unavailable("IDENTITY_UNAVAILABLE", "down")
 	}
 	return f.admins[user+"|"+company], nil
 }
 
-func (f fakeIdentity) CanViewSuppliers(_ context.Context, user, company string) (bool, error) {
+func (f *fakeIdentity) SyncCompany(_ context.Context, c directory.Company) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.down {
-		return false, errs.Unavailable("IDENTITY_UNAVAILABLE", "down")
+		return errs.Unavailable("IDENTITY_UNAVAILABLE", "down")
 	}
-	return f.viewers[user+"|"+company], nil
+	f.synced = append(f.synced, c.ID)
+	return nil
 }
 
-func (fakeIdentity) SyncCompany(context.Context, directory.Company) error { return nil }
+func (f *fakeIdentity) AddMember(_ context.Context, m directory.NewMember) (directory.Member, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return directory.Member{}, errs.Unavailable("IDENTITY_UNAVAILABLE", "down")
+	}
+	if f.refuse[m.Contact.Email] {
+		return directory.Member{}, errs.InvalidArgument("email", "refused")
+	}
+	f.added = append(f.added, m)
+	if u, ok := f.byEmail[m.Company+"|"+m.Contact.Email]; ok {
+		return f.members[m.Company+"/"+u], nil
+	}
+	u := "u" + strconv.Itoa(len(f.members)+1)
+	mem := directory.Member{Company: m.Company, User: u, Contact: m.Contact}
+	f.members[m.Company+"/"+u], f.byEmail[m.Company+"|"+m.Contact.Email] = mem, u
+	return mem, nil
+}
 
-func setup(t *testing.T, id fakeIdentity) (*directory.Service, *boltstore.Store) {
+func (f *fakeIdentity) Members(_ context.Context, names []string) ([]directory.Member, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return nil, errs.Unavailable("IDENTITY_UNAVAILABLE", "down")
+	}
+	var out []directory.Member
+	for _, n := range names {
+		c, u, err := directory.ParseChildName("names", n, "users")
+		if err != nil {
+			return nil, err
+		}
+		if m, ok := f.members[c+"/"+u]; ok {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeIdentity) addedCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.added)
+}
+
+// fakeGrants holds extended permissions: user|company|scope|level|project.
+type fakeGrants struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (g *fakeGrants) HasGrant(_ context.Context, user, company string, scope authz.GrantScope, level authz.GrantLevel, project string) (bool, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.m[fmt.Sprint(user, "|", company, "|", scope, "|", authz.LevelManage, "|", project)] {
+		return true, nil
+	}
+	return g.m[fmt.Sprint(user, "|", company, "|", scope, "|", level, "|", project)], nil
+}
+
+func (g *fakeGrants) grant(user, company string, scope authz.GrantScope, level authz.GrantLevel, project string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.m == nil {
+		g.m = map[string]bool{}
+	}
+	g.m[fmt.Sprint(user, "|", company, "|", scope, "|", level, "|", project)] = true
+}
+
+type env struct {
+	svc    *directory.Service
+	store  *boltstore.Store
+	id     *fakeIdentity
+	grants *fakeGrants
+	now    time.Time
+}
+
+func setupEnv(t *testing.T, opts ...directory.Option) *env {
 	t.Helper()
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "d.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	return directory.NewService(store, id, zap.NewNop()), store
+	e := &env{store: store, id: newFakeIdentity(), grants: &fakeGrants{}, now: time.Now()}
+	e.svc = directory.NewService(store, e.id, e.grants, zap.NewNop(), opts...)
+	return e
+}
+
+// restart is a new service over the same store (a restarted process).
+func (e *env) restart(opts ...directory.Option) *directory.Service {
+	return directory.NewService(e.store, e.id, e.grants, zap.NewNop(), opts...)
+}
+
+func setup(t *testing.T, id *fakeIdentity) (*directory.Service, *boltstore.Store) {
+	t.Helper()
+	e := setupEnv(t)
+	e.id = id
+	e.svc = directory.NewService(e.store, id, e.grants, zap.NewNop())
+	return e.svc, e.store
+}
+
+func kindOf(ctx context.Context, store directory.Store, company string) authz.CompanyKind {
+	c, err := store.Company(ctx, company)
+	if err != nil {
+		return authz.KindSupplier
+	}
+	return c.Kind
 }
 
 func member(user, company string, role identityv1.Role) auth.Principal {
-	return auth.Principal{User: "users/" + user, Company: directory.Name(company), Role: authz.Role(role)}
+	return auth.Principal{User: "users/" + user, Company: directory.Name(company), Role: authz.Role(role), CompanyKind: authz.KindSupplier}
+}
+
+func memberOf(user string, c directory.Company, role authz.Role) auth.Principal {
+	return auth.Principal{User: "users/" + user, Company: directory.Name(c.ID), Role: role, CompanyKind: c.Kind}
 }
 
 // TestCustomersReadSupplier: R-DIR-7 — a supplier's master data is visible
@@ -59,15 +182,17 @@ func member(user, company string, role identityv1.Role) auth.Principal {
 // never edit it (R-DIR-6).
 func TestCustomersReadSupplier(t *testing.T) {
 	ctx := context.Background()
-	id := fakeIdentity{viewers: map[string]bool{}}
-	svc, store := setup(t, id)
+	e := setupEnv(t)
+	svc, store := e.svc, e.store
 	supplier, _ := store.CreateCompany(ctx, storetest.NewCompany("732829320"), "")
-	customer, _ := store.CreateCompany(ctx, storetest.NewCompany("552100554"), "")
+	op := storetest.NewCompany("552100554")
+	op.Kind = directory.KindOperator
+	customer, _ := store.CreateCompany(ctx, op, "")
 	stranger, _ := store.CreateCompany(ctx, storetest.NewCompany("356000000"), "")
 	if _, err := store.LinkSupplier(ctx, directory.Relationship{Customer: customer.ID, Supplier: supplier.ID, CreateTime: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	id.viewers["users/viewer|"+customer.ID] = true
+	e.grants.grant("users/viewer", directory.Name(customer.ID), authz.ScopeSuppliers, authz.LevelView, "")
 
 	tests := []struct {
 		name   string
@@ -75,9 +200,9 @@ func TestCustomersReadSupplier(t *testing.T) {
 		target string
 		want   error
 	}{
-		{"customer administrator", member("admin", customer.ID, identityv1.Role_ROLE_ADMINISTRATOR), supplier.ID, nil},
-		{"customer user with suppliers view", member("viewer", customer.ID, identityv1.Role_ROLE_RESTRICTED_USER), supplier.ID, nil},
-		{"customer user without grant", member("plain", customer.ID, identityv1.Role_ROLE_POWER_USER), supplier.ID, errs.ErrPermissionDenied},
+		{"customer administrator", memberOf("admin", customer, authz.RoleAdministrator), supplier.ID, nil},
+		{"customer user with suppliers view", memberOf("viewer", customer, authz.RoleRestricted), supplier.ID, nil},
+		{"customer user without grant", memberOf("plain", customer, authz.RolePower), supplier.ID, errs.ErrPermissionDenied},
 		{"supplier reading its customer", member("s", supplier.ID, identityv1.Role_ROLE_ADMINISTRATOR), customer.ID, errs.ErrPermissionDenied},
 		{"stranger", member("x", stranger.ID, identityv1.Role_ROLE_ADMINISTRATOR), supplier.ID, errs.ErrPermissionDenied},
 		{"stranger, company that does not exist", member("x", stranger.ID, identityv1.Role_ROLE_ADMINISTRATOR), "nope", errs.ErrPermissionDenied},
@@ -99,7 +224,7 @@ func TestCustomersReadSupplier(t *testing.T) {
 	}
 	// A customer's Administrator still cannot edit the supplier.
 	before, _ := store.Company(ctx, supplier.ID)
-	_, err := svc.UpdateCompany(ctx, member("admin", customer.ID, identityv1.Role_ROLE_ADMINISTRATOR), supplier.ID,
+	_, err := svc.UpdateCompany(ctx, memberOf("admin", customer, authz.RoleAdministrator), supplier.ID,
 		directory.Company{LegalName: "Hijacked"}, []string{"legal_name"})
 	if !errors.Is(err, errs.ErrPermissionDenied) {
 		t.Fatalf("customer edit: %v", err)
@@ -111,7 +236,7 @@ func TestCustomersReadSupplier(t *testing.T) {
 
 func TestParentRules(t *testing.T) {
 	ctx := context.Background()
-	id := fakeIdentity{admins: map[string]bool{}}
+	id := newFakeIdentity()
 	svc, store := setup(t, id)
 	a, _ := store.CreateCompany(ctx, storetest.NewCompany("732829320"), "")
 	b, _ := store.CreateCompany(ctx, storetest.NewCompany("552100554"), "")
@@ -145,7 +270,9 @@ func TestParentRules(t *testing.T) {
 
 func TestIdentityDown(t *testing.T) {
 	ctx := context.Background()
-	svc, store := setup(t, fakeIdentity{down: true})
+	id := newFakeIdentity()
+	id.down = true
+	svc, store := setup(t, id)
 	a, _ := store.CreateCompany(ctx, storetest.NewCompany("732829320"), "")
 	b, _ := store.CreateCompany(ctx, storetest.NewCompany("552100554"), "")
 	_, err := svc.UpdateCompany(ctx, member("boss", a.ID, identityv1.Role_ROLE_ADMINISTRATOR), a.ID, directory.Company{Parent: b.ID}, []string{"parent"})
@@ -156,7 +283,7 @@ func TestIdentityDown(t *testing.T) {
 
 func TestPaging(t *testing.T) {
 	ctx := context.Background()
-	svc, store := setup(t, fakeIdentity{})
+	svc, store := setup(t, newFakeIdentity())
 	customer, _ := store.CreateCompany(ctx, storetest.NewCompany("732829320"), "")
 	want := map[string]bool{}
 	for i := range 5 {
@@ -191,5 +318,24 @@ func TestPaging(t *testing.T) {
 	}
 	if _, _, err := svc.ListSupplierCompanies(ctx, customer.ID, "%%%", 0); !errors.Is(err, errs.ErrInvalidArgument) {
 		t.Fatalf("bad token: %v", err)
+	}
+}
+
+func zapNop() *zap.Logger { return zap.NewNop() }
+
+// TestNewIDSorts: ids made later sort later (store locality), and are 26
+// URL-safe characters.
+func TestNewIDSorts(t *testing.T) {
+	prev := directory.NewID()
+	for range 1000 {
+		time.Sleep(time.Microsecond)
+		id := directory.NewID()
+		if len(id) != 26 || strings.Trim(id, "0123456789abcdefghijklmnopqrstuv") != "" {
+			t.Fatalf("id %q", id)
+		}
+		if id[:9] < prev[:9] { // the first 9 characters are the time alone
+			t.Fatalf("%s sorts before %s", id, prev)
+		}
+		prev = id
 	}
 }

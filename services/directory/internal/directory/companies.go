@@ -11,7 +11,9 @@ import (
 
 	"github.com/vigil/vigil/services/directory/internal/regnum"
 	"github.com/vigil/vigil/services/runtime/auth"
+	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/feed"
 )
 
 // CreateCompany creates a company for identity's self sign-up. The
@@ -99,7 +101,7 @@ func (s *Service) GetCompany(ctx context.Context, p auth.Principal, id string) (
 // create_time, update_time) are ignored. Every check runs before anything
 // is written: a refused call changes nothing.
 func (s *Service) UpdateCompany(ctx context.Context, p auth.Principal, id string, patch Company, paths []string) (Company, error) {
-	if err := requireOwnCompany(p, id); err != nil {
+	if err := s.authorize(ctx, p, id, authz.ReadMasterData, ""); err != nil {
 		return Company{}, err
 	}
 	var setters []func(r Reader, c *Company) error
@@ -161,11 +163,15 @@ func (s *Service) UpdateCompany(ctx context.Context, p auth.Principal, id string
 			return Company{}, errs.InvalidArgument("update_mask", "unknown field %q", path)
 		}
 	}
-	if needEdit && !canEditMasterData(p) {
-		return Company{}, errs.PermissionDenied("EDIT_MASTER_DATA_DENIED", "editing the company's master data needs the Power user or Administrator role")
+	if needEdit {
+		if err := s.authorize(ctx, p, id, authz.EditMasterData, ""); err != nil {
+			return Company{}, err
+		}
 	}
-	if needAdmin && !isAdministrator(p) {
-		return Company{}, errs.PermissionDenied("ADMINISTRATOR_REQUIRED", "only Administrators may change require_two_factor or parent")
+	if needAdmin {
+		if err := s.authorize(ctx, p, id, authz.ManageCompanySettings, ""); err != nil {
+			return Company{}, err
+		}
 	}
 	if parentChange && patch.Parent != "" {
 		if err := s.requireAdministratorOf(ctx, p, patch.Parent); err != nil {
@@ -176,14 +182,20 @@ func (s *Service) UpdateCompany(ctx context.Context, p auth.Principal, id string
 		return s.company(ctx, id)
 	}
 	now := s.now().UTC()
-	updated, err := s.store.UpdateCompany(ctx, id, func(r Reader, c *Company) error {
+	updated, err := s.store.UpdateCompany(ctx, id, func(r Reader, c *Company) ([]feed.Event, error) {
+		before := *c
 		for _, set := range setters {
 			if err := set(r, c); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		c.UpdateTime = now
-		return nil
+		// Vault keeps customers' time zones (R-VAULT-6), notify names and
+		// languages: company.changed tells them.
+		if c.TimeZone != before.TimeZone || c.LegalName != before.LegalName || c.Language != before.Language {
+			return []feed.Event{CompanyChangedEvent(*c, now)}, nil
+		}
+		return nil, nil
 	})
 	if errors.Is(err, ErrNotFound) {
 		return Company{}, errCompanyNotFound()
@@ -294,4 +306,37 @@ func validID(id string) bool {
 		}
 	}
 	return true
+}
+
+// ListCompanies pages through every company in id order (internal: notify's
+// weekly e-mail, R-NOTIF-1).
+func (s *Service) ListCompanies(ctx context.Context, pageToken string, pageSize int) ([]Company, string, error) {
+	size, err := pageSizeOf(pageSize, 100, 1000)
+	if err != nil {
+		return nil, "", err
+	}
+	after, err := idToken(pageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	cs, err := s.store.ListCompanies(ctx, after, size+1)
+	if err != nil {
+		return nil, "", errs.Internal(err)
+	}
+	next := ""
+	if len(cs) > size {
+		cs = cs[:size]
+		next = encodeToken(cs[size-1].ID)
+	}
+	return cs, next, nil
+}
+
+// BatchGetCompanies returns companies by id, in order, leaving out unknown
+// ones (internal).
+func (s *Service) BatchGetCompanies(ctx context.Context, ids []string) ([]Company, error) {
+	cs, err := s.store.Companies(ctx, ids)
+	if err != nil {
+		return nil, errs.Internal(err)
+	}
+	return cs, nil
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/errs"
 )
 
-// Page sizes of the internal lists.
+// Page sizes of the lists.
 const (
 	DefaultPageSize = 50
 	MaxPageSize     = 500
@@ -48,33 +48,70 @@ func (s *Service) ListReferences(ctx context.Context, customer, supplier string)
 
 type lister func(ctx context.Context, company, after string, limit int) ([]string, error)
 
-// page runs one page of list: the token is the last id of the previous page,
-// opaque to callers.
+// page runs one page of an id-ordered list: the token is the last id of
+// the previous page, opaque to callers.
 func (s *Service) page(ctx context.Context, company, pageToken string, pageSize int, list lister) ([]string, string, error) {
-	switch {
-	case pageSize < 0:
-		return nil, "", errs.InvalidArgument("page_size", "must not be negative")
-	case pageSize == 0:
-		pageSize = DefaultPageSize
-	case pageSize > MaxPageSize:
-		pageSize = MaxPageSize
+	size, err := pageSizeOf(pageSize, DefaultPageSize, MaxPageSize)
+	if err != nil {
+		return nil, "", err
 	}
-	after := ""
-	if pageToken != "" {
-		b, err := base64.RawURLEncoding.DecodeString(pageToken)
-		if err != nil || len(b) == 0 || !validID(string(b)) {
-			return nil, "", errs.InvalidArgument("page_token", "is not a token returned by this list")
-		}
-		after = string(b)
+	after, err := idToken(pageToken)
+	if err != nil {
+		return nil, "", err
 	}
-	ids, err := list(ctx, company, after, pageSize+1)
+	ids, err := list(ctx, company, after, size+1)
 	if err != nil {
 		return nil, "", errs.Internal(err)
 	}
 	next := ""
-	if len(ids) > pageSize {
-		ids = ids[:pageSize]
-		next = base64.RawURLEncoding.EncodeToString([]byte(ids[len(ids)-1]))
+	if len(ids) > size {
+		ids = ids[:size]
+		next = encodeToken(ids[len(ids)-1])
 	}
 	return ids, next, nil
+}
+
+// pageSizeOf applies a list's default and bound to a requested page size.
+func pageSizeOf(size, def, max int) (int, error) {
+	switch {
+	case size < 0:
+		return 0, errs.InvalidArgument("page_size", "must not be negative")
+	case size == 0:
+		return def, nil
+	case size > max:
+		return max, nil
+	}
+	return size, nil
+}
+
+// encodeToken makes a list cursor an opaque page token.
+func encodeToken(cursor string) string {
+	if cursor == "" {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(cursor))
+}
+
+// cursorToken reads a page token made by encodeToken.
+func cursorToken(token string) (string, error) {
+	if token == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(b) == 0 || len(b) > 700 {
+		return "", errs.InvalidArgument("page_token", "is not a token returned by this list")
+	}
+	return string(b), nil
+}
+
+// idToken reads a page token whose cursor is an id.
+func idToken(token string) (string, error) {
+	c, err := cursorToken(token)
+	if err != nil || c == "" {
+		return c, err
+	}
+	if !validID(c) {
+		return "", errs.InvalidArgument("page_token", "is not a token returned by this list")
+	}
+	return c, nil
 }

@@ -6,8 +6,6 @@ import (
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
 	"github.com/vigil/vigil/services/directory/internal/directory"
 	"github.com/vigil/vigil/services/directory/internal/protoconv"
-	"github.com/vigil/vigil/services/runtime/auth"
-	"github.com/vigil/vigil/services/runtime/errs"
 )
 
 type companyServer struct {
@@ -18,14 +16,6 @@ type companyServer struct {
 // NewCompanyServer serves CompanyService.
 func NewCompanyServer(svc *directory.Service) directoryv1.CompanyServiceServer {
 	return &companyServer{svc: svc}
-}
-
-func principal(ctx context.Context) (auth.Principal, error) {
-	p, ok := auth.FromContext(ctx)
-	if !ok {
-		return auth.Principal{}, errs.Unauthenticated("MISSING_TOKEN", "missing bearer access token")
-	}
-	return p, nil
 }
 
 func (s *companyServer) GetCompany(ctx context.Context, req *directoryv1.GetCompanyRequest) (*directoryv1.Company, error) {

@@ -3,9 +3,23 @@
 package grpcapi
 
 import (
+	"context"
+	"io"
+
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
 	"github.com/vigil/vigil/services/directory/internal/directory"
+	"github.com/vigil/vigil/services/directory/internal/protoconv"
+	"github.com/vigil/vigil/services/runtime/auth"
+	"github.com/vigil/vigil/services/runtime/errs"
 )
+
+func principal(ctx context.Context) (auth.Principal, error) {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return auth.Principal{}, errs.Unauthenticated("MISSING_TOKEN", "missing bearer access token")
+	}
+	return p, nil
+}
 
 // companyFromProto reads the input fields of m; output-only ones (name,
 // create_time, update_time) are left to the caller.
@@ -18,9 +32,7 @@ func companyFromProto(m *directoryv1.Company) (directory.Company, error) {
 		RequireTwoFactor:   m.GetRequireTwoFactor(),
 		TimeZone:           m.GetTimeZone(),
 		Language:           m.GetLanguage(),
-	}
-	if a := m.GetAddress(); a != nil {
-		c.Address = directory.Address{Lines: a.GetLines(), PostalCode: a.GetPostalCode(), City: a.GetCity(), Country: a.GetCountry()}
+		Address:            protoconv.AddressFrom(m.GetAddress()),
 	}
 	if p := m.GetParent(); p != "" {
 		id, err := directory.ParseName("company.parent", p)
@@ -38,4 +50,47 @@ func names(ids []string) []string {
 		out[i] = directory.Name(id)
 	}
 	return out
+}
+
+func contactFromProto(m *directoryv1.Contact) directory.Contact {
+	return directory.Contact{Email: m.GetEmail(), GivenName: m.GetGivenName(), FamilyName: m.GetFamilyName(),
+		Function: m.GetFunction(), Phone: m.GetPhone(), Mobile: m.GetMobile()}
+}
+
+// chunkWriter sends what is written as chunks of at most chunkSize bytes.
+type chunkWriter struct {
+	send func([]byte) error
+	buf  []byte
+}
+
+const chunkSize = 256 << 10
+
+func (w *chunkWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		take := min(len(p), chunkSize-len(w.buf))
+		w.buf = append(w.buf, p[:take]...)
+		p = p[take:]
+		if len(w.buf) == chunkSize {
+			if err := w.flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (w *chunkWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	err := w.send(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+var _ io.Writer = (*chunkWriter)(nil)
+
+func csvInfo(fileName string) *directoryv1.FileInfo {
+	return &directoryv1.FileInfo{FileName: fileName, ContentType: "text/csv; charset=utf-8"}
 }

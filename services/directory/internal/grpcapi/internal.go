@@ -11,9 +11,8 @@ import (
 	"github.com/vigil/vigil/services/directory/internal/protoconv"
 )
 
-// internalServer serves DirectoryInternalService. GetEmployee and
-// ListProjectEmployees come with employees and projects (later issues) and
-// answer UNIMPLEMENTED until then.
+// internalServer serves DirectoryInternalService, for the other services
+// (no user rights are checked: the callers are services).
 type internalServer struct {
 	directoryv1.UnimplementedDirectoryInternalServiceServer
 	svc *directory.Service
@@ -102,9 +101,123 @@ func (s *internalServer) ListReferences(ctx context.Context, req *directoryv1.Li
 	}
 	out := make([]string, len(users))
 	for i, u := range users {
-		out[i] = directory.Name(supplier) + "/users/" + u
+		out[i] = directory.MemberName(supplier, u)
 	}
 	return &directoryv1.ListReferencesResponse{Users: out}, nil
+}
+
+func (s *internalServer) GetEmployee(ctx context.Context, req *directoryv1.GetEmployeeRequest) (*directoryv1.Employee, error) {
+	supplier, id, err := directory.ParseEmployeeName("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.svc.InternalEmployee(ctx, supplier, id)
+	if err != nil {
+		return nil, err
+	}
+	return protoconv.Employee(e), nil
+}
+
+func (s *internalServer) ListProjectEmployees(ctx context.Context, req *directoryv1.ListProjectEmployeesRequest) (*directoryv1.ListProjectEmployeesResponse, error) {
+	customer, project, err := directory.ParseProjectName("project", req.GetProject())
+	if err != nil {
+		return nil, err
+	}
+	refs, next, err := s.svc.ListProjectEmployees(ctx, customer, project, req.GetPageToken(), int(req.GetPageSize()))
+	if err != nil {
+		return nil, err
+	}
+	out := &directoryv1.ListProjectEmployeesResponse{NextPageToken: next}
+	for _, r := range refs {
+		out.Employees = append(out.Employees, directory.EmployeeName(r.Supplier, r.Employee))
+	}
+	return out, nil
+}
+
+func (s *internalServer) ListCompanies(ctx context.Context, req *directoryv1.ListCompaniesRequest) (*directoryv1.ListCompaniesResponse, error) {
+	cs, next, err := s.svc.ListCompanies(ctx, req.GetPageToken(), int(req.GetPageSize()))
+	if err != nil {
+		return nil, err
+	}
+	out := &directoryv1.ListCompaniesResponse{NextPageToken: next}
+	for _, c := range cs {
+		out.Companies = append(out.Companies, protoconv.Company(c))
+	}
+	return out, nil
+}
+
+func (s *internalServer) BatchGetCompanies(ctx context.Context, req *directoryv1.BatchGetCompaniesRequest) (*directoryv1.BatchGetCompaniesResponse, error) {
+	ids := make([]string, len(req.GetNames()))
+	for i, n := range req.GetNames() {
+		id, err := directory.ParseName("names", n)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = id
+	}
+	cs, err := s.svc.BatchGetCompanies(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := &directoryv1.BatchGetCompaniesResponse{}
+	for _, c := range cs {
+		out.Companies = append(out.Companies, protoconv.Company(c))
+	}
+	return out, nil
+}
+
+func (s *internalServer) GetProject(ctx context.Context, req *directoryv1.GetProjectRequest) (*directoryv1.Project, error) {
+	customer, id, err := directory.ParseProjectName("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	q, err := s.svc.InternalProject(ctx, customer, id)
+	if err != nil {
+		return nil, err
+	}
+	return protoconv.Project(q), nil
+}
+
+func (s *internalServer) ListAssignments(ctx context.Context, req *directoryv1.ListAssignmentsRequest) (*directoryv1.ListAssignmentsResponse, error) {
+	customer, err := directory.ParseName("customer", req.GetCustomer())
+	if err != nil {
+		return nil, err
+	}
+	q := directory.AssignmentQuery{Customer: customer}
+	if req.GetSupplier() != "" {
+		if q.Supplier, err = directory.ParseName("supplier", req.GetSupplier()); err != nil {
+			return nil, err
+		}
+	}
+	if req.GetProject() != "" {
+		c, p, err := directory.ParseProjectName("project", req.GetProject())
+		if err != nil {
+			return nil, err
+		}
+		if c != customer {
+			return &directoryv1.ListAssignmentsResponse{}, nil // another customer's project: none of this customer's
+		}
+		q.Project = p
+	}
+	if req.GetEmployee() != "" {
+		sup, e, err := directory.ParseEmployeeName("employee", req.GetEmployee())
+		if err != nil {
+			return nil, err
+		}
+		if q.Supplier != "" && q.Supplier != sup {
+			return &directoryv1.ListAssignmentsResponse{}, nil
+		}
+		q.Supplier, q.Employee = sup, e
+	}
+	as, next, err := s.svc.ListAssignments(ctx, q, req.GetPageToken(), int(req.GetPageSize()))
+	if err != nil {
+		return nil, err
+	}
+	out := &directoryv1.ListAssignmentsResponse{NextPageToken: next}
+	for _, a := range as {
+		out.Assignments = append(out.Assignments, protoconv.Assignment(a))
+	}
+	return out, nil
 }
 
 func pair(customerName, supplierName string) (string, string, error) {

@@ -26,14 +26,15 @@ const (
 )
 
 // Normalize returns the number as stored and compared: spaces (including
-// the no-break spaces French typography puts between digit groups) removed,
-// letters upper-cased. It does not validate.
+// the no-break spaces French typography puts between digit groups), dots and
+// dashes removed (`732 829 320`, `732.829.320` and `732-829-320` are one
+// number), letters upper-cased. It does not validate.
 func Normalize(number string) string {
 	var b strings.Builder
 	b.Grow(len(number))
 	for _, r := range number {
 		switch r {
-		case ' ', '\t', '\u00a0', '\u202f':
+		case ' ', '\t', '\u00a0', '\u202f', '.', '-':
 			continue
 		}
 		if r >= 'a' && r <= 'z' {

@@ -47,7 +47,9 @@ func TestValidate(t *testing.T) {
 		{"lower case is upper-cased", "DE", "hrb 12345", "HRB12345", ""},
 		{"32 characters", "BE", strings.Repeat("9", 32), strings.Repeat("9", 32), ""},
 		{"33 characters", "BE", strings.Repeat("9", 33), "", Field},
-		{"punctuation", "GB", "SC-123", "", Field},
+		{"dashes and dots removed (issue 8)", "GB", "SC-12.34", "SC1234", ""},
+		{"SIRET with dots and dashes", "FR", "732.829.320-00074", "73282932000074", ""},
+		{"punctuation", "GB", "SC/123", "", Field},
 		{"non-ASCII", "ES", "B1234é", "", Field},
 		// Country.
 		{"lower-case country", "fr", "732829320", "", "country"},

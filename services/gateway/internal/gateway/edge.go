@@ -6,25 +6,28 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/vigil/vigil/gen/openapi"
-	"github.com/vigil/vigil/services/runtime/server"
+	"github.com/vigil/vigil/services/runtime/errs"
 )
+
+// defaultRetryAfter is the Retry-After of a 429 whose gRPC error carries no
+// RetryInfo: capacity refusals (the password-hashing queue) clear quickly.
+const defaultRetryAfter = time.Second
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -38,7 +41,10 @@ func writeError(w http.ResponseWriter, httpStatus, grpcCode int, msg string) {
 }
 
 // writeStatusError writes every error as §4 says: {"code", "message",
-// "details"} (details always present) with the HTTP status of the gRPC code.
+// "details"} (details always present) with the HTTP status of the gRPC code,
+// and the headers HTTP clients expect: WWW-Authenticate on 401, Retry-After
+// on 429. A message refused for its size is 413 (one body bound, issue 7
+// point 9), never 429.
 func writeStatusError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
 	httpStatus := 0
 	var he *runtime.HTTPStatusError
@@ -49,6 +55,18 @@ func writeStatusError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshale
 	if httpStatus == 0 {
 		httpStatus = runtime.HTTPStatusFromCode(st.Code())
 	}
+	h := w.Header()
+	switch st.Code() {
+	case codes.Unauthenticated:
+		h.Set("WWW-Authenticate", "Bearer")
+	case codes.ResourceExhausted:
+		if isMessageSizeError(st) {
+			httpStatus = http.StatusRequestEntityTooLarge
+			st = status.New(codes.ResourceExhausted, "request body too large: "+st.Message())
+		} else {
+			h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(st)))
+		}
+	}
 	pb := st.Proto()
 	if pb.Details == nil {
 		pb.Details = []*anypb.Any{}
@@ -58,18 +76,108 @@ func writeStatusError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshale
 		body = []byte(`{"code":13,"message":"failed to encode error","details":[]}`)
 		httpStatus = http.StatusInternalServerError
 	}
-	w.Header().Del("Trailer")
-	w.Header().Set("Content-Type", "application/json")
-	if st.Code() == codes.Unauthenticated {
-		w.Header().Set("WWW-Authenticate", "Bearer")
-	}
+	h.Del("Trailer")
+	h.Set("Content-Type", "application/json")
 	w.WriteHeader(httpStatus)
 	_, _ = w.Write(body)
 }
 
-func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(openapi.Document)
+// writeErr writes a gateway-made error (errs.*) like a service's: same
+// code, message and ErrorInfo/BadRequest details.
+func writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	st, _ := errs.ToStatus(err)
+	writeStatusError(r.Context(), nil, nil, w, r, st.Err())
+}
+
+// isMessageSizeError tells a gRPC message refused for its size (by the
+// service's receive bound or the gateway's send bound) from a rate or
+// capacity refusal: gRPC reports both as RESOURCE_EXHAUSTED, the former
+// with "message larger than max" and no details.
+func isMessageSizeError(st *status.Status) bool {
+	return len(st.Details()) == 0 && strings.Contains(st.Message(), "message larger than max")
+}
+
+// retryAfterSeconds is the RetryInfo delay of a refusal, rounded up, or the default.
+func retryAfterSeconds(st *status.Status) int {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			if s := ri.GetRetryDelay().AsDuration().Seconds(); s > 0 {
+				return int(math.Min(math.Ceil(s), 86400))
+			}
+		}
+	}
+	return int(defaultRetryAfter / time.Second)
+}
+
+// probeKey marks the requests methodsAllowed sends through the mux to learn
+// which methods a path has.
+type probeKey struct{}
+
+type probe struct{ matched bool }
+
+// probeRoutes is the first grpc-gateway middleware: a probe request stops
+// at it once routed, without running any handler.
+func stopProbes(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		if p, ok := r.Context().Value(probeKey{}).(*probe); ok {
+			p.matched = true
+			return
+		}
+		next(w, r, params)
+	}
+}
+
+// methodsAllowed asks the mux, method by method, which ones route this
+// path: the answer comes from the routes themselves (generated and
+// hand-written), not from a list kept beside them.
+func methodsAllowed(mux *runtime.ServeMux, r *http.Request) []string {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		p := &probe{}
+		pr := r.Clone(context.WithValue(r.Context(), probeKey{}, p))
+		pr.Method = m
+		pr.Body, pr.ContentLength = http.NoBody, 0
+		pr.Header = http.Header{}
+		mux.ServeHTTP(discardWriter{}, pr)
+		if p.matched {
+			allowed = append(allowed, m)
+		}
+	}
+	return allowed
+}
+
+// routingError answers what grpc-gateway could not route: 405 with Allow
+// (not grpc-gateway's 501) when the path exists for other methods, 404
+// naming the path otherwise.
+func routingError(ctx context.Context, mux *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	if _, ok := ctx.Value(probeKey{}).(*probe); ok {
+		return
+	}
+	switch httpStatus {
+	case http.StatusMethodNotAllowed:
+		allowed := methodsAllowed(mux, r)
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, http.StatusMethodNotAllowed, int(codes.Unimplemented),
+			"method "+r.Method+" is not allowed on "+r.URL.Path+"; allowed: "+strings.Join(allowed, ", "))
+	case http.StatusNotFound:
+		writeError(w, http.StatusNotFound, int(codes.NotFound), "no route for "+r.Method+" "+r.URL.Path)
+	default:
+		writeError(w, httpStatus, int(codes.InvalidArgument), "malformed request path "+strconv.Quote(r.URL.Path))
+	}
+}
+
+type discardWriter struct{}
+
+func (discardWriter) Header() http.Header         { return http.Header{} }
+func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (discardWriter) WriteHeader(int)             {}
+
+// serveDocument serves an embedded JSON document (the OpenAPI documents).
+func serveDocument(doc []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
+	})
 }
 
 // readiness answers 200 only when every upstream reports SERVING, else 503
@@ -103,40 +211,27 @@ func readiness(upstreams []upstream, timeout time.Duration) http.Handler {
 	})
 }
 
-// withRequestID gives every request an X-Request-Id (the caller's if it is
-// sane) that is forwarded upstream and echoed back.
-func withRequestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if id == "" || len(id) > 128 {
-			id = server.NewRequestID()
-			r.Header.Set("X-Request-Id", id)
-		}
-		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r)
-	})
-}
-
 // limitBody refuses JSON bodies over max with 413. The body is read here, up
 // to the bound, so that an oversize body is told apart from malformed JSON
-// (which grpc-gateway answers with 400).
+// (which answers 400).
 func limitBody(next http.Handler, max int64) http.Handler {
+	tooLarge := "request body larger than " + strconv.FormatInt(max, 10) + " bytes"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body == nil || r.Body == http.NoBody || isStreamingRoute(r) {
+		if r.Body == nil || r.Body == http.NoBody || isStreamingRoute(r) || isDirectoryStreamingRoute(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		if r.ContentLength > max {
-			writeError(w, http.StatusRequestEntityTooLarge, 8, "request body larger than "+strconv.FormatInt(max, 10)+" bytes")
+			writeError(w, http.StatusRequestEntityTooLarge, int(codes.ResourceExhausted), tooLarge)
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 		if err != nil {
-			writeError(w, http.StatusBadRequest, 3, "reading request body: "+err.Error())
+			writeError(w, http.StatusBadRequest, int(codes.InvalidArgument), "reading request body: "+err.Error())
 			return
 		}
 		if int64(len(body)) > max {
-			writeError(w, http.StatusRequestEntityTooLarge, 8, "request body larger than "+strconv.FormatInt(max, 10)+" bytes")
+			writeError(w, http.StatusRequestEntityTooLarge, int(codes.ResourceExhausted), tooLarge)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -145,85 +240,19 @@ func limitBody(next http.Handler, max int64) http.Handler {
 	})
 }
 
-// metrics counts requests and latency per route pattern (not per raw path,
-// which would explode the label space).
-type metrics struct {
-	registry *prometheus.Registry
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+// tokenRoutes answer with tokens; with /v1/me and everything under it they
+// are never stored by a cache (issue 7 point 9).
+var tokenRoutes = map[string]bool{
+	"/v1/auth:login": true, "/v1/auth:refresh": true, "/v1/auth:switchCompany": true,
+	"/v1/companies:signup": true, "/v1/auth:acceptInvitation": true, "/v1/auth:resetPassword": true,
 }
 
-func newMetrics() *metrics {
-	m := &metrics{
-		registry: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vigil_gateway_http_requests_total", Help: "HTTP requests by route, method and status code.",
-		}, []string{"route", "method", "code"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "vigil_gateway_http_request_duration_seconds", Help: "HTTP request latency by route and method.",
-			Buckets: prometheus.DefBuckets,
-		}, []string{"route", "method"}),
-	}
-	m.registry.MustRegister(m.requests, m.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return m
-}
-
-func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
-}
-
-type routeKey struct{}
-
-// routeLabel is filled by recordRoute once grpc-gateway has matched a pattern.
-type routeLabel struct{ route string }
-
-// wrap measures every request; the route label is the matched pattern, the
-// edge's own path, or "unmatched".
-func (m *metrics) wrap(next http.Handler) http.Handler {
+func noStore(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		label := &routeLabel{}
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeKey{}, label)))
-		route := label.route
-		switch {
-		case route != "":
-		case r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/openapi.json" || r.URL.Path == "/metrics":
-			route = r.URL.Path
-		default:
-			route = "unmatched"
+		p := r.URL.Path
+		if tokenRoutes[p] || p == "/v1/me" || strings.HasPrefix(p, "/v1/me/") || strings.HasPrefix(p, "/v1/me:") {
+			w.Header().Set("Cache-Control", "no-store")
 		}
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.code)).Inc()
-		m.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+		next.ServeHTTP(w, r)
 	})
-}
-
-// recordRoute is a grpc-gateway middleware: it runs after routing, when the
-// matched path pattern is known.
-func (m *metrics) recordRoute(next runtime.HandlerFunc) runtime.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
-		if label, ok := r.Context().Value(routeKey{}).(*routeLabel); ok {
-			if p, ok := runtime.HTTPPattern(r.Context()); ok {
-				label.route = p.String()
-			}
-		}
-		next(w, r, params)
-	}
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	s.code = code
-	s.ResponseWriter.WriteHeader(code)
-}
-
-// Flush lets streamed downloads reach the client as they go.
-func (s *statusRecorder) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
 }

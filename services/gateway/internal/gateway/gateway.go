@@ -1,21 +1,23 @@
 // Package gateway is Vigil's HTTP/JSON edge: grpc-gateway handlers for every
-// service, plus /healthz, /readyz, /openapi.json and /metrics.
+// service, the hand-written streaming and CSV routes, and the edge's own
+// paths (/healthz, /readyz, the OpenAPI documents, the key set, /metrics).
 package gateway
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/textproto"
-	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/vigil/vigil/gen/openapi"
+	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
+	"github.com/vigil/vigil/services/gateway/internal/telemetry"
 	"github.com/vigil/vigil/services/runtime/client"
 )
 
@@ -25,54 +27,16 @@ type upstream struct {
 	conn *grpc.ClientConn
 }
 
-// Run serves HTTP until ctx ends, then drains in-flight requests.
-func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
-	upstreams, err := dialUpstreams(cfg)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		for _, u := range upstreams {
-			_ = u.conn.Close()
-		}
-	}()
-	handler, err := NewHandler(ctx, cfg, log, upstreams)
-	if err != nil {
-		return err
-	}
-	lis, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
-	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	log.Info("serving", zap.String("http", "http://"+lis.Addr().String()))
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(lis) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		_ = srv.Close()
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
+// maxResponseBytes bounds one gRPC answer the gateway accepts from a
+// service; far above any page, so that a size refusal can only be a
+// request's (see isMessageSizeError).
+const maxResponseBytes = 64 << 20
 
-func dialUpstreams(cfg *Config) ([]upstream, error) {
+func dialUpstreams(cfg *Config, extra ...grpc.DialOption) ([]upstream, error) {
+	opts := append([]grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxResponseBytes))}, extra...)
 	var ups []upstream
 	for _, name := range []string{"identity", "directory", "vault", "notify"} {
-		conn, err := client.Dial(&cfg.Common, cfg.ServiceAddr(name))
+		conn, err := client.Dial(&cfg.Common, cfg.ServiceAddr(name), opts...)
 		if err != nil {
 			for _, u := range ups {
 				_ = u.conn.Close()
@@ -84,18 +48,58 @@ func dialUpstreams(cfg *Config) ([]upstream, error) {
 	return ups, nil
 }
 
-// NewHandler builds the gateway's whole HTTP handler over the given upstreams.
+func connOf(upstreams []upstream, name string) *grpc.ClientConn {
+	for _, u := range upstreams {
+		if u.name == name {
+			return u.conn
+		}
+	}
+	return nil
+}
+
+// edge is the gateway's HTTP side: the public handler and, apart, the
+// metrics it serves on /metrics (or on --metrics-addr).
+type edge struct {
+	public  http.Handler
+	metrics *metrics
+	mux     *runtime.ServeMux // the API's routes (tests list them)
+}
+
+// NewHandler is the gateway's public HTTP handler over the given upstreams
+// (what Run serves; tests serve it with httptest).
 func NewHandler(ctx context.Context, cfg *Config, log *zap.Logger, upstreams []upstream) (http.Handler, error) {
+	e, err := newEdge(ctx, cfg, log, upstreams)
+	if err != nil {
+		return nil, err
+	}
+	return e.public, nil
+}
+
+// newEdge builds the whole HTTP handler over the given upstreams. The chain,
+// outermost first:
+//
+//	upload deadline → tracing (with an OTLP endpoint) → request id → observe (metrics, access log)
+//	→ CORS → no-store → body bound → ETag → grpc-gateway mux
+//
+// and inside the mux, once a route matched: probe stop (for 405's Allow) →
+// route label → UTF-8 check → the generated or hand-written handler.
+func newEdge(ctx context.Context, cfg *Config, log *zap.Logger, upstreams []upstream) (*edge, error) {
+	cors, err := newCORS(cfg.CORSAllowedOrigins)
+	if err != nil {
+		return nil, err
+	}
 	m := newMetrics()
 	mux := runtime.NewServeMux(
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonMarshaler{&runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: false},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}),
-		runtime.WithMiddlewares(m.recordRoute),
+		}}),
+		runtime.SetQueryParameterParser(&queryParser{}),
+		runtime.WithMiddlewares(stopProbes, recordRoute, validUTF8),
 		runtime.WithErrorHandler(writeStatusError),
+		runtime.WithRoutingErrorHandler(routingError),
 	)
 	for _, u := range upstreams {
 		for _, register := range registrations[u.name] {
@@ -107,21 +111,78 @@ func NewHandler(ctx context.Context, cfg *Config, log *zap.Logger, upstreams []u
 	if err := registerFileRoutes(mux, cfg, log, upstreams); err != nil {
 		return nil, err
 	}
+	if err := registerDirectoryFileRoutes(mux, cfg, log, upstreams); err != nil {
+		return nil, err
+	}
+	if err := registerEdgeRoutes(mux, cfg, m, upstreams); err != nil {
+		return nil, err
+	}
 
-	root := http.NewServeMux()
-	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	var h http.Handler = mux
+	h = withETag(h)
+	h = limitBody(h, cfg.MaxBodyBytes)
+	h = noStore(h)
+	h = cors.wrap(h)
+	h = observe(m, log, cfg.AccessLog)(h)
+	h = withRequestID(h)
+	h = telemetry.HTTPHandler(&cfg.Common, h, "http")
+	h = withUploadDeadline(h, cfg.UploadTimeout)
+	return &edge{public: h, metrics: m, mux: mux}, nil
+}
+
+// registerEdgeRoutes adds the gateway's own paths to the same mux as the API,
+// so that every path gets the same treatment (405 with Allow, access log).
+func registerEdgeRoutes(mux *runtime.ServeMux, cfg *Config, m *metrics, upstreams []upstream) error {
+	serve := func(h http.Handler) runtime.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request, _ map[string]string) { h.ServeHTTP(w, r) }
+	}
+	healthz := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
-	root.Handle("GET /readyz", readiness(upstreams, cfg.ReadyTimeout))
-	root.HandleFunc("GET /openapi.json", serveOpenAPI)
-	root.Handle("GET /metrics", m.handler())
-	root.Handle("/", limitBody(mux, cfg.MaxBodyBytes))
-	return m.wrap(withRequestID(root)), nil
+	err := errors.Join(
+		mux.HandlePath(http.MethodGet, "/healthz", serve(healthz)),
+		mux.HandlePath(http.MethodGet, "/readyz", serve(readiness(upstreams, cfg.ReadyTimeout))),
+		mux.HandlePath(http.MethodGet, "/openapi.json", serve(serveDocument(openapi.Document))),
+		mux.HandlePath(http.MethodGet, "/openapi.v3.json", serve(serveDocument(openapi.DocumentV3))),
+	)
+	if cfg.MetricsAddr == "" {
+		// /metrics is not part of the API (and not in its documents); with
+		// --metrics-addr it is served there instead.
+		err = errors.Join(err, mux.HandlePath(http.MethodGet, "/metrics", serve(m.handler())))
+	}
+	if conn := connOf(upstreams, "identity"); conn != nil {
+		keys := identityv1.NewIdentityServiceClient(conn)
+		err = errors.Join(err, mux.HandlePath(http.MethodGet, jwksPattern, func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+			serveJWKS(mux, keys, w, r)
+		}))
+	}
+	return err
+}
+
+// jwksPattern is where JOSE libraries look for a key set first; it serves
+// the same keys as GET /v1/auth/keys.
+const jwksPattern = "/.well-known/jwks.json"
+
+func serveJWKS(mux *runtime.ServeMux, keys identityv1.IdentityServiceClient, w http.ResponseWriter, r *http.Request) {
+	_, out := runtime.MarshalerForRequest(mux, r)
+	ctx, err := runtime.AnnotateContext(r.Context(), mux, r, identityv1.IdentityService_GetJwks_FullMethodName,
+		runtime.WithHTTPPathPattern(jwksPattern))
+	if err != nil {
+		runtime.HTTPError(r.Context(), mux, out, w, r, err)
+		return
+	}
+	resp, err := keys.GetJwks(ctx, &identityv1.GetJwksRequest{})
+	if err != nil {
+		runtime.HTTPError(ctx, mux, out, w, r, err)
+		return
+	}
+	runtime.ForwardResponseMessage(ctx, mux, out, w, r, resp)
 }
 
 // incomingHeader forwards only X-Request-Id. grpc-gateway itself forwards
 // Authorization (as "authorization") and sets X-Forwarded-For, which
-// identity uses to slow down brute force per client address.
+// identity uses to slow down brute force per client address; W3C trace
+// context travels through the gRPC client's OpenTelemetry handler.
 func incomingHeader(key string) (string, bool) {
 	if textproto.CanonicalMIMEHeaderKey(key) == "X-Request-Id" {
 		return "x-request-id", true

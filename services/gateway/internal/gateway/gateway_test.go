@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/vigil/vigil/services/runtime/server/servertest"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -21,9 +24,12 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
 
+	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
-	"github.com/vigil/vigil/services/runtime/config"
+	"github.com/vigil/vigil/services/gateway/internal/telemetry"
+	"github.com/vigil/vigil/services/runtime/server/servertest"
 )
 
 // fakeVault records what the gateway streams to it.
@@ -79,31 +85,141 @@ func (f *fakeVault) DownloadDocument(req *vaultv1.DownloadDocumentRequest, strea
 	return nil
 }
 
-// newTestGateway serves the gateway over httptest with every upstream on
-// one bufconn server that has a fake vault and a controllable health.
-func newTestGateway(t *testing.T) (*httptest.Server, *fakeVault, *health.Server) {
+// fakeIdentity answers the identity routes the edge tests need and records
+// the metadata of the last call.
+type fakeIdentity struct {
+	identityv1.UnimplementedIdentityServiceServer
+	mu       sync.Mutex
+	md       metadata.MD
+	loginErr error
+	me       *identityv1.User
+}
+
+func (f *fakeIdentity) record(ctx context.Context) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	f.mu.Lock()
+	f.md = md
+	f.mu.Unlock()
+}
+
+// lastMetadata is the metadata of the last call.
+func (f *fakeIdentity) lastMetadata() metadata.MD {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.md
+}
+
+func (f *fakeIdentity) Login(ctx context.Context, _ *identityv1.LoginRequest) (*identityv1.LoginResponse, error) {
+	f.record(ctx)
+	f.mu.Lock()
+	err := f.loginErr
+	f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return &identityv1.LoginResponse{AccessToken: "access", RefreshToken: "refresh", ExpiresIn: 900}, nil
+}
+
+func (f *fakeIdentity) SignUp(ctx context.Context, req *identityv1.SignUpRequest) (*identityv1.SignUpResponse, error) {
+	f.record(ctx)
+	return &identityv1.SignUpResponse{AccessToken: "access", User: &identityv1.User{Email: req.GetAdmin().GetEmail()}}, nil
+}
+
+func (f *fakeIdentity) GetMe(ctx context.Context, _ *identityv1.GetMeRequest) (*identityv1.User, error) {
+	f.record(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return proto.Clone(f.me).(*identityv1.User), nil
+}
+
+func (f *fakeIdentity) GetUser(ctx context.Context, req *identityv1.GetUserRequest) (*identityv1.User, error) {
+	f.record(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if req.GetName() != f.me.GetName() {
+		return nil, status.Error(codes.NotFound, "user not found")
+	}
+	return proto.Clone(f.me).(*identityv1.User), nil
+}
+
+func (f *fakeIdentity) GetJwks(ctx context.Context, _ *identityv1.GetJwksRequest) (*identityv1.GetJwksResponse, error) {
+	f.record(ctx)
+	return &identityv1.GetJwksResponse{Keys: []*identityv1.Jwk{{Kty: "OKP", Crv: "Ed25519", X: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", Kid: "k1", Alg: "EdDSA", Use: "sig"}}}, nil
+}
+
+// fakeTypes answers ListDocumentTypes, whose query has enum filters.
+type fakeTypes struct {
+	vaultv1.UnimplementedDocumentTypeServiceServer
+}
+
+func (fakeTypes) ListDocumentTypes(context.Context, *vaultv1.ListDocumentTypesRequest) (*vaultv1.ListDocumentTypesResponse, error) {
+	return &vaultv1.ListDocumentTypesResponse{}, nil
+}
+
+var tracerOnce sync.Once
+
+// installTestTracer installs, once, what telemetry.Setup installs with an
+// endpoint, minus the exporter: a sampling SDK tracer provider and the W3C
+// propagators.
+func installTestTracer() {
+	tracerOnce.Do(func() {
+		otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample())))
+		otel.SetTextMapPropagator(telemetry.Propagator())
+	})
+}
+
+// testGateway is the gateway's HTTP handler over one bufconn server that
+// plays every upstream: a fake vault, a fake identity, and a controllable
+// health.
+type testGateway struct {
+	*httptest.Server
+	vault    *fakeVault
+	identity *fakeIdentity
+	health   *health.Server
+	logs     *observer.ObservedLogs
+	edge     *edge
+}
+
+// newTestGateway serves the gateway over httptest; opts adjust the
+// configuration (the default bounds JSON bodies to 1 KiB) or the upstream
+// gRPC server.
+func newTestGateway(t testing.TB, opts ...func(*Config, *[]grpc.ServerOption)) *testGateway {
 	t.Helper()
+	cfg := &Config{MaxBodyBytes: 1 << 10, ReadyTimeout: time.Second, AccessLog: true, UploadTimeout: time.Minute}
+	// Tracing on (an endpoint enables it), spans kept in memory: see
+	// installTestTracer.
+	cfg.OTLPEndpoint = "127.0.0.1:4317"
+	installTestTracer()
+	var serverOpts []grpc.ServerOption
+	for _, o := range opts {
+		o(cfg, &serverOpts)
+	}
 	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(serverOpts...)
 	fv := &fakeVault{}
 	vaultv1.RegisterDocumentServiceServer(gs, fv)
+	vaultv1.RegisterDocumentTypeServiceServer(gs, fakeTypes{})
+	fi := &fakeIdentity{me: &identityv1.User{Name: "companies/c1/users/u1", Email: "ada@acme.test", GivenName: "Ada"}}
+	identityv1.RegisterIdentityServiceServer(gs, fi)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
-	conn := servertest.Dial(t, lis)
+
+	core, logs := observer.New(zap.DebugLevel)
+	log := zap.New(core)
+	conn := servertest.Dial(t, lis, telemetry.DialOptions(&cfg.Common)...)
 	var ups []upstream
 	for _, name := range []string{"identity", "directory", "vault", "notify"} {
 		ups = append(ups, upstream{name: name, conn: conn})
 	}
-	cfg := &Config{Common: config.Common{}, MaxBodyBytes: 1 << 10, ReadyTimeout: time.Second}
-	h, err := NewHandler(context.Background(), cfg, zap.NewNop(), ups)
+	e, err := newEdge(context.Background(), cfg, log, ups)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(e.public)
 	t.Cleanup(srv.Close)
-	return srv, fv, hs
+	return &testGateway{Server: srv, vault: fv, identity: fi, health: hs, logs: logs, edge: e}
 }
 
 func decode(t *testing.T, r *http.Response) map[string]any {
@@ -117,7 +233,8 @@ func decode(t *testing.T, r *http.Response) map[string]any {
 }
 
 func TestReadyzNamesWhatIsNotServing(t *testing.T) {
-	srv, _, hs := newTestGateway(t)
+	g := newTestGateway(t)
+	srv, hs := g.Server, g.health
 	resp, err := http.Get(srv.URL + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +252,7 @@ func TestReadyzNamesWhatIsNotServing(t *testing.T) {
 }
 
 func TestBodyLimitAndErrorShape(t *testing.T) {
-	srv, _, _ := newTestGateway(t)
+	srv := newTestGateway(t).Server
 	big := `{"email":"` + strings.Repeat("x", 2<<10) + `"}`
 	resp, err := http.Post(srv.URL+"/v1/auth:login", "application/json", strings.NewReader(big))
 	if err != nil {
@@ -153,8 +270,8 @@ func TestBodyLimitAndErrorShape(t *testing.T) {
 		t.Fatalf("oversize chunked: %d", resp.StatusCode)
 	}
 	resp.Body.Close()
-	// The fake upstream has no identity service: Unimplemented → 501, in §4's shape.
-	resp, _ = http.Post(srv.URL+"/v1/auth:login", "application/json", strings.NewReader(`{"email":"a@b.c","password":"p"}`))
+	// The fake upstream has no company service: Unimplemented → 501, in §4's shape.
+	resp, _ = http.Get(srv.URL + "/v1/companies/c1")
 	body := decode(t, resp)
 	if resp.StatusCode != 501 || body["code"] != float64(12) || body["details"] == nil {
 		t.Fatalf("error shape: %d %v", resp.StatusCode, body)
@@ -167,7 +284,8 @@ func TestBodyLimitAndErrorShape(t *testing.T) {
 // TestUploadStreamsInChunks: R-VAULT-4 — the gateway forwards the file in
 // bounded chunks with the caller's credentials, never buffering it whole.
 func TestUploadStreamsInChunks(t *testing.T) {
-	srv, fv, _ := newTestGateway(t)
+	g := newTestGateway(t)
+	srv, fv := g.Server, g.vault
 	file := bytes.Repeat([]byte("0123456789abcdef"), 40_000) // 640 000 bytes
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
@@ -211,7 +329,7 @@ func TestUploadStreamsInChunks(t *testing.T) {
 }
 
 func TestDownloadSetsHeadersAndStreams(t *testing.T) {
-	srv, _, _ := newTestGateway(t)
+	srv := newTestGateway(t).Server
 	resp, err := http.Get(srv.URL + "/v1/companies/c1/documents/d1/content")
 	if err != nil {
 		t.Fatal(err)

@@ -254,23 +254,19 @@ func (s *identityServer) ConfirmTotp(ctx context.Context, req *identityv1.Confir
 }
 
 func (s *identityServer) DisableTotp(ctx context.Context, req *identityv1.DisableTotpRequest) (*emptypb.Empty, error) {
-	if err := s.svc.DisableTotp(ctx, s.caller(ctx), req.GetCode()); err != nil {
+	if err := s.svc.DisableTotp(ctx, s.caller(ctx), req.GetPassword(), req.GetCode()); err != nil {
 		return nil, err
 	}
 	return &emptypb.Empty{}, nil
 }
 
 func (s *identityServer) ListUsers(ctx context.Context, req *identityv1.ListUsersRequest) (*identityv1.ListUsersResponse, error) {
-	ms, next, err := s.svc.ListUsers(ctx, s.caller(ctx), req.GetParent(), req.GetState(),
+	us, next, err := s.svc.ListUsers(ctx, s.caller(ctx), req.GetParent(), domain.State(req.GetState()),
 		domain.Page{Size: int(req.GetPageSize()), Token: req.GetPageToken()})
 	if err != nil {
 		return nil, err
 	}
-	out := &identityv1.ListUsersResponse{NextPageToken: next}
-	for i := range ms {
-		out.Users = append(out.Users, toUser(&ms[i]))
-	}
-	return out, nil
+	return &identityv1.ListUsersResponse{Users: toUsers(us), NextPageToken: next}, nil
 }
 
 func (s *identityServer) GetUser(ctx context.Context, req *identityv1.GetUserRequest) (*identityv1.User, error) {
@@ -391,8 +387,9 @@ func NewInternalServer(svc *domain.Service, opts Options) identityv1.IdentityInt
 
 func (s *internalServer) WatchRevocations(req *identityv1.WatchRevocationsRequest, stream grpc.ServerStreamingServer[identityv1.RevocationEvent]) error {
 	err := s.svc.WatchRevocations(stream.Context(), req.GetAfterSequence(), func(ev *domain.RevocationEvent) error {
-		return stream.Send(&identityv1.RevocationEvent{Sequence: ev.Seq, User: ev.User, Company: ev.Company, Kind: ev.Kind,
-			Role: identityv1.Role(ev.Role), Session: ev.Session, NotBefore: timestamppb.New(ev.NotBefore)})
+		return stream.Send(&identityv1.RevocationEvent{Sequence: ev.Seq, User: ev.User, Company: ev.Company,
+			Kind: identityv1.RevocationEvent_Kind(ev.Kind), Role: identityv1.Role(ev.Role), Session: ev.Session,
+			NotBefore: timestamppb.New(ev.NotBefore)})
 	})
 	if errors.Is(err, domain.ErrOutOfRange) {
 		return status.Error(codes.OutOfRange, err.Error())
@@ -415,8 +412,9 @@ func (s *internalServer) CheckPermission(ctx context.Context, req *identityv1.Ch
 func (s *internalServer) AddMember(ctx context.Context, req *identityv1.AddMemberRequest) (*identityv1.AddMemberResponse, error) {
 	m, created, err := s.svc.AddMember(ctx, s.caller(ctx), domain.AddMemberInput{
 		Company: req.GetCompany(), InvitedBy: req.GetInvitedBy(), Actor: req.GetActor(),
-		User: domain.UserInput{Email: req.GetEmail(), GivenName: req.GetGivenName(), FamilyName: req.GetFamilyName(),
-			Function: req.GetFunction(), Phone: req.GetPhone(), Mobile: req.GetMobile(), Language: req.GetLanguage(), Role: domain.Role(req.GetRole())},
+		User: domain.UserInput{Email: req.GetEmail(), Role: domain.Role(req.GetRole()), Profile: domain.Profile{
+			GivenName: req.GetGivenName(), FamilyName: req.GetFamilyName(), Function: req.GetFunction(), Phone: req.GetPhone(),
+			Mobile: req.GetMobile(), Language: req.GetLanguage()}},
 	})
 	if err != nil {
 		return nil, err
@@ -433,15 +431,11 @@ func (s *internalServer) CountMembers(ctx context.Context, req *identityv1.Count
 }
 
 func (s *internalServer) BatchGetUsers(ctx context.Context, req *identityv1.BatchGetUsersRequest) (*identityv1.BatchGetUsersResponse, error) {
-	ms, err := s.svc.BatchGetUsers(ctx, req.GetNames())
+	us, err := s.svc.BatchGetUsers(ctx, req.GetNames())
 	if err != nil {
 		return nil, err
 	}
-	out := &identityv1.BatchGetUsersResponse{}
-	for i := range ms {
-		out.Users = append(out.Users, toUser(&ms[i]))
-	}
-	return out, nil
+	return &identityv1.BatchGetUsersResponse{Users: toUsers(us)}, nil
 }
 
 func (s *internalServer) ListMemberships(ctx context.Context, req *identityv1.ListMembershipsRequest) (*identityv1.ListMembershipsResponse, error) {
@@ -459,6 +453,23 @@ func (s *internalServer) SyncCompany(ctx context.Context, req *identityv1.SyncCo
 		return nil, err
 	}
 	return &identityv1.SyncCompanyResponse{}, nil
+}
+
+func (s *internalServer) ListMembers(ctx context.Context, req *identityv1.ListMembersRequest) (*identityv1.ListMembersResponse, error) {
+	us, next, err := s.svc.ListMembers(ctx, domain.ListMembersInput{Company: req.GetCompany(), State: domain.State(req.GetState()),
+		Permission: domain.Permission(req.GetPermission()), Page: domain.Page{Size: int(req.GetPageSize()), Token: req.GetPageToken()}})
+	if err != nil {
+		return nil, err
+	}
+	return &identityv1.ListMembersResponse{Members: toUsers(us), NextPageToken: next}, nil
+}
+
+func (s *internalServer) ReportUndeliverableEmail(ctx context.Context, req *identityv1.ReportUndeliverableEmailRequest) (*identityv1.ReportUndeliverableEmailResponse, error) {
+	marked, err := s.svc.ReportUndeliverableEmail(ctx, s.caller(ctx), req.GetEmail(), req.GetReason())
+	if err != nil {
+		return nil, err
+	}
+	return &identityv1.ReportUndeliverableEmailResponse{Marked: marked}, nil
 }
 
 func permissionsProto(ps []domain.Permission) []identityv1.Permission {

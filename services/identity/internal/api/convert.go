@@ -1,40 +1,39 @@
 package api
 
 import (
-	"time"
-
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/identity/internal/domain"
 )
 
-func toUser(m *domain.Member) *identityv1.User {
-	l := &m.Login
+// toUser is the wire form of a member as the domain chose to show it.
+func toUser(u *domain.User) *identityv1.User {
 	return &identityv1.User{
-		Name:       domain.MemberName(m.Membership.Company, l.ID),
-		Email:      l.Email,
-		GivenName:  l.GivenName,
-		FamilyName: l.FamilyName,
-		Function:   l.Function,
-		Phone:      l.Phone,
-		Mobile:     l.Mobile,
-		Language:   l.Language,
-		Role:       identityv1.Role(m.Membership.Role),
-		State:      m.Membership.State,
+		Name:       u.Name(),
+		Email:      u.Email,
+		GivenName:  u.GivenName,
+		FamilyName: u.FamilyName,
+		Function:   u.Function,
+		Phone:      u.Phone,
+		Mobile:     u.Mobile,
+		Language:   u.Language,
+		Role:       identityv1.Role(u.Role),
+		State:      identityv1.User_State(u.State),
 
-		TwoFactorEnabled: l.TwoFactor(),
-		CreateTime:       timestamppb.New(m.Membership.CreateTime),
-		UpdateTime:       timestamppb.New(latest(m.Membership.UpdateTime, l.UpdateTime)),
+		TwoFactorEnabled:   u.TwoFactor,
+		EmailUndeliverable: u.EmailUndeliverable,
+		CreateTime:         timestamppb.New(u.CreateTime),
+		UpdateTime:         timestamppb.New(u.UpdateTime),
 	}
 }
 
-// latest is the later of the membership's and the profile's update times.
-func latest(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
+func toUsers(us []domain.User) []*identityv1.User {
+	out := make([]*identityv1.User, 0, len(us))
+	for i := range us {
+		out = append(out, toUser(&us[i]))
 	}
-	return a
+	return out
 }
 
 func toMembership(mi *domain.MembershipInfo) *identityv1.Membership {
@@ -43,7 +42,7 @@ func toMembership(mi *domain.MembershipInfo) *identityv1.Membership {
 		Role:               identityv1.Role(mi.Membership.Role),
 		CompanyDisplayName: mi.Company.DisplayName,
 		CompanyKind:        identityv1.CompanyKind(mi.Company.Kind),
-		State:              mi.Membership.State,
+		State:              identityv1.User_State(mi.Membership.State),
 	}
 }
 
@@ -56,8 +55,9 @@ func toMemberships(ms []domain.MembershipInfo) []*identityv1.Membership {
 }
 
 func toUserInput(u *identityv1.User) domain.UserInput {
-	return domain.UserInput{Email: u.GetEmail(), GivenName: u.GetGivenName(), FamilyName: u.GetFamilyName(),
-		Function: u.GetFunction(), Phone: u.GetPhone(), Mobile: u.GetMobile(), Language: u.GetLanguage(), Role: domain.Role(u.GetRole())}
+	return domain.UserInput{Email: u.GetEmail(), Role: domain.Role(u.GetRole()), Profile: domain.Profile{
+		GivenName: u.GetGivenName(), FamilyName: u.GetFamilyName(), Function: u.GetFunction(), Phone: u.GetPhone(),
+		Mobile: u.GetMobile(), Language: u.GetLanguage()}}
 }
 
 func toGrant(g *domain.Grant) *identityv1.Grant {
@@ -103,7 +103,7 @@ type signIn struct {
 func toSignIn(si *domain.SignIn) signIn {
 	return signIn{
 		accessToken: si.AccessToken, refreshToken: si.RefreshToken, expiresIn: int32(si.ExpiresIn.Seconds()),
-		user: toUser(&si.Member), memberships: toMemberships(si.Memberships),
+		user: toUser(&si.User), memberships: toMemberships(si.Memberships),
 		company: domain.CompanyName(si.Company), pending: si.TOTPEnrollmentRequired,
 	}
 }

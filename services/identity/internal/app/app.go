@@ -12,9 +12,11 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
+	eventsv1 "github.com/vigil/vigil/gen/vigil/events/v1"
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/identity/internal/api"
 	"github.com/vigil/vigil/services/identity/internal/boltstore"
@@ -23,6 +25,8 @@ import (
 	"github.com/vigil/vigil/services/identity/internal/password"
 	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/config"
+	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/secrets"
 	"github.com/vigil/vigil/services/runtime/server"
 )
 
@@ -81,6 +85,10 @@ func (c *Config) Complete() error {
 	if c.HashQueue <= 0 {
 		c.HashQueue = 2 * c.HashSlots
 	}
+	if c.SecretKeyFile == "" {
+		return fmt.Errorf("secret-key-file: required: identity seals TOTP secrets and token-signing keys with it " +
+			"(32 random bytes, hex: openssl rand -hex 32 > key; `make run` makes one in the data folder)")
+	}
 	return nil
 }
 
@@ -113,6 +121,8 @@ type Options struct {
 	Auth server.Authenticator
 	// Started receives the domain once the server is ready to serve.
 	Started func(*domain.Service)
+	// SignUpTimeout replaces the sign-up deadline (recovery tests).
+	SignUpTimeout time.Duration
 }
 
 // Run serves identity until ctx ends.
@@ -122,6 +132,10 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
 
 // RunWith is Run with replaced surroundings.
 func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) error {
+	box, err := secrets.Load(cfg.SecretKeyFile)
+	if err != nil {
+		return err
+	}
 	bolt, err := boltstore.Open(filepath.Join(cfg.ServiceDataDir(), "identity.db"))
 	if err != nil {
 		return err
@@ -150,12 +164,20 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 		}
 		conns, notifyConn = append(conns, c), c
 	}
+	events := feed.NewServer("identity", store)
+	logins := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_identity_logins_total",
+		Help: "Sign-ins (Login) by result."}, []string{"result"})
+	for _, r := range domain.LoginResults {
+		logins.WithLabelValues(r)
+	}
 	svc, err := domain.New(ctx, domain.Config{
 		PublicURL: cfg.PublicURL, AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
 		SessionMaxAge: cfg.SessionMaxAge, KeyRotation: cfg.KeyRotation, RevocationRetention: cfg.RevocationRetention,
 		DirectoryTimeout: cfg.DirectoryTimeout, HashParams: opts.HashParams, HashSlots: cfg.HashSlots, HashQueue: cfg.HashQueue,
-		Now: opts.Now,
-	}, log, store, clients.NewDirectory(dirConn), clients.NewNotifier(notifyConn))
+		PlatformAdmins: cfg.PlatformAdmins, SignUpTimeout: opts.SignUpTimeout, Now: opts.Now,
+		LoginResult:    func(r string) { logins.WithLabelValues(r).Inc() },
+		EventsAppended: events.Wake,
+	}, log, store, clients.NewDirectory(dirConn), clients.NewNotifier(notifyConn), box)
 	if err != nil {
 		return fail(err)
 	}
@@ -166,10 +188,16 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 	srv, err := server.New(&cfg.Common, log, server.Options{Auth: authn, Listener: opts.Listener, ServiceNames: []string{
 		identityv1.IdentityService_ServiceDesc.ServiceName,
 		identityv1.IdentityInternalService_ServiceDesc.ServiceName,
+		eventsv1.EventsInternalService_ServiceDesc.ServiceName,
 	}})
 	if err != nil {
 		return fail(err)
 	}
+	srv.Registry().MustRegister(logins,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigil_identity_password_hash_queue",
+			Help: "Password hashes waiting for a hashing slot."}, func() float64 { return float64(svc.HashQueue()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_identity_password_hash_refused_total",
+			Help: "Sign-ins refused for lack of hashing capacity (HASHING_CAPACITY)."}, func() float64 { return float64(svc.HashRefused()) }))
 	// Closers run in reverse: background work stops, then connections, then the store.
 	srv.OnClose(bolt.Close)
 	for _, c := range conns {
@@ -180,8 +208,9 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 	go func() { defer close(bgDone); svc.Run(bgCtx) }()
 	srv.OnClose(func() error { stopBg(); <-bgDone; return nil })
 
-	go func() { <-ctx.Done(); svc.Stop() }()
+	go func() { <-ctx.Done(); svc.Stop(); events.Stop() }()
 	api.Register(srv.GRPC(), svc, api.Options{TrustedProxyHops: cfg.TrustedProxyHops})
+	events.Register(srv.GRPC())
 	srv.MarkServing()
 	if opts.Started != nil {
 		opts.Started(svc)

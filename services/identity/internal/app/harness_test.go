@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/vigil/vigil/services/runtime/server/servertest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,12 +21,14 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
+	eventsv1 "github.com/vigil/vigil/gen/vigil/events/v1"
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/identity/internal/app"
 	"github.com/vigil/vigil/services/identity/internal/domain"
 	"github.com/vigil/vigil/services/identity/internal/password"
 	"github.com/vigil/vigil/services/runtime/config"
+	"github.com/vigil/vigil/services/runtime/secrets"
 	"github.com/vigil/vigil/services/runtime/server"
 )
 
@@ -35,21 +38,34 @@ type fakeDirectory struct {
 	directoryv1.UnimplementedDirectoryInternalServiceServer
 	directoryv1.UnimplementedCompanyServiceServer
 
-	mu        sync.Mutex
-	companies map[string]*directoryv1.Company // name → company
-	deleted   []string
-	n         int
-	down      bool // GetCompany fails (directory unreachable at sign-in)
+	mu         sync.Mutex
+	companies  map[string]*directoryv1.Company // name → company
+	byRequest  map[string]string               // request id → name (R-DIR-1 retries)
+	deleted    []string
+	n          int
+	down       bool // GetCompany fails (directory unreachable at sign-in)
+	noDelete   bool // DeleteCompany fails (directory unreachable for a compensation)
+	loseAnswer bool // CreateCompany creates, then answers Unavailable (the answer was lost)
+}
+
+// created counts the companies CreateCompany made.
+func (d *fakeDirectory) created() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.n
 }
 
 func newFakeDirectory() *fakeDirectory {
-	return &fakeDirectory{companies: map[string]*directoryv1.Company{}}
+	return &fakeDirectory{companies: map[string]*directoryv1.Company{}, byRequest: map[string]string{}}
 }
 
 func (d *fakeDirectory) CreateCompany(_ context.Context, req *directoryv1.CreateCompanyRequest) (*directoryv1.Company, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	c := req.GetCompany()
+	if name, ok := d.byRequest[req.GetRequestId()]; ok && d.companies[name] != nil {
+		return d.companies[name], nil
+	}
 	if c.GetRegistrationNumber() == "000" {
 		return nil, status.Error(codes.InvalidArgument, "company.registration_number: fails the Luhn check")
 	}
@@ -62,12 +78,21 @@ func (d *fakeDirectory) CreateCompany(_ context.Context, req *directoryv1.Create
 	out := &directoryv1.Company{Name: fmt.Sprintf("companies/c%d", d.n), LegalName: c.GetLegalName(), Kind: c.GetKind(),
 		Country: c.GetCountry(), RegistrationNumber: c.GetRegistrationNumber()}
 	d.companies[out.Name] = out
+	if req.GetRequestId() != "" {
+		d.byRequest[req.GetRequestId()] = out.Name
+	}
+	if d.loseAnswer {
+		return nil, status.Error(codes.Unavailable, "the answer was lost")
+	}
 	return out, nil
 }
 
 func (d *fakeDirectory) DeleteCompany(_ context.Context, req *directoryv1.DeleteCompanyRequest) (*emptypb.Empty, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.noDelete {
+		return nil, status.Error(codes.Unavailable, "down")
+	}
 	if _, ok := d.companies[req.GetName()]; !ok {
 		return nil, status.Error(codes.NotFound, "no such company")
 	}
@@ -218,6 +243,10 @@ type env struct {
 	conn     *grpc.ClientConn
 	id       identityv1.IdentityServiceClient
 	internal identityv1.IdentityInternalServiceClient
+	events   eventsv1.EventsInternalServiceClient
+	dataDir  string
+	secrets  map[string][]byte // TOTP secrets enrolTOTP made, by e-mail
+	stop     func()            // stops identity (also done at cleanup)
 }
 
 type envOption func(*env, *app.Config, *app.Options)
@@ -258,38 +287,63 @@ func serveBuf(t testing.TB, register func(*grpc.Server)) *grpc.ClientConn {
 
 func dialBuf(t testing.TB, lis *bufconn.Listener) *grpc.ClientConn { return servertest.Dial(t, lis) }
 
+// withDataDir runs identity over dir (a restart keeps its data), with the
+// secret key file found there.
+func withDataDir(dir string) envOption {
+	return func(_ *env, c *app.Config, _ *app.Options) {
+		c.DataDir, c.SecretKeyFile = dir, filepath.Join(dir, "secret.key")
+	}
+}
+
+// withDirectory shares a fake directory between environments (restarts).
+func withDirectory(d *fakeDirectory) envOption {
+	return func(e *env, _ *app.Config, _ *app.Options) { e.dir = d }
+}
+
+func withPlatformAdmins(emails ...string) envOption {
+	return func(_ *env, c *app.Config, _ *app.Options) { c.PlatformAdmins = emails }
+}
+
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
-	e := &env{t: t, dir: newFakeDirectory(), notify: newFakeNotify(), clock: &clock{now: time.Now()}}
+	e := &env{t: t, dir: newFakeDirectory(), notify: newFakeNotify(), clock: &clock{now: time.Now()}, secrets: map[string][]byte{}}
+	cfg := &app.Config{Common: config.Common{Service: "identity", PublicURL: "https://vigil.test", ShutdownTimeout: time.Second}}
+	withDataDir(t.TempDir())(e, cfg, nil)
+	cfg.AccessTokenTTL, cfg.RefreshTokenTTL, cfg.SessionMaxAge = 15*time.Minute, 7*24*time.Hour, 30*24*time.Hour
+	cfg.DirectoryTimeout = 2 * time.Second
+	lis := bufconn.Listen(1 << 20)
+	started := make(chan *domain.Service, 1)
+	o := app.Options{Listener: lis, Now: e.clock.Now, HashParams: fastHash, Started: func(s *domain.Service) { started <- s }}
+	for _, opt := range opts {
+		opt(e, cfg, &o)
+	}
+	// The secret key: the test's own, made on first use of the folder.
+	if err := secrets.Generate(cfg.SecretKeyFile); err != nil {
+		t.Fatal(err)
+	}
+	e.dataDir = cfg.DataDir
 	dirConn := serveBuf(t, func(g *grpc.Server) {
 		directoryv1.RegisterDirectoryInternalServiceServer(g, e.dir)
 		directoryv1.RegisterCompanyServiceServer(g, e.dir)
 	})
 	notifyConn := serveBuf(t, func(g *grpc.Server) { notifyv1.RegisterNotificationInternalServiceServer(g, e.notify) })
-
-	cfg := &app.Config{Common: config.Common{Service: "identity", DataDir: t.TempDir(), PublicURL: "https://vigil.test",
-		ShutdownTimeout: time.Second}}
-	cfg.AccessTokenTTL, cfg.RefreshTokenTTL, cfg.SessionMaxAge = 15*time.Minute, 7*24*time.Hour, 30*24*time.Hour
-	cfg.DirectoryTimeout = 2 * time.Second
-	lis := bufconn.Listen(1 << 20)
-	started := make(chan *domain.Service, 1)
-	o := app.Options{Listener: lis, DirectoryConn: dirConn, NotifyConn: notifyConn, Now: e.clock.Now,
-		HashParams: fastHash, Started: func(s *domain.Service) { started <- s }}
-	for _, opt := range opts {
-		opt(e, cfg, &o)
-	}
+	o.DirectoryConn, o.NotifyConn = dirConn, notifyConn
 	if err := cfg.Complete(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.RunWith(ctx, cfg, zap.NewNop(), o) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("identity stopped with %v", err)
-		}
-	})
+	var once sync.Once
+	e.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("identity stopped with %v", err)
+			}
+		})
+	}
+	t.Cleanup(e.stop)
 	select {
 	case e.svc = <-started:
 	case err := <-done:
@@ -298,6 +352,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	e.conn = dialBuf(t, lis)
 	e.id = identityv1.NewIdentityServiceClient(e.conn)
 	e.internal = identityv1.NewIdentityInternalServiceClient(e.conn)
+	e.events = eventsv1.NewEventsInternalServiceClient(e.conn)
 	return e
 }
 

@@ -514,18 +514,36 @@ func TestSwitchCompanyOnlyToOwnMemberships(t *testing.T) {
 	e := newEnv(t)
 	a := e.signUp(operator, "ada@acme.test")
 	b := e.signUp(supplier, "bob@supplier.test")
-	// Ada joins b's company too (an existing login is added active).
+	// Ada is invited to b's company too and joins it from her session
+	// (R-ID-10): the answer is a session in b.
 	if _, err := e.id.CreateUser(b.ctx(), &identityv1.CreateUserRequest{Parent: b.company,
 		User: &identityv1.User{Email: "ada@acme.test", GivenName: "Ada", FamilyName: "Admin"}}); err != nil {
 		t.Fatal(err)
 	}
-	c := e.signUp(operator, "carl@third.test")
-	sw, err := e.id.SwitchCompany(a.ctx(), &identityv1.SwitchCompanyRequest{Company: b.company, RefreshToken: a.refresh})
+	tok := linkToken(t, e.notify.next(t, "ada@acme.test", notifyv1.Template_TEMPLATE_INVITATION))
+	// Her session from before she joined b never enters it (issue 7 point 4).
+	_, err := e.id.SwitchCompany(a.ctx(), &identityv1.SwitchCompanyRequest{Company: b.company, RefreshToken: a.refresh})
+	wantCode(t, err, codes.PermissionDenied)
+	e.clock.Advance(time.Millisecond)
+	joined, err := e.id.AcceptInvitation(a.ctx(), &identityv1.AcceptInvitationRequest{Token: tok})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sw.GetCompany() != b.company || sw.GetUser().GetRole() != power || len(sw.GetMemberships()) != 2 {
+	_, err = e.id.SwitchCompany(a.ctx(), &identityv1.SwitchCompanyRequest{Company: b.company, RefreshToken: a.refresh})
+	if reason(err) != "SESSION_PREDATES_MEMBERSHIP" {
+		t.Fatalf("a session from before joining b: %v", err)
+	}
+	c := e.signUp(operator, "carl@third.test")
+	sw, err := e.id.SwitchCompany(bearer(joined.GetAccessToken()), &identityv1.SwitchCompanyRequest{Company: a.company, RefreshToken: joined.GetRefreshToken()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sw.GetCompany() != a.company || sw.GetUser().GetRole() != admin || len(sw.GetMemberships()) != 2 {
 		t.Fatalf("switch: %v", sw)
+	}
+	sw, err = e.id.SwitchCompany(bearer(sw.GetAccessToken()), &identityv1.SwitchCompanyRequest{Company: b.company, RefreshToken: sw.GetRefreshToken()})
+	if err != nil || sw.GetUser().GetRole() != power {
+		t.Fatalf("switch back to b: %v %v", sw, err)
 	}
 	ctx := bearer(sw.GetAccessToken())
 	_, err = e.id.SwitchCompany(ctx, &identityv1.SwitchCompanyRequest{Company: c.company, RefreshToken: sw.GetRefreshToken()})

@@ -33,6 +33,7 @@ func (e *env) enrolTOTP(a *account) []byte {
 		e.t.Fatal(err)
 	}
 	e.clock.Advance(30 * time.Second)
+	e.secrets[a.email] = secret
 	return secret
 }
 

@@ -11,36 +11,45 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/vigil/vigil/services/identity/internal/domain"
+	"github.com/vigil/vigil/services/runtime/feed"
 	"github.com/vigil/vigil/services/runtime/storage"
 )
 
 // Buckets, declared once.
 var (
-	bLogins        = storage.Bucket("logins")              // {user} → Login
-	bLoginsByEmail = storage.Bucket("logins_by_email")     // email → {user}
-	bCompanies     = storage.Bucket("companies")           // {company} → Company
-	bMembers       = storage.Bucket("memberships")         // {company}\x00{user} → Membership
-	bMembersByUser = storage.Bucket("memberships_by_user") // {user}\x00{company} → ∅
-	bSessions      = storage.Bucket("sessions")            // {session} → Session
-	bSessionsByUsr = storage.Bucket("sessions_by_user")    // {user}\x00{session} → ∅
-	bLinkTokens    = storage.Bucket("link_tokens")         // sha256 → LinkToken
-	bLinksByUser   = storage.Bucket("link_tokens_by_user") // {user}\x00sha256 → ∅
-	bGrants        = storage.Bucket("grants")              // {company}\x00{grant} → Grant
-	bAudit         = storage.Bucket("audit_events")        // {company}\x00seq → AuditEvent
-	bRevocations   = storage.Bucket("revocations")         // seq → RevocationEvent
-	bKeys          = storage.Bucket("signing_keys")        // kid → SigningKey
-	bOutbox        = storage.Bucket("outbox")              // seq\x00id → Notification
-	bMeta          = storage.Bucket("meta")                // name → value
+	bLogins        = storage.Bucket("logins")                // {user} → Login
+	bLoginsByEmail = storage.Bucket("logins_by_email")       // email → {user}
+	bCompanies     = storage.Bucket("companies")             // {company} → Company
+	bMembers       = storage.Bucket("memberships")           // {company}\x00{user} → Membership
+	bMembersByUser = storage.Bucket("memberships_by_user")   // {user}\x00{company} → ∅
+	bSessions      = storage.Bucket("sessions")              // {session} → Session
+	bSessionsByUsr = storage.Bucket("sessions_by_user")      // {user}\x00{session} → ∅
+	bSessionsByExp = storage.Bucket("sessions_by_expiry")    // expiry ns (8 bytes){session} → ∅
+	bLinkTokens    = storage.Bucket("link_tokens")           // sha256 → LinkToken
+	bLinksByUser   = storage.Bucket("link_tokens_by_user")   // {user}\x00sha256 → ∅
+	bLinksByExp    = storage.Bucket("link_tokens_by_expiry") // expiry ns (8 bytes)sha256 → ∅
+	bGrants        = storage.Bucket("grants")                // {company}\x00{grant} → Grant
+	bAudit         = storage.Bucket("audit_events")          // {company}\x00seq → AuditEvent
+	bRevocations   = storage.Bucket("revocations")           // seq → RevocationEvent
+	bKeys          = storage.Bucket("signing_keys")          // kid → SigningKey
+	bOutbox        = storage.Bucket("outbox")                // seq\x00id → Notification
+	bMeta          = storage.Bucket("meta")                  // name → value
+	bEvents        = storage.Bucket("events")                // seq → vigil.events.v1.Event (runtime/feed)
+	bPending       = storage.Bucket("pending_signups")       // {id} → PendingSignUp
 
 	buckets = []storage.Bucket{bLogins, bLoginsByEmail, bCompanies, bMembers, bMembersByUser, bSessions,
-		bSessionsByUsr, bLinkTokens, bLinksByUser, bGrants, bAudit, bRevocations, bKeys, bOutbox, bMeta}
+		bSessionsByUsr, bSessionsByExp, bLinkTokens, bLinksByUser, bLinksByExp, bGrants, bAudit, bRevocations,
+		bKeys, bOutbox, bMeta, bEvents, bPending}
 
 	metaRevocationsPruned = []byte("revocations_pruned")
+
+	events = storage.EventLog{Bucket: bEvents, Source: "identity"}
 )
 
 // Store is the bbolt store.
@@ -52,12 +61,55 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := db.Update(indexLinkTokens); err != nil {
-		_ = db.Close()
-		return nil, err
+	for _, index := range []func(*bolt.Tx) error{indexLinkTokens, indexExpiries} {
+		if err := db.Update(index); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
 	}
 	return &Store{db: db}, nil
 }
+
+// indexExpiries fills the expiry indexes for a file written before they
+// existed, so that DeleteExpired finds every session and link token.
+func indexExpiries(tx *bolt.Tx) error {
+	if k, _ := tx.Bucket(bSessionsByExp).Cursor().First(); k == nil {
+		err := tx.Bucket(bSessions).ForEach(func(k, v []byte) error {
+			var s domain.Session
+			if err := json.Unmarshal(v, &s); err != nil {
+				return fmt.Errorf("decode session: %w", err)
+			}
+			return tx.Bucket(bSessionsByExp).Put(sessionExpKey(s.ExpireTime, s.ID), nil)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if k, _ := tx.Bucket(bLinksByExp).Cursor().First(); k == nil {
+		return tx.Bucket(bLinkTokens).ForEach(func(k, v []byte) error {
+			var lt domain.LinkToken
+			if err := json.Unmarshal(v, &lt); err != nil {
+				return fmt.Errorf("decode link token: %w", err)
+			}
+			return tx.Bucket(bLinksByExp).Put(linkExpKey(lt.ExpireTime, lt.Hash), nil)
+		})
+	}
+	return nil
+}
+
+// expiry is the big-endian nanoseconds of t, which sort as t does (times
+// before 1970 sort first).
+func expiry(t time.Time) []byte {
+	n := t.UnixNano()
+	if n < 0 {
+		n = 0
+	}
+	return u64(uint64(n))
+}
+
+func sessionExpKey(t time.Time, id string) []byte { return append(expiry(t), []byte(id)...) }
+
+func linkExpKey(t time.Time, h [32]byte) []byte { return append(expiry(t), h[:]...) }
 
 // indexLinkTokens fills link_tokens_by_user for a file written before the
 // index existed, so that no link token escapes UserLinkTokens.
@@ -184,6 +236,23 @@ func (t *txn) DeleteLogin(id string) error {
 	return t.b(bLogins).Delete([]byte(id))
 }
 
+func (t *txn) LoginsAfter(after string, limit int) ([]*domain.Login, error) {
+	var out []*domain.Login
+	c := t.b(bLogins).Cursor()
+	k, v := c.Seek([]byte(after))
+	if k != nil && string(k) == after {
+		k, v = c.Next()
+	}
+	for ; k != nil && len(out) < limit; k, v = c.Next() {
+		l := new(domain.Login)
+		if err := json.Unmarshal(v, l); err != nil {
+			return nil, fmt.Errorf("decode login %q: %w", k, err)
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
 // ---- companies
 
 func (t *txn) Company(id string) (*domain.Company, error) {
@@ -216,6 +285,32 @@ func (t *txn) CompanyMembers(company string) ([]*domain.Membership, error) {
 	return list[domain.Membership](t, bMembers, []byte(company+"\x00"))
 }
 
+func (t *txn) MembersAfter(company, afterCompany, afterUser string, limit int) ([]*domain.Membership, error) {
+	var prefix []byte
+	if company != "" {
+		prefix = []byte(company + "\x00")
+	}
+	c := t.b(bMembers).Cursor()
+	var k, v []byte
+	if afterCompany == "" {
+		k, v = c.Seek(prefix)
+	} else {
+		from := pair(afterCompany, afterUser)
+		if k, v = c.Seek(from); k != nil && bytes.Equal(k, from) {
+			k, v = c.Next()
+		}
+	}
+	var out []*domain.Membership
+	for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
+		m := new(domain.Membership)
+		if err := json.Unmarshal(v, m); err != nil {
+			return nil, fmt.Errorf("decode membership %q: %w", k, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
 func (t *txn) UserMemberships(user string) ([]*domain.Membership, error) {
 	var out []*domain.Membership
 	prefix := []byte(user + "\x00")
@@ -237,7 +332,15 @@ func (t *txn) Session(id string) (*domain.Session, error) {
 }
 
 func (t *txn) PutSession(s *domain.Session) error {
+	if old, err := t.Session(s.ID); err == nil && !old.ExpireTime.Equal(s.ExpireTime) {
+		if err := t.b(bSessionsByExp).Delete(sessionExpKey(old.ExpireTime, old.ID)); err != nil {
+			return err
+		}
+	}
 	if err := t.b(bSessionsByUsr).Put(pair(s.User, s.ID), nil); err != nil {
+		return err
+	}
+	if err := t.b(bSessionsByExp).Put(sessionExpKey(s.ExpireTime, s.ID), nil); err != nil {
 		return err
 	}
 	return put(t, bSessions, []byte(s.ID), s)
@@ -252,6 +355,9 @@ func (t *txn) DeleteSession(id string) error {
 		return err
 	}
 	if err := t.b(bSessionsByUsr).Delete(pair(s.User, s.ID)); err != nil {
+		return err
+	}
+	if err := t.b(bSessionsByExp).Delete(sessionExpKey(s.ExpireTime, s.ID)); err != nil {
 		return err
 	}
 	return t.b(bSessions).Delete([]byte(id))
@@ -280,7 +386,15 @@ func (t *txn) LinkToken(hash [32]byte) (*domain.LinkToken, error) {
 func linkKey(user string, hash [32]byte) []byte { return append([]byte(user+"\x00"), hash[:]...) }
 
 func (t *txn) PutLinkToken(lt *domain.LinkToken) error {
+	if old, err := t.LinkToken(lt.Hash); err == nil && !old.ExpireTime.Equal(lt.ExpireTime) {
+		if err := t.b(bLinksByExp).Delete(linkExpKey(old.ExpireTime, old.Hash)); err != nil {
+			return err
+		}
+	}
 	if err := t.b(bLinksByUser).Put(linkKey(lt.User, lt.Hash), nil); err != nil {
+		return err
+	}
+	if err := t.b(bLinksByExp).Put(linkExpKey(lt.ExpireTime, lt.Hash), nil); err != nil {
 		return err
 	}
 	return put(t, bLinkTokens, lt.Hash[:], lt)
@@ -295,6 +409,9 @@ func (t *txn) DeleteLinkToken(hash [32]byte) error {
 		return err
 	}
 	if err := t.b(bLinksByUser).Delete(linkKey(lt.User, hash)); err != nil {
+		return err
+	}
+	if err := t.b(bLinksByExp).Delete(linkExpKey(lt.ExpireTime, hash)); err != nil {
 		return err
 	}
 	return t.b(bLinkTokens).Delete(hash[:])
@@ -465,44 +582,112 @@ func (t *txn) DeleteNotification(id string) error {
 
 // ---- expiry
 
+// DeleteExpired reads the expiry indexes from their start up to now.
 func (t *txn) DeleteExpired(now time.Time) error {
-	var expired []string
-	if err := t.b(bSessions).ForEach(func(k, v []byte) error {
-		var s domain.Session
-		if err := json.Unmarshal(v, &s); err != nil {
-			return fmt.Errorf("decode session: %w", err)
+	limit := expiry(now)
+	// Keys are collected first: deleting under a bbolt cursor skips keys.
+	expired := dueKeys(t.b(bSessionsByExp), limit)
+	for _, k := range expired {
+		if err := t.DeleteSession(string(k[8:])); err != nil {
+			return err
 		}
-		if !now.Before(s.ExpireTime) {
-			expired = append(expired, s.ID)
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	for _, id := range expired {
-		if err := t.DeleteSession(id); err != nil {
+		if err := t.b(bSessionsByExp).Delete(k); err != nil { // a stale entry goes too
 			return err
 		}
 	}
-	var stale [][32]byte
-	if err := t.b(bLinkTokens).ForEach(func(k, v []byte) error {
-		var lt domain.LinkToken
-		if err := json.Unmarshal(v, &lt); err != nil {
-			return fmt.Errorf("decode link token: %w", err)
-		}
-		if !now.Before(lt.ExpireTime) {
-			stale = append(stale, lt.Hash)
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	for _, h := range stale {
+	for _, k := range dueKeys(t.b(bLinksByExp), limit) {
+		var h [32]byte
+		copy(h[:], k[8:])
 		if err := t.DeleteLinkToken(h); err != nil {
+			return err
+		}
+		if err := t.b(bLinksByExp).Delete(k); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// dueKeys copies the keys of an expiry index up to limit (inclusive).
+func dueKeys(b *bolt.Bucket, limit []byte) [][]byte {
+	var out [][]byte
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && len(k) >= 8 && bytes.Compare(k[:8], limit) <= 0; k, _ = c.Next() {
+		out = append(out, storage.Copy(k))
+	}
+	return out
+}
+
+// ---- event feed (runtime/feed)
+
+func (t *txn) AppendEvent(e *feed.Event) error { return events.Append(t.tx, e) }
+
+func (t *txn) PruneEvents(before time.Time, limit int) (int, error) {
+	return events.Prune(t.tx, before, limit)
+}
+
+// EventsAfter implements feed.Log.
+func (s *Store) EventsAfter(ctx context.Context, after uint64, limit int) ([]feed.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []feed.Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		out, err = events.After(tx, after, limit)
+		return err
+	})
+	return out, err
+}
+
+// PrunedThrough implements feed.Log.
+func (s *Store) PrunedThrough(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = events.PrunedThrough(tx)
+		return nil
+	})
+	return n, err
+}
+
+// ---- pending sign-ups
+
+func (t *txn) PutPendingSignUp(p *domain.PendingSignUp) error {
+	return put(t, bPending, []byte(p.ID), p)
+}
+
+func (t *txn) PendingSignUp(id string) (*domain.PendingSignUp, error) {
+	return get[domain.PendingSignUp](t, bPending, []byte(id))
+}
+
+func (t *txn) DeletePendingSignUp(id string) error { return t.b(bPending).Delete([]byte(id)) }
+
+// ExpiredPendingSignUps reads the whole bucket: it holds only the sign-ups
+// in flight (a handful), and runs in the background, never on a request.
+func (t *txn) ExpiredPendingSignUps(now time.Time, limit int) ([]*domain.PendingSignUp, error) {
+	all, err := list[domain.PendingSignUp](t, bPending, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []*domain.PendingSignUp
+	for _, p := range all {
+		if !now.Before(p.ExpireTime) {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ExpireTime.Before(out[j].ExpireTime) })
+	return out[:min(len(out), limit)], nil
+}
+
+// ---- flags
+
+func (t *txn) Flag(name string) (bool, error) {
+	return t.b(bMeta).Get([]byte("flag:"+name)) != nil, nil
+}
+
+func (t *txn) SetFlag(name string) error { return t.b(bMeta).Put([]byte("flag:"+name), []byte{1}) }
 
 var _ domain.Store = (*Store)(nil)

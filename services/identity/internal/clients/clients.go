@@ -59,11 +59,15 @@ func (d *Directory) CreateCompany(ctx context.Context, in domain.CompanyDraft, r
 	return company(out), nil
 }
 
-// DeleteCompany implements domain.Directory; NOT_FOUND counts as done.
+// DeleteCompany implements domain.Directory; NOT_FOUND counts as done, and
+// FAILED_PRECONDITION (the company is in use) is an errs FailedPrecondition.
 func (d *Directory) DeleteCompany(ctx context.Context, id string) error {
 	_, err := d.internal.DeleteCompany(asService(ctx), &directoryv1.DeleteCompanyRequest{Name: domain.CompanyName(id)})
-	if status.Code(err) == codes.NotFound {
+	switch status.Code(err) {
+	case codes.OK, codes.NotFound:
 		return nil
+	case codes.FailedPrecondition:
+		return &errs.Error{Kind: errs.KindFailedPrecondition, Reason: "COMPANY_IN_USE", Message: "the company is in use", Cause: err}
 	}
 	return err
 }
@@ -103,13 +107,21 @@ func splitLines(addr string) []string {
 	return out
 }
 
+// refused is directory's definitive refusal of a company: the caller's
+// error, which is also domain.ErrCompanyRefused (nothing was created).
+type refused struct{ err *errs.Error }
+
+func (r refused) Error() string { return r.err.Error() }
+
+func (r refused) Unwrap() []error { return []error{r.err, domain.ErrCompanyRefused} }
+
 // translate turns directory's answer into identity's: the caller's mistakes
 // keep their code and field, the rest says directory is unavailable.
 func translate(err error) error {
 	st := status.Convert(err)
 	switch st.Code() {
 	case codes.AlreadyExists:
-		return errs.AlreadyExists("COMPANY_ALREADY_REGISTERED", "a company with this country and registration number is already registered (R-DIR-1): ask its Administrators to add you")
+		return refused{errs.AlreadyExists("COMPANY_ALREADY_REGISTERED", "a company with this country and registration number is already registered (R-DIR-1): ask its Administrators to add you")}
 	case codes.InvalidArgument:
 		field := "company"
 		for _, d := range st.Details() {
@@ -120,7 +132,7 @@ func translate(err error) error {
 		if !strings.HasPrefix(field, "company") {
 			field = "company." + field
 		}
-		return &errs.Error{Kind: errs.KindInvalidArgument, Reason: "INVALID_ARGUMENT", Message: st.Message(), Field: field}
+		return refused{&errs.Error{Kind: errs.KindInvalidArgument, Reason: "INVALID_ARGUMENT", Message: st.Message(), Field: field}}
 	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
 		return errs.Unavailable("DIRECTORY_UNAVAILABLE", "the directory service is unavailable; retry")
 	}
@@ -147,7 +159,8 @@ func (n *Notifier) Enqueue(ctx context.Context, msg *domain.Notification) error 
 	if err != nil {
 		return err
 	}
-	req := &notifyv1.EnqueueNotificationRequest{IdempotencyKey: msg.IdempotencyKey, Template: msg.Template, Data: st, Company: msg.Company}
+	req := &notifyv1.EnqueueNotificationRequest{IdempotencyKey: msg.IdempotencyKey, Template: notifyv1.Template(msg.Template),
+		Data: st, Company: msg.Company}
 	for _, r := range msg.Recipients {
 		req.Recipients = append(req.Recipients, &notifyv1.Recipient{User: r.User, Email: r.Email, DisplayName: r.DisplayName, Language: r.Language})
 	}

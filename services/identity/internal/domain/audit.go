@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigil/vigil/services/identity/internal/tokens"
+	"github.com/vigil/vigil/services/runtime/authz"
 )
 
 // AuditFilter bounds ListAuditEvents by time (zero: unbounded).
@@ -20,7 +21,7 @@ func (s *Service) ListAuditEvents(ctx context.Context, c Caller, parent string, 
 	if err != nil {
 		return nil, "", err
 	}
-	if err := authorizeAdmin(c, company); err != nil {
+	if err := s.authorize(ctx, c, company, authz.ReadAuditLog); err != nil {
 		return nil, "", err
 	}
 	var before uint64

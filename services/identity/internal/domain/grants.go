@@ -3,25 +3,25 @@ package domain
 import (
 	"context"
 	"errors"
-	"github.com/vigil/vigil/services/runtime/authz"
 	"sort"
 
-	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/identity/internal/tokens"
+	"github.com/vigil/vigil/services/runtime/auth"
+	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 )
 
-// ListGrants pages through an operator's grants (R-DIR-10); members who are
-// not Administrators see their own only. user ({user}) filters when set.
+// ListGrants pages through an operator's grants (R-DIR-10); members who may
+// not manage grants see their own only. user ({user}) filters when set.
 func (s *Service) ListGrants(ctx context.Context, c Caller, parent, user string, page Page) ([]*Grant, string, error) {
 	company, err := ParseCompany("parent", parent)
 	if err != nil {
 		return nil, "", err
 	}
-	ownOnly, err := authorizeListGrants(c, company)
-	if err != nil {
+	if err := s.authorize(ctx, c, company, authz.ReadOwnProfile); err != nil {
 		return nil, "", err
 	}
+	ownOnly := !may(c, authz.ManageGrants)
 	if user != "" {
 		uc, u, err := ParseMember("user", user)
 		if err != nil {
@@ -34,7 +34,7 @@ func (s *Service) ListGrants(ctx context.Context, c Caller, parent, user string,
 	}
 	if ownOnly {
 		if user != "" && user != callerID(c) {
-			return nil, "", errAdminRequired
+			return nil, "", s.authorize(ctx, c, company, authz.ManageGrants)
 		}
 		user = callerID(c)
 	}
@@ -74,11 +74,9 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, parent string, g Gr
 	if err != nil {
 		return nil, err
 	}
-	if err := authorizeAdmin(c, company); err != nil {
+	// Operators' Administrators only: grants exist only in operators.
+	if err := s.authorize(ctx, c, company, authz.ManageGrants); err != nil {
 		return nil, err
-	}
-	if c.Principal.CompanyKind != kindOperator {
-		return nil, errs.FailedPrecondition("NOT_AN_OPERATOR", "extended permissions exist only in operator companies")
 	}
 	uc, user, err := ParseMember("grant.user", g.User)
 	if err != nil {
@@ -111,7 +109,7 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, parent string, g Gr
 		if err := t.PutGrant(out); err != nil {
 			return err
 		}
-		if err := t.revoke(RevocationEvent{User: UserName(user), Company: CompanyName(company), Kind: identityv1.RevocationEvent_KIND_GRANTS_CHANGED}); err != nil {
+		if err := t.revoke(RevocationEvent{User: UserName(user), Company: CompanyName(company), Kind: auth.RevokeGrantsChanged}); err != nil {
 			return err
 		}
 		return t.audit(company, "grant.create", GrantName(company, out.ID), grantDetail(out))
@@ -125,7 +123,7 @@ func (s *Service) DeleteGrant(ctx context.Context, c Caller, name string) error 
 	if err != nil {
 		return err
 	}
-	if err := authorizeAdmin(c, company); err != nil {
+	if err := s.authorize(ctx, c, company, authz.ManageGrants); err != nil {
 		return err
 	}
 	return s.update(ctx, c, func(t *txn) error {
@@ -139,7 +137,7 @@ func (s *Service) DeleteGrant(ctx context.Context, c Caller, name string) error 
 		if err := t.DeleteGrant(company, id); err != nil {
 			return err
 		}
-		if err := t.revoke(RevocationEvent{User: UserName(g.User), Company: CompanyName(company), Kind: identityv1.RevocationEvent_KIND_GRANTS_CHANGED}); err != nil {
+		if err := t.revoke(RevocationEvent{User: UserName(g.User), Company: CompanyName(company), Kind: auth.RevokeGrantsChanged}); err != nil {
 			return err
 		}
 		return t.audit(company, "grant.delete", name, grantDetail(g))

@@ -3,8 +3,10 @@ package domain
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 
-	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
+	"github.com/vigil/vigil/services/identity/internal/tokens"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 )
@@ -20,11 +22,14 @@ type AddMemberInput struct {
 	Actor     string // users/{user} or empty
 }
 
-// AddMember adds a contact to a company, idempotent by e-mail. An unset role
-// is decided in the transaction: Administrator when the company has no
-// member yet, else Restricted user (R-DIR-5); in the latter case the
-// company's Administrators are asked to review the new user's rights.
-func (s *Service) AddMember(ctx context.Context, c Caller, in AddMemberInput) (*Member, bool, error) {
+// AddMember adds a contact to a company, idempotent by e-mail: an existing
+// member is returned unchanged (created false). Like CreateUser it invites
+// the person, whether or not the e-mail has a login, and answers alike
+// (R-ID-10). An unset role is decided in the transaction: Administrator
+// when the company has no member yet, else Restricted user (R-DIR-5); in
+// the latter case the company's Administrators are asked to review the new
+// user's rights.
+func (s *Service) AddMember(ctx context.Context, c Caller, in AddMemberInput) (*User, bool, error) {
 	company, err := ParseCompany("company", in.Company)
 	if err != nil {
 		return nil, false, err
@@ -41,12 +46,12 @@ func (s *Service) AddMember(ctx context.Context, c Caller, in AddMemberInput) (*
 		}
 		actor = &Login{ID: id}
 	}
-	var out *Member
+	var out *User
 	created := false
 	err = s.update(ctx, c, func(t *txn) error {
 		if l, err := t.LoginByEmail(NormalizeEmail(in.User.Email)); err == nil {
 			if m, err := t.Membership(company, l.ID); err == nil {
-				out = &Member{Login: *l, Membership: *m}
+				out = view(l, m, toMembers)
 				return nil
 			}
 		}
@@ -55,10 +60,10 @@ func (s *Service) AddMember(ctx context.Context, c Caller, in AddMemberInput) (*
 			return err
 		}
 		role := in.User.Role
-		if role == 0 {
+		if role == authz.RoleUnspecified {
 			role = authz.RoleRestricted
 			if len(members) == 0 {
-				role = roleAdmin
+				role = authz.RoleAdministrator
 			}
 		}
 		comp, err := companyOrStub(t, company)
@@ -70,7 +75,7 @@ func (s *Service) AddMember(ctx context.Context, c Caller, in AddMemberInput) (*
 			return err
 		}
 		inviter := cust.Label()
-		m, login, err := t.addMember(comp, in.User, role, inviter, comp.Label())
+		login, m, err := t.invite(comp, in.User, role, inviter)
 		if err != nil {
 			return err
 		}
@@ -80,28 +85,29 @@ func (s *Service) AddMember(ctx context.Context, c Caller, in AddMemberInput) (*
 			}
 		}
 		if err := t.auditAs(actor, company, "user.create", MemberName(company, login.ID),
-			map[string]string{"role": role.String(), "invited_by": CompanyName(customer), "via": "contact"}); err != nil {
+			map[string]string{"role": role.String(), "state": m.State.String(), "invited_by": CompanyName(customer), "via": "contact"}); err != nil {
 			return err
 		}
 		if len(members) > 0 {
-			if err := t.askReview(comp, inviter, login, members); err != nil {
+			if err := t.askReview(comp, inviter, login, m, members); err != nil {
 				return err
 			}
 		}
-		out, created = &Member{Login: *login, Membership: *m}, true
+		out, created = view(login, m, toMembers), true
 		return nil
 	})
 	return out, created, err
 }
 
-// askReview queues R-DIR-5's review request to the company's active Administrators.
-func (t *txn) askReview(comp *Company, customer string, newUser *Login, members []*Membership) error {
+// askReview queues R-DIR-5's review request to the company's active
+// Administrators, naming the new member as it was added.
+func (t *txn) askReview(comp *Company, customer string, newUser *Login, m *Membership, members []*Membership) error {
 	var to []Recipient
-	for _, m := range members {
-		if m.Role != roleAdmin || m.State != stateActive {
+	for _, o := range members {
+		if o.Role != authz.RoleAdministrator || o.State != StateActive {
 			continue
 		}
-		l, err := t.Login(m.User)
+		l, err := t.Login(o.User)
 		if err != nil {
 			return err
 		}
@@ -115,10 +121,10 @@ func (t *txn) askReview(comp *Company, customer string, newUser *Login, members 
 		// removed and added again must be reviewed again. Relay retries
 		// reuse the queued key, so notify still sends this one once.
 		IdempotencyKey: "review:" + comp.ID + ":" + newUser.ID + ":" + newID(),
-		Template:       notifyv1.Template_TEMPLATE_REVIEW_NEW_USER,
+		Template:       TemplateReviewNewUser,
 		Recipients:     to,
 		Data: map[string]string{"company_name": comp.Label(), "customer_name": customer,
-			"new_user_name": newUser.DisplayName(), "new_user_email": newUser.Email},
+			"new_user_name": m.DisplayName(), "new_user_email": newUser.Email},
 		Company: CompanyName(comp.ID),
 	})
 }
@@ -137,7 +143,7 @@ func (s *Service) CountMembers(ctx context.Context, company string) (MemberCount
 		ms, err := tx.CompanyMembers(id)
 		for _, m := range ms {
 			out.Total++
-			if m.State == stateActive {
+			if m.State == StateActive {
 				out.Active++
 			}
 		}
@@ -146,23 +152,24 @@ func (s *Service) CountMembers(ctx context.Context, company string) (MemberCount
 	return out, err
 }
 
-// BatchGetUsers returns the members named, in order, leaving out unknown ones.
-func (s *Service) BatchGetUsers(ctx context.Context, names []string) ([]Member, error) {
-	var out []Member
+// BatchGetUsers returns the members named, in order, leaving out unknown
+// ones, as their companies show them (R-DIR-8).
+func (s *Service) BatchGetUsers(ctx context.Context, names []string) ([]User, error) {
+	var out []User
 	err := s.view(ctx, func(tx Tx) error {
 		for i, name := range names {
-			company, user, err := ParseMember("names["+itoa(i)+"]", name)
+			company, user, err := ParseMember("names["+strconv.Itoa(i)+"]", name)
 			if err != nil {
 				return err
 			}
-			m, err := loadMember(tx, company, user)
+			l, m, err := loadMember(tx, company, user)
 			if errors.Is(err, errMemberNotFound) {
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			out = append(out, *m)
+			out = append(out, *view(l, m, toMembers))
 		}
 		return nil
 	})
@@ -201,9 +208,10 @@ type Check struct {
 	Project    string
 }
 
-// CheckPermission answers whether a user may do something in a company:
-// the R-ID-3 matrix for a permission; grants for an extended permission,
-// which an operator's Administrators hold all of (R-DIR-10). An inactive or
+// CheckPermission answers whether a user may do something in a company, as
+// runtime/authz's table decides for the user's membership there: an R-ID-3
+// permission of its role, or an extended permission (R-DIR-10) from its
+// grants, which an operator's Administrators hold all of. An inactive or
 // missing membership is never allowed.
 func (s *Service) CheckPermission(ctx context.Context, user, company string, q Check) (bool, Role, error) {
 	uid, err := ParseUser("user", user)
@@ -214,6 +222,17 @@ func (s *Service) CheckPermission(ctx context.Context, user, company string, q C
 	if err != nil {
 		return false, 0, err
 	}
+	action := q.Permission
+	if action == 0 {
+		if action, err = extendedAction(q.Scope, q.Level); err != nil {
+			return false, 0, err
+		}
+		if q.Scope == authz.ScopeProject && q.Project == "" {
+			return false, 0, errs.InvalidArgument("extended_permission.project", "is required for GRANT_SCOPE_PROJECT")
+		}
+	} else if !authz.IsMatrixPermission(action) {
+		return false, 0, errs.InvalidArgument("permission", "must be an R-ID-3 permission")
+	}
 	var allowed bool
 	var role Role
 	err = s.view(ctx, func(tx Tx) error {
@@ -221,44 +240,28 @@ func (s *Service) CheckPermission(ctx context.Context, user, company string, q C
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
-		if err != nil {
+		if err != nil || m.State != StateActive {
 			return err
-		}
-		if m.State != stateActive {
-			return nil
 		}
 		role = m.Role
 		comp, err := companyOrStub(tx, cid)
 		if err != nil {
 			return err
 		}
-		if q.Permission != 0 {
-			allowed = authz.Allowed(comp.Kind, m.Role, q.Permission)
+		subject := authz.Subject{User: UserName(uid), Company: CompanyName(cid), Kind: comp.Kind, Role: m.Role}
+		err = authz.Authorize(ctx, subject, CompanyName(cid), action, q.Project, txGrants{tx})
+		allowed = err == nil
+		if denied(err) {
 			return nil
 		}
-		if comp.Kind != kindOperator {
-			return nil
-		}
-		if hasAllExtended(comp.Kind, m.Role) {
-			allowed = true
-			return nil
-		}
-		grants, err := tx.Grants(cid)
-		if err != nil {
-			return err
-		}
-		for _, g := range grants {
-			if g.User == uid && grantAllows(g, q.Scope, q.Level, q.Project) {
-				allowed = true
-				break
-			}
-		}
-		return nil
+		return err
 	})
 	return allowed, role, err
 }
 
-// SyncCompany updates identity's copy of a company (kind, name, R-ID-8 flag).
+// SyncCompany updates identity's copy of a company (kind, name, R-ID-8
+// flag); a new two-factor requirement limits the tokens of the members not
+// enrolled to enrolment at once (putCompany).
 func (s *Service) SyncCompany(ctx context.Context, c Caller, in Company) error {
 	id, err := ParseCompany("company", in.ID)
 	if err != nil {
@@ -270,14 +273,146 @@ func (s *Service) SyncCompany(ctx context.Context, c Caller, in Company) error {
 	in.ID = id
 	return s.update(ctx, c, func(t *txn) error {
 		in.UpdateTime = t.now
-		return t.PutCompany(&in)
+		return t.putCompany(&in)
 	})
 }
 
-func itoa(i int) string {
-	const digits = "0123456789"
-	if i < 10 {
-		return digits[i : i+1]
+// ListMembersInput filters and pages ListMembers.
+type ListMembersInput struct {
+	Company    string // companies/{company}, or empty for every company
+	State      State  // StateUnspecified: any
+	Permission Permission
+	Page       Page
+}
+
+// ListMembers pages through members in (company id, user id) order, of one
+// company or of every company, filtered by state and by an R-ID-3
+// permission of their role (decided by runtime/authz's table). It reads the
+// membership index from where the page token says and examines a bounded
+// number of memberships per call: a page may be short, even empty, while a
+// next token is given. The token is bound to the filters. The language
+// shown is the person's own, else as the company shows it, else the
+// company's.
+func (s *Service) ListMembers(ctx context.Context, in ListMembersInput) ([]User, string, error) {
+	var company string
+	if in.Company != "" {
+		var err error
+		if company, err = ParseCompany("company", in.Company); err != nil {
+			return nil, "", err
+		}
 	}
-	return itoa(i/10) + digits[i%10:i%10+1]
+	if in.Permission != 0 && !authz.IsMatrixPermission(in.Permission) {
+		return nil, "", errs.InvalidArgument("permission", "must be an R-ID-3 permission")
+	}
+	size := in.Page.Size
+	switch {
+	case size <= 0:
+		size = 100
+	case size > 1000:
+		size = 1000
+	}
+	filter := []string{company, strconv.Itoa(int(in.State)), strconv.Itoa(int(in.Permission))}
+	var afterCompany, afterUser string
+	if in.Page.Token != "" {
+		parts, err := tokens.DecodePage("members", in.Page.Token, 5)
+		if err != nil || strings.Join(parts[:3], "\x00") != strings.Join(filter, "\x00") || parts[3] == "" {
+			return nil, "", errBadPageToken
+		}
+		afterCompany, afterUser = parts[3], parts[4]
+	}
+	const batch = 200
+	budget := max(5*size, 1000) // memberships examined per call
+	var out []User
+	next := ""
+	err := s.view(ctx, func(tx Tx) error {
+		companies := map[string]*Company{}
+		for scanned := 0; ; {
+			ms, err := tx.MembersAfter(company, afterCompany, afterUser, batch)
+			if err != nil {
+				return err
+			}
+			for _, m := range ms {
+				afterCompany, afterUser = m.Company, m.User
+				scanned++
+				if in.State != StateUnspecified && m.State != in.State {
+					continue
+				}
+				comp, ok := companies[m.Company]
+				if !ok {
+					if comp, err = companyOrStub(tx, m.Company); err != nil {
+						return err
+					}
+					companies[m.Company] = comp
+				}
+				if in.Permission != 0 && !authz.Allowed(comp.Kind, m.Role, in.Permission) {
+					continue
+				}
+				l, err := tx.Login(m.User)
+				if err != nil {
+					return err
+				}
+				u := view(l, m, toAdmins)
+				if l.Language != "" {
+					u.Language = l.Language
+				} else if u.Language == "" {
+					u.Language = comp.Language
+				}
+				out = append(out, *u)
+				if len(out) == size {
+					more, err := tx.MembersAfter(company, afterCompany, afterUser, 1)
+					if err == nil && len(more) > 0 {
+						next = tokens.EncodePage("members", append(filter, afterCompany, afterUser)...)
+					}
+					return err
+				}
+			}
+			if len(ms) < batch {
+				return nil
+			}
+			if scanned >= budget {
+				next = tokens.EncodePage("members", append(filter, afterCompany, afterUser)...)
+				return nil
+			}
+		}
+	})
+	return out, next, err
+}
+
+// ReportUndeliverableEmail marks the login of an address that mail failed
+// to reach for good (notify reports SMTP 5xx): its companies' Administrators
+// see it (User.email_undeliverable) and their audit logs record it. It
+// reports whether a login has the address; reporting again updates the
+// reason and time.
+func (s *Service) ReportUndeliverableEmail(ctx context.Context, c Caller, email, reason string) (bool, error) {
+	email = NormalizeEmail(email)
+	if reason = strings.TrimSpace(reason); reason == "" {
+		reason = "undeliverable"
+	}
+	marked := false
+	err := s.update(ctx, c, func(t *txn) error {
+		l, err := t.LoginByEmail(email)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		l.EmailUndeliverable, l.EmailUndeliverableTime = reason, t.now
+		if err := t.PutLogin(l); err != nil {
+			return err
+		}
+		ms, err := t.UserMemberships(l.ID)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if err := t.auditAs(nil, m.Company, "user.email_undeliverable", MemberName(m.Company, l.ID),
+				map[string]string{"reason": reason}); err != nil {
+				return err
+			}
+		}
+		marked = true
+		return nil
+	})
+	return marked, err
 }

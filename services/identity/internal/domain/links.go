@@ -3,10 +3,10 @@ package domain
 import (
 	"context"
 	"errors"
+	"time"
 
 	"go.uber.org/zap"
 
-	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/identity/internal/tokens"
 	"github.com/vigil/vigil/services/runtime/errs"
 )
@@ -31,7 +31,7 @@ func (s *Service) RequestPasswordReset(_ context.Context, c Caller, email string
 				return err
 			}
 			s.resets.Failure(email) // counts requests, silently limiting them
-			return t.queue(&Notification{IdempotencyKey: "reset:" + newID(), Template: notifyv1.Template_TEMPLATE_PASSWORD_RESET,
+			return t.queue(&Notification{IdempotencyKey: "reset:" + newID(), Template: TemplatePasswordReset,
 				Recipients: []Recipient{recipient(l)}, Data: map[string]string{}, Link: LinkReset, LinkUser: l.ID})
 		})
 		if err != nil {
@@ -48,73 +48,34 @@ func (s *Service) RequestPasswordReset(_ context.Context, c Caller, email string
 
 // validLink returns the unexpired link token of kind that raw is.
 func (t *txn) validLink(raw string, kind LinkKind) (*LinkToken, error) {
+	return validLink(t, t.now, raw, kind)
+}
+
+func validLink(tx Tx, now time.Time, raw string, kind LinkKind) (*LinkToken, error) {
 	d, err := tokens.ParseLinkToken(raw)
 	if err != nil {
 		return nil, errInvalidLink
 	}
-	lt, err := t.LinkToken(d)
+	lt, err := tx.LinkToken(d)
 	if errors.Is(err, ErrNotFound) {
 		return nil, errInvalidLink
 	}
 	if err != nil {
 		return nil, err
 	}
-	if lt.Kind != kind || !t.now.Before(lt.ExpireTime) {
+	if lt.Kind != kind || !now.Before(lt.ExpireTime) {
 		return nil, errInvalidLink
 	}
 	return lt, nil
 }
 
-// ResetPassword sets a new password with a reset link token (R-ID-6): the
-// token, and every other reset link of the user, is used up, every session
-// of the user ends. A reset never bypasses two-factor: an enrolled user
-// must give a current code, and guessing it is throttled as a sign-in is
-// (R-ID-5), since a wrong code leaves the link valid for another try.
-func (s *Service) ResetPassword(ctx context.Context, c Caller, raw, next, code string) error {
-	if err := s.policy.Check("new_password", next); err != nil {
-		return err
-	}
-	login, err := s.linkLogin(ctx, raw, LinkReset)
-	if err != nil {
-		return err
-	}
-	if err := s.checkResetCode(c, login, code); err != nil {
-		return err
-	}
-	hash, err := s.hash(ctx, next)
-	if err != nil {
-		return err
-	}
-	err = s.update(ctx, c, func(t *txn) error {
-		lt, err := t.validLink(raw, LinkReset)
-		if err != nil {
-			return err
-		}
-		l, err := t.Login(lt.User)
-		if err != nil {
-			return errInvalidLink
-		}
-		if _, err := t.spendTOTP(l, code); err != nil {
-			return err
-		}
-		if err := t.DeleteLinkToken(lt.Hash); err != nil {
-			return err
-		}
-		return t.setPassword(l, hash, "")
-	})
-	if errors.Is(err, errTOTPInvalid) {
-		s.failed(login.Email, c.ClientAddr)
-	}
-	return err
-}
-
-// linkLogin returns the login an unexpired link token of kind is for.
-func (s *Service) linkLogin(ctx context.Context, raw string, kind LinkKind) (*Login, error) {
+// linkLogin returns the unexpired link token of kind that raw is, and its login.
+func (s *Service) linkLogin(ctx context.Context, raw string, kind LinkKind) (*LinkToken, *Login, error) {
+	var lt *LinkToken
 	var login *Login
 	err := s.view(ctx, func(tx Tx) error {
-		t := &txn{Tx: tx, s: s, now: s.now()}
-		lt, err := t.validLink(raw, kind)
-		if err != nil {
+		var err error
+		if lt, err = validLink(tx, s.now(), raw, kind); err != nil {
 			return err
 		}
 		login, err = tx.Login(lt.User)
@@ -123,32 +84,53 @@ func (s *Service) linkLogin(ctx context.Context, raw string, kind LinkKind) (*Lo
 		}
 		return err
 	})
-	return login, err
+	return lt, login, err
 }
 
-// checkResetCode checks a reset's TOTP code, before the new password is
-// hashed, as one throttled attempt. Without two-factor nothing guessable
-// is checked (the link token is not), so nothing is throttled: an attacker
-// locking the account must not also block its owner's reset.
-func (s *Service) checkResetCode(c Caller, login *Login, code string) error {
-	if !login.TwoFactor() {
-		return nil
+// ResetPassword sets a new password with a reset link token (R-ID-6): the
+// token, and every other reset link of the user, is used up, every session
+// of the user ends. A reset never bypasses two-factor: an enrolled user
+// must give a current code, proven and throttled as a sign-in is (R-ID-5),
+// since a wrong code leaves the link valid for another try.
+func (s *Service) ResetPassword(ctx context.Context, c Caller, raw, next, code string) error {
+	if err := s.policy.Check("new_password", next); err != nil {
+		return err
 	}
-	a, err := s.begin(login.Email, c.ClientAddr)
+	_, login, err := s.linkLogin(ctx, raw, LinkReset)
 	if err != nil {
 		return err
 	}
-	defer a.release()
-	err = s.checkTOTP(login, code)
-	if errors.Is(err, errTOTPInvalid) {
-		a.fail()
+	if err := s.prove(ctx, c, login.Email, login, credential{Code: code}, codeOnly); err != nil {
+		return err
 	}
-	return err
+	hash, err := s.hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, c, func(t *txn) error {
+		lt, err := t.validLink(raw, LinkReset)
+		if err != nil {
+			return err
+		}
+		l, err := t.Login(lt.User)
+		if err != nil {
+			return errInvalidLink
+		}
+		if _, err := t.spendCode(l, code); err != nil {
+			return err
+		}
+		if err := t.DeleteLinkToken(lt.Hash); err != nil {
+			return err
+		}
+		l.EmailUndeliverable, l.EmailUndeliverableTime = "", time.Time{} // the link reached it
+		return t.setPassword(l, hash, "")
+	})
 }
 
 // setPassword stores l with its new password hash and ends what the old
 // password opened: every reset link of l (R-ID-6: a link must not outlive
-// the password it was sent to replace) and every session but keep.
+// the password it was sent to replace) and every session but keep. A reset
+// (keep empty) is told to every company the person has joined.
 func (t *txn) setPassword(l *Login, hash, keep string) error {
 	l.PasswordHash, l.UpdateTime = hash, t.now
 	if err := t.PutLogin(l); err != nil {
@@ -177,6 +159,9 @@ func (t *txn) setPassword(l *Login, hash, keep string) error {
 		return err
 	}
 	for _, m := range ms {
+		if m.State == StateInvited {
+			continue // not joined: that company must not learn of the login (R-ID-10)
+		}
 		if err := t.auditAs(l, m.Company, "password.reset", MemberName(m.Company, l.ID), nil); err != nil {
 			return err
 		}
@@ -189,34 +174,32 @@ type InvitationInput struct {
 	Token, Password, GivenName, FamilyName, TOTPCode string
 }
 
-// AcceptInvitation activates an invited membership with an invitation link
-// token (R-ID-6), sets the new login's password and signs the user in.
+// AcceptInvitation is the person's consent to join a company (R-ID-10): with
+// an invitation link token (R-ID-6) it activates the invited membership and
+// signs the person in there. The person proves who it is by its own
+// session (the caller is the invitee), by the current password of its
+// login (and code, when enrolled: proven and throttled as a sign-in is), or,
+// when the e-mail has no password yet, by setting one: the link reached it.
 func (s *Service) AcceptInvitation(ctx context.Context, c Caller, in InvitationInput) (*SignIn, error) {
-	login, err := s.linkLogin(ctx, in.Token, LinkInvitation)
+	_, login, err := s.linkLogin(ctx, in.Token, LinkInvitation)
 	if err != nil {
 		return nil, err
 	}
-	hash := login.PasswordHash
-	if hash == "" {
+	via, hash := "password", ""
+	switch {
+	case c.Authenticated && c.Principal.User == UserName(login.ID):
+		via = "session"
+	case login.PasswordHash == "":
+		via = "new_password"
 		if err := s.policy.Check("password", in.Password); err != nil {
 			return nil, err
 		}
 		if hash, err = s.hash(ctx, in.Password); err != nil {
 			return nil, err
 		}
-	} else {
-		// The login was set up meanwhile (another invitation): its
-		// password proves it is the same person.
-		ok, err := s.verify(ctx, in.Password, login.PasswordHash)
-		if err != nil {
+	default:
+		if err := s.prove(ctx, c, login.Email, login, credential{Password: in.Password, Code: in.TOTPCode}, passwordAndCode); err != nil {
 			return nil, err
-		}
-		if !ok {
-			s.failed(login.Email, c.ClientAddr)
-			return nil, errInvalidCredentials
-		}
-		if login.TwoFactor() && in.TOTPCode == "" {
-			return nil, errTOTPRequired
 		}
 	}
 	var ses *session
@@ -229,9 +212,26 @@ func (s *Service) AcceptInvitation(ctx context.Context, c Caller, in InvitationI
 		if err != nil {
 			return errInvalidLink
 		}
-		secondFactor, err := t.spendTOTP(l, in.TOTPCode)
-		if err != nil {
-			return err
+		var secondFactor bool
+		switch via {
+		case "session":
+			sess, err := t.Session(c.Principal.Session)
+			if err != nil || sess.User != l.ID {
+				return errs.Unauthenticated("SESSION_ENDED", "your session has ended: sign in again")
+			}
+			secondFactor = sess.SecondFactor
+		case "new_password":
+			if l.PasswordHash != "" {
+				return errs.Aborted("PASSWORD_SET", "this e-mail got a password meanwhile: accept with it")
+			}
+			l.PasswordHash = hash
+		default:
+			if l.PasswordHash != login.PasswordHash {
+				return errInvalidCredentials // changed meanwhile
+			}
+			if secondFactor, err = t.spendCode(l, in.TOTPCode); err != nil {
+				return err
+			}
 		}
 		m, err := t.Membership(lt.Company, l.ID)
 		if errors.Is(err, ErrNotFound) {
@@ -243,26 +243,37 @@ func (s *Service) AcceptInvitation(ctx context.Context, c Caller, in InvitationI
 		if err := t.DeleteLinkToken(lt.Hash); err != nil {
 			return err
 		}
-		if m.State == stateInvited {
-			m.State, m.UpdateTime = stateActive, t.now
+		switch m.State {
+		case StateInvited:
+			m.State, m.ActiveSince, m.UpdateTime = StateActive, t.now, t.now
+			if in.GivenName != "" {
+				m.GivenName = in.GivenName
+			}
+			if in.FamilyName != "" {
+				m.FamilyName = in.FamilyName
+			}
 			if err := t.PutMembership(m); err != nil {
 				return err
 			}
-		} else if m.State != stateActive {
+		case StateActive:
+		default:
 			return errNoMembership
 		}
-		l.PasswordHash = hash
-		if in.GivenName != "" {
-			l.GivenName = in.GivenName
+		if via == "new_password" {
+			// The login's own profile started as the inviter's words.
+			if in.GivenName != "" {
+				l.GivenName = in.GivenName
+			}
+			if in.FamilyName != "" {
+				l.FamilyName = in.FamilyName
+			}
 		}
-		if in.FamilyName != "" {
-			l.FamilyName = in.FamilyName
-		}
+		l.EmailUndeliverable, l.EmailUndeliverableTime = "", time.Time{} // the link reached it
 		l.LastCompany, l.UpdateTime = lt.Company, t.now
 		if err := t.PutLogin(l); err != nil {
 			return err
 		}
-		if err := t.auditAs(l, lt.Company, "invitation.accept", MemberName(lt.Company, l.ID), nil); err != nil {
+		if err := t.auditAs(l, lt.Company, "invitation.accept", MemberName(lt.Company, l.ID), map[string]string{"via": via}); err != nil {
 			return err
 		}
 		comp, err := companyOrStub(t, lt.Company)

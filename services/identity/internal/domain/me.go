@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 
-	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/identity/internal/totp"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
@@ -22,17 +21,28 @@ func selfCompany(c Caller) (string, string, error) {
 	return company, callerID(c), nil
 }
 
-// GetMe returns the caller as a member of its session's company.
-func (s *Service) GetMe(ctx context.Context, c Caller) (*Member, error) {
+// GetMe returns the caller as a member of its session's company, to itself.
+func (s *Service) GetMe(ctx context.Context, c Caller) (*User, error) {
 	company, user, err := selfCompany(c)
 	if err != nil {
 		return nil, err
 	}
-	return s.member(ctx, company, user)
+	var out *User
+	err = s.view(ctx, func(tx Tx) error {
+		l, m, err := loadMember(tx, company, user)
+		if err == nil {
+			out = view(l, m, toSelf)
+		}
+		return err
+	})
+	return out, err
 }
 
-// UpdateMe changes the caller's own profile (never role, state or e-mail).
-func (s *Service) UpdateMe(ctx context.Context, c Caller, in UserInput, mask []string) (*Member, error) {
+// UpdateMe changes the caller's own details (never role, state or e-mail):
+// the person's own profile, and the same fields in every company where it is
+// an active member, each of which records it in its audit log (R-ID-9,
+// R-ID-10). Companies that only invited the person keep what they were told.
+func (s *Service) UpdateMe(ctx context.Context, c Caller, in UserInput, mask []string) (*User, error) {
 	company, user, err := selfCompany(c)
 	if err != nil {
 		return nil, err
@@ -42,27 +52,51 @@ func (s *Service) UpdateMe(ctx context.Context, c Caller, in UserInput, mask []s
 			return nil, errs.InvalidArgument("update_mask", "%q is not yours to change", f)
 		}
 	}
-	var out *Member
+	var out *User
 	err = s.update(ctx, c, func(t *txn) error {
-		cur, err := loadMember(t, company, user)
+		l, cur, err := loadMember(t, company, user)
 		if err != nil {
 			return err
 		}
-		detail, err := applyProfile(&cur.Login, in, mask, "user.")
+		if _, err := applyProfile(&l.Profile, in.Profile, mask, "user."); err != nil {
+			return err
+		}
+		l.UpdateTime = t.now
+		if err := t.PutLogin(l); err != nil {
+			return err
+		}
+		ms, err := t.UserMemberships(user)
 		if err != nil {
 			return err
 		}
-		cur.Login.UpdateTime = t.now
-		if err := t.PutLogin(&cur.Login); err != nil {
-			return err
+		for _, m := range ms {
+			if m.State != StateActive {
+				continue
+			}
+			m.Profile = shownProfile(l, m)
+			detail, err := applyProfile(&m.Profile, in.Profile, mask, "user.")
+			if err != nil {
+				return err
+			}
+			m.UpdateTime = t.now
+			if err := t.PutMembership(m); err != nil {
+				return err
+			}
+			detail["via"] = "self"
+			if err := t.auditAs(l, m.Company, "user.update", MemberName(m.Company, user), detail); err != nil {
+				return err
+			}
+			if m.Company == company {
+				cur = m
+			}
 		}
-		out = cur
-		return t.audit(company, "user.update", MemberName(company, user), detail)
+		out = view(l, cur, toSelf)
+		return nil
 	})
 	return out, err
 }
 
-// ChangePassword sets a new password after checking the current one (and
+// ChangePassword sets a new password after proving the current one (and
 // the TOTP code when enrolled), and ends the caller's other sessions and
 // every reset link of the user.
 func (s *Service) ChangePassword(ctx context.Context, c Caller, current, next, code string) error {
@@ -77,7 +111,12 @@ func (s *Service) ChangePassword(ctx context.Context, c Caller, current, next, c
 	}); err != nil {
 		return err
 	}
-	if err := s.checkPassword(ctx, c, login, current, code); err != nil {
+	// A stolen access token must not become a way to guess either.
+	err = s.prove(ctx, c, login.Email, login, credential{Password: current, Code: code}, passwordAndCode)
+	if errors.Is(err, errInvalidCredentials) {
+		return errs.Unauthenticated("INVALID_CREDENTIALS", "current_password: wrong password")
+	}
+	if err != nil {
 		return err
 	}
 	if err := s.policy.Check("new_password", next); err != nil {
@@ -87,7 +126,7 @@ func (s *Service) ChangePassword(ctx context.Context, c Caller, current, next, c
 	if err != nil {
 		return err
 	}
-	err = s.update(ctx, c, func(t *txn) error {
+	return s.update(ctx, c, func(t *txn) error {
 		l, err := t.Login(user)
 		if err != nil {
 			return err
@@ -95,7 +134,7 @@ func (s *Service) ChangePassword(ctx context.Context, c Caller, current, next, c
 		if l.PasswordHash != login.PasswordHash {
 			return errs.Aborted("PASSWORD_CHANGED", "the password changed meanwhile; retry")
 		}
-		if _, err := t.spendTOTP(l, code); err != nil {
+		if _, err := t.spendCode(l, code); err != nil {
 			return err
 		}
 		if err := t.setPassword(l, hash, c.Principal.Session); err != nil {
@@ -103,54 +142,6 @@ func (s *Service) ChangePassword(ctx context.Context, c Caller, current, next, c
 		}
 		return t.audit(company, "password.change", MemberName(company, user), nil)
 	})
-	if errors.Is(err, errTOTPInvalid) {
-		s.failed(login.Email, c.ClientAddr)
-	}
-	return err
-}
-
-// checkPassword checks a signed-in user's current password and, when
-// enrolled, TOTP code (not yet spent) as one throttled attempt (R-ID-5): a
-// stolen access token must not become a way to guess either.
-func (s *Service) checkPassword(ctx context.Context, c Caller, login *Login, current, code string) error {
-	a, err := s.begin(login.Email, c.ClientAddr)
-	if err != nil {
-		return err
-	}
-	defer a.release()
-	ok, err := s.verify(ctx, current, login.PasswordHash)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		a.fail()
-		return errs.Unauthenticated("INVALID_CREDENTIALS", "current_password: wrong password")
-	}
-	err = s.checkTOTP(login, code)
-	if errors.Is(err, errTOTPInvalid) {
-		a.fail()
-	}
-	return err
-}
-
-// endSessions ends every session of user but keep (may be empty).
-func (t *txn) endSessions(user, keep string) error {
-	sessions, err := t.UserSessions(user)
-	if err != nil {
-		return err
-	}
-	for _, sess := range sessions {
-		if sess.ID == keep {
-			continue
-		}
-		if err := t.DeleteSession(sess.ID); err != nil {
-			return err
-		}
-		if err := t.revoke(RevocationEvent{User: UserName(user), Kind: identityv1.RevocationEvent_KIND_SESSION_REVOKED, Session: sess.ID}); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Permissions is a member's effective permissions in one company.
@@ -163,7 +154,8 @@ type Permissions struct {
 }
 
 // GetMyPermissions lists the caller's R-ID-3 permissions and extended
-// permissions (R-DIR-10) in its session's company.
+// permissions (R-DIR-10) in its session's company, as runtime/authz's
+// table gives them.
 func (s *Service) GetMyPermissions(ctx context.Context, c Caller) (*Permissions, error) {
 	company, user, err := selfCompany(c)
 	if err != nil {
@@ -171,8 +163,8 @@ func (s *Service) GetMyPermissions(ctx context.Context, c Caller) (*Permissions,
 	}
 	p := c.Principal
 	out := &Permissions{Company: company, Role: p.Role, Permissions: authz.Permissions(p.CompanyKind, p.Role),
-		AllExtended: hasAllExtended(p.CompanyKind, p.Role)}
-	if out.AllExtended || p.CompanyKind != kindOperator {
+		AllExtended: allExtended(p.CompanyKind, p.Role)}
+	if out.AllExtended || p.CompanyKind != authz.KindOperator {
 		return out, nil
 	}
 	err = s.view(ctx, func(tx Tx) error {
@@ -196,7 +188,8 @@ type Enrollment struct {
 	URL    string
 }
 
-// EnrollTotp starts enrolling an authenticator (R-ID-8).
+// EnrollTotp starts enrolling an authenticator (R-ID-8); the pending secret
+// is stored sealed.
 func (s *Service) EnrollTotp(ctx context.Context, c Caller) (*Enrollment, error) {
 	_, user, err := selfCompany(c)
 	if err != nil {
@@ -215,7 +208,7 @@ func (s *Service) EnrollTotp(ctx context.Context, c Caller) (*Enrollment, error)
 		if l.TwoFactor() {
 			return errs.FailedPrecondition("TOTP_ALREADY_ENABLED", "two-factor authentication is already enabled")
 		}
-		l.TOTPPendingSecret = secret
+		l.TOTPPendingSealed, l.TOTPPendingSecret = s.sealTOTP(l, secret), nil
 		if err := t.PutLogin(l); err != nil {
 			return err
 		}
@@ -239,14 +232,18 @@ func (s *Service) ConfirmTotp(ctx context.Context, c Caller, code string) error 
 		if l.TwoFactor() {
 			return errs.FailedPrecondition("TOTP_ALREADY_ENABLED", "two-factor authentication is already enabled")
 		}
-		if len(l.TOTPPendingSecret) == 0 {
+		pending, err := s.pendingTOTPSecret(l)
+		if err != nil {
+			return err
+		}
+		if len(pending) == 0 {
 			return errs.FailedPrecondition("TOTP_NOT_ENROLLING", "call EnrollTotp first")
 		}
-		step, ok := totp.Verify(l.TOTPPendingSecret, code, t.now, 0)
+		step, ok := totp.Verify(pending, code, t.now, 0)
 		if !ok {
 			return errs.InvalidArgument("code", "does not match the authenticator")
 		}
-		l.TOTPSecret, l.TOTPPendingSecret, l.TOTPLastStep = l.TOTPPendingSecret, nil, step
+		l.TOTPSealed, l.TOTPPendingSealed, l.TOTPPendingSecret, l.TOTPLastStep = s.sealTOTP(l, pending), nil, nil, step
 		l.UpdateTime = t.now
 		if err := t.PutLogin(l); err != nil {
 			return err
@@ -258,10 +255,31 @@ func (s *Service) ConfirmTotp(ctx context.Context, c Caller, code string) error 
 	})
 }
 
-// DisableTotp removes the authenticator, given a current code; refused
-// while a company of the caller requires two-factor.
-func (s *Service) DisableTotp(ctx context.Context, c Caller, code string) error {
+// DisableTotp removes the authenticator. It takes the current password and
+// a current code, proven and throttled as a sign-in is (R-ID-5, issue 7
+// point 3), and is refused while a company of the caller requires
+// two-factor.
+func (s *Service) DisableTotp(ctx context.Context, c Caller, pw, code string) error {
 	company, user, err := selfCompany(c)
+	if err != nil {
+		return err
+	}
+	var login *Login
+	if err := s.view(ctx, func(tx Tx) error {
+		if login, err = tx.Login(user); err != nil {
+			return err
+		}
+		if !login.TwoFactor() {
+			return errs.FailedPrecondition("TOTP_NOT_ENABLED", "two-factor authentication is not enabled")
+		}
+		return requiredBy(tx, user)
+	}); err != nil {
+		return err
+	}
+	err = s.prove(ctx, c, login.Email, login, credential{Password: pw, Code: code}, passwordAndCode)
+	if errors.Is(err, errInvalidCredentials) {
+		return errs.Unauthenticated("INVALID_CREDENTIALS", "password: wrong password")
+	}
 	if err != nil {
 		return err
 	}
@@ -270,33 +288,44 @@ func (s *Service) DisableTotp(ctx context.Context, c Caller, code string) error 
 		if err != nil {
 			return err
 		}
-		if !l.TwoFactor() {
-			return errs.FailedPrecondition("TOTP_NOT_ENABLED", "two-factor authentication is not enabled")
+		if l.PasswordHash != login.PasswordHash {
+			return errs.Aborted("PASSWORD_CHANGED", "the password changed meanwhile; retry")
 		}
-		ms, err := t.UserMemberships(user)
-		if err != nil {
+		if err := requiredBy(t, user); err != nil {
 			return err
 		}
-		for _, m := range ms {
-			comp, err := t.Company(m.Company)
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				return err
-			}
-			if comp != nil && comp.RequireTwoFactor && m.State != stateDeactivated {
-				return errs.FailedPrecondition("TOTP_REQUIRED_BY_COMPANY", "%s requires two-factor authentication", CompanyName(m.Company))
-			}
+		if _, err := t.spendCode(l, code); err != nil {
+			return err
 		}
-		step, ok := totp.Verify(l.TOTPSecret, code, t.now, l.TOTPLastStep)
-		if !ok {
-			return errTOTPInvalid
-		}
-		l.TOTPSecret, l.TOTPLastStep = nil, step
+		l.TOTPSealed, l.TOTPSecret = nil, nil
 		l.UpdateTime = t.now
 		if err := t.PutLogin(l); err != nil {
 			return err
 		}
 		return t.audit(company, "totp.disable", MemberName(company, user), nil)
 	})
+}
+
+// requiredBy refuses while a company where user is active requires
+// two-factor (R-ID-8).
+func requiredBy(tx Tx, user string) error {
+	ms, err := tx.UserMemberships(user)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.State != StateActive {
+			continue
+		}
+		comp, err := tx.Company(m.Company)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if comp != nil && comp.RequireTwoFactor {
+			return errs.FailedPrecondition("TOTP_REQUIRED_BY_COMPANY", "%s requires two-factor authentication", CompanyName(m.Company))
+		}
+	}
+	return nil
 }
 
 // markSecondFactor records that the session just gave a TOTP code, so that

@@ -2,25 +2,24 @@ package domain
 
 import (
 	"context"
-	"sync"
-
 	"errors"
+	"sync"
 )
 
-// feed wakes every watcher of the revocation log when events commit: each
+// wake wakes every watcher of the revocation log when events commit: each
 // waiter holds the current channel, which is closed and replaced on notify.
-type feed struct {
+type wake struct {
 	mu sync.Mutex
 	ch chan struct{}
 }
 
-func (f *feed) wait() <-chan struct{} {
+func (f *wake) wait() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.ch
 }
 
-func (f *feed) notify() {
+func (f *wake) notify() {
 	f.mu.Lock()
 	close(f.ch)
 	f.ch = make(chan struct{})
@@ -52,7 +51,7 @@ func (s *Service) WatchRevocations(ctx context.Context, after uint64, send func(
 	for {
 		// Take the wake-up channel before reading, so that an event
 		// committed during the read still wakes us.
-		wake := s.feed.wait()
+		wake := s.revWake.wait()
 		var evs []*RevocationEvent
 		if err := s.view(ctx, func(tx Tx) error {
 			var err error

@@ -1,43 +1,32 @@
 package domain
 
+// This file is the session lifecycle (R-ID-4): sign-in, refresh, logout,
+// switching company, and the tokens a session is issued. Credentials are
+// proven by credentials.go.
+
 import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"sort"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
-	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
-	"github.com/vigil/vigil/services/identity/internal/password"
-	"github.com/vigil/vigil/services/identity/internal/throttle"
 	"github.com/vigil/vigil/services/identity/internal/tokens"
-	"github.com/vigil/vigil/services/identity/internal/totp"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/errs"
 )
 
-const (
-	stateActive  = identityv1.User_STATE_ACTIVE
-	stateInvited = identityv1.User_STATE_INVITED
-)
-
 var (
-	errInvalidCredentials = errs.Unauthenticated("INVALID_CREDENTIALS", "invalid e-mail or password")
-	errInvalidRefresh     = errs.Unauthenticated("INVALID_REFRESH_TOKEN", "invalid or expired refresh token")
-	errRefreshReused      = errs.Unauthenticated("REFRESH_TOKEN_REUSED", "refresh token already used: the session is ended")
-	errTOTPRequired       = errs.Unauthenticated("TOTP_REQUIRED", "a two-factor code is required")
-	errTOTPInvalid        = errs.Unauthenticated("INVALID_TOTP_CODE", "invalid or already used two-factor code")
-	errNoMembership       = errs.PermissionDenied("NO_ACTIVE_MEMBERSHIP", "no active membership in this company")
-	errNoSecondFactor     = errs.Unauthenticated("SECOND_FACTOR_MISSING", "this session was not signed in with two-factor: sign in again")
+	errInvalidRefresh = errs.Unauthenticated("INVALID_REFRESH_TOKEN", "invalid or expired refresh token")
+	errRefreshReused  = errs.Unauthenticated("REFRESH_TOKEN_REUSED", "refresh token already used: the session is ended")
+	errNoMembership   = errs.PermissionDenied("NO_ACTIVE_MEMBERSHIP", "no active membership in this company")
+	errNoSecondFactor = errs.Unauthenticated("SECOND_FACTOR_MISSING", "this session was not signed in with two-factor: sign in again")
+	errSessionTooOld  = errs.PermissionDenied("SESSION_PREDATES_MEMBERSHIP",
+		"this session began before your membership in the company was last activated: sign in again")
 )
-
-// Member is a login as a member of one company.
-type Member struct {
-	Login      Login
-	Membership Membership
-}
 
 // MembershipInfo is a membership with its company.
 type MembershipInfo struct {
@@ -50,7 +39,7 @@ type SignIn struct {
 	AccessToken            string
 	RefreshToken           string
 	ExpiresIn              time.Duration
-	Member                 Member
+	User                   User             // the person as the session's company shows it, to itself
 	Memberships            []MembershipInfo // active only
 	Company                string           // {company}
 	TOTPEnrollmentRequired bool
@@ -67,17 +56,36 @@ type session struct {
 }
 
 // startSession creates a session of login in company, in the transaction.
-// secondFactor says a TOTP code of login was verified in this transaction.
+// secondFactor says a TOTP code of login was verified for it. A login keeps
+// at most MaxSessions sessions: the oldest beyond end.
 func (t *txn) startSession(login *Login, m *Membership, comp *Company, secondFactor bool) (*session, error) {
 	sess := &Session{ID: newID(), User: login.ID, Company: m.Company, CreateTime: t.now,
 		MaxTime: t.now.Add(t.s.cfg.SessionMaxAge), SecondFactor: secondFactor}
 	sess.ExpireTime = minTime(t.now.Add(t.s.cfg.RefreshTTL), sess.MaxTime)
 	refresh := tokens.NewRefresh(sess.ID)
 	sess.RefreshHash = refresh.Digest()
+	if err := t.evictSessions(login.ID, t.s.cfg.MaxSessions-1); err != nil {
+		return nil, err
+	}
 	if err := t.PutSession(sess); err != nil {
 		return nil, err
 	}
 	return t.prepare(login, m, comp, sess, refresh)
+}
+
+// evictSessions ends the oldest sessions of user beyond keep.
+func (t *txn) evictSessions(user string, keep int) error {
+	ss, err := t.UserSessions(user)
+	if err != nil || len(ss) <= keep {
+		return err
+	}
+	sort.Slice(ss, func(i, j int) bool { return ss[i].CreateTime.Before(ss[j].CreateTime) })
+	for _, sess := range ss[:len(ss)-keep] {
+		if err := t.endSession(sess, "session.revoke", map[string]string{"reason": "too_many_sessions"}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (t *txn) prepare(login *Login, m *Membership, comp *Company, sess *Session, refresh tokens.Refresh) (*session, error) {
@@ -95,7 +103,7 @@ func activeMemberships(tx Tx, user string) ([]MembershipInfo, error) {
 	}
 	var out []MembershipInfo
 	for _, m := range ms {
-		if m.State != stateActive {
+		if m.State != StateActive {
 			continue
 		}
 		comp, err := companyOrStub(tx, m.Company)
@@ -117,12 +125,14 @@ func companyOrStub(tx Tx, id string) (*Company, error) {
 	return c, err
 }
 
-// principal is the access-token identity of a prepared session.
-func (s *session) principal() auth.Principal {
+// principal is the access-token identity of a prepared session. Platform
+// administrators (R-ID-11) are so whatever the session's company.
+func (s *Service) principal(ses *session) auth.Principal {
 	return auth.Principal{
-		User: UserName(s.login.ID), Company: CompanyName(s.member.Company), CompanyKind: s.company.Kind,
-		Role: s.member.Role, Session: s.sess.ID,
-		TOTPPending: s.company.RequireTwoFactor && !s.login.TwoFactor(),
+		User: UserName(ses.login.ID), Company: CompanyName(ses.member.Company), CompanyKind: ses.company.Kind,
+		Role: ses.member.Role, Session: ses.sess.ID,
+		TOTPPending:   ses.company.RequireTwoFactor && !ses.login.TwoFactor(),
+		PlatformAdmin: s.platformAdmins[NormalizeEmail(ses.login.Email)],
 	}
 }
 
@@ -133,136 +143,16 @@ func (s *Service) issue(ctx context.Context, ses *session) (*SignIn, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := ses.principal()
+	p := s.principal(ses)
 	at, err := auth.Sign(key, p, now, s.cfg.AccessTTL)
 	if err != nil {
 		return nil, err
 	}
 	return &SignIn{
 		AccessToken: at, RefreshToken: ses.refresh.String(), ExpiresIn: s.cfg.AccessTTL,
-		Member: Member{Login: *ses.login, Membership: *ses.member}, Memberships: ses.members,
+		User: *view(ses.login, ses.member, toSelf), Memberships: ses.members,
 		Company: ses.member.Company, TOTPEnrollmentRequired: p.TOTPPending,
 	}, nil
-}
-
-// hash runs argon2id in the bounded pool (R-ID-5).
-func (s *Service) hash(ctx context.Context, pw string) (string, error) {
-	var h string
-	var herr error
-	if err := s.pool.Do(ctx, func() { h, herr = password.Hash(pw, s.cfg.HashParams) }); err != nil {
-		return "", err
-	}
-	return h, herr
-}
-
-// verify checks pw against encoded (or the dummy hash when encoded is
-// empty, at the same cost) in the bounded pool.
-func (s *Service) verify(ctx context.Context, pw, encoded string) (bool, error) {
-	real := encoded != ""
-	if !real {
-		encoded = s.dummyHash
-	}
-	var ok bool
-	var verr error
-	if err := s.pool.Do(ctx, func() { ok, verr = password.Verify(pw, encoded) }); err != nil {
-		return false, err
-	}
-	if verr != nil {
-		s.log.Error("stored password hash unreadable", zap.Error(verr))
-		return false, nil
-	}
-	return ok && real, nil
-}
-
-// attempt is one sign-in attempt (R-ID-5). The account is reserved: an
-// attempt in flight counts against it until it ends, so parallel guesses at
-// one account cannot all be checked. The client address is only checked and
-// charged with failures: an office or a NAT signs many people in at once,
-// and its parallel attempts are already bounded by the hashing pool. End an
-// attempt with fail, succeed or release (safe to defer: the first counts).
-type attempt struct {
-	account   *throttle.Attempt
-	addresses *throttle.Limiter
-	address   string
-}
-
-// begin reserves an attempt, or refuses it while the account or the address
-// is slowed or locked. The answer does not depend on whether the account
-// exists.
-func (s *Service) begin(email, addr string) (*attempt, error) {
-	if addr != "" {
-		if w, locked := s.addresses.Wait(addr); w > 0 {
-			return nil, throttledError(w, locked)
-		}
-	}
-	acc, w, locked := s.accounts.Begin(email)
-	if acc == nil {
-		return nil, throttledError(w, locked)
-	}
-	return &attempt{account: acc, addresses: s.addresses, address: addr}, nil
-}
-
-func throttledError(w time.Duration, locked bool) error {
-	if locked {
-		return errs.ResourceExhausted("SIGN_IN_LOCKED", "too many failed sign-ins: locked, retry in %d minutes", int(w.Minutes())+1)
-	}
-	return errs.ResourceExhausted("SIGN_IN_SLOWED", "too many failed sign-ins: retry in %d seconds", int(w.Seconds())+1)
-}
-
-func (a *attempt) fail() {
-	a.account.Fail()
-	if a.address != "" {
-		a.addresses.Failure(a.address)
-	}
-}
-
-// succeed forgets the account's failures; the address may be shared, so
-// one right password does not clear it.
-func (a *attempt) succeed() { a.account.Succeed() }
-
-func (a *attempt) release() { a.account.Release() }
-
-// failed records a failure outside a reserved attempt (a code found wrong
-// only in the transaction, after the attempt was settled).
-func (s *Service) failed(email, addr string) {
-	s.accounts.Failure(email)
-	if addr != "" {
-		s.addresses.Failure(addr)
-	}
-}
-
-// checkTOTP checks code against l's authenticator, when enrolled, without
-// spending it: a wrong code is refused, and counted, before any costly or
-// visible step. The transaction checks it again with spendTOTP.
-func (s *Service) checkTOTP(l *Login, code string) error {
-	if !l.TwoFactor() {
-		return nil
-	}
-	if code == "" {
-		return errTOTPRequired
-	}
-	if _, ok := totp.Verify(l.TOTPSecret, code, s.now(), l.TOTPLastStep); !ok {
-		return errTOTPInvalid
-	}
-	return nil
-}
-
-// spendTOTP checks code against l's authenticator, when enrolled, and
-// spends it: a code is accepted once (R-ID-8). It reports whether a second
-// factor was verified; the caller must put l.
-func (t *txn) spendTOTP(l *Login, code string) (bool, error) {
-	if !l.TwoFactor() {
-		return false, nil
-	}
-	if code == "" {
-		return false, errTOTPRequired
-	}
-	step, ok := totp.Verify(l.TOTPSecret, code, t.now, l.TOTPLastStep)
-	if !ok {
-		return false, errTOTPInvalid
-	}
-	l.TOTPLastStep = step
-	return true, nil
 }
 
 // LoginInput is Login's request.
@@ -272,6 +162,12 @@ type LoginInput struct {
 
 // Login signs a user in with e-mail and password (R-ID-4, R-ID-5, R-ID-8).
 func (s *Service) Login(ctx context.Context, c Caller, in LoginInput) (*SignIn, error) {
+	si, err := s.login(ctx, c, in)
+	s.cfg.LoginResult(loginResult(err))
+	return si, err
+}
+
+func (s *Service) login(ctx context.Context, c Caller, in LoginInput) (*SignIn, error) {
 	email := NormalizeEmail(in.Email)
 	var want string
 	if in.Company != "" {
@@ -280,8 +176,14 @@ func (s *Service) Login(ctx context.Context, c Caller, in LoginInput) (*SignIn, 
 			return nil, err
 		}
 	}
-	login, err := s.checkCredentials(ctx, c, email, in.Password, in.TOTPCode, want)
+	login, err := s.loginByEmail(ctx, email)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.prove(ctx, c, email, login, credential{Password: in.Password, Code: in.TOTPCode}, passwordAndCode); err != nil {
+		if login != nil && (errors.Is(err, errInvalidCredentials) || errors.Is(err, errTOTPInvalid)) {
+			s.auditLoginFailed(c, login, want)
+		}
 		return nil, err
 	}
 	company, m, err := s.pickCompany(ctx, login, want)
@@ -301,15 +203,15 @@ func (s *Service) Login(ctx context.Context, c Caller, in LoginInput) (*SignIn, 
 		if l.PasswordHash != login.PasswordHash {
 			return errInvalidCredentials // changed meanwhile
 		}
-		secondFactor, err := t.spendTOTP(l, in.TOTPCode)
+		secondFactor, err := t.spendCode(l, in.TOTPCode)
 		if err != nil {
 			return err
 		}
 		m, err := t.Membership(company, l.ID)
-		if err != nil || m.State != stateActive {
+		if err != nil || m.State != StateActive {
 			return errNoMembership
 		}
-		if err := t.PutCompany(comp); err != nil {
+		if err := t.putCompany(comp); err != nil {
 			return err
 		}
 		l.LastCompany = company
@@ -323,7 +225,6 @@ func (s *Service) Login(ctx context.Context, c Caller, in LoginInput) (*SignIn, 
 		return err
 	})
 	if errors.Is(err, errTOTPInvalid) {
-		s.failed(email, c.ClientAddr)
 		s.auditLoginFailed(c, login, company)
 	}
 	if err != nil {
@@ -332,53 +233,10 @@ func (s *Service) Login(ctx context.Context, c Caller, in LoginInput) (*SignIn, 
 	return s.issue(ctx, ses)
 }
 
-// checkCredentials checks a login's password and, when enrolled, its TOTP
-// code (without spending it), as one throttled attempt (R-ID-5). The
-// attempt is settled as soon as the verdict is known, so that it does not
-// hold the account's budget while directory is asked for the company.
-func (s *Service) checkCredentials(ctx context.Context, c Caller, email, pw, code, company string) (*Login, error) {
-	a, err := s.begin(email, c.ClientAddr)
-	if err != nil {
-		return nil, err
-	}
-	defer a.release()
-	var login *Login
-	err = s.view(ctx, func(tx Tx) error {
-		var err error
-		login, err = tx.LoginByEmail(email)
-		return err
-	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, err
-	}
-	var stored string
-	if login != nil {
-		stored = login.PasswordHash
-	}
-	ok, err := s.verify(ctx, pw, stored)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		a.fail()
-		if login != nil {
-			s.auditLoginFailed(c, login, company)
-		}
-		return nil, errInvalidCredentials
-	}
-	if err := s.checkTOTP(login, code); err != nil {
-		if errors.Is(err, errTOTPInvalid) {
-			a.fail()
-			s.auditLoginFailed(c, login, company)
-		}
-		return nil, err
-	}
-	a.succeed()
-	return login, nil
-}
-
 // auditLoginFailed records a failed sign-in of an existing login in the
-// background, so that a known e-mail answers as fast as an unknown one.
+// background, so that a known e-mail answers as fast as an unknown one. It
+// is told only to a company the person has joined: one that merely invited
+// the e-mail must not learn that it has a login (R-ID-10).
 func (s *Service) auditLoginFailed(c Caller, login *Login, want string) {
 	company := want
 	if company == "" {
@@ -389,7 +247,7 @@ func (s *Service) auditLoginFailed(c Caller, login *Login, want string) {
 	}
 	job := func(ctx context.Context) {
 		err := s.update(ctx, c, func(t *txn) error {
-			if _, err := t.Membership(company, login.ID); err != nil {
+			if m, err := t.Membership(company, login.ID); err != nil || m.State == StateInvited {
 				return nil // not a member: nothing to tell that company
 			}
 			return t.auditAs(login, company, "session.login_failed", MemberName(company, login.ID), nil)
@@ -418,7 +276,7 @@ func (s *Service) pickCompany(ctx context.Context, login *Login, want string) (s
 	}
 	var first, last *Membership
 	for _, m := range ms {
-		if m.State != stateActive {
+		if m.State != StateActive {
 			continue
 		}
 		if want != "" && m.Company == want {
@@ -492,6 +350,43 @@ func (s *Service) freshCompany(ctx context.Context, login *Login, m *Membership)
 	return local, nil
 }
 
+// putCompany stores identity's copy of a company. When the company has just
+// begun requiring two-factor (R-ID-8), the tokens its active members without
+// an authenticator already hold are limited to enrolment at once: a
+// KIND_TWO_FACTOR_REQUIRED revocation for each (issue 7 point 9).
+func (t *txn) putCompany(c *Company) error {
+	old, err := t.Company(c.ID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if err := t.PutCompany(c); err != nil {
+		return err
+	}
+	if !c.RequireTwoFactor || old != nil && old.RequireTwoFactor {
+		return nil
+	}
+	ms, err := t.CompanyMembers(c.ID)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.State != StateActive {
+			continue
+		}
+		l, err := t.Login(m.User)
+		if err != nil {
+			return err
+		}
+		if l.TwoFactor() {
+			continue
+		}
+		if err := t.revoke(RevocationEvent{User: UserName(m.User), Company: CompanyName(c.ID), Kind: auth.RevokeTwoFactorRequired}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Refresh rotates a session's refresh token (R-ID-4). Replaying a spent
 // token ends the session and revokes its access tokens (R-ID-7).
 func (s *Service) Refresh(ctx context.Context, c Caller, raw string) (*SignIn, error) {
@@ -507,8 +402,12 @@ func (s *Service) Refresh(ctx context.Context, c Caller, raw string) (*SignIn, e
 			return err
 		}
 		m, err := t.Membership(sess.Company, sess.User)
-		if err != nil || m.State != stateActive {
+		if err != nil || m.State != StateActive {
 			return errInvalidRefresh
+		}
+		if sess.CreateTime.Before(m.ActiveSince) {
+			ended = errInvalidRefresh
+			return t.endSession(sess, "session.revoke", map[string]string{"reason": "membership_reactivated"})
 		}
 		login, err := t.Login(sess.User)
 		if err != nil {
@@ -592,11 +491,55 @@ func (t *txn) endSession(sess *Session, action string, detail map[string]string)
 	if err := t.DeleteSession(sess.ID); err != nil {
 		return err
 	}
-	if err := t.revoke(RevocationEvent{User: UserName(sess.User), Kind: identityv1.RevocationEvent_KIND_SESSION_REVOKED, Session: sess.ID}); err != nil {
+	if err := t.revoke(RevocationEvent{User: UserName(sess.User), Kind: auth.RevokeSessions, Session: sess.ID}); err != nil {
 		return err
 	}
 	login, _ := t.Login(sess.User)
 	return t.auditAs(login, sess.Company, action, MemberName(sess.Company, sess.User), detail)
+}
+
+// endSessions ends every session of user but keep (may be empty).
+func (t *txn) endSessions(user, keep string) error {
+	sessions, err := t.UserSessions(user)
+	if err != nil {
+		return err
+	}
+	for _, sess := range sessions {
+		if sess.ID == keep {
+			continue
+		}
+		if err := t.DeleteSession(sess.ID); err != nil {
+			return err
+		}
+		if err := t.revoke(RevocationEvent{User: UserName(user), Kind: auth.RevokeSessions, Session: sess.ID}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// endCompanySessions ends every session of user scoped to company: what
+// deactivating or removing the membership must do (issue 7 point 4). The
+// membership's revocation event refuses their access tokens; the sessions
+// are deleted so that their refresh tokens never work again, whatever
+// happens to the membership later.
+func (t *txn) endCompanySessions(user, company, reason string) error {
+	sessions, err := t.UserSessions(user)
+	if err != nil {
+		return err
+	}
+	for _, sess := range sessions {
+		if sess.Company != company {
+			continue
+		}
+		if err := t.DeleteSession(sess.ID); err != nil {
+			return err
+		}
+		if err := t.audit(company, "session.revoke", MemberName(company, user), map[string]string{"reason": reason}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Logout ends the session of a refresh token; unknown tokens are ignored.
@@ -626,7 +569,7 @@ func (s *Service) Logout(ctx context.Context, c Caller, raw string) error {
 }
 
 // SwitchCompany moves the caller's session to another company where it is
-// an active member (R-ID-4, R-DIR-2).
+// an active member (R-ID-4, R-DIR-2) since before the session began.
 func (s *Service) SwitchCompany(ctx context.Context, c Caller, company, raw string) (*SignIn, error) {
 	target, err := ParseCompany("company", company)
 	if err != nil {
@@ -649,7 +592,7 @@ func (s *Service) SwitchCompany(ctx context.Context, c Caller, company, raw stri
 		if login, err = tx.Login(callerID(c)); err != nil {
 			return err
 		}
-		if m, err = tx.Membership(target, login.ID); err != nil || m.State != stateActive {
+		if m, err = tx.Membership(target, login.ID); err != nil || m.State != StateActive {
 			return errNoMembership
 		}
 		return nil
@@ -675,10 +618,13 @@ func (s *Service) SwitchCompany(ctx context.Context, c Caller, company, raw stri
 			return err
 		}
 		m, err := t.Membership(target, sess.User)
-		if err != nil || m.State != stateActive {
+		if err != nil || m.State != StateActive {
 			return errNoMembership
 		}
-		if err := t.PutCompany(comp); err != nil {
+		if sess.CreateTime.Before(m.ActiveSince) {
+			return errSessionTooOld
+		}
+		if err := t.putCompany(comp); err != nil {
 			return err
 		}
 		from := sess.Company
@@ -704,6 +650,22 @@ func (s *Service) SwitchCompany(ctx context.Context, c Caller, company, raw stri
 		return nil, ended
 	}
 	return s.issue(ctx, ses)
+}
+
+// loginByEmail returns the login of email, or nil when there is none.
+func (s *Service) loginByEmail(ctx context.Context, email string) (*Login, error) {
+	var login *Login
+	err := s.view(ctx, func(tx Tx) error {
+		l, err := tx.LoginByEmail(email)
+		if err == nil {
+			login = l
+		}
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	return login, err
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/vigil/vigil/services/runtime/feed"
 )
 
 // ErrNotFound is what every store lookup returns for a missing key.
@@ -17,6 +19,9 @@ var ErrEmailTaken = errors.New("store: e-mail taken")
 // Update, so that they commit together.
 type Store interface {
 	View(ctx context.Context, fn func(Tx) error) error
+	// The event log as runtime/feed's server reads it (EventsAfter,
+	// PrunedThrough); Tx.AppendEvent writes it.
+	feed.Log
 	// Update runs fn in one serializable write transaction; an error from fn
 	// rolls everything back.
 	Update(ctx context.Context, fn func(Tx) error) error
@@ -31,6 +36,9 @@ type Tx interface {
 	// PutLogin creates or replaces a login and its e-mail index entry.
 	PutLogin(l *Login) error
 	DeleteLogin(id string) error
+	// LoginsAfter lists logins by id, after `after` ("" from the first), at
+	// most limit (one-time migrations only, never a request).
+	LoginsAfter(after string, limit int) ([]*Login, error)
 
 	Company(id string) (*Company, error)
 	PutCompany(c *Company) error
@@ -42,6 +50,11 @@ type Tx interface {
 	CompanyMembers(company string) ([]*Membership, error)
 	// UserMemberships lists a login's memberships, by company id.
 	UserMemberships(user string) ([]*Membership, error)
+	// MembersAfter lists memberships in (company id, user id) order after
+	// the pair (afterCompany, afterUser) ("", "": from the first), of
+	// `company` only when it is set, at most limit. It reads the store's
+	// own order: never the whole collection.
+	MembersAfter(company, afterCompany, afterUser string, limit int) ([]*Membership, error)
 
 	Session(id string) (*Session, error)
 	PutSession(s *Session) error
@@ -85,6 +98,24 @@ type Tx interface {
 	Notifications(limit int) ([]*Notification, error)
 	DeleteNotification(id string) error
 
-	// DeleteExpired removes sessions and link tokens expired at now.
+	// DeleteExpired removes sessions and link tokens expired at now,
+	// reading an expiry index (never the whole collections).
 	DeleteExpired(now time.Time) error
+
+	// AppendEvent assigns e.Sequence and appends e to the event log.
+	AppendEvent(e *feed.Event) error
+	// PruneEvents deletes events older than before, at most limit of them,
+	// and reports how many.
+	PruneEvents(before time.Time, limit int) (int, error)
+
+	PutPendingSignUp(p *PendingSignUp) error
+	PendingSignUp(id string) (*PendingSignUp, error)
+	DeletePendingSignUp(id string) error
+	// ExpiredPendingSignUps lists pending sign-ups expired at now, oldest
+	// first, at most limit.
+	ExpiredPendingSignUps(now time.Time, limit int) ([]*PendingSignUp, error)
+
+	// Flag reports whether a one-time marker (a migration done) is set.
+	Flag(name string) (bool, error)
+	SetFlag(name string) error
 }

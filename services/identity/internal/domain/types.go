@@ -1,76 +1,148 @@
 // Package domain is identity's business rules: sign-up, sessions, users and
-// memberships, passwords and two-factor, link tokens, grants, the audit log
-// and the revocation log. It speaks plain Go values and typed errors from
-// runtime/errs; handlers translate protos, the store persists.
+// memberships, passwords and two-factor, link tokens, grants, the audit log,
+// the revocation log and the event feed. It speaks plain Go values and typed
+// errors from runtime/errs (never generated code: handlers and clients
+// convert), the store persists.
 //
-// R-ID-3 (who may do what to users) lives in policy.go, nowhere else.
+// Who may do what is decided by runtime/authz, called from policy.go; the
+// one way to prove a credential is credentials.go; what a company sees of a
+// person is view.go.
 package domain
 
 import (
 	"time"
 
-	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
-	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
+	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 )
 
-// Enum types shared with the contract (plain integers, no proto behaviour
-// needed); runtime/authz uses the same.
+// Plain types shared with runtime/authz and runtime/auth; their numbers are
+// those of the proto enums, so that handlers convert with a cast.
 type (
 	Role        = authz.Role
-	State       = identityv1.User_State
 	CompanyKind = authz.CompanyKind
 	Permission  = authz.Action
 	GrantScope  = authz.GrantScope
 	GrantLevel  = authz.GrantLevel
-	RevKind     = identityv1.RevocationEvent_Kind
-	Template    = notifyv1.Template
+	RevKind     = auth.RevocationKind
 )
 
+// State is a membership's state, numbered as vigil.identity.v1.User.State.
+type State int32
+
+// The states.
+const (
+	StateUnspecified State = 0
+	StateInvited     State = 1 // added, not joined yet (R-ID-10)
+	StateActive      State = 2
+	StateDeactivated State = 3 // data kept, cannot sign in (R-ID-7)
+)
+
+var stateNames = [...]string{"STATE_UNSPECIFIED", "STATE_INVITED", "STATE_ACTIVE", "STATE_DEACTIVATED"}
+
+// String is the state's enum name, e.g. STATE_INVITED.
+func (s State) String() string {
+	if s >= 0 && int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return stateNames[0]
+}
+
+// Template is the notification template of an e-mail, numbered as
+// vigil.notify.v1.Template.
+type Template int32
+
+// The templates identity sends.
+const (
+	TemplateInvitation    Template = 1
+	TemplatePasswordReset Template = 2
+	TemplateReviewNewUser Template = 3
+)
+
+// String names the template for logs.
+func (t Template) String() string {
+	switch t {
+	case TemplateInvitation:
+		return "invitation"
+	case TemplatePasswordReset:
+		return "password_reset"
+	case TemplateReviewNewUser:
+		return "review_new_user"
+	}
+	return "unknown"
+}
+
+// Profile is a person's details: its own (on the Login), or as one company
+// shows them (on the Membership, R-ID-10).
+type Profile struct {
+	GivenName  string
+	FamilyName string
+	Function   string
+	Phone      string
+	Mobile     string
+	Language   string
+}
+
+// DisplayName is "Given Family".
+func (p *Profile) DisplayName() string {
+	switch {
+	case p.GivenName == "":
+		return p.FamilyName
+	case p.FamilyName == "":
+		return p.GivenName
+	}
+	return p.GivenName + " " + p.FamilyName
+}
+
 // Login is a person: one e-mail, one password, one TOTP authenticator, and
-// the profile shared by all its memberships. ID is the {user} of users/{user}.
+// the person's own profile. ID is the {user} of users/{user}. Only the
+// person changes its e-mail, password, second factor and own profile
+// (R-ID-10).
 type Login struct {
-	ID           string
-	Email        string // normalized: trimmed, lower case
-	GivenName    string
-	FamilyName   string
-	Function     string
-	Phone        string
-	Mobile       string
-	Language     string
-	PasswordHash string // PHC argon2id; empty while only invited
-	// TOTP (R-ID-8): Secret is set once confirmed; PendingSecret between
-	// EnrollTotp and ConfirmTotp; LastStep is the last accepted time step.
-	TOTPSecret        []byte
-	TOTPPendingSecret []byte
+	ID    string
+	Email string // normalized: trimmed, lower case
+	Profile
+	PasswordHash string // PHC argon2id; empty until the person sets one
+	// TOTP (R-ID-8), sealed with the operator's secret key (secrets.go):
+	// TOTPSealed once confirmed, TOTPPendingSealed between EnrollTotp and
+	// ConfirmTotp; TOTPLastStep is the last accepted time step.
+	TOTPSealed        []byte `json:",omitempty"`
+	TOTPPendingSealed []byte `json:",omitempty"`
 	TOTPLastStep      int64
-	LastCompany       string // {company} of the last session
-	CreateTime        time.Time
-	UpdateTime        time.Time
+	// TOTPSecret and TOTPPendingSecret are the clear secrets of files written
+	// before secrets were sealed: read once at start, sealed, and cleared.
+	TOTPSecret        []byte `json:",omitempty"`
+	TOTPPendingSecret []byte `json:",omitempty"`
+	// EmailUndeliverable is the SMTP answer of the last permanent failure
+	// to mail Email (notify reports it), since EmailUndeliverableTime;
+	// cleared when the person uses an e-mailed link.
+	EmailUndeliverable     string    `json:",omitempty"`
+	EmailUndeliverableTime time.Time `json:",omitzero"`
+	LastCompany            string    // {company} of the last session
+	CreateTime             time.Time
+	UpdateTime             time.Time
 }
 
 // TwoFactor reports whether a confirmed authenticator is enrolled.
-func (l *Login) TwoFactor() bool { return len(l.TOTPSecret) > 0 }
+func (l *Login) TwoFactor() bool { return len(l.TOTPSealed) > 0 || len(l.TOTPSecret) > 0 }
 
-// DisplayName is "Given Family".
-func (l *Login) DisplayName() string {
-	switch {
-	case l.GivenName == "":
-		return l.FamilyName
-	case l.FamilyName == "":
-		return l.GivenName
-	}
-	return l.GivenName + " " + l.FamilyName
-}
-
-// Membership is a login's role and state in one company.
+// Membership is a login's role, state and details in one company.
 type Membership struct {
-	Company    string // {company}
-	User       string // {user}
-	Role       Role
-	State      State
-	CreateTime time.Time
-	UpdateTime time.Time
+	Company string // {company}
+	User    string // {user}
+	Role    Role
+	State   State
+	// Profile is the person as this company shows it (R-ID-10): set when
+	// the person is added, edited by the company's Administrators and by
+	// the person's own changes while active. Records written before it
+	// existed have no names; the login's profile stands in for them.
+	Profile
+	// ActiveSince is when the membership last became active (joined or
+	// reactivated): a session that began before it never acts in the
+	// company (issue 7 point 4). Zero in records written before it existed.
+	ActiveSince time.Time `json:",omitzero"`
+	CreateTime  time.Time
+	UpdateTime  time.Time
 }
 
 // Company is identity's copy of what it needs of a directory company.
@@ -173,8 +245,12 @@ type RevocationEvent struct {
 
 // SigningKey is one Ed25519 token-signing key.
 type SigningKey struct {
-	ID         string
-	Seed       []byte // ed25519 seed
+	ID string
+	// SealedSeed is the ed25519 seed, sealed with the operator's secret key.
+	SealedSeed []byte `json:",omitempty"`
+	// Seed is the clear seed of files written before seeds were sealed:
+	// sealed at start, then cleared.
+	Seed       []byte `json:",omitempty"`
 	CreateTime time.Time
 	// RetireTime is when a newer key took over signing; zero while current.
 	RetireTime time.Time
@@ -205,4 +281,19 @@ type Recipient struct {
 	Email       string
 	DisplayName string
 	Language    string
+}
+
+// PendingSignUp is a sign-up in flight (issue 7 point 6): written before
+// directory is asked to create the company, deleted in the transaction
+// that creates its Administrator. One left behind (a crash, a failed
+// compensation) is recovered once it expires: its company is deleted from
+// directory, so that sign-up is all-or-nothing across the two services.
+type PendingSignUp struct {
+	ID         string // the request id directory dedups CreateCompany on
+	Draft      CompanyDraft
+	CreateTime time.Time
+	ExpireTime time.Time
+	// Abandoned is set by the recovery before it deletes the company: the
+	// sign-up can then no longer complete.
+	Abandoned bool `json:",omitempty"`
 }

@@ -77,6 +77,10 @@ func TestPoolRefusesBeyondCapacity(t *testing.T) {
 	if err := p.Do(context.Background(), func() {}); !errors.Is(err, errs.ErrResourceExhausted) {
 		t.Fatalf("third caller: %v", err)
 	}
+	// What vigil_identity_password_hash_queue and …_refused_total report.
+	if p.Waiting() != 1 || p.Refused() != 1 {
+		t.Fatalf("waiting %d, refused %d; want 1 and 1", p.Waiting(), p.Refused())
+	}
 	close(hold)
 	wg.Wait()
 	if err := <-queued; err != nil {

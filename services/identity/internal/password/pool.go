@@ -2,6 +2,7 @@ package password
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/vigil/vigil/services/runtime/errs"
 )
@@ -11,8 +12,9 @@ import (
 // is refused at once with RESOURCE_EXHAUSTED (HTTP 429), so that a burst of
 // logins cannot exhaust memory or CPU.
 type Pool struct {
-	admit chan struct{} // capacity slots+queue: everyone running or waiting
-	slots chan struct{} // capacity slots: everyone running
+	admit   chan struct{} // capacity slots+queue: everyone running or waiting
+	slots   chan struct{} // capacity slots: everyone running
+	refused atomic.Uint64
 }
 
 // NewPool returns a pool of slots (≥1) with a wait queue of queue (≥0).
@@ -30,6 +32,7 @@ func (p *Pool) Do(ctx context.Context, fn func()) error {
 	select {
 	case p.admit <- struct{}{}:
 	default:
+		p.refused.Add(1)
 		return ErrBusy
 	}
 	defer func() { <-p.admit }()
@@ -42,3 +45,9 @@ func (p *Pool) Do(ctx context.Context, fn func()) error {
 	fn()
 	return nil
 }
+
+// Waiting is how many hashes wait for a slot now (the queue's depth).
+func (p *Pool) Waiting() int { return max(len(p.admit)-len(p.slots), 0) }
+
+// Refused counts the calls refused for lack of capacity since the start.
+func (p *Pool) Refused() uint64 { return p.refused.Load() }

@@ -6,12 +6,14 @@ package storetest
 import (
 	"context"
 	"errors"
-	"github.com/vigil/vigil/services/runtime/authz"
+	"fmt"
 	"testing"
 	"time"
 
-	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/identity/internal/domain"
+	"github.com/vigil/vigil/services/runtime/auth"
+	"github.com/vigil/vigil/services/runtime/authz"
+	"github.com/vigil/vigil/services/runtime/feed"
 )
 
 // Factory returns a new, empty, open store; the suite closes it.
@@ -31,6 +33,12 @@ func Run(t *testing.T, newStore Factory) {
 		"Notifications": testNotifications,
 		"Rollback":      testRollback,
 		"Companies":     testCompanies,
+		"LoginsAfter":   testLoginsAfter,
+		"MembersAfter":  testMembersAfter,
+		"ExpiryIndex":   testExpiryIndex,
+		"Events":        testEvents,
+		"PendingSignUp": testPendingSignUps,
+		"Flags":         testFlags,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -61,11 +69,13 @@ var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func testLogins(t *testing.T, s domain.Store) {
 	update(t, s, func(tx domain.Tx) error {
-		return tx.PutLogin(&domain.Login{ID: "u1", Email: "a@x.test", GivenName: "Ann", PasswordHash: "h", TOTPSecret: []byte{1, 2}, CreateTime: t0})
+		return tx.PutLogin(&domain.Login{ID: "u1", Email: "a@x.test", Profile: domain.Profile{GivenName: "Ann"}, PasswordHash: "h",
+			TOTPSealed: []byte{1, 2}, EmailUndeliverable: "550", EmailUndeliverableTime: t0, CreateTime: t0})
 	})
 	view(t, s, func(tx domain.Tx) error {
 		l, err := tx.LoginByEmail("a@x.test")
-		if err != nil || l.ID != "u1" || l.GivenName != "Ann" || string(l.TOTPSecret) != "\x01\x02" || !l.CreateTime.Equal(t0) {
+		if err != nil || l.ID != "u1" || l.GivenName != "Ann" || string(l.TOTPSealed) != "\x01\x02" || !l.CreateTime.Equal(t0) ||
+			l.EmailUndeliverable != "550" || !l.EmailUndeliverableTime.Equal(t0) {
 			t.Fatalf("by email: %+v %v", l, err)
 		}
 		if _, err := tx.LoginByEmail("b@x.test"); !errors.Is(err, domain.ErrNotFound) {
@@ -124,7 +134,7 @@ func testCompanies(t *testing.T, s domain.Store) {
 func testMemberships(t *testing.T, s domain.Store) {
 	update(t, s, func(tx domain.Tx) error {
 		for _, m := range []*domain.Membership{
-			{Company: "c1", User: "u1", Role: authz.RoleAdministrator},
+			{Company: "c1", User: "u1", Role: authz.RoleAdministrator, Profile: domain.Profile{GivenName: "Shown", Phone: "+33"}, ActiveSince: t0},
 			{Company: "c1", User: "u2", Role: authz.RolePower},
 			{Company: "c2", User: "u1", Role: authz.RoleRestricted},
 			{Company: "c10", User: "u1"},
@@ -147,6 +157,9 @@ func testMemberships(t *testing.T, s domain.Store) {
 		m, err := tx.Membership("c2", "u1")
 		if err != nil || m.Role != authz.RoleRestricted {
 			t.Fatalf("membership: %+v %v", m, err)
+		}
+		if m, _ := tx.Membership("c1", "u1"); m.GivenName != "Shown" || m.Phone != "+33" || !m.ActiveSince.Equal(t0) {
+			t.Fatalf("membership profile: %+v", m)
 		}
 		return nil
 	})
@@ -306,7 +319,7 @@ func testAudit(t *testing.T, s domain.Store) {
 func testRevocations(t *testing.T, s domain.Store) {
 	update(t, s, func(tx domain.Tx) error {
 		for i := 0; i < 4; i++ {
-			ev := &domain.RevocationEvent{User: "users/u1", Kind: identityv1.RevocationEvent_KIND_SESSION_REVOKED, NotBefore: t0.Add(time.Duration(i) * time.Minute)}
+			ev := &domain.RevocationEvent{User: "users/u1", Kind: auth.RevokeSessions, NotBefore: t0.Add(time.Duration(i) * time.Minute)}
 			if err := tx.AppendRevocation(ev); err != nil {
 				return err
 			}
@@ -409,6 +422,185 @@ func testRollback(t *testing.T, s domain.Store) {
 		}
 		if evs, _ := tx.Revocations(0, 10); len(evs) != 0 {
 			t.Fatal("rolled-back revocation visible")
+		}
+		return nil
+	})
+}
+
+func testLoginsAfter(t *testing.T, s domain.Store) {
+	update(t, s, func(tx domain.Tx) error {
+		for i := 0; i < 5; i++ {
+			if err := tx.PutLogin(&domain.Login{ID: fmt.Sprintf("u%d", i), Email: fmt.Sprintf("%d@x.test", i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx domain.Tx) error {
+		var got []string
+		after := ""
+		for {
+			page, err := tx.LoginsAfter(after, 2)
+			if err != nil {
+				return err
+			}
+			for _, l := range page {
+				got = append(got, l.ID)
+				after = l.ID
+			}
+			if len(page) < 2 {
+				break
+			}
+		}
+		if fmt.Sprint(got) != "[u0 u1 u2 u3 u4]" {
+			t.Fatalf("logins paged: %v", got)
+		}
+		return nil
+	})
+}
+
+func testMembersAfter(t *testing.T, s domain.Store) {
+	update(t, s, func(tx domain.Tx) error {
+		for _, c := range []string{"c2", "c1", "c10"} {
+			for _, u := range []string{"u2", "u1"} {
+				if err := tx.PutMembership(&domain.Membership{Company: c, User: u}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	walk := func(company string, size int) []string {
+		var got []string
+		ac, au := "", ""
+		view(t, s, func(tx domain.Tx) error {
+			for {
+				page, err := tx.MembersAfter(company, ac, au, size)
+				if err != nil {
+					return err
+				}
+				for _, m := range page {
+					got = append(got, m.Company+"/"+m.User)
+					ac, au = m.Company, m.User
+				}
+				if len(page) < size {
+					return nil
+				}
+			}
+		})
+		return got
+	}
+	if got := fmt.Sprint(walk("", 2)); got != "[c1/u1 c1/u2 c10/u1 c10/u2 c2/u1 c2/u2]" {
+		t.Fatalf("every company, by company then user: %s", got)
+	}
+	if got := fmt.Sprint(walk("c1", 1)); got != "[c1/u1 c1/u2]" {
+		t.Fatalf("one company (not c10): %s", got)
+	}
+}
+
+func testExpiryIndex(t *testing.T, s domain.Store) {
+	update(t, s, func(tx domain.Tx) error {
+		for i, id := range []string{"s1", "s2"} {
+			if err := tx.PutSession(&domain.Session{ID: id, User: "u1", ExpireTime: t0.Add(time.Duration(i) * time.Hour)}); err != nil {
+				return err
+			}
+		}
+		return tx.PutLinkToken(&domain.LinkToken{Hash: [32]byte{7}, User: "u1", ExpireTime: t0})
+	})
+	// A refresh pushes s1's expiry past s2's: the index follows.
+	update(t, s, func(tx domain.Tx) error {
+		s1, err := tx.Session("s1")
+		if err != nil {
+			return err
+		}
+		s1.ExpireTime = t0.Add(2 * time.Hour)
+		return tx.PutSession(s1)
+	})
+	update(t, s, func(tx domain.Tx) error { return tx.DeleteExpired(t0.Add(90 * time.Minute)) })
+	view(t, s, func(tx domain.Tx) error {
+		if _, err := tx.Session("s1"); err != nil {
+			t.Fatalf("refreshed session deleted at its old expiry: %v", err)
+		}
+		if _, err := tx.Session("s2"); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("expired session kept: %v", err)
+		}
+		if _, err := tx.LinkToken([32]byte{7}); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("expired link token kept: %v", err)
+		}
+		return nil
+	})
+	update(t, s, func(tx domain.Tx) error { return tx.DeleteExpired(t0.Add(3 * time.Hour)) })
+	view(t, s, func(tx domain.Tx) error {
+		if ss, _ := tx.UserSessions("u1"); len(ss) != 0 {
+			t.Fatalf("sessions left: %+v", ss)
+		}
+		return nil
+	})
+}
+
+func testEvents(t *testing.T, s domain.Store) {
+	update(t, s, func(tx domain.Tx) error {
+		for i := 0; i < 3; i++ {
+			e := &feed.Event{Type: feed.TypeUserDeactivated, Company: "companies/c1", Subject: "companies/c1/users/u1",
+				Time: t0.Add(time.Duration(i) * time.Hour), Resources: map[string]string{feed.ResourceUser: "companies/c1/users/u1"}}
+			if err := tx.AppendEvent(e); err != nil {
+				return err
+			}
+			if e.Sequence != uint64(i+1) {
+				t.Fatalf("sequence %d, want %d", e.Sequence, i+1)
+			}
+		}
+		return nil
+	})
+	evs, err := s.EventsAfter(ctx, 1, 10)
+	if err != nil || len(evs) != 2 || evs[0].Sequence != 2 || evs[0].Resources[feed.ResourceUser] != "companies/c1/users/u1" {
+		t.Fatalf("after 1: %+v %v", evs, err)
+	}
+	update(t, s, func(tx domain.Tx) error {
+		n, err := tx.PruneEvents(t0.Add(90*time.Minute), 10)
+		if n != 2 {
+			t.Fatalf("pruned %d, want 2", n)
+		}
+		return err
+	})
+	if p, err := s.PrunedThrough(ctx); err != nil || p != 2 {
+		t.Fatalf("pruned through %d %v", p, err)
+	}
+}
+
+func testPendingSignUps(t *testing.T, s domain.Store) {
+	update(t, s, func(tx domain.Tx) error {
+		for i, id := range []string{"p2", "p1", "p3"} {
+			p := &domain.PendingSignUp{ID: id, Draft: domain.CompanyDraft{LegalName: id}, ExpireTime: t0.Add(time.Duration(-i) * time.Minute)}
+			if id == "p3" {
+				p.ExpireTime = t0.Add(time.Hour)
+			}
+			if err := tx.PutPendingSignUp(p); err != nil {
+				return err
+			}
+		}
+		return tx.DeletePendingSignUp("p2")
+	})
+	view(t, s, func(tx domain.Tx) error {
+		due, err := tx.ExpiredPendingSignUps(t0, 10)
+		if err != nil || len(due) != 1 || due[0].ID != "p1" || due[0].Draft.LegalName != "p1" {
+			t.Fatalf("expired: %+v %v", due, err)
+		}
+		if _, err := tx.PendingSignUp("p2"); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("deleted: %v", err)
+		}
+		return nil
+	})
+}
+
+func testFlags(t *testing.T, s domain.Store) {
+	update(t, s, func(tx domain.Tx) error { return tx.SetFlag("done") })
+	view(t, s, func(tx domain.Tx) error {
+		if on, err := tx.Flag("done"); err != nil || !on {
+			t.Fatalf("flag: %v %v", on, err)
+		}
+		if on, _ := tx.Flag("other"); on {
+			t.Fatal("unset flag reads set")
 		}
 		return nil
 	})

@@ -4,6 +4,7 @@
 package throttle
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -48,11 +49,14 @@ type Limiter struct {
 
 	mu      sync.Mutex
 	entries map[string]*entry
+	// settled is closed and replaced whenever an attempt settles, waking
+	// the attempts that wait their turn (BeginWait).
+	settled chan struct{}
 }
 
 // New returns a limiter using now as its clock.
 func New(cfg Config, now func() time.Time) *Limiter {
-	return &Limiter{cfg: cfg, now: now, entries: map[string]*entry{}}
+	return &Limiter{cfg: cfg, now: now, entries: map[string]*entry{}, settled: make(chan struct{})}
 }
 
 // Wait returns how long key must still wait before its next attempt (0: go
@@ -66,7 +70,8 @@ func (l *Limiter) Wait(key string) (time.Duration, bool) {
 	if e == nil {
 		return 0, false
 	}
-	return l.wait(e, now)
+	w, locked, _ := l.wait(e, now)
+	return w, locked
 }
 
 // Begin reserves an attempt on key, or refuses it with how long to wait
@@ -75,29 +80,64 @@ func (l *Limiter) Wait(key string) (time.Duration, bool) {
 // parallel attempts cannot all pass the check a single one would (an
 // attempt takes a ~50 ms hash, long enough for many to start).
 func (l *Limiter) Begin(key string) (*Attempt, time.Duration, bool) {
+	a, w, locked, _, _ := l.begin(key)
+	return a, w, locked
+}
+
+// begin is Begin, also telling whether only attempts in flight stand in the
+// way (busy) and the channel that closes when one of them settles.
+func (l *Limiter) begin(key string) (a *Attempt, w time.Duration, locked, busy bool, settled <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	e := l.lookup(key, now)
 	if e != nil {
-		if w, locked := l.wait(e, now); w > 0 {
-			return nil, w, locked
+		if w, locked, busy := l.wait(e, now); w > 0 {
+			return nil, w, locked, busy, l.settled
 		}
 	} else {
 		e = l.add(key, now)
 	}
 	e.inflight++
-	return &Attempt{l: l, key: key}, 0, false
+	return &Attempt{l: l, key: key}, 0, false, false, nil
+}
+
+// BeginWait is Begin for an attempt that may wait its turn: while only
+// attempts in flight stand in its way (the key's settled failures alone
+// would let it through), it waits up to patience for one of them to settle
+// and tries again. Correct sign-ins racing to one account so queue instead
+// of being refused as if they had failed; guesses are still refused, as
+// soon as those before them have failed. busy reports a refusal due only to
+// attempts in flight, after patience ran out.
+func (l *Limiter) BeginWait(ctx context.Context, key string, patience time.Duration) (a *Attempt, w time.Duration, locked, busy bool) {
+	timer := time.NewTimer(patience)
+	defer timer.Stop()
+	for {
+		a, w, locked, busy, settled := l.begin(key)
+		if a != nil || !busy {
+			return a, w, locked, false
+		}
+		select {
+		case <-settled:
+		case <-timer.C:
+			return nil, w, false, true
+		case <-ctx.Done():
+			return nil, w, false, true
+		}
+	}
 }
 
 // wait is how long e must wait: after its settled failures, counted from
-// the last one; and, while attempts are in flight, as if they all failed now.
-func (l *Limiter) wait(e *entry, now time.Time) (time.Duration, bool) {
-	w := e.last.Add(l.penalty(e.failures)).Sub(now)
+// the last one; and, while attempts are in flight, as if they all failed
+// now. busy says the settled failures alone would not make it wait.
+func (l *Limiter) wait(e *entry, now time.Time) (time.Duration, bool, bool) {
+	settledWait := e.last.Add(l.penalty(e.failures)).Sub(now)
+	w := settledWait
 	if e.inflight > 0 {
 		w = max(w, l.penalty(e.failures+e.inflight))
 	}
-	return max(w, 0), e.failures >= l.cfg.LockAfter && w > 0
+	locked := e.failures >= l.cfg.LockAfter && w > 0
+	return max(w, 0), locked, w > 0 && settledWait <= 0 && !locked
 }
 
 // lookup returns key's entry, with failures old enough to be forgiven
@@ -208,6 +248,8 @@ func (a *Attempt) settle(verdict func(now time.Time)) {
 		e.inflight--
 	}
 	verdict(a.l.now())
+	close(a.l.settled)
+	a.l.settled = make(chan struct{})
 }
 
 func (l *Limiter) sweep(now time.Time) {

@@ -1,6 +1,7 @@
 package throttle
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -77,4 +78,57 @@ func TestBeginCountsAttemptsInFlight(t *testing.T) {
 	}
 	var nilAttempt *Attempt
 	nilAttempt.Fail()
+}
+
+// TestBeginWaitQueuesAttemptsInFlight: attempts refused only because others
+// are in flight wait for them (correct sign-ins racing to one account are
+// not answered "too many failed sign-ins", issue 14); once those fail, the
+// waiting ones are refused as slowed, not let through.
+func TestBeginWaitQueuesAttemptsInFlight(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := New(AccountConfig, func() time.Time { return now })
+	var first []*Attempt
+	for i := 0; i <= AccountConfig.FreeFailures; i++ {
+		a, _, _ := l.Begin("a")
+		first = append(first, a)
+	}
+	if a, w, _ := l.Begin("a"); a != nil || w <= 0 {
+		t.Fatal("a fifth attempt in flight must not begin at once")
+	}
+	got := make(chan *Attempt)
+	go func() {
+		a, _, _, busy := l.BeginWait(context.Background(), "a", 5*time.Second)
+		if busy {
+			t.Error("refused as busy although an attempt settled")
+		}
+		got <- a
+	}()
+	first[0].Succeed()
+	if a := <-got; a == nil {
+		t.Fatal("the waiting attempt did not begin once another succeeded")
+	} else {
+		a.Succeed()
+	}
+	// All in flight fail: a waiting attempt is refused as slowed, not busy.
+	fourth, _, _ := l.Begin("a")
+	first = append(first, fourth)
+	done := make(chan bool)
+	go func() {
+		a, w, _, busy := l.BeginWait(context.Background(), "a", 5*time.Second)
+		done <- a == nil && w > 0 && !busy
+	}()
+	for _, a := range first[1:] {
+		a.Fail()
+	}
+	if !<-done {
+		t.Fatal("after failures the waiting attempt must be refused with a delay")
+	}
+	// Patience runs out while attempts stay in flight: busy.
+	l2 := New(AccountConfig, func() time.Time { return now })
+	for i := 0; i <= AccountConfig.FreeFailures; i++ {
+		l2.Begin("b")
+	}
+	if a, _, locked, busy := l2.BeginWait(context.Background(), "b", 10*time.Millisecond); a != nil || !busy || locked {
+		t.Fatalf("want busy, got attempt %v locked %v busy %v", a, locked, busy)
+	}
 }

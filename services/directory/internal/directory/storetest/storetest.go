@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigil/vigil/services/directory/internal/directory"
+	"github.com/vigil/vigil/services/runtime/feed"
 )
 
 // Factory returns a fresh, empty store; it registers its own cleanup.
@@ -33,6 +34,20 @@ func Run(t *testing.T, newStore Factory) {
 		{"DeleteRefusedWhenLinked", testDeleteLinked},
 		{"Relationships", testRelationships},
 		{"ListPaging", testListPaging},
+		{"ListCompanies", testListCompanies},
+		{"RegisterSupplier", testRegisterSupplier},
+		{"ConcurrentRegisterSameNumber", testConcurrentRegister},
+		{"NameOrderedLists", testNameOrderedLists},
+		{"Unlink", testUnlink},
+		{"References", testReferences},
+		{"PendingContacts", testPendingContacts},
+		{"Employees", testEmployees},
+		{"Assignments", testAssignments},
+		{"Projects", testProjects},
+		{"Imports", testImports},
+		{"ImportDiscardAndStates", testImportDiscard},
+		{"Events", testEvents},
+		{"DeleteRefusedWhenInUse", testDeleteInUse},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,12 +182,12 @@ func testRequestID(t *testing.T, s directory.Store) {
 func testUpdate(t *testing.T, s directory.Store) {
 	parent := mustCreate(t, s, NewCompany("552100554"))
 	c := mustCreate(t, s, NewCompany("732829320"))
-	got, err := s.UpdateCompany(ctx, c.ID, func(r directory.Reader, c *directory.Company) error {
+	got, err := s.UpdateCompany(ctx, c.ID, func(r directory.Reader, c *directory.Company) ([]feed.Event, error) {
 		if _, err := r.Company(parent.ID); err != nil {
-			return err
+			return nil, err
 		}
 		c.LegalName, c.Parent, c.RequireTwoFactor = "Renamed", parent.ID, true
-		return nil
+		return nil, nil
 	})
 	if err != nil || got.LegalName != "Renamed" || got.Parent != parent.ID || !got.RequireTwoFactor {
 		t.Fatalf("UpdateCompany = %+v, %v", got, err)
@@ -181,12 +196,12 @@ func testUpdate(t *testing.T, s directory.Store) {
 	if !equal(read, got) {
 		t.Fatalf("read back %+v, want %+v", read, got)
 	}
-	if _, err := s.UpdateCompany(ctx, "missing", func(directory.Reader, *directory.Company) error { return nil }); !errors.Is(err, directory.ErrNotFound) {
+	if _, err := s.UpdateCompany(ctx, "missing", func(directory.Reader, *directory.Company) ([]feed.Event, error) { return nil, nil }); !errors.Is(err, directory.ErrNotFound) {
 		t.Fatalf("update missing: %v", err)
 	}
-	if _, err := s.UpdateCompany(ctx, c.ID, func(_ directory.Reader, c *directory.Company) error {
+	if _, err := s.UpdateCompany(ctx, c.ID, func(_ directory.Reader, c *directory.Company) ([]feed.Event, error) {
 		c.RegistrationNumber = "552100554"
-		return nil
+		return nil, nil
 	}); err == nil {
 		t.Fatal("changing the registration number was accepted")
 	}
@@ -195,9 +210,9 @@ func testUpdate(t *testing.T, s directory.Store) {
 func testUpdateFailure(t *testing.T, s directory.Store) {
 	c := mustCreate(t, s, NewCompany("732829320"))
 	boom := errors.New("boom")
-	if _, err := s.UpdateCompany(ctx, c.ID, func(_ directory.Reader, c *directory.Company) error {
+	if _, err := s.UpdateCompany(ctx, c.ID, func(_ directory.Reader, c *directory.Company) ([]feed.Event, error) {
 		c.LegalName = "half-done"
-		return boom
+		return nil, boom
 	}); !errors.Is(err, boom) {
 		t.Fatalf("err %v, want boom", err)
 	}
@@ -239,7 +254,10 @@ func testDeleteLinked(t *testing.T, s directory.Store) {
 	}
 	// A group owner is in use too.
 	owner := mustCreate(t, s, NewCompany("356000000"))
-	if _, err := s.UpdateCompany(ctx, customer.ID, func(_ directory.Reader, c *directory.Company) error { c.Parent = owner.ID; return nil }); err != nil {
+	if _, err := s.UpdateCompany(ctx, customer.ID, func(_ directory.Reader, c *directory.Company) ([]feed.Event, error) {
+		c.Parent = owner.ID
+		return nil, nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DeleteCompany(ctx, owner.ID); !errors.Is(err, directory.ErrInUse) {

@@ -1,0 +1,239 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil/vigil/services/e2e/stack"
+	"github.com/vigil/vigil/services/runtime/benchmem"
+)
+
+// Benchmarks of issue 8, through the gateway with the real binaries (make
+// bench). Figures are reported as metrics; none is asserted.
+
+// benchStack starts the suite for a benchmark.
+func benchStack(b *testing.B) *stack.Stack {
+	b.Helper()
+	opts := stack.Options{BinDir: binDir, DataDir: b.TempDir(), Env: []string{"VIGIL_LOG_LEVEL=warn"}}
+	if err := opts.FreePorts(); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := stack.Start(ctx, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+var benchClient = &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 200, MaxConnsPerHost: 200}}
+
+// call sends a request and decodes a JSON answer into out (when not nil).
+func call(b testing.TB, base, method, path, contentType string, body io.Reader, token string, out any) int {
+	req, err := http.NewRequest(method, base+path, body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := benchClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode == 200 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			b.Fatalf("%s %s: %v: %s", method, path, err, raw)
+		}
+	}
+	if resp.StatusCode != 200 && out != nil {
+		b.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	return resp.StatusCode
+}
+
+func jsonBody(v any) io.Reader {
+	raw, _ := json.Marshal(v)
+	return bytes.NewReader(raw)
+}
+
+// benchOperator signs up an operator and returns its name and token.
+func benchOperator(b *testing.B, s *stack.Stack) (string, string) {
+	var r struct {
+		Company     string `json:"company"`
+		AccessToken string `json:"accessToken"`
+	}
+	call(b, s.URL, "POST", "/v1/companies:signup", "application/json", jsonBody(map[string]any{
+		"company": map[string]any{"legalName": "Bench customer", "kind": "COMPANY_KIND_OPERATOR", "country": "FR", "registrationNumber": sirets[0]},
+		"admin":   map[string]any{"email": "bench@customer.test", "givenName": "B", "familyName": "C", "password": password},
+	}), "", &r)
+	return r.Company, r.AccessToken
+}
+
+// importRows uploads n rows (new SIRENs from offset; contacts when
+// withContacts) as text/csv and waits until the import is done. It returns
+// the time to upload and the time until done.
+func importRows(b *testing.B, s *stack.Stack, company, token string, n, offset int, withContacts bool) (upload, done time.Duration, imp map[string]any) {
+	var csv bytes.Buffer
+	csv.WriteString("registration_number;legal_name;city;contact_email;contact_given_name;contact_family_name\n")
+	for i := range n {
+		email := ""
+		if withContacts {
+			email = fmt.Sprintf("contact%d@bench.test", offset+i)
+		}
+		fmt.Fprintf(&csv, "%s;Fournisseur %07d;Lyon;%s;Jean;Dupont\n", siren(offset+i), offset+i, email)
+	}
+	start := time.Now()
+	var created map[string]any
+	call(b, s.URL, "POST", "/v1/"+company+"/supplierImports", "text/csv", &csv, token, &created)
+	upload = time.Since(start)
+	name, _ := created["name"].(string)
+	for {
+		var m map[string]any
+		call(b, s.URL, "GET", "/v1/"+name, "", nil, token, &m)
+		if m["state"] == "STATE_DONE" || m["state"] == "STATE_FAILED" {
+			return upload, time.Since(start), m
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// BenchmarkDirectoryImport: issue 8's mass registration of 10,000 and
+// 100,000 rows through the gateway (a text/csv body, no contacts: the
+// directory's own work), with the time until the job is done and
+// directory's peak RSS; "-contacts" adds a contact per row (each a new
+// user at identity, invited through notify). Ratio: seconds per 1,000 rows
+// at 100,000 over the same at 10,000 (1.0 = linear).
+func BenchmarkDirectoryImport(b *testing.B) {
+	perK := map[int]float64{}
+	for _, tc := range []struct {
+		rows     int
+		contacts bool
+	}{{10_000, false}, {100_000, false}, {10_000, true}} {
+		name := fmt.Sprintf("rows=%d", tc.rows)
+		if tc.contacts {
+			name += "-contacts"
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				s := benchStack(b)
+				company, token := benchOperator(b, s)
+				b.ResetTimer()
+				up, done, imp := importRows(b, s, company, token, tc.rows, 1_000_000, tc.contacts)
+				b.StopTimer()
+				if num(imp, "createdCount") != tc.rows {
+					b.Fatalf("import %v", imp)
+				}
+				b.ReportMetric(up.Seconds(), "s-upload")
+				b.ReportMetric(done.Seconds(), "s-done")
+				b.ReportMetric(float64(tc.rows)/done.Seconds(), "rows/s")
+				if rss, ok := benchmem.PeakRSSMiB(s.Pid("directory")); ok {
+					b.ReportMetric(rss, "directory-VmHWM-MiB")
+				}
+				if !tc.contacts {
+					perK[tc.rows] = done.Seconds() / float64(tc.rows/1000)
+				}
+			}
+		})
+	}
+	if perK[10_000] > 0 && perK[100_000] > 0 {
+		b.ReportMetric(perK[100_000]/perK[10_000], "100k-vs-10k-per-row")
+	}
+}
+
+// load runs clients concurrent callers of next for d and returns the
+// throughput (calls/s) and the p50 and p99 latencies.
+func load(b *testing.B, clients int, d time.Duration, next func(client int) func() int) (float64, time.Duration, time.Duration) {
+	var mu sync.Mutex
+	var lat []time.Duration
+	stop := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			do := next(c)
+			var mine []time.Duration
+			for time.Now().Before(stop) {
+				t0 := time.Now()
+				if code := do(); code != 200 {
+					b.Errorf("status %d", code)
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) == 0 {
+		return 0, 0, 0
+	}
+	return float64(len(lat)) / d.Seconds(), lat[len(lat)/2], lat[len(lat)*99/100]
+}
+
+// BenchmarkDirectoryListSuppliers: issue 8's list of a customer with
+// 50,000 suppliers, pages of 100 (each client walks the list from the
+// start, page token after page token), 50 concurrent clients through the
+// gateway, against a trivial authenticated gateway call (GET the
+// customer's own company) in the same run. Ratio: list throughput over
+// baseline throughput.
+func BenchmarkDirectoryListSuppliers(b *testing.B) {
+	const suppliers, clients = 50_000, 50
+	for range b.N {
+		s := benchStack(b)
+		company, token := benchOperator(b, s)
+		if _, _, imp := importRows(b, s, company, token, suppliers, 2_000_000, false); num(imp, "createdCount") != suppliers {
+			b.Fatalf("setup import %v", imp)
+		}
+		get := func(path string) int { return call(b, s.URL, "GET", path, "", nil, token, nil) }
+		// Warm both paths.
+		get("/v1/" + company)
+		get("/v1/" + company + "/suppliers?pageSize=100")
+		b.ResetTimer()
+		const d = 10 * time.Second
+		baseTput, baseP50, baseP99 := load(b, clients, d, func(int) func() int {
+			return func() int { return get("/v1/" + company) }
+		})
+		listTput, listP50, listP99 := load(b, clients, d, func(int) func() int {
+			tok := ""
+			return func() int {
+				var page struct {
+					Next string `json:"nextPageToken"`
+				}
+				code := call(b, s.URL, "GET", "/v1/"+company+"/suppliers?pageSize=100&pageToken="+tok, "", nil, token, &page)
+				tok = page.Next // "" after the last page: start again
+				return code
+			}
+		})
+		b.StopTimer()
+		b.ReportMetric(baseTput, "baseline-req/s")
+		b.ReportMetric(float64(baseP50.Microseconds())/1000, "baseline-p50-ms")
+		b.ReportMetric(float64(baseP99.Microseconds())/1000, "baseline-p99-ms")
+		b.ReportMetric(listTput, "list-req/s")
+		b.ReportMetric(float64(listP50.Microseconds())/1000, "list-p50-ms")
+		b.ReportMetric(float64(listP99.Microseconds())/1000, "list-p99-ms")
+		b.ReportMetric(listTput/baseTput, "list/baseline")
+		if rss, ok := benchmem.PeakRSSMiB(s.Pid("directory")); ok {
+			b.ReportMetric(rss, "directory-VmHWM-MiB")
+		}
+	}
+}
