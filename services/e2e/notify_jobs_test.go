@@ -25,41 +25,41 @@ import (
 	"time"
 )
 
-// skipIfMissing skips the test when r says a dependency is not implemented
+// notifySkipIfMissing skips the test when r says a dependency is not implemented
 // yet: HTTP 501 (gRPC UNIMPLEMENTED), or a job run failing because an
 // upstream method is unimplemented. Any other failure is left to the caller.
-func skipIfMissing(t *testing.T, r response, dependency string) {
+func notifySkipIfMissing(t *testing.T, r response, dependency string) {
 	t.Helper()
 	body := string(r.Body)
 	if r.Status == http.StatusNotImplemented ||
 		r.Status == http.StatusServiceUnavailable && strings.Contains(body, "does not implement this method yet") {
-		t.Skipf("%s is not implemented yet (HTTP %d: %s); this check runs once it lands", dependency, r.Status, firstLine(body))
+		t.Skipf("%s is not implemented yet (HTTP %d: %s); this check runs once it lands", dependency, r.Status, notifyFirstLine(body))
 	}
 }
 
-func firstLine(s string) string {
+func notifyFirstLine(s string) string {
 	if len(s) > 300 {
 		s = s[:300]
 	}
 	return strings.SplitN(s, "\n", 2)[0]
 }
 
-// platformAdmin returns a token of a login listed in VIGIL_PLATFORM_ADMINS,
+// notifyPlatformAdmin returns a token of a login listed in VIGIL_PLATFORM_ADMINS,
 // or skips when identity does not mark it yet (issue 11, point 4).
-func (s *suite) platformAdmin(t *testing.T, a account) string {
+func (s *suite) notifyPlatformAdmin(t *testing.T, a account) string {
 	t.Helper()
 	r := s.expect(s.login(a.email, a.password), 200, "platform administrator login")
 	token := r.JSON(t)["accessToken"].(string)
 	if got := s.do("GET", "/v1/jobs", nil, token); got.Status == http.StatusForbidden {
-		t.Skipf("identity does not put VIGIL_PLATFORM_ADMINS in access tokens yet (issue 11.4): %s", firstLine(string(got.Body)))
+		t.Skipf("identity does not put VIGIL_PLATFORM_ADMINS in access tokens yet (issue 11.4): %s", notifyFirstLine(string(got.Body)))
 	}
 	return token
 }
 
-func today() time.Time { return time.Now().UTC().Truncate(24 * time.Hour) }
+func notifyToday() time.Time { return time.Now().UTC().Truncate(24 * time.Hour) }
 
 func TestNotifyJobs(t *testing.T) {
-	mb := startMailbox(t, "bounce@supplier.test")
+	mb := startSMTPMailbox(t, "bounce@supplier.test")
 	dataDir := t.TempDir()
 	// The scheduler is off: the runs below are by hand, so that a test run
 	// on a Monday is not raced by the scheduled digest.
@@ -75,7 +75,7 @@ func TestNotifyJobs(t *testing.T) {
 		}{
 			{"GET", "/v1/jobs", nil},
 			{"GET", "/v1/jobs/weekly-digest", nil},
-			{"POST", "/v1/jobs/weekly-digest:run", map[string]any{"date": today().Format(time.DateOnly)}},
+			{"POST", "/v1/jobs/weekly-digest:run", map[string]any{"date": notifyToday().Format(time.DateOnly)}},
 			{"POST", "/v1/jobs/expiry-reminders:run", map[string]any{}},
 			{"GET", "/v1/deadLetters", nil},
 		} {
@@ -150,7 +150,7 @@ func TestNotifyJobs(t *testing.T) {
 	t.Run("a platform administrator lists jobs and dead letters", func(t *testing.T) {
 		// An invitation to an address the SMTP server refuses: a dead letter.
 		s.expect(s.do("POST", "/v1/"+supCo+"/users", map[string]any{"email": "bounce@supplier.test", "givenName": "B", "familyName": "Ounce"}, sam.token), 200, "invite")
-		token := s.platformAdmin(t, root)
+		token := s.notifyPlatformAdmin(t, root)
 		jobs := s.expect(s.do("GET", "/v1/jobs", nil, token), 200, "list jobs").JSON(t)
 		names := map[string]bool{}
 		for _, j := range jobs["jobs"].([]any) {
@@ -179,7 +179,7 @@ func TestNotifyJobs(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		s.expect(s.do("POST", "/v1/jobs/weekly-digest:run", map[string]any{"date": "12/03/2025"}, token), 400, "bad date")
-		r := s.expect(s.do("POST", "/v1/jobs/expiry-reminders:run", map[string]any{"date": today().AddDate(0, 0, 3).Format(time.DateOnly)}, token), 400, "future date")
+		r := s.expect(s.do("POST", "/v1/jobs/expiry-reminders:run", map[string]any{"date": notifyToday().AddDate(0, 0, 3).Format(time.DateOnly)}, token), 400, "future date")
 		if !strings.Contains(string(r.Body), "date") {
 			t.Fatalf("the refusal does not name the date: %s", r.Body)
 		}
@@ -187,32 +187,32 @@ func TestNotifyJobs(t *testing.T) {
 	})
 
 	t.Run("weekly digest: operator and supplier, French for a French user (R-NOTIF-1)", func(t *testing.T) {
-		token := s.platformAdmin(t, root)
+		token := s.notifyPlatformAdmin(t, root)
 		s.expect(s.do("PATCH", "/v1/me?updateMask=language", map[string]any{"language": "fr"}, olga.token), 200, "olga reads French")
 		r := s.do("POST", "/v1/"+opCo+"/suppliers", map[string]any{"legalName": "ACME " + sirets[1], "country": "FR", "registrationNumber": sirets[1],
 			"contact": map[string]any{"email": sam.email, "givenName": "Sam", "familyName": "Supplier"}}, olga.token)
-		skipIfMissing(t, r, "directory's suppliers (R-DIR-3)")
+		notifySkipIfMissing(t, r, "directory's suppliers (R-DIR-3)")
 		s.expect(r, 200, "register the supplier")
-		docType := s.companyDocumentType(t, olga.token)
+		docType := s.notifyDocumentType(t, olga.token)
 		r = s.do("POST", "/v1/"+opCo+"/requirements", map[string]any{"documentType": docType, "scope": "REQUIREMENT_SCOPE_ALL_SUPPLIERS"}, olga.token)
-		skipIfMissing(t, r, "vault's requirements (R-VAULT-2)")
+		notifySkipIfMissing(t, r, "vault's requirements (R-VAULT-2)")
 		s.expect(r, 200, "require a document")
 
-		date := today().Format(time.DateOnly)
+		date := notifyToday().Format(time.DateOnly)
 		r = s.do("POST", "/v1/jobs/weekly-digest:run", map[string]any{"date": date}, token)
-		skipIfMissing(t, r, "the digest's data sources (directory ListCompanies, identity ListMembers, vault BatchGetComplianceDigests)")
+		notifySkipIfMissing(t, r, "the digest's data sources (directory ListCompanies, identity ListMembers, vault BatchGetComplianceDigests)")
 		run := s.expect(r, 200, "run the weekly digest").JSON(t)["lastRun"].(map[string]any)
-		if fmt.Sprint(run["date"]) != date || run["manual"] != true || num(run["sentCount"]) < 3 {
+		if fmt.Sprint(run["date"]) != date || run["manual"] != true || notifyCount(run["sentCount"]) < 3 {
 			t.Fatalf("run %v; want at least olga, sam and root", run)
 		}
 		op := mb.waitTo(t, olga.email, 1)
-		digest := findMail(t, op, "État de conformité de la semaine")
+		digest := notifyMail(t, op, "État de conformité de la semaine")
 		for _, want := range []string{"Fournisseurs soumis à des exigences : 1", "conformes : 0", "non conformes : 1", "ACME " + sirets[1], "manquant"} {
 			if !strings.Contains(digest.Text, want) {
 				t.Errorf("olga's digest lacks %q:\n%s", want, digest.Text)
 			}
 		}
-		sup := findMail(t, mb.waitTo(t, sam.email, 1), "Weekly compliance status")
+		sup := notifyMail(t, mb.waitTo(t, sam.email, 1), "Weekly compliance status")
 		for _, want := range []string{"Customers who collect your documents: 1", "you are not compliant for: 1", "ACME " + sirets[0], "missing"} {
 			if !strings.Contains(sup.Text, want) {
 				t.Errorf("sam's digest lacks %q:\n%s", want, sup.Text)
@@ -220,7 +220,7 @@ func TestNotifyJobs(t *testing.T) {
 		}
 		before := len(mb.to(olga.email)) + len(mb.to(sam.email))
 		again := s.expect(s.do("POST", "/v1/jobs/weekly-digest:run", map[string]any{"date": date}, token), 200, "run again").JSON(t)["lastRun"].(map[string]any)
-		if num(again["sentCount"]) != 0 || num(again["alreadySentCount"]) < 3 {
+		if notifyCount(again["sentCount"]) != 0 || notifyCount(again["alreadySentCount"]) < 3 {
 			t.Fatalf("second run %v; want nothing sent", again)
 		}
 		time.Sleep(500 * time.Millisecond)
@@ -230,21 +230,21 @@ func TestNotifyJobs(t *testing.T) {
 	})
 
 	t.Run("a document expiring in 7 days is reminded once (R-NOTIF-2)", func(t *testing.T) {
-		token := s.platformAdmin(t, root)
-		docType := s.companyDocumentType(t, sam.token)
-		validUntil := today().AddDate(0, 0, 7).Format(time.DateOnly)
-		r := s.upload(t, supCo, sam.token, map[string]any{"documentType": docType, "subject": supCo, "fileName": "kbis.pdf",
-			"validFrom": today().AddDate(0, -1, 0).Format(time.DateOnly), "validUntil": validUntil})
-		skipIfMissing(t, r, "vault's uploads (R-VAULT-4)")
+		token := s.notifyPlatformAdmin(t, root)
+		docType := s.notifyDocumentType(t, sam.token)
+		validUntil := notifyToday().AddDate(0, 0, 7).Format(time.DateOnly)
+		r := s.notifyUpload(t, supCo, sam.token, map[string]any{"documentType": docType, "subject": supCo, "fileName": "kbis.pdf",
+			"validFrom": notifyToday().AddDate(0, -1, 0).Format(time.DateOnly), "validUntil": validUntil})
+		notifySkipIfMissing(t, r, "vault's uploads (R-VAULT-4)")
 		s.expect(r, 200, "upload")
-		date := today().Format(time.DateOnly)
+		date := notifyToday().Format(time.DateOnly)
 		r = s.do("POST", "/v1/jobs/expiry-reminders:run", map[string]any{"date": date}, token)
-		skipIfMissing(t, r, "the reminders' data sources (vault ListExpiringForReminders, identity ListMembers)")
+		notifySkipIfMissing(t, r, "the reminders' data sources (vault ListExpiringForReminders, identity ListMembers)")
 		run := s.expect(r, 200, "run the reminders").JSON(t)["lastRun"].(map[string]any)
-		if num(run["sentCount"]) < 1 {
+		if notifyCount(run["sentCount"]) < 1 {
 			t.Fatalf("run %v", run)
 		}
-		var reminder mail
+		var reminder receivedMail
 		deadline := time.Now().Add(15 * time.Second)
 		for reminder.Subject == "" {
 			for _, m := range mb.to(sam.email) {
@@ -262,7 +262,7 @@ func TestNotifyJobs(t *testing.T) {
 		}
 		before := len(mb.to(sam.email))
 		again := s.expect(s.do("POST", "/v1/jobs/expiry-reminders:run", map[string]any{"date": date}, token), 200, "run again").JSON(t)["lastRun"].(map[string]any)
-		if num(again["sentCount"]) != 0 || num(again["alreadySentCount"]) < 1 {
+		if notifyCount(again["sentCount"]) != 0 || notifyCount(again["alreadySentCount"]) < 1 {
 			t.Fatalf("second run %v; want nothing sent", again)
 		}
 		time.Sleep(500 * time.Millisecond)
@@ -272,7 +272,7 @@ func TestNotifyJobs(t *testing.T) {
 	})
 }
 
-func num(v any) float64 {
+func notifyCount(v any) float64 {
 	switch n := v.(type) {
 	case float64:
 		return n
@@ -282,7 +282,7 @@ func num(v any) float64 {
 	return -1
 }
 
-func findMail(t *testing.T, mails []mail, subject string) mail {
+func notifyMail(t *testing.T, mails []receivedMail, subject string) receivedMail {
 	t.Helper()
 	for _, m := range mails {
 		if strings.HasPrefix(m.Subject, subject) {
@@ -290,14 +290,14 @@ func findMail(t *testing.T, mails []mail, subject string) mail {
 		}
 	}
 	t.Fatalf("no e-mail %q among %+v", subject, mails)
-	return mail{}
+	return receivedMail{}
 }
 
-// companyDocumentType is a platform document type about the company itself.
-func (s *suite) companyDocumentType(t *testing.T, token string) string {
+// notifyDocumentType is a platform document type about the company itself.
+func (s *suite) notifyDocumentType(t *testing.T, token string) string {
 	t.Helper()
 	r := s.do("GET", "/v1/documentTypes?pageSize=100", nil, token)
-	skipIfMissing(t, r, "vault's document types (R-VAULT-1)")
+	notifySkipIfMissing(t, r, "vault's document types (R-VAULT-1)")
 	for _, dt := range s.expect(r, 200, "document types").JSON(t)["documentTypes"].([]any) {
 		dt := dt.(map[string]any)
 		if dt["subject"] == "DOCUMENT_SUBJECT_COMPANY" {
@@ -308,9 +308,9 @@ func (s *suite) companyDocumentType(t *testing.T, token string) string {
 	return ""
 }
 
-// upload sends a small PDF as POST /v1/{company}/documents (multipart:
+// notifyUpload sends a small PDF as POST /v1/{company}/documents (multipart:
 // metadata JSON, then the file).
-func (s *suite) upload(t *testing.T, company, token string, metadata map[string]any) response {
+func (s *suite) notifyUpload(t *testing.T, company, token string, metadata map[string]any) response {
 	t.Helper()
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)

@@ -19,35 +19,35 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// mail is one message received, decoded.
-type mail struct {
+// receivedMail is one message received, decoded.
+type receivedMail struct {
 	To      string
 	Subject string
 	Text    string
 	HTML    string
 }
 
-// mailbox is a running SMTP server that keeps what it accepts; RCPT TO an
+// smtpMailbox is a running SMTP server that keeps what it accepts; RCPT TO an
 // address in reject gets a permanent 550 5.1.1.
-type mailbox struct {
+type smtpMailbox struct {
 	Addr   string
 	srv    *smtp.Server
 	mu     sync.Mutex
-	mails  []mail
+	mails  []receivedMail
 	reject map[string]bool
 }
 
-func startMailbox(t *testing.T, reject ...string) *mailbox {
+func startSMTPMailbox(t *testing.T, reject ...string) *smtpMailbox {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &mailbox{Addr: lis.Addr().String(), reject: map[string]bool{}}
+	m := &smtpMailbox{Addr: lis.Addr().String(), reject: map[string]bool{}}
 	for _, r := range reject {
 		m.reject[strings.ToLower(r)] = true
 	}
-	m.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &mailSession{m: m}, nil }))
+	m.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &smtpMailSession{m: m}, nil }))
 	m.srv.Domain = "e2e.localhost"
 	m.srv.ReadTimeout, m.srv.WriteTimeout = 10*time.Second, 10*time.Second
 	m.srv.AllowInsecureAuth = true
@@ -56,27 +56,27 @@ func startMailbox(t *testing.T, reject ...string) *mailbox {
 	return m
 }
 
-type mailSession struct {
-	m  *mailbox
+type smtpMailSession struct {
+	m  *smtpMailbox
 	to []string
 }
 
-func (s *mailSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *smtpMailSession) Mail(string, *smtp.MailOptions) error { return nil }
 
-func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (s *smtpMailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if s.m.reject[strings.ToLower(to)] {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such smtpMailbox"}
 	}
 	s.to = append(s.to, to)
 	return nil
 }
 
-func (s *mailSession) Data(r io.Reader) error {
+func (s *smtpMailSession) Data(r io.Reader) error {
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return err
 	}
-	d, err := decodeMail(raw)
+	d, err := decodeReceivedMail(raw)
 	if err != nil {
 		return err
 	}
@@ -89,17 +89,17 @@ func (s *mailSession) Data(r io.Reader) error {
 	return nil
 }
 
-func (s *mailSession) Reset()        { s.to = nil }
-func (s *mailSession) Logout() error { return nil }
+func (s *smtpMailSession) Reset()        { s.to = nil }
+func (s *smtpMailSession) Logout() error { return nil }
 
-func decodeMail(raw []byte) (mail, error) {
+func decodeReceivedMail(raw []byte) (receivedMail, error) {
 	r, err := gomail.CreateReader(bytes.NewReader(raw))
 	if err != nil {
-		return mail{}, err
+		return receivedMail{}, err
 	}
-	var d mail
+	var d receivedMail
 	if d.Subject, err = r.Header.Subject(); err != nil {
-		return mail{}, err
+		return receivedMail{}, err
 	}
 	for {
 		p, err := r.NextPart()
@@ -107,11 +107,11 @@ func decodeMail(raw []byte) (mail, error) {
 			return d, nil
 		}
 		if err != nil {
-			return mail{}, err
+			return receivedMail{}, err
 		}
 		body, err := io.ReadAll(p.Body)
 		if err != nil {
-			return mail{}, err
+			return receivedMail{}, err
 		}
 		if h, ok := p.Header.(*gomail.InlineHeader); ok {
 			switch ct, _, _ := h.ContentType(); ct {
@@ -125,10 +125,10 @@ func decodeMail(raw []byte) (mail, error) {
 }
 
 // to returns the messages received for an address.
-func (m *mailbox) to(addr string) []mail {
+func (m *smtpMailbox) to(addr string) []receivedMail {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []mail
+	var out []receivedMail
 	for _, d := range m.mails {
 		if d.To == strings.ToLower(addr) {
 			out = append(out, d)
@@ -138,7 +138,7 @@ func (m *mailbox) to(addr string) []mail {
 }
 
 // waitTo waits until addr has received n messages and returns them.
-func (m *mailbox) waitTo(t *testing.T, addr string, n int) []mail {
+func (m *smtpMailbox) waitTo(t *testing.T, addr string, n int) []receivedMail {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
