@@ -2,6 +2,7 @@ package feed_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -178,5 +179,74 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFollowInBatches: with HandleBatch, a backlog arrives in few calls of
+// at most BatchSize events, in order, once each; a failed batch is retried
+// from the durable cursor.
+func TestFollowInBatches(t *testing.T) {
+	l := newLog(t)
+	now := time.Now()
+	for range 600 {
+		l.append(t, feed.TypeSupplierLinked, now)
+	}
+	srv := feed.NewServer("directory", l)
+	lis := servertest.Listen()
+	g := grpc.NewServer()
+	srv.Register(g)
+	go func() { _ = g.Serve(lis) }()
+	t.Cleanup(g.Stop)
+	conn := servertest.Dial(t, lis)
+
+	var mu sync.Mutex
+	var got []uint64
+	var cursor uint64
+	calls, failed := 0, false
+	f := &feed.Follower{
+		Client: eventsv1.NewEventsInternalServiceClient(conn), Name: "directory", Log: zap.NewNop(), BatchSize: 100,
+		Cursor: func(context.Context) (uint64, error) { mu.Lock(); defer mu.Unlock(); return cursor, nil },
+		HandleBatch: func(_ context.Context, es []feed.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			if len(es) > 100 {
+				t.Errorf("a batch of %d", len(es))
+			}
+			if !failed && cursor > 300 {
+				failed = true
+				return errors.New("disk full")
+			}
+			for _, e := range es {
+				got = append(got, e.Sequence)
+			}
+			cursor = es[len(es)-1].Sequence
+			return nil
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); f.Run(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case <-stopped:
+		case <-time.After(5 * time.Second):
+			t.Error("the follower does not stop when its context ends")
+		}
+	}()
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 600 })
+	l.append(t, feed.TypeSupplierUnlinked, now)
+	srv.Wake()
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 601 })
+	mu.Lock()
+	defer mu.Unlock()
+	for i, seq := range got {
+		if seq != uint64(i+1) {
+			t.Fatalf("event %d has sequence %d: out of order or repeated", i, seq)
+		}
+	}
+	if !failed || calls > 60 {
+		t.Fatalf("%d calls for 601 events (failed once: %v): not batched", calls, failed)
 	}
 }

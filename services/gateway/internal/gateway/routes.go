@@ -37,5 +37,6 @@ var registrations = map[string][]registerFunc{
 	"notify": {
 		notifygw.RegisterNotificationServiceHandler,
 		notifygw.RegisterJobServiceHandler,
+		notifygw.RegisterWebhookServiceHandler,
 	},
 }

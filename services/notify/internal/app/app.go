@@ -61,6 +61,8 @@ type Config struct {
 	ReminderHour  int
 
 	digestWeekday time.Weekday
+
+	Webhooks WebhookConfig
 }
 
 // Register adds the flags (and so the VIGIL_* variables) of Config to fs.
@@ -78,6 +80,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.DigestWeekday, "notify-digest-weekday", "monday", "day of the weekly compliance e-mail, in each company's time zone")
 	fs.IntVar(&c.DigestHour, "notify-digest-hour", 7, "hour (0-23) of the weekly compliance e-mail, in each company's time zone")
 	fs.IntVar(&c.ReminderHour, "notify-reminder-hour", 6, "hour (0-23, UTC) of the daily expiry reminders")
+	c.Webhooks.register(fs)
 }
 
 var weekdays = map[string]time.Weekday{
@@ -132,7 +135,7 @@ func (c *Config) Complete() error {
 		return errors.New("notify-digest-weekday: a day of the week in English (monday, …)")
 	}
 	c.digestWeekday = wd
-	return nil
+	return c.Webhooks.complete()
 }
 
 // ParseConfig reads flags and VIGIL_* environment variables.
@@ -226,8 +229,12 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 	srv, err := server.New(&cfg.Common, log, server.Options{
 		Listener: o.Listener,
 		Auth:     o.Authenticator,
-		ServiceNames: []string{notifyv1.NotificationService_ServiceDesc.ServiceName, notifyv1.NotificationInternalService_ServiceDesc.ServiceName,
-			notifyv1.JobService_ServiceDesc.ServiceName},
+		ServiceNames: []string{
+			notifyv1.NotificationService_ServiceDesc.ServiceName,
+			notifyv1.NotificationInternalService_ServiceDesc.ServiceName,
+			notifyv1.JobService_ServiceDesc.ServiceName,
+			notifyv1.WebhookService_ServiceDesc.ServiceName,
+		},
 	})
 	if err != nil {
 		return err
@@ -264,6 +271,12 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 	notifyv1.RegisterNotificationServiceServer(srv.GRPC(), api.NewNotificationServer(svc, principalFrom))
 	notifyv1.RegisterNotificationInternalServiceServer(srv.GRPC(), api.NewInternalServer(svc))
 	notifyv1.RegisterJobServiceServer(srv.GRPC(), api.NewJobServer(scheduler, principalFrom))
+	hooks, err := newWebhooks(cfg, log, srv, svc, box, func(result string) { m.Delivered(metrics.ChannelWebhook, result) },
+		map[string]grpc.ClientConnInterface{"identity": identityConn, "directory": directoryConn, "vault": vaultConn})
+	if err != nil {
+		_ = store.Close()
+		return err
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	bg, stopBg := context.WithCancel(gctx)
@@ -286,9 +299,11 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 	} else {
 		log.Info("scheduled jobs are off in this process (notify-scheduler=false); they run by hand only")
 	}
+	goBackground("webhooks", hooks.run)
 	// Closers run last-registered first: the background work stops (a send
 	// in progress records its outcome) before the store closes.
 	srv.OnClose(store.Close)
+	srv.OnClose(hooks.close)
 	srv.OnClose(func() error {
 		stopBg()
 		background.Wait()

@@ -132,7 +132,16 @@ var Catalog = map[notify.Template][]Field{
 		{Name: "more_groups", Kind: Number},
 		{Name: "link", Kind: URL},
 	},
+	TemplateWebhookDisabled: {
+		{Name: "webhook_url", Kind: String, Required: true}, {Name: "reason", Kind: String, Required: true},
+		{Name: "link", Kind: URL},
+	},
 }
+
+// TemplateWebhookDisabled tells a company's Administrators that one of its
+// webhooks failed for 3 days and was disabled (R-NOTIF-6). Notify enqueues
+// it itself, in process, so it has no value in the proto Template enum.
+const TemplateWebhookDisabled notify.Template = "webhook_disabled"
 
 // SecretFields lists the Secret fields of template t (see Field.Secret).
 func (r *Renderer) SecretFields(t notify.Template) []string {

@@ -21,6 +21,7 @@ var samples = map[notify.Template]map[string]any{
 	notify.TemplateDocumentUpdateRequest: {"customer_name": "Big Buyer", "document_types": []any{"URSSAF_VIGILANCE", "KBIS"}, "message": "Before Friday please"},
 	notify.TemplateExpiryReminder:        {"document_type": "KBIS", "valid_until": "2025-03-01", "days_left": float64(7), "employee_name": "Chloé", "customer_names": []any{"Big Buyer"}},
 	notify.TemplateWeeklyDigest:          operatorDigest,
+	TemplateWebhookDisabled:              {"webhook_url": "https://erp.example/vigil", "reason": "every delivery failed since 2025-03-01T10:00:00Z", "link": "https://vigil.example"},
 }
 
 // operatorDigest is an operator's weekly digest as the job builds it.
