@@ -8,11 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // Domain is the ErrorInfo domain of every error Vigil returns.
@@ -61,6 +63,9 @@ type Error struct {
 	Message string
 	Field   string
 	Cause   error
+	// RetryAfter, when set, tells the caller when to try again (a
+	// RetryInfo detail; the gateway answers with Retry-After).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -173,6 +178,9 @@ func ToStatus(err error) (*status.Status, bool) {
 		if de.Field != "" {
 			info.Metadata = map[string]string{"field": de.Field}
 			details = append(details, &errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: de.Field, Description: de.Message}}})
+		}
+		if de.RetryAfter > 0 {
+			details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(de.RetryAfter)})
 		}
 		if withInfo, derr := st.WithDetails(details...); derr == nil {
 			st = withInfo

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -57,5 +60,20 @@ func TestInvalidArgumentNamesField(t *testing.T) {
 	st, _ := ToStatus(InvalidArgument("registration_number", "fails the Luhn check"))
 	if st.Message() != "registration_number: fails the Luhn check" {
 		t.Fatalf("message %q", st.Message())
+	}
+}
+
+// TestRetryAfterBecomesRetryInfo: a limit's error tells when to retry
+// (R-NOTIF-3's hourly document requests answer 429 with Retry-After).
+func TestRetryAfterBecomesRetryInfo(t *testing.T) {
+	st, _ := ToStatus(&Error{Kind: KindResourceExhausted, Reason: "LIMITED", Message: "later", RetryAfter: 90 * time.Second})
+	var found bool
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			found = ri.GetRetryDelay().AsDuration() == 90*time.Second
+		}
+	}
+	if st.Code() != codes.ResourceExhausted || !found {
+		t.Fatalf("status %v details %v", st.Code(), st.Details())
 	}
 }

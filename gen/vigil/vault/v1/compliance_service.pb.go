@@ -24,6 +24,173 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ExportComplianceRequest names the customer whose compliance to export.
+type ExportComplianceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer `companies/{company}`.
+	Parent        string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportComplianceRequest) Reset() {
+	*x = ExportComplianceRequest{}
+	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportComplianceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportComplianceRequest) ProtoMessage() {}
+
+func (x *ExportComplianceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportComplianceRequest.ProtoReflect.Descriptor instead.
+func (*ExportComplianceRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_vault_v1_compliance_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ExportComplianceRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+// ComplianceRow is one line of an export: one supplier's status for one
+// requirement and subject.
+type ComplianceRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The supplier `companies/{company}`.
+	Supplier string `protobuf:"bytes,1,opt,name=supplier,proto3" json:"supplier,omitempty"`
+	// The supplier's legal name.
+	SupplierDisplayName string `protobuf:"bytes,2,opt,name=supplier_display_name,json=supplierDisplayName,proto3" json:"supplier_display_name,omitempty"`
+	// The entry.
+	Entry         *ComplianceEntry `protobuf:"bytes,3,opt,name=entry,proto3" json:"entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComplianceRow) Reset() {
+	*x = ComplianceRow{}
+	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComplianceRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComplianceRow) ProtoMessage() {}
+
+func (x *ComplianceRow) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComplianceRow.ProtoReflect.Descriptor instead.
+func (*ComplianceRow) Descriptor() ([]byte, []int) {
+	return file_vigil_vault_v1_compliance_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ComplianceRow) GetSupplier() string {
+	if x != nil {
+		return x.Supplier
+	}
+	return ""
+}
+
+func (x *ComplianceRow) GetSupplierDisplayName() string {
+	if x != nil {
+		return x.SupplierDisplayName
+	}
+	return ""
+}
+
+func (x *ComplianceRow) GetEntry() *ComplianceEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+// ExportComplianceResponse is one batch of rows.
+type ExportComplianceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rows, by supplier, then document type, subject and requirement.
+	Rows []*ComplianceRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	// The reference day of the statuses (today in the customer's time zone),
+	// `YYYY-MM-DD`; in the first message only.
+	AsOfDate      string `protobuf:"bytes,2,opt,name=as_of_date,json=asOfDate,proto3" json:"as_of_date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportComplianceResponse) Reset() {
+	*x = ExportComplianceResponse{}
+	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportComplianceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportComplianceResponse) ProtoMessage() {}
+
+func (x *ExportComplianceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportComplianceResponse.ProtoReflect.Descriptor instead.
+func (*ExportComplianceResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_vault_v1_compliance_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ExportComplianceResponse) GetRows() []*ComplianceRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *ExportComplianceResponse) GetAsOfDate() string {
+	if x != nil {
+		return x.AsOfDate
+	}
+	return ""
+}
+
 // ListComplianceSummariesRequest pages through a company's compliance summaries.
 type ListComplianceSummariesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -33,15 +200,29 @@ type ListComplianceSummariesRequest struct {
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call.
 	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// Only relationships that are not compliant.
+	// Only relationships that are not compliant (the same as
+	// status_filter `non_compliant`).
 	NonCompliantOnly bool `protobuf:"varint,4,opt,name=non_compliant_only,json=nonCompliantOnly,proto3" json:"non_compliant_only,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Only suppliers in this state today: `non_compliant` (an entry MISSING,
+	// EXPIRED or REJECTED), `expiring` (compliant with an entry
+	// EXPIRING_SOON), `compliant` (every entry VALID); empty means all.
+	// Operators only.
+	StatusFilter string `protobuf:"bytes,5,opt,name=status_filter,json=statusFilter,proto3" json:"status_filter,omitempty"`
+	// Only suppliers whose legal name contains this text (case-insensitive).
+	// Operators only.
+	SupplierName string `protobuf:"bytes,6,opt,name=supplier_name,json=supplierName,proto3" json:"supplier_name,omitempty"`
+	// `worst` (the default): suppliers with missing or rejected documents
+	// first (most first), then by their first document's valid_until, oldest
+	// first, so that the expired come before the expiring and those before
+	// the compliant; `name`: by legal name. Operators only.
+	OrderBy       string `protobuf:"bytes,7,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListComplianceSummariesRequest) Reset() {
 	*x = ListComplianceSummariesRequest{}
-	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[0]
+	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +234,7 @@ func (x *ListComplianceSummariesRequest) String() string {
 func (*ListComplianceSummariesRequest) ProtoMessage() {}
 
 func (x *ListComplianceSummariesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[0]
+	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +247,7 @@ func (x *ListComplianceSummariesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListComplianceSummariesRequest.ProtoReflect.Descriptor instead.
 func (*ListComplianceSummariesRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_compliance_service_proto_rawDescGZIP(), []int{0}
+	return file_vigil_vault_v1_compliance_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListComplianceSummariesRequest) GetParent() string {
@@ -97,20 +278,45 @@ func (x *ListComplianceSummariesRequest) GetNonCompliantOnly() bool {
 	return false
 }
 
-// ListComplianceSummariesResponse is one page of summaries, least compliant first.
+func (x *ListComplianceSummariesRequest) GetStatusFilter() string {
+	if x != nil {
+		return x.StatusFilter
+	}
+	return ""
+}
+
+func (x *ListComplianceSummariesRequest) GetSupplierName() string {
+	if x != nil {
+		return x.SupplierName
+	}
+	return ""
+}
+
+func (x *ListComplianceSummariesRequest) GetOrderBy() string {
+	if x != nil {
+		return x.OrderBy
+	}
+	return ""
+}
+
+// ListComplianceSummariesResponse is one page of summaries, least compliant
+// first unless ordered by name.
 type ListComplianceSummariesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The summaries; in each, `customer` or `supplier` is the requested company.
 	Summaries []*ComplianceSummary `protobuf:"bytes,1,rep,name=summaries,proto3" json:"summaries,omitempty"`
 	// Token for the next page; empty on the last.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// For an operator, its suppliers counted by compliance today, whatever
+	// the filters.
+	Totals        *ComplianceTotals `protobuf:"bytes,3,opt,name=totals,proto3" json:"totals,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListComplianceSummariesResponse) Reset() {
 	*x = ListComplianceSummariesResponse{}
-	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[1]
+	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -122,7 +328,7 @@ func (x *ListComplianceSummariesResponse) String() string {
 func (*ListComplianceSummariesResponse) ProtoMessage() {}
 
 func (x *ListComplianceSummariesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[1]
+	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -135,7 +341,7 @@ func (x *ListComplianceSummariesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListComplianceSummariesResponse.ProtoReflect.Descriptor instead.
 func (*ListComplianceSummariesResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_compliance_service_proto_rawDescGZIP(), []int{1}
+	return file_vigil_vault_v1_compliance_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListComplianceSummariesResponse) GetSummaries() []*ComplianceSummary {
@@ -152,10 +358,19 @@ func (x *ListComplianceSummariesResponse) GetNextPageToken() string {
 	return ""
 }
 
+func (x *ListComplianceSummariesResponse) GetTotals() *ComplianceTotals {
+	if x != nil {
+		return x.Totals
+	}
+	return nil
+}
+
 // GetSupplierComplianceRequest names one supplier's compliance for a customer.
 type GetSupplierComplianceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Resource name `companies/{customer}/suppliers/{supplier}/compliance`.
+	// Resource name `companies/{customer}/suppliers/{supplier}/compliance`
+	// (the customer's view) or
+	// `companies/{supplier}/customers/{customer}/compliance` (the supplier's).
 	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -163,7 +378,7 @@ type GetSupplierComplianceRequest struct {
 
 func (x *GetSupplierComplianceRequest) Reset() {
 	*x = GetSupplierComplianceRequest{}
-	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[2]
+	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -175,7 +390,7 @@ func (x *GetSupplierComplianceRequest) String() string {
 func (*GetSupplierComplianceRequest) ProtoMessage() {}
 
 func (x *GetSupplierComplianceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[2]
+	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -188,7 +403,7 @@ func (x *GetSupplierComplianceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSupplierComplianceRequest.ProtoReflect.Descriptor instead.
 func (*GetSupplierComplianceRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_compliance_service_proto_rawDescGZIP(), []int{2}
+	return file_vigil_vault_v1_compliance_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetSupplierComplianceRequest) GetName() string {
@@ -215,14 +430,21 @@ type SupplierCompliance struct {
 	// One entry per requirement and subject, by requirement then subject.
 	Entries []*ComplianceEntry `protobuf:"bytes,6,rep,name=entries,proto3" json:"entries,omitempty"`
 	// When the status was computed.
-	EvaluateTime  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=evaluate_time,json=evaluateTime,proto3" json:"evaluate_time,omitempty"`
+	EvaluateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=evaluate_time,json=evaluateTime,proto3" json:"evaluate_time,omitempty"`
+	// The customer's legal name.
+	CustomerDisplayName string `protobuf:"bytes,8,opt,name=customer_display_name,json=customerDisplayName,proto3" json:"customer_display_name,omitempty"`
+	// The supplier's legal name.
+	SupplierDisplayName string `protobuf:"bytes,9,opt,name=supplier_display_name,json=supplierDisplayName,proto3" json:"supplier_display_name,omitempty"`
+	// The reference day of the statuses: today in the customer's time zone,
+	// `YYYY-MM-DD`.
+	AsOfDate      string `protobuf:"bytes,10,opt,name=as_of_date,json=asOfDate,proto3" json:"as_of_date,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SupplierCompliance) Reset() {
 	*x = SupplierCompliance{}
-	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[3]
+	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -234,7 +456,7 @@ func (x *SupplierCompliance) String() string {
 func (*SupplierCompliance) ProtoMessage() {}
 
 func (x *SupplierCompliance) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[3]
+	mi := &file_vigil_vault_v1_compliance_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -247,7 +469,7 @@ func (x *SupplierCompliance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupplierCompliance.ProtoReflect.Descriptor instead.
 func (*SupplierCompliance) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_compliance_service_proto_rawDescGZIP(), []int{3}
+	return file_vigil_vault_v1_compliance_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SupplierCompliance) GetName() string {
@@ -299,23 +521,58 @@ func (x *SupplierCompliance) GetEvaluateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *SupplierCompliance) GetCustomerDisplayName() string {
+	if x != nil {
+		return x.CustomerDisplayName
+	}
+	return ""
+}
+
+func (x *SupplierCompliance) GetSupplierDisplayName() string {
+	if x != nil {
+		return x.SupplierDisplayName
+	}
+	return ""
+}
+
+func (x *SupplierCompliance) GetAsOfDate() string {
+	if x != nil {
+		return x.AsOfDate
+	}
+	return ""
+}
+
 var File_vigil_vault_v1_compliance_service_proto protoreflect.FileDescriptor
 
 const file_vigil_vault_v1_compliance_service_proto_rawDesc = "" +
 	"\n" +
-	"'vigil/vault/v1/compliance_service.proto\x12\x0evigil.vault.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1evigil/vault/v1/resources.proto\"\xe0\x01\n" +
+	"'vigil/vault/v1/compliance_service.proto\x12\x0evigil.vault.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1evigil/vault/v1/resources.proto\"Y\n" +
+	"\x17ExportComplianceRequest\x12>\n" +
+	"\x06parent\x18\x01 \x01(\tB&\xbaH#r!\x10\x01\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x06parent\"\x96\x01\n" +
+	"\rComplianceRow\x12\x1a\n" +
+	"\bsupplier\x18\x01 \x01(\tR\bsupplier\x122\n" +
+	"\x15supplier_display_name\x18\x02 \x01(\tR\x13supplierDisplayName\x125\n" +
+	"\x05entry\x18\x03 \x01(\v2\x1f.vigil.vault.v1.ComplianceEntryR\x05entry\"k\n" +
+	"\x18ExportComplianceResponse\x121\n" +
+	"\x04rows\x18\x01 \x03(\v2\x1d.vigil.vault.v1.ComplianceRowR\x04rows\x12\x1c\n" +
+	"\n" +
+	"as_of_date\x18\x02 \x01(\tR\basOfDate\"\xa3\x03\n" +
 	"\x1eListComplianceSummariesRequest\x12>\n" +
 	"\x06parent\x18\x01 \x01(\tB&\xbaH#r!\x10\x01\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x06parent\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\tpageToken\x12,\n" +
-	"\x12non_compliant_only\x18\x04 \x01(\bR\x10nonCompliantOnly\"\x8a\x01\n" +
+	"\x12non_compliant_only\x18\x04 \x01(\bR\x10nonCompliantOnly\x12P\n" +
+	"\rstatus_filter\x18\x05 \x01(\tB+\xbaH(r&R\x00R\rnon_compliantR\bexpiringR\tcompliantR\fstatusFilter\x12>\n" +
+	"\rsupplier_name\x18\x06 \x01(\tB\x19\xbaH\x16r\x14\x18\xc8\x012\x0f^[^\\x00-\\x1f]*$R\fsupplierName\x12/\n" +
+	"\border_by\x18\a \x01(\tB\x14\xbaH\x11r\x0fR\x00R\x05worstR\x04nameR\aorderBy\"\xc4\x01\n" +
 	"\x1fListComplianceSummariesResponse\x12?\n" +
 	"\tsummaries\x18\x01 \x03(\v2!.vigil.vault.v1.ComplianceSummaryR\tsummaries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"~\n" +
-	"\x1cGetSupplierComplianceRequest\x12^\n" +
-	"\x04name\x18\x01 \x01(\tBJ\xbaHGrE\x10\x01\x18\xc8\x012>^companies/[A-Za-z0-9_-]+/suppliers/[A-Za-z0-9_-]+/compliance$R\x04name\"\xb4\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x128\n" +
+	"\x06totals\x18\x03 \x01(\v2 .vigil.vault.v1.ComplianceTotalsR\x06totals\"\x8a\x01\n" +
+	"\x1cGetSupplierComplianceRequest\x12j\n" +
+	"\x04name\x18\x01 \x01(\tBV\xbaHSrQ\x10\x01\x18\xc8\x012J^companies/[A-Za-z0-9_-]+/(suppliers|customers)/[A-Za-z0-9_-]+/compliance$R\x04name\"\xba\x03\n" +
 	"\x12SupplierCompliance\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bcustomer\x18\x02 \x01(\tR\bcustomer\x12\x1a\n" +
@@ -323,10 +580,16 @@ const file_vigil_vault_v1_compliance_service_proto_rawDesc = "" +
 	"\tcompliant\x18\x04 \x01(\bR\tcompliant\x128\n" +
 	"\x06counts\x18\x05 \x01(\v2 .vigil.vault.v1.ComplianceCountsR\x06counts\x129\n" +
 	"\aentries\x18\x06 \x03(\v2\x1f.vigil.vault.v1.ComplianceEntryR\aentries\x12?\n" +
-	"\revaluate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fevaluateTime2\xe0\x02\n" +
+	"\revaluate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fevaluateTime\x122\n" +
+	"\x15customer_display_name\x18\b \x01(\tR\x13customerDisplayName\x122\n" +
+	"\x15supplier_display_name\x18\t \x01(\tR\x13supplierDisplayName\x12\x1c\n" +
+	"\n" +
+	"as_of_date\x18\n" +
+	" \x01(\tR\basOfDate2\xfa\x03\n" +
 	"\x11ComplianceService\x12\xa7\x01\n" +
-	"\x17ListComplianceSummaries\x12..vigil.vault.v1.ListComplianceSummariesRequest\x1a/.vigil.vault.v1.ListComplianceSummariesResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=companies/*}/compliance\x12\xa0\x01\n" +
-	"\x15GetSupplierCompliance\x12,.vigil.vault.v1.GetSupplierComplianceRequest\x1a\".vigil.vault.v1.SupplierCompliance\"5\x82\xd3\xe4\x93\x02/\x12-/v1/{name=companies/*/suppliers/*/compliance}B3Z1github.com/vigil/vigil/gen/vigil/vault/v1;vaultv1b\x06proto3"
+	"\x17ListComplianceSummaries\x12..vigil.vault.v1.ListComplianceSummariesRequest\x1a/.vigil.vault.v1.ListComplianceSummariesResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=companies/*}/compliance\x12\xd1\x01\n" +
+	"\x15GetSupplierCompliance\x12,.vigil.vault.v1.GetSupplierComplianceRequest\x1a\".vigil.vault.v1.SupplierCompliance\"f\x82\xd3\xe4\x93\x02`Z/\x12-/v1/{name=companies/*/customers/*/compliance}\x12-/v1/{name=companies/*/suppliers/*/compliance}\x12g\n" +
+	"\x10ExportCompliance\x12'.vigil.vault.v1.ExportComplianceRequest\x1a(.vigil.vault.v1.ExportComplianceResponse0\x01B3Z1github.com/vigil/vigil/gen/vigil/vault/v1;vaultv1b\x06proto3"
 
 var (
 	file_vigil_vault_v1_compliance_service_proto_rawDescOnce sync.Once
@@ -340,31 +603,40 @@ func file_vigil_vault_v1_compliance_service_proto_rawDescGZIP() []byte {
 	return file_vigil_vault_v1_compliance_service_proto_rawDescData
 }
 
-var file_vigil_vault_v1_compliance_service_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_vigil_vault_v1_compliance_service_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_vigil_vault_v1_compliance_service_proto_goTypes = []any{
-	(*ListComplianceSummariesRequest)(nil),  // 0: vigil.vault.v1.ListComplianceSummariesRequest
-	(*ListComplianceSummariesResponse)(nil), // 1: vigil.vault.v1.ListComplianceSummariesResponse
-	(*GetSupplierComplianceRequest)(nil),    // 2: vigil.vault.v1.GetSupplierComplianceRequest
-	(*SupplierCompliance)(nil),              // 3: vigil.vault.v1.SupplierCompliance
-	(*ComplianceSummary)(nil),               // 4: vigil.vault.v1.ComplianceSummary
-	(*ComplianceCounts)(nil),                // 5: vigil.vault.v1.ComplianceCounts
-	(*ComplianceEntry)(nil),                 // 6: vigil.vault.v1.ComplianceEntry
-	(*timestamppb.Timestamp)(nil),           // 7: google.protobuf.Timestamp
+	(*ExportComplianceRequest)(nil),         // 0: vigil.vault.v1.ExportComplianceRequest
+	(*ComplianceRow)(nil),                   // 1: vigil.vault.v1.ComplianceRow
+	(*ExportComplianceResponse)(nil),        // 2: vigil.vault.v1.ExportComplianceResponse
+	(*ListComplianceSummariesRequest)(nil),  // 3: vigil.vault.v1.ListComplianceSummariesRequest
+	(*ListComplianceSummariesResponse)(nil), // 4: vigil.vault.v1.ListComplianceSummariesResponse
+	(*GetSupplierComplianceRequest)(nil),    // 5: vigil.vault.v1.GetSupplierComplianceRequest
+	(*SupplierCompliance)(nil),              // 6: vigil.vault.v1.SupplierCompliance
+	(*ComplianceEntry)(nil),                 // 7: vigil.vault.v1.ComplianceEntry
+	(*ComplianceSummary)(nil),               // 8: vigil.vault.v1.ComplianceSummary
+	(*ComplianceTotals)(nil),                // 9: vigil.vault.v1.ComplianceTotals
+	(*ComplianceCounts)(nil),                // 10: vigil.vault.v1.ComplianceCounts
+	(*timestamppb.Timestamp)(nil),           // 11: google.protobuf.Timestamp
 }
 var file_vigil_vault_v1_compliance_service_proto_depIdxs = []int32{
-	4, // 0: vigil.vault.v1.ListComplianceSummariesResponse.summaries:type_name -> vigil.vault.v1.ComplianceSummary
-	5, // 1: vigil.vault.v1.SupplierCompliance.counts:type_name -> vigil.vault.v1.ComplianceCounts
-	6, // 2: vigil.vault.v1.SupplierCompliance.entries:type_name -> vigil.vault.v1.ComplianceEntry
-	7, // 3: vigil.vault.v1.SupplierCompliance.evaluate_time:type_name -> google.protobuf.Timestamp
-	0, // 4: vigil.vault.v1.ComplianceService.ListComplianceSummaries:input_type -> vigil.vault.v1.ListComplianceSummariesRequest
-	2, // 5: vigil.vault.v1.ComplianceService.GetSupplierCompliance:input_type -> vigil.vault.v1.GetSupplierComplianceRequest
-	1, // 6: vigil.vault.v1.ComplianceService.ListComplianceSummaries:output_type -> vigil.vault.v1.ListComplianceSummariesResponse
-	3, // 7: vigil.vault.v1.ComplianceService.GetSupplierCompliance:output_type -> vigil.vault.v1.SupplierCompliance
-	6, // [6:8] is the sub-list for method output_type
-	4, // [4:6] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	7,  // 0: vigil.vault.v1.ComplianceRow.entry:type_name -> vigil.vault.v1.ComplianceEntry
+	1,  // 1: vigil.vault.v1.ExportComplianceResponse.rows:type_name -> vigil.vault.v1.ComplianceRow
+	8,  // 2: vigil.vault.v1.ListComplianceSummariesResponse.summaries:type_name -> vigil.vault.v1.ComplianceSummary
+	9,  // 3: vigil.vault.v1.ListComplianceSummariesResponse.totals:type_name -> vigil.vault.v1.ComplianceTotals
+	10, // 4: vigil.vault.v1.SupplierCompliance.counts:type_name -> vigil.vault.v1.ComplianceCounts
+	7,  // 5: vigil.vault.v1.SupplierCompliance.entries:type_name -> vigil.vault.v1.ComplianceEntry
+	11, // 6: vigil.vault.v1.SupplierCompliance.evaluate_time:type_name -> google.protobuf.Timestamp
+	3,  // 7: vigil.vault.v1.ComplianceService.ListComplianceSummaries:input_type -> vigil.vault.v1.ListComplianceSummariesRequest
+	5,  // 8: vigil.vault.v1.ComplianceService.GetSupplierCompliance:input_type -> vigil.vault.v1.GetSupplierComplianceRequest
+	0,  // 9: vigil.vault.v1.ComplianceService.ExportCompliance:input_type -> vigil.vault.v1.ExportComplianceRequest
+	4,  // 10: vigil.vault.v1.ComplianceService.ListComplianceSummaries:output_type -> vigil.vault.v1.ListComplianceSummariesResponse
+	6,  // 11: vigil.vault.v1.ComplianceService.GetSupplierCompliance:output_type -> vigil.vault.v1.SupplierCompliance
+	2,  // 12: vigil.vault.v1.ComplianceService.ExportCompliance:output_type -> vigil.vault.v1.ExportComplianceResponse
+	10, // [10:13] is the sub-list for method output_type
+	7,  // [7:10] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_vigil_vault_v1_compliance_service_proto_init() }
@@ -379,7 +651,7 @@ func file_vigil_vault_v1_compliance_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_vault_v1_compliance_service_proto_rawDesc), len(file_vigil_vault_v1_compliance_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

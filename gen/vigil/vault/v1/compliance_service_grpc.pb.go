@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	ComplianceService_ListComplianceSummaries_FullMethodName = "/vigil.vault.v1.ComplianceService/ListComplianceSummaries"
 	ComplianceService_GetSupplierCompliance_FullMethodName   = "/vigil.vault.v1.ComplianceService/GetSupplierCompliance"
+	ComplianceService_ExportCompliance_FullMethodName        = "/vigil.vault.v1.ComplianceService/ExportCompliance"
 )
 
 // ComplianceServiceClient is the client API for ComplianceService service.
@@ -38,9 +39,20 @@ type ComplianceServiceClient interface {
 	ListComplianceSummaries(ctx context.Context, in *ListComplianceSummariesRequest, opts ...grpc.CallOption) (*ListComplianceSummariesResponse, error)
 	// GetSupplierCompliance returns the status of each of a customer's
 	// requirements for one supplier, one entry per requirement and subject
-	// (per employee for employee-subject types). Needs the suppliers-area view
-	// permission in the customer (R-DIR-10).
+	// (per employee for employee-subject types), with the document that
+	// serves it. The customer asks for
+	// `companies/{customer}/suppliers/{supplier}/compliance` and needs the
+	// suppliers-area view permission (R-DIR-10); the supplier asks for
+	// `companies/{supplier}/customers/{customer}/compliance` (what that
+	// customer requires of it) and needs the permission to view its own
+	// compliance (R-ID-3).
 	GetSupplierCompliance(ctx context.Context, in *GetSupplierComplianceRequest, opts ...grpc.CallOption) (*SupplierCompliance, error)
+	// ExportCompliance streams a customer's compliance as rows, one per
+	// supplier, requirement and subject, by supplier. Needs the
+	// suppliers-area view permission (R-DIR-10). The gateway serves it as
+	// `GET /v1/companies/{company}/compliance:export` (CSV, UTF-8 with a byte
+	// order mark) with a hand-written handler, so it has no HTTP rule.
+	ExportCompliance(ctx context.Context, in *ExportComplianceRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportComplianceResponse], error)
 }
 
 type complianceServiceClient struct {
@@ -71,6 +83,25 @@ func (c *complianceServiceClient) GetSupplierCompliance(ctx context.Context, in 
 	return out, nil
 }
 
+func (c *complianceServiceClient) ExportCompliance(ctx context.Context, in *ExportComplianceRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportComplianceResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ComplianceService_ServiceDesc.Streams[0], ComplianceService_ExportCompliance_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportComplianceRequest, ExportComplianceResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ComplianceService_ExportComplianceClient = grpc.ServerStreamingClient[ExportComplianceResponse]
+
 // ComplianceServiceServer is the server API for ComplianceService service.
 // All implementations must embed UnimplementedComplianceServiceServer
 // for forward compatibility.
@@ -86,9 +117,20 @@ type ComplianceServiceServer interface {
 	ListComplianceSummaries(context.Context, *ListComplianceSummariesRequest) (*ListComplianceSummariesResponse, error)
 	// GetSupplierCompliance returns the status of each of a customer's
 	// requirements for one supplier, one entry per requirement and subject
-	// (per employee for employee-subject types). Needs the suppliers-area view
-	// permission in the customer (R-DIR-10).
+	// (per employee for employee-subject types), with the document that
+	// serves it. The customer asks for
+	// `companies/{customer}/suppliers/{supplier}/compliance` and needs the
+	// suppliers-area view permission (R-DIR-10); the supplier asks for
+	// `companies/{supplier}/customers/{customer}/compliance` (what that
+	// customer requires of it) and needs the permission to view its own
+	// compliance (R-ID-3).
 	GetSupplierCompliance(context.Context, *GetSupplierComplianceRequest) (*SupplierCompliance, error)
+	// ExportCompliance streams a customer's compliance as rows, one per
+	// supplier, requirement and subject, by supplier. Needs the
+	// suppliers-area view permission (R-DIR-10). The gateway serves it as
+	// `GET /v1/companies/{company}/compliance:export` (CSV, UTF-8 with a byte
+	// order mark) with a hand-written handler, so it has no HTTP rule.
+	ExportCompliance(*ExportComplianceRequest, grpc.ServerStreamingServer[ExportComplianceResponse]) error
 	mustEmbedUnimplementedComplianceServiceServer()
 }
 
@@ -104,6 +146,9 @@ func (UnimplementedComplianceServiceServer) ListComplianceSummaries(context.Cont
 }
 func (UnimplementedComplianceServiceServer) GetSupplierCompliance(context.Context, *GetSupplierComplianceRequest) (*SupplierCompliance, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSupplierCompliance not implemented")
+}
+func (UnimplementedComplianceServiceServer) ExportCompliance(*ExportComplianceRequest, grpc.ServerStreamingServer[ExportComplianceResponse]) error {
+	return status.Error(codes.Unimplemented, "method ExportCompliance not implemented")
 }
 func (UnimplementedComplianceServiceServer) mustEmbedUnimplementedComplianceServiceServer() {}
 func (UnimplementedComplianceServiceServer) testEmbeddedByValue()                           {}
@@ -162,6 +207,17 @@ func _ComplianceService_GetSupplierCompliance_Handler(srv interface{}, ctx conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ComplianceService_ExportCompliance_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportComplianceRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ComplianceServiceServer).ExportCompliance(m, &grpc.GenericServerStream[ExportComplianceRequest, ExportComplianceResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ComplianceService_ExportComplianceServer = grpc.ServerStreamingServer[ExportComplianceResponse]
+
 // ComplianceService_ServiceDesc is the grpc.ServiceDesc for ComplianceService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -178,6 +234,12 @@ var ComplianceService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ComplianceService_GetSupplierCompliance_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ExportCompliance",
+			Handler:       _ComplianceService_ExportCompliance_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "vigil/vault/v1/compliance_service.proto",
 }

@@ -46,7 +46,11 @@ type UploadDocumentMetadata struct {
 	ValidUntil string `protobuf:"bytes,6,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
 	// Optional SHA-256 of the whole file, lowercase hex; when set, an upload
 	// whose bytes do not match is refused (`INVALID_ARGUMENT`) and nothing is stored.
-	Sha256        string `protobuf:"bytes,7,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Sha256 string `protobuf:"bytes,7,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// The content type the uploader declares (the multipart file part's
+	// Content-Type); when set (and not application/octet-stream) it must be
+	// the type detected from the bytes.
+	ContentType   string `protobuf:"bytes,8,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -126,6 +130,13 @@ func (x *UploadDocumentMetadata) GetValidUntil() string {
 func (x *UploadDocumentMetadata) GetSha256() string {
 	if x != nil {
 		return x.Sha256
+	}
+	return ""
+}
+
+func (x *UploadDocumentMetadata) GetContentType() string {
+	if x != nil {
+		return x.ContentType
 	}
 	return ""
 }
@@ -229,10 +240,16 @@ type DocumentContentInfo struct {
 	ContentType string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
 	// The file name given at upload, for a Content-Disposition header.
 	FileName string `protobuf:"bytes,4,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
-	// The number of bytes the chunks will carry.
+	// The whole file's size in bytes.
 	SizeBytes int64 `protobuf:"varint,5,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
-	// The SHA-256 of the bytes, lowercase hex.
-	Sha256        string `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// The SHA-256 of the whole file, lowercase hex (its ETag).
+	Sha256 string `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// The offset of the first byte the chunks carry (0 unless a range was asked).
+	RangeOffset int64 `protobuf:"varint,7,opt,name=range_offset,json=rangeOffset,proto3" json:"range_offset,omitempty"`
+	// The number of bytes the chunks carry.
+	RangeLength int64 `protobuf:"varint,8,opt,name=range_length,json=rangeLength,proto3" json:"range_length,omitempty"`
+	// True when if_none_match matched: no chunk follows.
+	NotModified   bool `protobuf:"varint,9,opt,name=not_modified,json=notModified,proto3" json:"not_modified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -309,6 +326,120 @@ func (x *DocumentContentInfo) GetSha256() string {
 	return ""
 }
 
+func (x *DocumentContentInfo) GetRangeOffset() int64 {
+	if x != nil {
+		return x.RangeOffset
+	}
+	return 0
+}
+
+func (x *DocumentContentInfo) GetRangeLength() int64 {
+	if x != nil {
+		return x.RangeLength
+	}
+	return 0
+}
+
+func (x *DocumentContentInfo) GetNotModified() bool {
+	if x != nil {
+		return x.NotModified
+	}
+	return false
+}
+
+// ListDocumentVersionsRequest names a document whose history to list.
+type ListDocumentVersionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `companies/{supplier}/documents/{document}` or
+	// `companies/{customer}/suppliers/{supplier}/documents/{document}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDocumentVersionsRequest) Reset() {
+	*x = ListDocumentVersionsRequest{}
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDocumentVersionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDocumentVersionsRequest) ProtoMessage() {}
+
+func (x *ListDocumentVersionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDocumentVersionsRequest.ProtoReflect.Descriptor instead.
+func (*ListDocumentVersionsRequest) Descriptor() ([]byte, []int) {
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListDocumentVersionsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ListDocumentVersionsResponse is the history of one type and subject.
+type ListDocumentVersionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every version, newest first.
+	Documents     []*Document `protobuf:"bytes,1,rep,name=documents,proto3" json:"documents,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDocumentVersionsResponse) Reset() {
+	*x = ListDocumentVersionsResponse{}
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDocumentVersionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDocumentVersionsResponse) ProtoMessage() {}
+
+func (x *ListDocumentVersionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDocumentVersionsResponse.ProtoReflect.Descriptor instead.
+func (*ListDocumentVersionsResponse) Descriptor() ([]byte, []int) {
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListDocumentVersionsResponse) GetDocuments() []*Document {
+	if x != nil {
+		return x.Documents
+	}
+	return nil
+}
+
 // ListDocumentsRequest pages through a supplier's own documents.
 type ListDocumentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -333,7 +464,7 @@ type ListDocumentsRequest struct {
 
 func (x *ListDocumentsRequest) Reset() {
 	*x = ListDocumentsRequest{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[3]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -345,7 +476,7 @@ func (x *ListDocumentsRequest) String() string {
 func (*ListDocumentsRequest) ProtoMessage() {}
 
 func (x *ListDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[3]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -358,7 +489,7 @@ func (x *ListDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{3}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListDocumentsRequest) GetParent() string {
@@ -424,7 +555,7 @@ type ListDocumentsResponse struct {
 
 func (x *ListDocumentsResponse) Reset() {
 	*x = ListDocumentsResponse{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[4]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +567,7 @@ func (x *ListDocumentsResponse) String() string {
 func (*ListDocumentsResponse) ProtoMessage() {}
 
 func (x *ListDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[4]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +580,7 @@ func (x *ListDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{4}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListDocumentsResponse) GetDocuments() []*Document {
@@ -477,7 +608,7 @@ type GetDocumentRequest struct {
 
 func (x *GetDocumentRequest) Reset() {
 	*x = GetDocumentRequest{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[5]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -489,7 +620,7 @@ func (x *GetDocumentRequest) String() string {
 func (*GetDocumentRequest) ProtoMessage() {}
 
 func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[5]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -502,7 +633,7 @@ func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentRequest.ProtoReflect.Descriptor instead.
 func (*GetDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{5}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetDocumentRequest) GetName() string {
@@ -516,14 +647,23 @@ func (x *GetDocumentRequest) GetName() string {
 type DownloadDocumentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name `companies/{company}/documents/{document}`.
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The first byte to send; a negative value counts from the end (the last
+	// -read_offset bytes, as HTTP's `bytes=-N`). Past the end: `OUT_OF_RANGE`.
+	ReadOffset int64 `protobuf:"varint,2,opt,name=read_offset,json=readOffset,proto3" json:"read_offset,omitempty"`
+	// At most this many bytes (0: to the end).
+	ReadLimit int64 `protobuf:"varint,3,opt,name=read_limit,json=readLimit,proto3" json:"read_limit,omitempty"`
+	// An ETag (the SHA-256, quoted or not) the caller already holds: when it
+	// matches, only the metadata is sent (not_modified) and no download is
+	// recorded.
+	IfNoneMatch   string `protobuf:"bytes,4,opt,name=if_none_match,json=ifNoneMatch,proto3" json:"if_none_match,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DownloadDocumentRequest) Reset() {
 	*x = DownloadDocumentRequest{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[6]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +675,7 @@ func (x *DownloadDocumentRequest) String() string {
 func (*DownloadDocumentRequest) ProtoMessage() {}
 
 func (x *DownloadDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[6]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,12 +688,33 @@ func (x *DownloadDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadDocumentRequest.ProtoReflect.Descriptor instead.
 func (*DownloadDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{6}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DownloadDocumentRequest) GetName() string {
 	if x != nil {
 		return x.Name
+	}
+	return ""
+}
+
+func (x *DownloadDocumentRequest) GetReadOffset() int64 {
+	if x != nil {
+		return x.ReadOffset
+	}
+	return 0
+}
+
+func (x *DownloadDocumentRequest) GetReadLimit() int64 {
+	if x != nil {
+		return x.ReadLimit
+	}
+	return 0
+}
+
+func (x *DownloadDocumentRequest) GetIfNoneMatch() string {
+	if x != nil {
+		return x.IfNoneMatch
 	}
 	return ""
 }
@@ -575,7 +736,7 @@ type DownloadDocumentResponse struct {
 
 func (x *DownloadDocumentResponse) Reset() {
 	*x = DownloadDocumentResponse{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[7]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +748,7 @@ func (x *DownloadDocumentResponse) String() string {
 func (*DownloadDocumentResponse) ProtoMessage() {}
 
 func (x *DownloadDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[7]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +761,7 @@ func (x *DownloadDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadDocumentResponse.ProtoReflect.Descriptor instead.
 func (*DownloadDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{7}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DownloadDocumentResponse) GetPayload() isDownloadDocumentResponse_Payload {
@@ -668,7 +829,7 @@ type ListExpiringDocumentsRequest struct {
 
 func (x *ListExpiringDocumentsRequest) Reset() {
 	*x = ListExpiringDocumentsRequest{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[8]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +841,7 @@ func (x *ListExpiringDocumentsRequest) String() string {
 func (*ListExpiringDocumentsRequest) ProtoMessage() {}
 
 func (x *ListExpiringDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[8]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +854,7 @@ func (x *ListExpiringDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExpiringDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*ListExpiringDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{8}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListExpiringDocumentsRequest) GetParent() string {
@@ -751,7 +912,7 @@ type ListExpiringDocumentsResponse struct {
 
 func (x *ListExpiringDocumentsResponse) Reset() {
 	*x = ListExpiringDocumentsResponse{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[9]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +924,7 @@ func (x *ListExpiringDocumentsResponse) String() string {
 func (*ListExpiringDocumentsResponse) ProtoMessage() {}
 
 func (x *ListExpiringDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[9]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +937,7 @@ func (x *ListExpiringDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExpiringDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*ListExpiringDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{9}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListExpiringDocumentsResponse) GetDocuments() []*Document {
@@ -817,7 +978,7 @@ type ListSupplierDocumentsRequest struct {
 
 func (x *ListSupplierDocumentsRequest) Reset() {
 	*x = ListSupplierDocumentsRequest{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[10]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -829,7 +990,7 @@ func (x *ListSupplierDocumentsRequest) String() string {
 func (*ListSupplierDocumentsRequest) ProtoMessage() {}
 
 func (x *ListSupplierDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[10]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -842,7 +1003,7 @@ func (x *ListSupplierDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSupplierDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*ListSupplierDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{10}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListSupplierDocumentsRequest) GetParent() string {
@@ -908,7 +1069,7 @@ type ListSupplierDocumentsResponse struct {
 
 func (x *ListSupplierDocumentsResponse) Reset() {
 	*x = ListSupplierDocumentsResponse{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[11]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1081,7 @@ func (x *ListSupplierDocumentsResponse) String() string {
 func (*ListSupplierDocumentsResponse) ProtoMessage() {}
 
 func (x *ListSupplierDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[11]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1094,7 @@ func (x *ListSupplierDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSupplierDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*ListSupplierDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{11}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListSupplierDocumentsResponse) GetDocuments() []*Document {
@@ -954,14 +1115,23 @@ func (x *ListSupplierDocumentsResponse) GetNextPageToken() string {
 type DownloadSupplierDocumentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// `companies/{customer}/suppliers/{supplier}/documents/{document}`.
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The first byte to send; a negative value counts from the end (the last
+	// -read_offset bytes, as HTTP's `bytes=-N`). Past the end: `OUT_OF_RANGE`.
+	ReadOffset int64 `protobuf:"varint,2,opt,name=read_offset,json=readOffset,proto3" json:"read_offset,omitempty"`
+	// At most this many bytes (0: to the end).
+	ReadLimit int64 `protobuf:"varint,3,opt,name=read_limit,json=readLimit,proto3" json:"read_limit,omitempty"`
+	// An ETag (the SHA-256, quoted or not) the caller already holds: when it
+	// matches, only the metadata is sent (not_modified) and no download is
+	// recorded.
+	IfNoneMatch   string `protobuf:"bytes,4,opt,name=if_none_match,json=ifNoneMatch,proto3" json:"if_none_match,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DownloadSupplierDocumentRequest) Reset() {
 	*x = DownloadSupplierDocumentRequest{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[12]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1143,7 @@ func (x *DownloadSupplierDocumentRequest) String() string {
 func (*DownloadSupplierDocumentRequest) ProtoMessage() {}
 
 func (x *DownloadSupplierDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[12]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,12 +1156,33 @@ func (x *DownloadSupplierDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadSupplierDocumentRequest.ProtoReflect.Descriptor instead.
 func (*DownloadSupplierDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{12}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DownloadSupplierDocumentRequest) GetName() string {
 	if x != nil {
 		return x.Name
+	}
+	return ""
+}
+
+func (x *DownloadSupplierDocumentRequest) GetReadOffset() int64 {
+	if x != nil {
+		return x.ReadOffset
+	}
+	return 0
+}
+
+func (x *DownloadSupplierDocumentRequest) GetReadLimit() int64 {
+	if x != nil {
+		return x.ReadLimit
+	}
+	return 0
+}
+
+func (x *DownloadSupplierDocumentRequest) GetIfNoneMatch() string {
+	if x != nil {
+		return x.IfNoneMatch
 	}
 	return ""
 }
@@ -1013,7 +1204,7 @@ type DownloadSupplierDocumentResponse struct {
 
 func (x *DownloadSupplierDocumentResponse) Reset() {
 	*x = DownloadSupplierDocumentResponse{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[13]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1216,7 @@ func (x *DownloadSupplierDocumentResponse) String() string {
 func (*DownloadSupplierDocumentResponse) ProtoMessage() {}
 
 func (x *DownloadSupplierDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[13]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1229,7 @@ func (x *DownloadSupplierDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadSupplierDocumentResponse.ProtoReflect.Descriptor instead.
 func (*DownloadSupplierDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{13}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DownloadSupplierDocumentResponse) GetPayload() isDownloadSupplierDocumentResponse_Payload {
@@ -1097,7 +1288,7 @@ type RejectDocumentRequest struct {
 
 func (x *RejectDocumentRequest) Reset() {
 	*x = RejectDocumentRequest{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[14]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1300,7 @@ func (x *RejectDocumentRequest) String() string {
 func (*RejectDocumentRequest) ProtoMessage() {}
 
 func (x *RejectDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[14]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1313,7 @@ func (x *RejectDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectDocumentRequest.ProtoReflect.Descriptor instead.
 func (*RejectDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{14}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RejectDocumentRequest) GetName() string {
@@ -1155,7 +1346,7 @@ type RequestDocumentsRequest struct {
 
 func (x *RequestDocumentsRequest) Reset() {
 	*x = RequestDocumentsRequest{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[15]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1358,7 @@ func (x *RequestDocumentsRequest) String() string {
 func (*RequestDocumentsRequest) ProtoMessage() {}
 
 func (x *RequestDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[15]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1371,7 @@ func (x *RequestDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*RequestDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{15}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RequestDocumentsRequest) GetName() string {
@@ -1215,7 +1406,7 @@ type RequestDocumentsResponse struct {
 
 func (x *RequestDocumentsResponse) Reset() {
 	*x = RequestDocumentsResponse{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[16]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1227,7 +1418,7 @@ func (x *RequestDocumentsResponse) String() string {
 func (*RequestDocumentsResponse) ProtoMessage() {}
 
 func (x *RequestDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[16]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1240,7 +1431,7 @@ func (x *RequestDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*RequestDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{16}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RequestDocumentsResponse) GetNotifiedCount() int32 {
@@ -1266,7 +1457,7 @@ type ListDocumentAccessLogRequest struct {
 
 func (x *ListDocumentAccessLogRequest) Reset() {
 	*x = ListDocumentAccessLogRequest{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[17]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +1469,7 @@ func (x *ListDocumentAccessLogRequest) String() string {
 func (*ListDocumentAccessLogRequest) ProtoMessage() {}
 
 func (x *ListDocumentAccessLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[17]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1482,7 @@ func (x *ListDocumentAccessLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDocumentAccessLogRequest.ProtoReflect.Descriptor instead.
 func (*ListDocumentAccessLogRequest) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{17}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListDocumentAccessLogRequest) GetParent() string {
@@ -1336,7 +1527,7 @@ type DocumentAccessLogEntry struct {
 
 func (x *DocumentAccessLogEntry) Reset() {
 	*x = DocumentAccessLogEntry{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[18]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1539,7 @@ func (x *DocumentAccessLogEntry) String() string {
 func (*DocumentAccessLogEntry) ProtoMessage() {}
 
 func (x *DocumentAccessLogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[18]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1552,7 @@ func (x *DocumentAccessLogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocumentAccessLogEntry.ProtoReflect.Descriptor instead.
 func (*DocumentAccessLogEntry) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{18}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DocumentAccessLogEntry) GetCompany() string {
@@ -1419,7 +1610,7 @@ type ListDocumentAccessLogResponse struct {
 
 func (x *ListDocumentAccessLogResponse) Reset() {
 	*x = ListDocumentAccessLogResponse{}
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[19]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1622,7 @@ func (x *ListDocumentAccessLogResponse) String() string {
 func (*ListDocumentAccessLogResponse) ProtoMessage() {}
 
 func (x *ListDocumentAccessLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[19]
+	mi := &file_vigil_vault_v1_document_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,7 +1635,7 @@ func (x *ListDocumentAccessLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDocumentAccessLogResponse.ProtoReflect.Descriptor instead.
 func (*ListDocumentAccessLogResponse) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{19}
+	return file_vigil_vault_v1_document_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListDocumentAccessLogResponse) GetEntries() []*DocumentAccessLogEntry {
@@ -1465,7 +1656,7 @@ var File_vigil_vault_v1_document_service_proto protoreflect.FileDescriptor
 
 const file_vigil_vault_v1_document_service_proto_rawDesc = "" +
 	"\n" +
-	"%vigil/vault/v1/document_service.proto\x12\x0evigil.vault.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1evigil/vault/v1/resources.proto\"\x9b\x05\n" +
+	"%vigil/vault/v1/document_service.proto\x12\x0evigil.vault.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1evigil/vault/v1/resources.proto\"\x86\x06\n" +
 	"\x16UploadDocumentMetadata\x12>\n" +
 	"\x06parent\x18\x01 \x01(\tB&\xbaH#r!\x10\x01\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x06parent\x12O\n" +
 	"\rdocument_type\x18\x02 \x01(\tB*\xbaH'r%\x10\x01\x18\xc8\x012\x1e^documentTypes/[A-Za-z0-9_-]+$R\fdocumentType\x12\\\n" +
@@ -1475,12 +1666,13 @@ const file_vigil_vault_v1_document_service_proto_rawDesc = "" +
 	"valid_from\x18\x05 \x01(\tB\x1c\xbaH\x19r\x17\x10\x012\x13^\\d{4}-\\d{2}-\\d{2}$R\tvalidFrom\x12>\n" +
 	"\vvalid_until\x18\x06 \x01(\tB\x1d\xbaH\x1ar\x182\x16^(\\d{4}-\\d{2}-\\d{2})?$R\n" +
 	"validUntil\x120\n" +
-	"\x06sha256\x18\a \x01(\tB\x18\xbaH\x15r\x132\x11^([0-9a-f]{64})?$R\x06sha256:\x9f\x01\xbaH\x9b\x01\x1a\x98\x01\n" +
+	"\x06sha256\x18\a \x01(\tB\x18\xbaH\x15r\x132\x11^([0-9a-f]{64})?$R\x06sha256\x12i\n" +
+	"\fcontent_type\x18\b \x01(\tBF\xbaHCrA\x18\xc8\x012<^([!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+)?$R\vcontentType:\x9f\x01\xbaH\x9b\x01\x1a\x98\x01\n" +
 	",upload_document.valid_until_after_valid_from\x12)valid_until must not be before valid_from\x1a=this.valid_until == '' || this.valid_until >= this.valid_from\"\x94\x01\n" +
 	"\x15UploadDocumentRequest\x12D\n" +
 	"\bmetadata\x18\x01 \x01(\v2&.vigil.vault.v1.UploadDocumentMetadataH\x00R\bmetadata\x12#\n" +
 	"\x05chunk\x18\x02 \x01(\fB\v\xbaH\bz\x06\x10\x01\x18\x80\x80@H\x00R\x05chunkB\x10\n" +
-	"\apayload\x12\x05\xbaH\x02\b\x01\"\xc2\x01\n" +
+	"\apayload\x12\x05\xbaH\x02\b\x01\"\xab\x02\n" +
 	"\x13DocumentContentInfo\x12\x1a\n" +
 	"\bdocument\x18\x01 \x01(\tR\bdocument\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x05R\aversion\x12!\n" +
@@ -1488,7 +1680,14 @@ const file_vigil_vault_v1_document_service_proto_rawDesc = "" +
 	"\tfile_name\x18\x04 \x01(\tR\bfileName\x12\x1d\n" +
 	"\n" +
 	"size_bytes\x18\x05 \x01(\x03R\tsizeBytes\x12\x16\n" +
-	"\x06sha256\x18\x06 \x01(\tR\x06sha256\"\xd6\x03\n" +
+	"\x06sha256\x18\x06 \x01(\tR\x06sha256\x12!\n" +
+	"\frange_offset\x18\a \x01(\x03R\vrangeOffset\x12!\n" +
+	"\frange_length\x18\b \x01(\x03R\vrangeLength\x12!\n" +
+	"\fnot_modified\x18\t \x01(\bR\vnotModified\"\x8e\x01\n" +
+	"\x1bListDocumentVersionsRequest\x12o\n" +
+	"\x04name\x18\x01 \x01(\tB[\xbaHXrV\x10\x01\x18\xc8\x012O^companies/[A-Za-z0-9_-]+/(suppliers/[A-Za-z0-9_-]+/)?documents/[A-Za-z0-9_-]+$R\x04name\"V\n" +
+	"\x1cListDocumentVersionsResponse\x126\n" +
+	"\tdocuments\x18\x01 \x03(\v2\x18.vigil.vault.v1.DocumentR\tdocuments\"\xd6\x03\n" +
 	"\x14ListDocumentsRequest\x12>\n" +
 	"\x06parent\x18\x01 \x01(\tB&\xbaH#r!\x10\x01\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x06parent\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
@@ -1503,9 +1702,14 @@ const file_vigil_vault_v1_document_service_proto_rawDesc = "" +
 	"\tdocuments\x18\x01 \x03(\v2\x18.vigil.vault.v1.DocumentR\tdocuments\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"i\n" +
 	"\x12GetDocumentRequest\x12S\n" +
-	"\x04name\x18\x01 \x01(\tB?\xbaH<r:\x10\x01\x18\xc8\x0123^companies/[A-Za-z0-9_-]+/documents/[A-Za-z0-9_-]+$R\x04name\"n\n" +
+	"\x04name\x18\x01 \x01(\tB?\xbaH<r:\x10\x01\x18\xc8\x0123^companies/[A-Za-z0-9_-]+/documents/[A-Za-z0-9_-]+$R\x04name\"\xe5\x01\n" +
 	"\x17DownloadDocumentRequest\x12S\n" +
-	"\x04name\x18\x01 \x01(\tB?\xbaH<r:\x10\x01\x18\xc8\x0123^companies/[A-Za-z0-9_-]+/documents/[A-Za-z0-9_-]+$R\x04name\"\x80\x01\n" +
+	"\x04name\x18\x01 \x01(\tB?\xbaH<r:\x10\x01\x18\xc8\x0123^companies/[A-Za-z0-9_-]+/documents/[A-Za-z0-9_-]+$R\x04name\x12\x1f\n" +
+	"\vread_offset\x18\x02 \x01(\x03R\n" +
+	"readOffset\x12&\n" +
+	"\n" +
+	"read_limit\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\treadLimit\x12,\n" +
+	"\rif_none_match\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\vifNoneMatch\"\x80\x01\n" +
 	"\x18DownloadDocumentResponse\x12A\n" +
 	"\bmetadata\x18\x01 \x01(\v2#.vigil.vault.v1.DocumentContentInfoH\x00R\bmetadata\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\t\n" +
@@ -1536,9 +1740,14 @@ const file_vigil_vault_v1_document_service_proto_rawDesc = "" +
 	"\x12include_superseded\x18\a \x01(\bR\x11includeSuperseded\"\x7f\n" +
 	"\x1dListSupplierDocumentsResponse\x126\n" +
 	"\tdocuments\x18\x01 \x03(\v2\x18.vigil.vault.v1.DocumentR\tdocuments\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8f\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x86\x02\n" +
 	"\x1fDownloadSupplierDocumentRequest\x12l\n" +
-	"\x04name\x18\x01 \x01(\tBX\xbaHUrS\x10\x01\x18\xc8\x012L^companies/[A-Za-z0-9_-]+/suppliers/[A-Za-z0-9_-]+/documents/[A-Za-z0-9_-]+$R\x04name\"\x88\x01\n" +
+	"\x04name\x18\x01 \x01(\tBX\xbaHUrS\x10\x01\x18\xc8\x012L^companies/[A-Za-z0-9_-]+/suppliers/[A-Za-z0-9_-]+/documents/[A-Za-z0-9_-]+$R\x04name\x12\x1f\n" +
+	"\vread_offset\x18\x02 \x01(\x03R\n" +
+	"readOffset\x12&\n" +
+	"\n" +
+	"read_limit\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\treadLimit\x12,\n" +
+	"\rif_none_match\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\vifNoneMatch\"\x88\x01\n" +
 	" DownloadSupplierDocumentResponse\x12A\n" +
 	"\bmetadata\x18\x01 \x01(\v2#.vigil.vault.v1.DocumentContentInfoH\x00R\bmetadata\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\t\n" +
@@ -1569,11 +1778,12 @@ const file_vigil_vault_v1_document_service_proto_rawDesc = "" +
 	"accessTime\"\x89\x01\n" +
 	"\x1dListDocumentAccessLogResponse\x12@\n" +
 	"\aentries\x18\x01 \x03(\v2&.vigil.vault.v1.DocumentAccessLogEntryR\aentries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x9c\v\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x80\r\n" +
 	"\x0fDocumentService\x12S\n" +
 	"\x0eUploadDocument\x12%.vigil.vault.v1.UploadDocumentRequest\x1a\x18.vigil.vault.v1.Document(\x01\x12\x88\x01\n" +
 	"\rListDocuments\x12$.vigil.vault.v1.ListDocumentsRequest\x1a%.vigil.vault.v1.ListDocumentsResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=companies/*}/documents\x12w\n" +
-	"\vGetDocument\x12\".vigil.vault.v1.GetDocumentRequest\x1a\x18.vigil.vault.v1.Document\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{name=companies/*/documents/*}\x12g\n" +
+	"\vGetDocument\x12\".vigil.vault.v1.GetDocumentRequest\x1a\x18.vigil.vault.v1.Document\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{name=companies/*/documents/*}\x12\xe1\x01\n" +
+	"\x14ListDocumentVersions\x12+.vigil.vault.v1.ListDocumentVersionsRequest\x1a,.vigil.vault.v1.ListDocumentVersionsResponse\"n\x82\xd3\xe4\x93\x02hZ9\x127/v1/{name=companies/*/suppliers/*/documents/*}:versions\x12+/v1/{name=companies/*/documents/*}:versions\x12g\n" +
 	"\x10DownloadDocument\x12'.vigil.vault.v1.DownloadDocumentRequest\x1a(.vigil.vault.v1.DownloadDocumentResponse0\x01\x12\xa9\x01\n" +
 	"\x15ListExpiringDocuments\x12,.vigil.vault.v1.ListExpiringDocumentsRequest\x1a-.vigil.vault.v1.ListExpiringDocumentsResponse\"3\x82\xd3\xe4\x93\x02-\x12+/v1/{parent=companies/*}/documents:expiring\x12\xac\x01\n" +
 	"\x15ListSupplierDocuments\x12,.vigil.vault.v1.ListSupplierDocumentsRequest\x1a-.vigil.vault.v1.ListSupplierDocumentsResponse\"6\x82\xd3\xe4\x93\x020\x12./v1/{parent=companies/*/suppliers/*}/documents\x12\x7f\n" +
@@ -1594,69 +1804,74 @@ func file_vigil_vault_v1_document_service_proto_rawDescGZIP() []byte {
 	return file_vigil_vault_v1_document_service_proto_rawDescData
 }
 
-var file_vigil_vault_v1_document_service_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_vigil_vault_v1_document_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_vigil_vault_v1_document_service_proto_goTypes = []any{
 	(*UploadDocumentMetadata)(nil),           // 0: vigil.vault.v1.UploadDocumentMetadata
 	(*UploadDocumentRequest)(nil),            // 1: vigil.vault.v1.UploadDocumentRequest
 	(*DocumentContentInfo)(nil),              // 2: vigil.vault.v1.DocumentContentInfo
-	(*ListDocumentsRequest)(nil),             // 3: vigil.vault.v1.ListDocumentsRequest
-	(*ListDocumentsResponse)(nil),            // 4: vigil.vault.v1.ListDocumentsResponse
-	(*GetDocumentRequest)(nil),               // 5: vigil.vault.v1.GetDocumentRequest
-	(*DownloadDocumentRequest)(nil),          // 6: vigil.vault.v1.DownloadDocumentRequest
-	(*DownloadDocumentResponse)(nil),         // 7: vigil.vault.v1.DownloadDocumentResponse
-	(*ListExpiringDocumentsRequest)(nil),     // 8: vigil.vault.v1.ListExpiringDocumentsRequest
-	(*ListExpiringDocumentsResponse)(nil),    // 9: vigil.vault.v1.ListExpiringDocumentsResponse
-	(*ListSupplierDocumentsRequest)(nil),     // 10: vigil.vault.v1.ListSupplierDocumentsRequest
-	(*ListSupplierDocumentsResponse)(nil),    // 11: vigil.vault.v1.ListSupplierDocumentsResponse
-	(*DownloadSupplierDocumentRequest)(nil),  // 12: vigil.vault.v1.DownloadSupplierDocumentRequest
-	(*DownloadSupplierDocumentResponse)(nil), // 13: vigil.vault.v1.DownloadSupplierDocumentResponse
-	(*RejectDocumentRequest)(nil),            // 14: vigil.vault.v1.RejectDocumentRequest
-	(*RequestDocumentsRequest)(nil),          // 15: vigil.vault.v1.RequestDocumentsRequest
-	(*RequestDocumentsResponse)(nil),         // 16: vigil.vault.v1.RequestDocumentsResponse
-	(*ListDocumentAccessLogRequest)(nil),     // 17: vigil.vault.v1.ListDocumentAccessLogRequest
-	(*DocumentAccessLogEntry)(nil),           // 18: vigil.vault.v1.DocumentAccessLogEntry
-	(*ListDocumentAccessLogResponse)(nil),    // 19: vigil.vault.v1.ListDocumentAccessLogResponse
-	(DocumentSubject)(0),                     // 20: vigil.vault.v1.DocumentSubject
-	(*Document)(nil),                         // 21: vigil.vault.v1.Document
-	(*timestamppb.Timestamp)(nil),            // 22: google.protobuf.Timestamp
+	(*ListDocumentVersionsRequest)(nil),      // 3: vigil.vault.v1.ListDocumentVersionsRequest
+	(*ListDocumentVersionsResponse)(nil),     // 4: vigil.vault.v1.ListDocumentVersionsResponse
+	(*ListDocumentsRequest)(nil),             // 5: vigil.vault.v1.ListDocumentsRequest
+	(*ListDocumentsResponse)(nil),            // 6: vigil.vault.v1.ListDocumentsResponse
+	(*GetDocumentRequest)(nil),               // 7: vigil.vault.v1.GetDocumentRequest
+	(*DownloadDocumentRequest)(nil),          // 8: vigil.vault.v1.DownloadDocumentRequest
+	(*DownloadDocumentResponse)(nil),         // 9: vigil.vault.v1.DownloadDocumentResponse
+	(*ListExpiringDocumentsRequest)(nil),     // 10: vigil.vault.v1.ListExpiringDocumentsRequest
+	(*ListExpiringDocumentsResponse)(nil),    // 11: vigil.vault.v1.ListExpiringDocumentsResponse
+	(*ListSupplierDocumentsRequest)(nil),     // 12: vigil.vault.v1.ListSupplierDocumentsRequest
+	(*ListSupplierDocumentsResponse)(nil),    // 13: vigil.vault.v1.ListSupplierDocumentsResponse
+	(*DownloadSupplierDocumentRequest)(nil),  // 14: vigil.vault.v1.DownloadSupplierDocumentRequest
+	(*DownloadSupplierDocumentResponse)(nil), // 15: vigil.vault.v1.DownloadSupplierDocumentResponse
+	(*RejectDocumentRequest)(nil),            // 16: vigil.vault.v1.RejectDocumentRequest
+	(*RequestDocumentsRequest)(nil),          // 17: vigil.vault.v1.RequestDocumentsRequest
+	(*RequestDocumentsResponse)(nil),         // 18: vigil.vault.v1.RequestDocumentsResponse
+	(*ListDocumentAccessLogRequest)(nil),     // 19: vigil.vault.v1.ListDocumentAccessLogRequest
+	(*DocumentAccessLogEntry)(nil),           // 20: vigil.vault.v1.DocumentAccessLogEntry
+	(*ListDocumentAccessLogResponse)(nil),    // 21: vigil.vault.v1.ListDocumentAccessLogResponse
+	(*Document)(nil),                         // 22: vigil.vault.v1.Document
+	(DocumentSubject)(0),                     // 23: vigil.vault.v1.DocumentSubject
+	(*timestamppb.Timestamp)(nil),            // 24: google.protobuf.Timestamp
 }
 var file_vigil_vault_v1_document_service_proto_depIdxs = []int32{
 	0,  // 0: vigil.vault.v1.UploadDocumentRequest.metadata:type_name -> vigil.vault.v1.UploadDocumentMetadata
-	20, // 1: vigil.vault.v1.ListDocumentsRequest.subject_kind:type_name -> vigil.vault.v1.DocumentSubject
-	21, // 2: vigil.vault.v1.ListDocumentsResponse.documents:type_name -> vigil.vault.v1.Document
-	2,  // 3: vigil.vault.v1.DownloadDocumentResponse.metadata:type_name -> vigil.vault.v1.DocumentContentInfo
-	20, // 4: vigil.vault.v1.ListExpiringDocumentsRequest.subject_kind:type_name -> vigil.vault.v1.DocumentSubject
-	21, // 5: vigil.vault.v1.ListExpiringDocumentsResponse.documents:type_name -> vigil.vault.v1.Document
-	20, // 6: vigil.vault.v1.ListSupplierDocumentsRequest.subject_kind:type_name -> vigil.vault.v1.DocumentSubject
-	21, // 7: vigil.vault.v1.ListSupplierDocumentsResponse.documents:type_name -> vigil.vault.v1.Document
-	2,  // 8: vigil.vault.v1.DownloadSupplierDocumentResponse.metadata:type_name -> vigil.vault.v1.DocumentContentInfo
-	22, // 9: vigil.vault.v1.DocumentAccessLogEntry.access_time:type_name -> google.protobuf.Timestamp
-	18, // 10: vigil.vault.v1.ListDocumentAccessLogResponse.entries:type_name -> vigil.vault.v1.DocumentAccessLogEntry
-	1,  // 11: vigil.vault.v1.DocumentService.UploadDocument:input_type -> vigil.vault.v1.UploadDocumentRequest
-	3,  // 12: vigil.vault.v1.DocumentService.ListDocuments:input_type -> vigil.vault.v1.ListDocumentsRequest
-	5,  // 13: vigil.vault.v1.DocumentService.GetDocument:input_type -> vigil.vault.v1.GetDocumentRequest
-	6,  // 14: vigil.vault.v1.DocumentService.DownloadDocument:input_type -> vigil.vault.v1.DownloadDocumentRequest
-	8,  // 15: vigil.vault.v1.DocumentService.ListExpiringDocuments:input_type -> vigil.vault.v1.ListExpiringDocumentsRequest
-	10, // 16: vigil.vault.v1.DocumentService.ListSupplierDocuments:input_type -> vigil.vault.v1.ListSupplierDocumentsRequest
-	12, // 17: vigil.vault.v1.DocumentService.DownloadSupplierDocument:input_type -> vigil.vault.v1.DownloadSupplierDocumentRequest
-	14, // 18: vigil.vault.v1.DocumentService.RejectDocument:input_type -> vigil.vault.v1.RejectDocumentRequest
-	15, // 19: vigil.vault.v1.DocumentService.RequestDocuments:input_type -> vigil.vault.v1.RequestDocumentsRequest
-	17, // 20: vigil.vault.v1.DocumentService.ListDocumentAccessLog:input_type -> vigil.vault.v1.ListDocumentAccessLogRequest
-	21, // 21: vigil.vault.v1.DocumentService.UploadDocument:output_type -> vigil.vault.v1.Document
-	4,  // 22: vigil.vault.v1.DocumentService.ListDocuments:output_type -> vigil.vault.v1.ListDocumentsResponse
-	21, // 23: vigil.vault.v1.DocumentService.GetDocument:output_type -> vigil.vault.v1.Document
-	7,  // 24: vigil.vault.v1.DocumentService.DownloadDocument:output_type -> vigil.vault.v1.DownloadDocumentResponse
-	9,  // 25: vigil.vault.v1.DocumentService.ListExpiringDocuments:output_type -> vigil.vault.v1.ListExpiringDocumentsResponse
-	11, // 26: vigil.vault.v1.DocumentService.ListSupplierDocuments:output_type -> vigil.vault.v1.ListSupplierDocumentsResponse
-	13, // 27: vigil.vault.v1.DocumentService.DownloadSupplierDocument:output_type -> vigil.vault.v1.DownloadSupplierDocumentResponse
-	21, // 28: vigil.vault.v1.DocumentService.RejectDocument:output_type -> vigil.vault.v1.Document
-	16, // 29: vigil.vault.v1.DocumentService.RequestDocuments:output_type -> vigil.vault.v1.RequestDocumentsResponse
-	19, // 30: vigil.vault.v1.DocumentService.ListDocumentAccessLog:output_type -> vigil.vault.v1.ListDocumentAccessLogResponse
-	21, // [21:31] is the sub-list for method output_type
-	11, // [11:21] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	22, // 1: vigil.vault.v1.ListDocumentVersionsResponse.documents:type_name -> vigil.vault.v1.Document
+	23, // 2: vigil.vault.v1.ListDocumentsRequest.subject_kind:type_name -> vigil.vault.v1.DocumentSubject
+	22, // 3: vigil.vault.v1.ListDocumentsResponse.documents:type_name -> vigil.vault.v1.Document
+	2,  // 4: vigil.vault.v1.DownloadDocumentResponse.metadata:type_name -> vigil.vault.v1.DocumentContentInfo
+	23, // 5: vigil.vault.v1.ListExpiringDocumentsRequest.subject_kind:type_name -> vigil.vault.v1.DocumentSubject
+	22, // 6: vigil.vault.v1.ListExpiringDocumentsResponse.documents:type_name -> vigil.vault.v1.Document
+	23, // 7: vigil.vault.v1.ListSupplierDocumentsRequest.subject_kind:type_name -> vigil.vault.v1.DocumentSubject
+	22, // 8: vigil.vault.v1.ListSupplierDocumentsResponse.documents:type_name -> vigil.vault.v1.Document
+	2,  // 9: vigil.vault.v1.DownloadSupplierDocumentResponse.metadata:type_name -> vigil.vault.v1.DocumentContentInfo
+	24, // 10: vigil.vault.v1.DocumentAccessLogEntry.access_time:type_name -> google.protobuf.Timestamp
+	20, // 11: vigil.vault.v1.ListDocumentAccessLogResponse.entries:type_name -> vigil.vault.v1.DocumentAccessLogEntry
+	1,  // 12: vigil.vault.v1.DocumentService.UploadDocument:input_type -> vigil.vault.v1.UploadDocumentRequest
+	5,  // 13: vigil.vault.v1.DocumentService.ListDocuments:input_type -> vigil.vault.v1.ListDocumentsRequest
+	7,  // 14: vigil.vault.v1.DocumentService.GetDocument:input_type -> vigil.vault.v1.GetDocumentRequest
+	3,  // 15: vigil.vault.v1.DocumentService.ListDocumentVersions:input_type -> vigil.vault.v1.ListDocumentVersionsRequest
+	8,  // 16: vigil.vault.v1.DocumentService.DownloadDocument:input_type -> vigil.vault.v1.DownloadDocumentRequest
+	10, // 17: vigil.vault.v1.DocumentService.ListExpiringDocuments:input_type -> vigil.vault.v1.ListExpiringDocumentsRequest
+	12, // 18: vigil.vault.v1.DocumentService.ListSupplierDocuments:input_type -> vigil.vault.v1.ListSupplierDocumentsRequest
+	14, // 19: vigil.vault.v1.DocumentService.DownloadSupplierDocument:input_type -> vigil.vault.v1.DownloadSupplierDocumentRequest
+	16, // 20: vigil.vault.v1.DocumentService.RejectDocument:input_type -> vigil.vault.v1.RejectDocumentRequest
+	17, // 21: vigil.vault.v1.DocumentService.RequestDocuments:input_type -> vigil.vault.v1.RequestDocumentsRequest
+	19, // 22: vigil.vault.v1.DocumentService.ListDocumentAccessLog:input_type -> vigil.vault.v1.ListDocumentAccessLogRequest
+	22, // 23: vigil.vault.v1.DocumentService.UploadDocument:output_type -> vigil.vault.v1.Document
+	6,  // 24: vigil.vault.v1.DocumentService.ListDocuments:output_type -> vigil.vault.v1.ListDocumentsResponse
+	22, // 25: vigil.vault.v1.DocumentService.GetDocument:output_type -> vigil.vault.v1.Document
+	4,  // 26: vigil.vault.v1.DocumentService.ListDocumentVersions:output_type -> vigil.vault.v1.ListDocumentVersionsResponse
+	9,  // 27: vigil.vault.v1.DocumentService.DownloadDocument:output_type -> vigil.vault.v1.DownloadDocumentResponse
+	11, // 28: vigil.vault.v1.DocumentService.ListExpiringDocuments:output_type -> vigil.vault.v1.ListExpiringDocumentsResponse
+	13, // 29: vigil.vault.v1.DocumentService.ListSupplierDocuments:output_type -> vigil.vault.v1.ListSupplierDocumentsResponse
+	15, // 30: vigil.vault.v1.DocumentService.DownloadSupplierDocument:output_type -> vigil.vault.v1.DownloadSupplierDocumentResponse
+	22, // 31: vigil.vault.v1.DocumentService.RejectDocument:output_type -> vigil.vault.v1.Document
+	18, // 32: vigil.vault.v1.DocumentService.RequestDocuments:output_type -> vigil.vault.v1.RequestDocumentsResponse
+	21, // 33: vigil.vault.v1.DocumentService.ListDocumentAccessLog:output_type -> vigil.vault.v1.ListDocumentAccessLogResponse
+	23, // [23:34] is the sub-list for method output_type
+	12, // [12:23] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_vigil_vault_v1_document_service_proto_init() }
@@ -1669,11 +1884,11 @@ func file_vigil_vault_v1_document_service_proto_init() {
 		(*UploadDocumentRequest_Metadata)(nil),
 		(*UploadDocumentRequest_Chunk)(nil),
 	}
-	file_vigil_vault_v1_document_service_proto_msgTypes[7].OneofWrappers = []any{
+	file_vigil_vault_v1_document_service_proto_msgTypes[9].OneofWrappers = []any{
 		(*DownloadDocumentResponse_Metadata)(nil),
 		(*DownloadDocumentResponse_Chunk)(nil),
 	}
-	file_vigil_vault_v1_document_service_proto_msgTypes[13].OneofWrappers = []any{
+	file_vigil_vault_v1_document_service_proto_msgTypes[15].OneofWrappers = []any{
 		(*DownloadSupplierDocumentResponse_Metadata)(nil),
 		(*DownloadSupplierDocumentResponse_Chunk)(nil),
 	}
@@ -1683,7 +1898,7 @@ func file_vigil_vault_v1_document_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_vault_v1_document_service_proto_rawDesc), len(file_vigil_vault_v1_document_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

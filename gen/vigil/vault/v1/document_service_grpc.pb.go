@@ -22,6 +22,7 @@ const (
 	DocumentService_UploadDocument_FullMethodName           = "/vigil.vault.v1.DocumentService/UploadDocument"
 	DocumentService_ListDocuments_FullMethodName            = "/vigil.vault.v1.DocumentService/ListDocuments"
 	DocumentService_GetDocument_FullMethodName              = "/vigil.vault.v1.DocumentService/GetDocument"
+	DocumentService_ListDocumentVersions_FullMethodName     = "/vigil.vault.v1.DocumentService/ListDocumentVersions"
 	DocumentService_DownloadDocument_FullMethodName         = "/vigil.vault.v1.DocumentService/DownloadDocument"
 	DocumentService_ListExpiringDocuments_FullMethodName    = "/vigil.vault.v1.DocumentService/ListExpiringDocuments"
 	DocumentService_ListSupplierDocuments_FullMethodName    = "/vigil.vault.v1.DocumentService/ListSupplierDocuments"
@@ -43,8 +44,12 @@ type DocumentServiceClient interface {
 	// UploadDocument stores a new document of a supplier (R-VAULT-4). The first
 	// message carries the metadata, every later one a chunk of the file (at
 	// most 1 MiB each). The total size is bounded (default 25 MiB; larger is
-	// `INVALID_ARGUMENT`), the content type is detected from the bytes (PDF,
-	// PNG, JPEG by default) and the SHA-256 is computed while streaming. The
+	// `INVALID_ARGUMENT` with reason DOCUMENT_TOO_LARGE, which the gateway
+	// answers with 413), the content type is detected from the bytes (PDF,
+	// PNG, JPEG by default; a declared content_type or a known file-name
+	// extension must agree) and the SHA-256 is computed while streaming; the
+	// bytes are stored once per SHA-256 and the document is visible only once
+	// both bytes and metadata are committed. The
 	// new document supersedes the current one of the same type and subject
 	// (R-VAULT-5). Company documents need the Power user role, employee
 	// documents the Standard user role (R-ID-3). The gateway serves it as
@@ -58,6 +63,12 @@ type DocumentServiceClient interface {
 	// GetDocument returns one of the supplier's own documents, with every
 	// customer's rejection.
 	GetDocument(ctx context.Context, in *GetDocumentRequest, opts ...grpc.CallOption) (*Document, error)
+	// ListDocumentVersions lists every version of a document's type and
+	// subject, newest first (R-VAULT-5): the supplier's own history, or, as
+	// `companies/{customer}/suppliers/{supplier}/documents/{document}`, the
+	// history of a document the customer collects (each with only its
+	// rejection). Permissions as ListDocuments and ListSupplierDocuments.
+	ListDocumentVersions(ctx context.Context, in *ListDocumentVersionsRequest, opts ...grpc.CallOption) (*ListDocumentVersionsResponse, error)
 	// DownloadDocument streams the bytes of one of the supplier's own
 	// documents: first a message with the metadata, then chunks of at most
 	// 1 MiB; the bytes are exactly those uploaded. The gateway serves it as
@@ -82,13 +93,18 @@ type DocumentServiceClient interface {
 	// with a hand-written handler, so it has no HTTP rule.
 	DownloadSupplierDocument(ctx context.Context, in *DownloadSupplierDocumentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadSupplierDocumentResponse], error)
 	// RejectDocument records the customer's rejection of a document it
-	// collects, with a reason, and notifies the supplier (R-VAULT-7). It
-	// applies to this customer only and replaces an earlier rejection of the
-	// same document by it. Needs the suppliers-area manage permission (R-DIR-10).
+	// collects, with a reason, and notifies the supplier's users who may
+	// upload it (R-VAULT-7). It applies to this customer only; a newer version
+	// clears it. Only the current version can be rejected (a superseded one is
+	// `FAILED_PRECONDITION`), and only once (`ALREADY_EXISTS`). Needs the
+	// suppliers-area manage permission (R-DIR-10).
 	RejectDocument(ctx context.Context, in *RejectDocumentRequest, opts ...grpc.CallOption) (*Document, error)
 	// RequestDocuments asks a supplier to update documents: the supplier's
-	// references for this customer are e-mailed (R-NOTIF-3). Needs the
-	// suppliers-area manage permission (R-DIR-10).
+	// references for this customer (its Administrators when it has none) are
+	// e-mailed the list of what is missing, rejected or expiring (R-NOTIF-3).
+	// At most one request per supplier and customer per hour: beyond,
+	// `RESOURCE_EXHAUSTED` with a RetryInfo detail (HTTP 429 with
+	// Retry-After). Needs the suppliers-area manage permission (R-DIR-10).
 	RequestDocuments(ctx context.Context, in *RequestDocumentsRequest, opts ...grpc.CallOption) (*RequestDocumentsResponse, error)
 	// ListDocumentAccessLog lists the downloads of a supplier's document by
 	// customers' users, newest first (R-VAULT-8). The supplier's
@@ -131,6 +147,16 @@ func (c *documentServiceClient) GetDocument(ctx context.Context, in *GetDocument
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Document)
 	err := c.cc.Invoke(ctx, DocumentService_GetDocument_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *documentServiceClient) ListDocumentVersions(ctx context.Context, in *ListDocumentVersionsRequest, opts ...grpc.CallOption) (*ListDocumentVersionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDocumentVersionsResponse)
+	err := c.cc.Invoke(ctx, DocumentService_ListDocumentVersions_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -237,8 +263,12 @@ type DocumentServiceServer interface {
 	// UploadDocument stores a new document of a supplier (R-VAULT-4). The first
 	// message carries the metadata, every later one a chunk of the file (at
 	// most 1 MiB each). The total size is bounded (default 25 MiB; larger is
-	// `INVALID_ARGUMENT`), the content type is detected from the bytes (PDF,
-	// PNG, JPEG by default) and the SHA-256 is computed while streaming. The
+	// `INVALID_ARGUMENT` with reason DOCUMENT_TOO_LARGE, which the gateway
+	// answers with 413), the content type is detected from the bytes (PDF,
+	// PNG, JPEG by default; a declared content_type or a known file-name
+	// extension must agree) and the SHA-256 is computed while streaming; the
+	// bytes are stored once per SHA-256 and the document is visible only once
+	// both bytes and metadata are committed. The
 	// new document supersedes the current one of the same type and subject
 	// (R-VAULT-5). Company documents need the Power user role, employee
 	// documents the Standard user role (R-ID-3). The gateway serves it as
@@ -252,6 +282,12 @@ type DocumentServiceServer interface {
 	// GetDocument returns one of the supplier's own documents, with every
 	// customer's rejection.
 	GetDocument(context.Context, *GetDocumentRequest) (*Document, error)
+	// ListDocumentVersions lists every version of a document's type and
+	// subject, newest first (R-VAULT-5): the supplier's own history, or, as
+	// `companies/{customer}/suppliers/{supplier}/documents/{document}`, the
+	// history of a document the customer collects (each with only its
+	// rejection). Permissions as ListDocuments and ListSupplierDocuments.
+	ListDocumentVersions(context.Context, *ListDocumentVersionsRequest) (*ListDocumentVersionsResponse, error)
 	// DownloadDocument streams the bytes of one of the supplier's own
 	// documents: first a message with the metadata, then chunks of at most
 	// 1 MiB; the bytes are exactly those uploaded. The gateway serves it as
@@ -276,13 +312,18 @@ type DocumentServiceServer interface {
 	// with a hand-written handler, so it has no HTTP rule.
 	DownloadSupplierDocument(*DownloadSupplierDocumentRequest, grpc.ServerStreamingServer[DownloadSupplierDocumentResponse]) error
 	// RejectDocument records the customer's rejection of a document it
-	// collects, with a reason, and notifies the supplier (R-VAULT-7). It
-	// applies to this customer only and replaces an earlier rejection of the
-	// same document by it. Needs the suppliers-area manage permission (R-DIR-10).
+	// collects, with a reason, and notifies the supplier's users who may
+	// upload it (R-VAULT-7). It applies to this customer only; a newer version
+	// clears it. Only the current version can be rejected (a superseded one is
+	// `FAILED_PRECONDITION`), and only once (`ALREADY_EXISTS`). Needs the
+	// suppliers-area manage permission (R-DIR-10).
 	RejectDocument(context.Context, *RejectDocumentRequest) (*Document, error)
 	// RequestDocuments asks a supplier to update documents: the supplier's
-	// references for this customer are e-mailed (R-NOTIF-3). Needs the
-	// suppliers-area manage permission (R-DIR-10).
+	// references for this customer (its Administrators when it has none) are
+	// e-mailed the list of what is missing, rejected or expiring (R-NOTIF-3).
+	// At most one request per supplier and customer per hour: beyond,
+	// `RESOURCE_EXHAUSTED` with a RetryInfo detail (HTTP 429 with
+	// Retry-After). Needs the suppliers-area manage permission (R-DIR-10).
 	RequestDocuments(context.Context, *RequestDocumentsRequest) (*RequestDocumentsResponse, error)
 	// ListDocumentAccessLog lists the downloads of a supplier's document by
 	// customers' users, newest first (R-VAULT-8). The supplier's
@@ -306,6 +347,9 @@ func (UnimplementedDocumentServiceServer) ListDocuments(context.Context, *ListDo
 }
 func (UnimplementedDocumentServiceServer) GetDocument(context.Context, *GetDocumentRequest) (*Document, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetDocument not implemented")
+}
+func (UnimplementedDocumentServiceServer) ListDocumentVersions(context.Context, *ListDocumentVersionsRequest) (*ListDocumentVersionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDocumentVersions not implemented")
 }
 func (UnimplementedDocumentServiceServer) DownloadDocument(*DownloadDocumentRequest, grpc.ServerStreamingServer[DownloadDocumentResponse]) error {
 	return status.Error(codes.Unimplemented, "method DownloadDocument not implemented")
@@ -388,6 +432,24 @@ func _DocumentService_GetDocument_Handler(srv interface{}, ctx context.Context, 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(DocumentServiceServer).GetDocument(ctx, req.(*GetDocumentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DocumentService_ListDocumentVersions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDocumentVersionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DocumentServiceServer).ListDocumentVersions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DocumentService_ListDocumentVersions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DocumentServiceServer).ListDocumentVersions(ctx, req.(*ListDocumentVersionsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -518,6 +580,10 @@ var DocumentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetDocument",
 			Handler:    _DocumentService_GetDocument_Handler,
+		},
+		{
+			MethodName: "ListDocumentVersions",
+			Handler:    _DocumentService_ListDocumentVersions_Handler,
 		},
 		{
 			MethodName: "ListExpiringDocuments",

@@ -258,9 +258,12 @@ const (
 	ComplianceStatus_COMPLIANCE_STATUS_MISSING ComplianceStatus = 1
 	// A current document is valid for more than 30 more days.
 	ComplianceStatus_COMPLIANCE_STATUS_VALID ComplianceStatus = 2
-	// A current document is valid but its valid_until is within 30 days.
+	// A current document is valid but its valid_until is within 30 days
+	// (today through today + 30, "today" in the customer's time zone).
 	ComplianceStatus_COMPLIANCE_STATUS_EXPIRING_SOON ComplianceStatus = 3
-	// The current document's valid_until is in the past (or valid_from in the future).
+	// The current document's valid_until is in the past. A document whose
+	// valid_from is still ahead (an early renewal) counts as valid: it
+	// supersedes the previous version as soon as it is uploaded (R-VAULT-5).
 	ComplianceStatus_COMPLIANCE_STATUS_EXPIRED ComplianceStatus = 4
 	// The collecting customer rejected the current document (R-VAULT-7).
 	ComplianceStatus_COMPLIANCE_STATUS_REJECTED ComplianceStatus = 5
@@ -335,7 +338,11 @@ type DocumentType struct {
 	// the platform catalog. Output only: taken from the create request's parent.
 	Owner string `protobuf:"bytes,7,opt,name=owner,proto3" json:"owner,omitempty"`
 	// When the type was created. Output only.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The name and description in each language of the platform (`en`,
+	// `fr`); display_name and description are the English ones. On create,
+	// languages left out take display_name and description.
+	Translations  map[string]*DocumentTypeText `protobuf:"bytes,9,rep,name=translations,proto3" json:"translations,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -426,6 +433,68 @@ func (x *DocumentType) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *DocumentType) GetTranslations() map[string]*DocumentTypeText {
+	if x != nil {
+		return x.Translations
+	}
+	return nil
+}
+
+// DocumentTypeText is a document type's name and description in one language.
+type DocumentTypeText struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Human-readable name.
+	DisplayName string `protobuf:"bytes,1,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Longer explanation.
+	Description   string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DocumentTypeText) Reset() {
+	*x = DocumentTypeText{}
+	mi := &file_vigil_vault_v1_resources_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DocumentTypeText) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DocumentTypeText) ProtoMessage() {}
+
+func (x *DocumentTypeText) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_vault_v1_resources_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DocumentTypeText.ProtoReflect.Descriptor instead.
+func (*DocumentTypeText) Descriptor() ([]byte, []int) {
+	return file_vigil_vault_v1_resources_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DocumentTypeText) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *DocumentTypeText) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
 // Requirement is a customer's demand for one document type from all its
 // suppliers, named suppliers, or the employees of one project (R-VAULT-2).
 type Requirement struct {
@@ -453,7 +522,7 @@ type Requirement struct {
 
 func (x *Requirement) Reset() {
 	*x = Requirement{}
-	mi := &file_vigil_vault_v1_resources_proto_msgTypes[1]
+	mi := &file_vigil_vault_v1_resources_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -465,7 +534,7 @@ func (x *Requirement) String() string {
 func (*Requirement) ProtoMessage() {}
 
 func (x *Requirement) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_resources_proto_msgTypes[1]
+	mi := &file_vigil_vault_v1_resources_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -478,7 +547,7 @@ func (x *Requirement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Requirement.ProtoReflect.Descriptor instead.
 func (*Requirement) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_resources_proto_rawDescGZIP(), []int{1}
+	return file_vigil_vault_v1_resources_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Requirement) GetName() string {
@@ -541,7 +610,7 @@ type DocumentRejection struct {
 
 func (x *DocumentRejection) Reset() {
 	*x = DocumentRejection{}
-	mi := &file_vigil_vault_v1_resources_proto_msgTypes[2]
+	mi := &file_vigil_vault_v1_resources_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +622,7 @@ func (x *DocumentRejection) String() string {
 func (*DocumentRejection) ProtoMessage() {}
 
 func (x *DocumentRejection) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_resources_proto_msgTypes[2]
+	mi := &file_vigil_vault_v1_resources_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +635,7 @@ func (x *DocumentRejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocumentRejection.ProtoReflect.Descriptor instead.
 func (*DocumentRejection) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_resources_proto_rawDescGZIP(), []int{2}
+	return file_vigil_vault_v1_resources_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *DocumentRejection) GetCustomer() string {
@@ -645,7 +714,7 @@ type Document struct {
 
 func (x *Document) Reset() {
 	*x = Document{}
-	mi := &file_vigil_vault_v1_resources_proto_msgTypes[3]
+	mi := &file_vigil_vault_v1_resources_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -657,7 +726,7 @@ func (x *Document) String() string {
 func (*Document) ProtoMessage() {}
 
 func (x *Document) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_resources_proto_msgTypes[3]
+	mi := &file_vigil_vault_v1_resources_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -670,7 +739,7 @@ func (x *Document) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Document.ProtoReflect.Descriptor instead.
 func (*Document) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_resources_proto_rawDescGZIP(), []int{3}
+	return file_vigil_vault_v1_resources_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Document) GetName() string {
@@ -804,7 +873,7 @@ type ComplianceCounts struct {
 
 func (x *ComplianceCounts) Reset() {
 	*x = ComplianceCounts{}
-	mi := &file_vigil_vault_v1_resources_proto_msgTypes[4]
+	mi := &file_vigil_vault_v1_resources_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +885,7 @@ func (x *ComplianceCounts) String() string {
 func (*ComplianceCounts) ProtoMessage() {}
 
 func (x *ComplianceCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_resources_proto_msgTypes[4]
+	mi := &file_vigil_vault_v1_resources_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +898,7 @@ func (x *ComplianceCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComplianceCounts.ProtoReflect.Descriptor instead.
 func (*ComplianceCounts) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_resources_proto_rawDescGZIP(), []int{4}
+	return file_vigil_vault_v1_resources_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ComplianceCounts) GetMissing() int32 {
@@ -887,14 +956,16 @@ type ComplianceEntry struct {
 	// The customer's reason when REJECTED; empty otherwise.
 	RejectionReason string `protobuf:"bytes,7,opt,name=rejection_reason,json=rejectionReason,proto3" json:"rejection_reason,omitempty"`
 	// The current document's last day of validity, `YYYY-MM-DD`; empty when MISSING.
-	ValidUntil    string `protobuf:"bytes,8,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ValidUntil string `protobuf:"bytes,8,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
+	// The current document's version; 0 when MISSING.
+	DocumentVersion int32 `protobuf:"varint,9,opt,name=document_version,json=documentVersion,proto3" json:"document_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ComplianceEntry) Reset() {
 	*x = ComplianceEntry{}
-	mi := &file_vigil_vault_v1_resources_proto_msgTypes[5]
+	mi := &file_vigil_vault_v1_resources_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +977,7 @@ func (x *ComplianceEntry) String() string {
 func (*ComplianceEntry) ProtoMessage() {}
 
 func (x *ComplianceEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_resources_proto_msgTypes[5]
+	mi := &file_vigil_vault_v1_resources_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +990,7 @@ func (x *ComplianceEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComplianceEntry.ProtoReflect.Descriptor instead.
 func (*ComplianceEntry) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_resources_proto_rawDescGZIP(), []int{5}
+	return file_vigil_vault_v1_resources_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ComplianceEntry) GetRequirement() string {
@@ -978,6 +1049,13 @@ func (x *ComplianceEntry) GetValidUntil() string {
 	return ""
 }
 
+func (x *ComplianceEntry) GetDocumentVersion() int32 {
+	if x != nil {
+		return x.DocumentVersion
+	}
+	return 0
+}
+
 // ComplianceSummary is the compliance of one supplier towards one customer.
 type ComplianceSummary struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -990,16 +1068,29 @@ type ComplianceSummary struct {
 	// Entries by status.
 	Counts *ComplianceCounts `protobuf:"bytes,4,opt,name=counts,proto3" json:"counts,omitempty"`
 	// The entries that are not VALID (MISSING, EXPIRING_SOON, EXPIRED,
-	// REJECTED): what the supplier still misses or will soon lose. Filled in a
-	// supplier's view and in digests; empty in an operator's list.
-	OpenEntries   []*ComplianceEntry `protobuf:"bytes,5,rep,name=open_entries,json=openEntries,proto3" json:"open_entries,omitempty"`
+	// REJECTED): what the supplier still misses or will soon lose, worst
+	// first. Every open entry in a supplier's view and in digests; in an
+	// operator's list, at most the three worst, each with document_type,
+	// subject, status and valid_until only (GetSupplierCompliance has every
+	// field), so that a page of a hundred suppliers stays small.
+	OpenEntries []*ComplianceEntry `protobuf:"bytes,5,rep,name=open_entries,json=openEntries,proto3" json:"open_entries,omitempty"`
+	// The customer's legal name (left out of an operator's own list).
+	CustomerDisplayName string `protobuf:"bytes,6,opt,name=customer_display_name,json=customerDisplayName,proto3" json:"customer_display_name,omitempty"`
+	// The supplier's legal name.
+	SupplierDisplayName string `protobuf:"bytes,7,opt,name=supplier_display_name,json=supplierDisplayName,proto3" json:"supplier_display_name,omitempty"`
+	// Every entry is VALID or EXPIRING_SOON and at least one is
+	// EXPIRING_SOON: compliant today, but not for long.
+	Expiring bool `protobuf:"varint,8,opt,name=expiring,proto3" json:"expiring,omitempty"`
+	// The reference day of the statuses, `YYYY-MM-DD` (today in the
+	// customer's time zone unless a digest asked for another day).
+	AsOfDate      string `protobuf:"bytes,9,opt,name=as_of_date,json=asOfDate,proto3" json:"as_of_date,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ComplianceSummary) Reset() {
 	*x = ComplianceSummary{}
-	mi := &file_vigil_vault_v1_resources_proto_msgTypes[6]
+	mi := &file_vigil_vault_v1_resources_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1011,7 +1102,7 @@ func (x *ComplianceSummary) String() string {
 func (*ComplianceSummary) ProtoMessage() {}
 
 func (x *ComplianceSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_vault_v1_resources_proto_msgTypes[6]
+	mi := &file_vigil_vault_v1_resources_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1024,7 +1115,7 @@ func (x *ComplianceSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComplianceSummary.ProtoReflect.Descriptor instead.
 func (*ComplianceSummary) Descriptor() ([]byte, []int) {
-	return file_vigil_vault_v1_resources_proto_rawDescGZIP(), []int{6}
+	return file_vigil_vault_v1_resources_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ComplianceSummary) GetCustomer() string {
@@ -1062,11 +1153,112 @@ func (x *ComplianceSummary) GetOpenEntries() []*ComplianceEntry {
 	return nil
 }
 
+func (x *ComplianceSummary) GetCustomerDisplayName() string {
+	if x != nil {
+		return x.CustomerDisplayName
+	}
+	return ""
+}
+
+func (x *ComplianceSummary) GetSupplierDisplayName() string {
+	if x != nil {
+		return x.SupplierDisplayName
+	}
+	return ""
+}
+
+func (x *ComplianceSummary) GetExpiring() bool {
+	if x != nil {
+		return x.Expiring
+	}
+	return false
+}
+
+func (x *ComplianceSummary) GetAsOfDate() string {
+	if x != nil {
+		return x.AsOfDate
+	}
+	return ""
+}
+
+// ComplianceTotals counts a customer's suppliers by compliance.
+type ComplianceTotals struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every supplier of the customer.
+	SupplierCount int32 `protobuf:"varint,1,opt,name=supplier_count,json=supplierCount,proto3" json:"supplier_count,omitempty"`
+	// Compliant suppliers whose entries are all VALID.
+	CompliantCount int32 `protobuf:"varint,2,opt,name=compliant_count,json=compliantCount,proto3" json:"compliant_count,omitempty"`
+	// Compliant suppliers with at least one entry EXPIRING_SOON.
+	ExpiringCount int32 `protobuf:"varint,3,opt,name=expiring_count,json=expiringCount,proto3" json:"expiring_count,omitempty"`
+	// Suppliers with at least one entry MISSING, EXPIRED or REJECTED.
+	NonCompliantCount int32 `protobuf:"varint,4,opt,name=non_compliant_count,json=nonCompliantCount,proto3" json:"non_compliant_count,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ComplianceTotals) Reset() {
+	*x = ComplianceTotals{}
+	mi := &file_vigil_vault_v1_resources_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComplianceTotals) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComplianceTotals) ProtoMessage() {}
+
+func (x *ComplianceTotals) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_vault_v1_resources_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComplianceTotals.ProtoReflect.Descriptor instead.
+func (*ComplianceTotals) Descriptor() ([]byte, []int) {
+	return file_vigil_vault_v1_resources_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ComplianceTotals) GetSupplierCount() int32 {
+	if x != nil {
+		return x.SupplierCount
+	}
+	return 0
+}
+
+func (x *ComplianceTotals) GetCompliantCount() int32 {
+	if x != nil {
+		return x.CompliantCount
+	}
+	return 0
+}
+
+func (x *ComplianceTotals) GetExpiringCount() int32 {
+	if x != nil {
+		return x.ExpiringCount
+	}
+	return 0
+}
+
+func (x *ComplianceTotals) GetNonCompliantCount() int32 {
+	if x != nil {
+		return x.NonCompliantCount
+	}
+	return 0
+}
+
 var File_vigil_vault_v1_resources_proto protoreflect.FileDescriptor
 
 const file_vigil_vault_v1_resources_proto_rawDesc = "" +
 	"\n" +
-	"\x1evigil/vault/v1/resources.proto\x12\x0evigil.vault.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x04\n" +
+	"\x1evigil/vault/v1/resources.proto\x12\x0evigil.vault.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x05\n" +
 	"\fDocumentType\x12?\n" +
 	"\x04name\x18\x01 \x01(\tB+\xbaH(r&\x18\xc8\x012!^(documentTypes/[A-Za-z0-9_-]+)?$R\x04name\x12=\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x1a\xbaH\x17r\x15\x10\x01\x18\xc8\x012\x0e^[^\\r\\n\\x00]*$R\vdisplayName\x12*\n" +
@@ -1078,7 +1270,15 @@ const file_vigil_vault_v1_resources_proto_rawDesc = "" +
 	"\xbaH\a\x1a\x05\x18\xcc\x1c(\x00R\x13defaultValidityDays\x12=\n" +
 	"\x05owner\x18\a \x01(\tB'\xbaH$r\"\x18\xc8\x012\x1d^(companies/[A-Za-z0-9_-]+)?$R\x05owner\x12;\n" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xb6\x06\n" +
+	"createTime\x12h\n" +
+	"\ftranslations\x18\t \x03(\v2..vigil.vault.v1.DocumentType.TranslationsEntryB\x14\xbaH\x11\x9a\x01\x0e\x10\x02\"\n" +
+	"r\bR\x02enR\x02frR\ftranslations\x1aa\n" +
+	"\x11TranslationsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .vigil.vault.v1.DocumentTypeTextR\x05value:\x028\x01\"{\n" +
+	"\x10DocumentTypeText\x12;\n" +
+	"\fdisplay_name\x18\x01 \x01(\tB\x18\xbaH\x15r\x13\x18\xc8\x012\x0e^[^\\r\\n\\x00]*$R\vdisplayName\x12*\n" +
+	"\vdescription\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\vdescription\"\xb6\x06\n" +
 	"\vRequirement\x12W\n" +
 	"\x04name\x18\x01 \x01(\tBC\xbaH@r>\x18\xc8\x0129^(companies/[A-Za-z0-9_-]+/requirements/[A-Za-z0-9_-]+)?$R\x04name\x12O\n" +
 	"\rdocument_type\x18\x02 \x01(\tB*\xbaH'r%\x10\x01\x18\xc8\x012\x1e^documentTypes/[A-Za-z0-9_-]+$R\fdocumentType\x12B\n" +
@@ -1130,7 +1330,7 @@ const file_vigil_vault_v1_resources_proto_rawDesc = "" +
 	"\x05valid\x18\x02 \x01(\x05R\x05valid\x12#\n" +
 	"\rexpiring_soon\x18\x03 \x01(\x05R\fexpiringSoon\x12\x18\n" +
 	"\aexpired\x18\x04 \x01(\x05R\aexpired\x12\x1a\n" +
-	"\brejected\x18\x05 \x01(\x05R\brejected\"\xd1\x02\n" +
+	"\brejected\x18\x05 \x01(\x05R\brejected\"\xfc\x02\n" +
 	"\x0fComplianceEntry\x12 \n" +
 	"\vrequirement\x18\x01 \x01(\tR\vrequirement\x12#\n" +
 	"\rdocument_type\x18\x02 \x01(\tR\fdocumentType\x12;\n" +
@@ -1140,13 +1340,24 @@ const file_vigil_vault_v1_resources_proto_rawDesc = "" +
 	"\bdocument\x18\x06 \x01(\tR\bdocument\x12)\n" +
 	"\x10rejection_reason\x18\a \x01(\tR\x0frejectionReason\x12\x1f\n" +
 	"\vvalid_until\x18\b \x01(\tR\n" +
-	"validUntil\"\xe7\x01\n" +
+	"validUntil\x12)\n" +
+	"\x10document_version\x18\t \x01(\x05R\x0fdocumentVersion\"\x89\x03\n" +
 	"\x11ComplianceSummary\x12\x1a\n" +
 	"\bcustomer\x18\x01 \x01(\tR\bcustomer\x12\x1a\n" +
 	"\bsupplier\x18\x02 \x01(\tR\bsupplier\x12\x1c\n" +
 	"\tcompliant\x18\x03 \x01(\bR\tcompliant\x128\n" +
 	"\x06counts\x18\x04 \x01(\v2 .vigil.vault.v1.ComplianceCountsR\x06counts\x12B\n" +
-	"\fopen_entries\x18\x05 \x03(\v2\x1f.vigil.vault.v1.ComplianceEntryR\vopenEntries*p\n" +
+	"\fopen_entries\x18\x05 \x03(\v2\x1f.vigil.vault.v1.ComplianceEntryR\vopenEntries\x122\n" +
+	"\x15customer_display_name\x18\x06 \x01(\tR\x13customerDisplayName\x122\n" +
+	"\x15supplier_display_name\x18\a \x01(\tR\x13supplierDisplayName\x12\x1a\n" +
+	"\bexpiring\x18\b \x01(\bR\bexpiring\x12\x1c\n" +
+	"\n" +
+	"as_of_date\x18\t \x01(\tR\basOfDate\"\xb9\x01\n" +
+	"\x10ComplianceTotals\x12%\n" +
+	"\x0esupplier_count\x18\x01 \x01(\x05R\rsupplierCount\x12'\n" +
+	"\x0fcompliant_count\x18\x02 \x01(\x05R\x0ecompliantCount\x12%\n" +
+	"\x0eexpiring_count\x18\x03 \x01(\x05R\rexpiringCount\x12.\n" +
+	"\x13non_compliant_count\x18\x04 \x01(\x05R\x11nonCompliantCount*p\n" +
 	"\x0fDocumentSubject\x12 \n" +
 	"\x1cDOCUMENT_SUBJECT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DOCUMENT_SUBJECT_COMPANY\x10\x01\x12\x1d\n" +
@@ -1186,7 +1397,7 @@ func file_vigil_vault_v1_resources_proto_rawDescGZIP() []byte {
 }
 
 var file_vigil_vault_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_vigil_vault_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_vigil_vault_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_vigil_vault_v1_resources_proto_goTypes = []any{
 	(DocumentSubject)(0),          // 0: vigil.vault.v1.DocumentSubject
 	(DocumentCategory)(0),         // 1: vigil.vault.v1.DocumentCategory
@@ -1194,32 +1405,37 @@ var file_vigil_vault_v1_resources_proto_goTypes = []any{
 	(DocumentState)(0),            // 3: vigil.vault.v1.DocumentState
 	(ComplianceStatus)(0),         // 4: vigil.vault.v1.ComplianceStatus
 	(*DocumentType)(nil),          // 5: vigil.vault.v1.DocumentType
-	(*Requirement)(nil),           // 6: vigil.vault.v1.Requirement
-	(*DocumentRejection)(nil),     // 7: vigil.vault.v1.DocumentRejection
-	(*Document)(nil),              // 8: vigil.vault.v1.Document
-	(*ComplianceCounts)(nil),      // 9: vigil.vault.v1.ComplianceCounts
-	(*ComplianceEntry)(nil),       // 10: vigil.vault.v1.ComplianceEntry
-	(*ComplianceSummary)(nil),     // 11: vigil.vault.v1.ComplianceSummary
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*DocumentTypeText)(nil),      // 6: vigil.vault.v1.DocumentTypeText
+	(*Requirement)(nil),           // 7: vigil.vault.v1.Requirement
+	(*DocumentRejection)(nil),     // 8: vigil.vault.v1.DocumentRejection
+	(*Document)(nil),              // 9: vigil.vault.v1.Document
+	(*ComplianceCounts)(nil),      // 10: vigil.vault.v1.ComplianceCounts
+	(*ComplianceEntry)(nil),       // 11: vigil.vault.v1.ComplianceEntry
+	(*ComplianceSummary)(nil),     // 12: vigil.vault.v1.ComplianceSummary
+	(*ComplianceTotals)(nil),      // 13: vigil.vault.v1.ComplianceTotals
+	nil,                           // 14: vigil.vault.v1.DocumentType.TranslationsEntry
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
 }
 var file_vigil_vault_v1_resources_proto_depIdxs = []int32{
 	0,  // 0: vigil.vault.v1.DocumentType.subject:type_name -> vigil.vault.v1.DocumentSubject
 	1,  // 1: vigil.vault.v1.DocumentType.category:type_name -> vigil.vault.v1.DocumentCategory
-	12, // 2: vigil.vault.v1.DocumentType.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 3: vigil.vault.v1.Requirement.scope:type_name -> vigil.vault.v1.RequirementScope
-	12, // 4: vigil.vault.v1.Requirement.create_time:type_name -> google.protobuf.Timestamp
-	12, // 5: vigil.vault.v1.DocumentRejection.reject_time:type_name -> google.protobuf.Timestamp
-	3,  // 6: vigil.vault.v1.Document.state:type_name -> vigil.vault.v1.DocumentState
-	12, // 7: vigil.vault.v1.Document.create_time:type_name -> google.protobuf.Timestamp
-	7,  // 8: vigil.vault.v1.Document.rejections:type_name -> vigil.vault.v1.DocumentRejection
-	4,  // 9: vigil.vault.v1.ComplianceEntry.status:type_name -> vigil.vault.v1.ComplianceStatus
-	9,  // 10: vigil.vault.v1.ComplianceSummary.counts:type_name -> vigil.vault.v1.ComplianceCounts
-	10, // 11: vigil.vault.v1.ComplianceSummary.open_entries:type_name -> vigil.vault.v1.ComplianceEntry
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	15, // 2: vigil.vault.v1.DocumentType.create_time:type_name -> google.protobuf.Timestamp
+	14, // 3: vigil.vault.v1.DocumentType.translations:type_name -> vigil.vault.v1.DocumentType.TranslationsEntry
+	2,  // 4: vigil.vault.v1.Requirement.scope:type_name -> vigil.vault.v1.RequirementScope
+	15, // 5: vigil.vault.v1.Requirement.create_time:type_name -> google.protobuf.Timestamp
+	15, // 6: vigil.vault.v1.DocumentRejection.reject_time:type_name -> google.protobuf.Timestamp
+	3,  // 7: vigil.vault.v1.Document.state:type_name -> vigil.vault.v1.DocumentState
+	15, // 8: vigil.vault.v1.Document.create_time:type_name -> google.protobuf.Timestamp
+	8,  // 9: vigil.vault.v1.Document.rejections:type_name -> vigil.vault.v1.DocumentRejection
+	4,  // 10: vigil.vault.v1.ComplianceEntry.status:type_name -> vigil.vault.v1.ComplianceStatus
+	10, // 11: vigil.vault.v1.ComplianceSummary.counts:type_name -> vigil.vault.v1.ComplianceCounts
+	11, // 12: vigil.vault.v1.ComplianceSummary.open_entries:type_name -> vigil.vault.v1.ComplianceEntry
+	6,  // 13: vigil.vault.v1.DocumentType.TranslationsEntry.value:type_name -> vigil.vault.v1.DocumentTypeText
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_vigil_vault_v1_resources_proto_init() }
@@ -1233,7 +1449,7 @@ func file_vigil_vault_v1_resources_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_vault_v1_resources_proto_rawDesc), len(file_vigil_vault_v1_resources_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   7,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -351,7 +351,8 @@ type GetComplianceDigestRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The company `companies/{company}`.
 	Company string `protobuf:"bytes,1,opt,name=company,proto3" json:"company,omitempty"`
-	// The reference day `YYYY-MM-DD`; empty means today (UTC).
+	// The reference day `YYYY-MM-DD`; empty means today in the time zone of
+	// each customer whose requirements are counted.
 	AsOfDate string `protobuf:"bytes,2,opt,name=as_of_date,json=asOfDate,proto3" json:"as_of_date,omitempty"`
 	// At most this many worst suppliers in an operator's digest (default 10, at most 100).
 	MaxWorstCases int32 `protobuf:"varint,3,opt,name=max_worst_cases,json=maxWorstCases,proto3" json:"max_worst_cases,omitempty"`

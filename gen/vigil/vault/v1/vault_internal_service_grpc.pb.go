@@ -34,12 +34,16 @@ type VaultInternalServiceClient interface {
 	// Internal: ListExpiringForReminders lists the current documents whose
 	// valid_until is exactly `window` days after as_of_date, for each window,
 	// so that each expiry reminder is found once (R-NOTIF-2). Documents no
-	// customer collects are included with an empty customers list.
+	// customer collects are included with an empty customers list. Served
+	// from an index of current documents by valid_until: one range read per
+	// window, whatever the number of documents.
 	ListExpiringForReminders(ctx context.Context, in *ListExpiringForRemindersRequest, opts ...grpc.CallOption) (*ListExpiringForRemindersResponse, error)
 	// Internal: GetComplianceDigest returns what the weekly compliance e-mail
 	// of one company needs (R-NOTIF-1): for an operator, its suppliers'
 	// counts and worst cases; for a supplier, what each customer still misses
-	// or will soon lose.
+	// or will soon lose. Served from the stored compliance summaries (no
+	// rescan): counts come from per-customer counters, the worst suppliers
+	// from the worst-first index.
 	GetComplianceDigest(ctx context.Context, in *GetComplianceDigestRequest, opts ...grpc.CallOption) (*GetComplianceDigestResponse, error)
 	// Internal: BatchGetComplianceDigests is GetComplianceDigest for up to 100
 	// companies at once, so that the weekly run for every company comes in
@@ -95,12 +99,16 @@ type VaultInternalServiceServer interface {
 	// Internal: ListExpiringForReminders lists the current documents whose
 	// valid_until is exactly `window` days after as_of_date, for each window,
 	// so that each expiry reminder is found once (R-NOTIF-2). Documents no
-	// customer collects are included with an empty customers list.
+	// customer collects are included with an empty customers list. Served
+	// from an index of current documents by valid_until: one range read per
+	// window, whatever the number of documents.
 	ListExpiringForReminders(context.Context, *ListExpiringForRemindersRequest) (*ListExpiringForRemindersResponse, error)
 	// Internal: GetComplianceDigest returns what the weekly compliance e-mail
 	// of one company needs (R-NOTIF-1): for an operator, its suppliers'
 	// counts and worst cases; for a supplier, what each customer still misses
-	// or will soon lose.
+	// or will soon lose. Served from the stored compliance summaries (no
+	// rescan): counts come from per-customer counters, the worst suppliers
+	// from the worst-first index.
 	GetComplianceDigest(context.Context, *GetComplianceDigestRequest) (*GetComplianceDigestResponse, error)
 	// Internal: BatchGetComplianceDigests is GetComplianceDigest for up to 100
 	// companies at once, so that the weekly run for every company comes in

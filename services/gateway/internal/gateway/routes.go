@@ -36,6 +36,7 @@ var registrations = map[string][]registerFunc{
 	},
 	"notify": {
 		notifygw.RegisterNotificationServiceHandler,
+		notifygw.RegisterJobServiceHandler,
 		notifygw.RegisterWebhookServiceHandler,
 	},
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // companies' time zones (R-NOTIF-1) even where the system has none
 
 	"github.com/vigil/vigil/services/notify/internal/app"
 	"github.com/vigil/vigil/services/runtime/logging"

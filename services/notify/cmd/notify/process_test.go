@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/vigil/vigil/services/runtime/secrets"
 )
 
 // buildNotify builds this binary into dir.
@@ -25,14 +27,22 @@ func buildNotify(tb testing.TB, dir string) string {
 }
 
 // startNotify runs the binary on addr with its data in dataDir, delivering
-// to smtpAddr, and waits until it accepts connections.
-func startNotify(tb testing.TB, bin, addr, dataDir, smtpAddr string, workers int) *exec.Cmd {
+// to smtpAddr, and waits until it accepts connections. Its scheduler is off
+// and it knows no other service unless env says otherwise (VIGIL_*=…).
+func startNotify(tb testing.TB, bin, addr, dataDir, smtpAddr string, workers int, env ...string) *exec.Cmd {
 	tb.Helper()
+	key := filepath.Join(dataDir, "secret.key")
+	if err := secrets.Generate(key); err != nil {
+		tb.Fatal(err)
+	}
+	nowhere := "127.0.0.1:1" // nothing listens there
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
-		"VIGIL_DATA_DIR="+dataDir, "VIGIL_NOTIFY_ADDR="+addr, "VIGIL_METRICS_ADDR=",
+		"VIGIL_DATA_DIR="+dataDir, "VIGIL_NOTIFY_ADDR="+addr, "VIGIL_METRICS_ADDR=", "VIGIL_SECRET_KEY_FILE="+key,
 		"VIGIL_SMTP_ADDR="+smtpAddr, "VIGIL_LOG_LEVEL=error", fmt.Sprintf("VIGIL_NOTIFY_WORKERS=%d", workers),
-		"VIGIL_NOTIFY_BACKOFF_BASE=20ms", "VIGIL_NOTIFY_BACKOFF_MAX=100ms")
+		"VIGIL_NOTIFY_BACKOFF_BASE=20ms", "VIGIL_NOTIFY_BACKOFF_MAX=100ms", "VIGIL_NOTIFY_SCHEDULER=false",
+		"VIGIL_IDENTITY_ADDR="+nowhere, "VIGIL_DIRECTORY_ADDR="+nowhere, "VIGIL_VAULT_ADDR="+nowhere)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)

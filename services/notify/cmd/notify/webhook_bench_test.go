@@ -123,7 +123,7 @@ func runWebhookBench(b *testing.B, bin, data string, outage time.Duration) {
 	env := []string{
 		"VIGIL_DATA_DIR=" + data, "VIGIL_NOTIFY_ADDR=" + smtptest.FreeAddr(b), "VIGIL_METRICS_ADDR=" + metricsAddr, "VIGIL_LOG_LEVEL=error",
 		"VIGIL_VAULT_ADDR=" + vaultLis.Addr().String(), "VIGIL_IDENTITY_ADDR=" + smtptest.FreeAddr(b),
-		"VIGIL_DIRECTORY_ADDR=" + smtptest.FreeAddr(b), "VIGIL_SECRET_KEY_FILE=" + keyFile,
+		"VIGIL_DIRECTORY_ADDR=" + smtptest.FreeAddr(b), "VIGIL_SECRET_KEY_FILE=" + keyFile, "VIGIL_NOTIFY_SCHEDULER=false",
 		"VIGIL_WEBHOOK_ALLOW_PRIVATE=true", "VIGIL_WEBHOOK_CA_FILE=" + caFile,
 		fmt.Sprintf("VIGIL_WEBHOOK_ENDPOINT_CONCURRENCY=%d", benchConcurrency),
 	}

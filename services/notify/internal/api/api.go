@@ -12,14 +12,16 @@ import (
 
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/notify/internal/notify"
+	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 )
 
-// PrincipalFunc returns the authenticated caller of ctx: its user
-// (`users/{id}`) and whether it is a platform administrator; ok is false for
-// an unauthenticated call. The app wires auth.FromContext through it, so
-// that this package depends on no token format.
-type PrincipalFunc func(ctx context.Context) (user string, platformAdmin bool, ok bool)
+// PrincipalFunc returns the authenticated caller of ctx as the
+// authorization table sees it (its user `users/{id}`, session company, kind,
+// role, and whether it is a platform administrator); ok is false for an
+// unauthenticated call. The app wires auth.FromContext through it, so that
+// this package depends on no token format.
+type PrincipalFunc func(ctx context.Context) (subject authz.Subject, ok bool)
 
 var templateToDomain = map[notifyv1.Template]notify.Template{
 	notifyv1.Template_TEMPLATE_INVITATION:              notify.TemplateInvitation,
@@ -67,11 +69,15 @@ func NewInternalServer(svc *notify.Service) notifyv1.NotificationInternalService
 }
 
 func (s *notificationServer) caller(ctx context.Context) notify.Caller {
-	user, admin, ok := s.principalFrom(ctx)
+	return callerOf(ctx, s.principalFrom)
+}
+
+func callerOf(ctx context.Context, principalFrom PrincipalFunc) authz.Subject {
+	sub, ok := principalFrom(ctx)
 	if !ok {
-		return notify.Caller{}
+		return authz.Subject{}
 	}
-	return notify.Caller{User: user, PlatformAdmin: admin}
+	return sub
 }
 
 // EnqueueNotification durably accepts one notification from another service.

@@ -1,6 +1,7 @@
-// Package app wires the notify service: configuration, storage, templates,
-// the mail sender, the dispatcher, the scheduler, handlers and the shared
-// gRPC server.
+// Package app wires the notify service: configuration, the secret key,
+// storage, templates, the mail sender, the dispatcher, the bounce reporter,
+// the scheduler and its jobs with their upstream clients, the metrics,
+// handlers and the shared gRPC server.
 package app
 
 import (
@@ -10,6 +11,8 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -19,14 +22,18 @@ import (
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/notify/internal/api"
 	"github.com/vigil/vigil/services/notify/internal/boltstore"
+	"github.com/vigil/vigil/services/notify/internal/jobs"
 	"github.com/vigil/vigil/services/notify/internal/mailer"
 	"github.com/vigil/vigil/services/notify/internal/metrics"
 	"github.com/vigil/vigil/services/notify/internal/notify"
 	"github.com/vigil/vigil/services/notify/internal/schedule"
 	"github.com/vigil/vigil/services/notify/internal/templates"
+	"github.com/vigil/vigil/services/notify/internal/upstream"
 	"github.com/vigil/vigil/services/runtime/auth"
+	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/config"
+	"github.com/vigil/vigil/services/runtime/secrets"
 	"github.com/vigil/vigil/services/runtime/server"
 )
 
@@ -45,6 +52,15 @@ type Config struct {
 	BackoffMax  time.Duration
 
 	ScheduleInterval time.Duration
+	// Scheduler runs the scheduled jobs in this process (with several
+	// replicas, one is enough; the idempotency keys make more harmless).
+	Scheduler     bool
+	CatchUpDays   int
+	DigestWeekday string
+	DigestHour    int
+	ReminderHour  int
+
+	digestWeekday time.Weekday
 
 	Webhooks WebhookConfig
 }
@@ -59,7 +75,17 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BackoffBase, "notify-backoff-base", 30*time.Second, "wait after a first failed attempt; doubles each time")
 	fs.DurationVar(&c.BackoffMax, "notify-backoff-max", time.Hour, "longest wait between attempts")
 	fs.DurationVar(&c.ScheduleInterval, "notify-schedule-interval", time.Minute, "how often periodic jobs are checked")
+	fs.BoolVar(&c.Scheduler, "notify-scheduler", true, "run the scheduled jobs (weekly digest, expiry reminders) in this process")
+	fs.IntVar(&c.CatchUpDays, "notify-catch-up-days", 31, "after downtime, how many days back missed job days are still run")
+	fs.StringVar(&c.DigestWeekday, "notify-digest-weekday", "monday", "day of the weekly compliance e-mail, in each company's time zone")
+	fs.IntVar(&c.DigestHour, "notify-digest-hour", 7, "hour (0-23) of the weekly compliance e-mail, in each company's time zone")
+	fs.IntVar(&c.ReminderHour, "notify-reminder-hour", 6, "hour (0-23, UTC) of the daily expiry reminders")
 	c.Webhooks.register(fs)
+}
+
+var weekdays = map[string]time.Weekday{
+	"sunday": time.Sunday, "monday": time.Monday, "tuesday": time.Tuesday, "wednesday": time.Wednesday,
+	"thursday": time.Thursday, "friday": time.Friday, "saturday": time.Saturday,
 }
 
 // Complete validates the configuration and fills what derives from it.
@@ -97,7 +123,18 @@ func (c *Config) Complete() error {
 		return errors.New("smtp-timeout: must be positive")
 	case c.ScheduleInterval <= 0:
 		return errors.New("notify-schedule-interval: must be positive")
+	case c.CatchUpDays < 1 || c.CatchUpDays > 366:
+		return errors.New("notify-catch-up-days: between 1 and 366")
+	case c.DigestHour < 0 || c.DigestHour > 23:
+		return errors.New("notify-digest-hour: between 0 and 23")
+	case c.ReminderHour < 0 || c.ReminderHour > 23:
+		return errors.New("notify-reminder-hour: between 0 and 23")
 	}
+	wd, ok := weekdays[strings.ToLower(c.DigestWeekday)]
+	if !ok {
+		return errors.New("notify-digest-weekday: a day of the week in English (monday, …)")
+	}
+	c.digestWeekday = wd
 	return c.Webhooks.complete()
 }
 
@@ -122,17 +159,30 @@ type Options struct {
 	// Authenticator replaces the access-token verifier (tests); it must put
 	// the caller in the context with auth.WithPrincipal.
 	Authenticator server.Authenticator
-	// Jobs are the periodic jobs (none yet).
-	Jobs []schedule.Job
 	// IdentityConn, DirectoryConn and VaultConn replace the connections to
 	// those services (tests serve fakes over bufconn).
 	IdentityConn, DirectoryConn, VaultConn grpc.ClientConnInterface
+	// Clock replaces the scheduler's clock (tests).
+	Clock func() time.Time
 }
 
 // principalFrom reads the caller the interceptor chain authenticated.
-func principalFrom(ctx context.Context) (string, bool, bool) {
+func principalFrom(ctx context.Context) (authz.Subject, bool) {
 	p, ok := auth.FromContext(ctx)
-	return p.User, p.PlatformAdmin, ok
+	return p.Subject(), ok
+}
+
+// dial returns conn, or a connection to addr when conn is nil.
+func dial(cfg *Config, conn grpc.ClientConnInterface, addr string, closers *[]func() error) (grpc.ClientConnInterface, error) {
+	if conn != nil {
+		return conn, nil
+	}
+	c, err := client.Dial(&cfg.Common, addr)
+	if err != nil {
+		return nil, err
+	}
+	*closers = append(*closers, c.Close)
+	return c, nil
 }
 
 // Run serves notify until ctx ends.
@@ -141,12 +191,31 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	if o.Authenticator == nil {
-		identityConn, err := client.Dial(&cfg.Common, cfg.IdentityAddr)
-		if err != nil {
-			return err
+	// Secrets at rest (issue 7): links of invitations and resets wait in the
+	// outbox sealed with the operator's key; without one notify refuses to start.
+	box, err := secrets.Load(cfg.SecretKeyFile)
+	if err != nil {
+		return err
+	}
+	var conns []func() error
+	defer func() {
+		for _, c := range conns {
+			_ = c()
 		}
-		defer identityConn.Close()
+	}()
+	identityConn, err := dial(cfg, o.IdentityConn, cfg.IdentityAddr, &conns)
+	if err != nil {
+		return err
+	}
+	directoryConn, err := dial(cfg, o.DirectoryConn, cfg.DirectoryAddr, &conns)
+	if err != nil {
+		return err
+	}
+	vaultConn, err := dial(cfg, o.VaultConn, cfg.VaultAddr, &conns)
+	if err != nil {
+		return err
+	}
+	if o.Authenticator == nil {
 		o.Authenticator = &auth.Authenticator{Verifier: auth.NewRemoteVerifier(ctx, identityConn, log)}
 	}
 	renderer, err := templates.Load()
@@ -163,6 +232,7 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 		ServiceNames: []string{
 			notifyv1.NotificationService_ServiceDesc.ServiceName,
 			notifyv1.NotificationInternalService_ServiceDesc.ServiceName,
+			notifyv1.JobService_ServiceDesc.ServiceName,
 			notifyv1.WebhookService_ServiceDesc.ServiceName,
 		},
 	})
@@ -173,22 +243,36 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 	if err != nil {
 		return err
 	}
+	log.Info("secrets at rest sealed", zap.String("key_id", box.KeyID()))
 
-	dispatcher := notify.NewDispatcher(store, renderer, sender, log.Named("dispatcher"), notify.DispatcherConfig{
-		Workers: cfg.Workers, MaxAttempts: cfg.MaxAttempts, BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax,
+	m := metrics.New(srv.Registry())
+	m.AddSource(metrics.ChannelEmail, func(ctx context.Context) (metrics.Snapshot, error) {
+		st, err := store.Stats(ctx)
+		return metrics.Snapshot{Depth: st.Pending, OldestPending: st.OldestPending, DeadLetters: st.DeadLetters}, err
 	})
-	svc := notify.NewService(store, renderer, log, notify.ServiceOptions{Accepted: dispatcher.Wake})
-	scheduler := schedule.New(store, log.Named("schedule"), cfg.ScheduleInterval, o.Jobs...)
+	identity := upstream.NewIdentity(identityConn)
+	reporter := notify.NewReporter(store, identity, log.Named("bounces"))
+	dispatcher := notify.NewDispatcher(store, renderer, box, sender, log.Named("dispatcher"), notify.DispatcherConfig{
+		Workers: cfg.Workers, MaxAttempts: cfg.MaxAttempts, BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax,
+		OnOutcome: func(result string) { m.Delivered(metrics.ChannelEmail, result) },
+		OnBounce:  reporter.Wake,
+	})
+	svc := notify.NewService(store, renderer, box, log, notify.ServiceOptions{Accepted: dispatcher.Wake})
+
+	directory, vault := upstream.NewDirectory(directoryConn), upstream.NewVault(vaultConn)
+	common := jobs.Config{PublicURL: cfg.PublicURL}
+	scheduler := schedule.New(store, log.Named("schedule"), schedule.Config{Interval: cfg.ScheduleInterval, CatchUpDays: cfg.CatchUpDays},
+		jobs.NewDigest(jobs.DigestConfig{Config: common, Weekday: cfg.digestWeekday, Hour: cfg.DigestHour}, directory, identity, vault, svc, log.Named("digest")),
+		jobs.NewReminders(jobs.RemindersConfig{Config: common, Hour: cfg.ReminderHour}, directory, identity, vault, svc, log.Named("reminders")),
+	)
+	if o.Clock != nil {
+		scheduler.SetClock(o.Clock)
+	}
 	notifyv1.RegisterNotificationServiceServer(srv.GRPC(), api.NewNotificationServer(svc, principalFrom))
 	notifyv1.RegisterNotificationInternalServiceServer(srv.GRPC(), api.NewInternalServer(svc))
-	m := metrics.New(srv.Registry())
-	box, err := secretBox(cfg, log)
-	if err != nil {
-		_ = store.Close()
-		return err
-	}
+	notifyv1.RegisterJobServiceServer(srv.GRPC(), api.NewJobServer(scheduler, principalFrom))
 	hooks, err := newWebhooks(cfg, log, srv, svc, box, func(result string) { m.Delivered(metrics.ChannelWebhook, result) },
-		map[string]grpc.ClientConnInterface{"identity": o.IdentityConn, "directory": o.DirectoryConn, "vault": o.VaultConn})
+		map[string]grpc.ClientConnInterface{"identity": identityConn, "directory": directoryConn, "vault": vaultConn})
 	if err != nil {
 		_ = store.Close()
 		return err
@@ -197,27 +281,32 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 	g, gctx := errgroup.WithContext(ctx)
 	bg, stopBg := context.WithCancel(gctx)
 	defer stopBg()
-	dispatcherDone, schedulerDone := make(chan struct{}), make(chan struct{})
-	g.Go(func() error {
-		defer close(dispatcherDone)
-		if err := dispatcher.Run(bg); err != nil {
-			return fmt.Errorf("dispatcher: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		defer close(schedulerDone)
-		return scheduler.Run(bg)
-	})
-	g.Go(func() error { return hooks.run(bg) })
+	var background sync.WaitGroup
+	goBackground := func(name string, run func(context.Context) error) {
+		background.Add(1)
+		g.Go(func() error {
+			defer background.Done()
+			if err := run(bg); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	goBackground("dispatcher", dispatcher.Run)
+	goBackground("bounce reporter", reporter.Run)
+	if cfg.Scheduler {
+		goBackground("scheduler", scheduler.Run)
+	} else {
+		log.Info("scheduled jobs are off in this process (notify-scheduler=false); they run by hand only")
+	}
+	goBackground("webhooks", hooks.run)
 	// Closers run last-registered first: the background work stops (a send
 	// in progress records its outcome) before the store closes.
 	srv.OnClose(store.Close)
 	srv.OnClose(hooks.close)
 	srv.OnClose(func() error {
 		stopBg()
-		<-dispatcherDone
-		<-schedulerDone
+		background.Wait()
 		return closeSender()
 	})
 	srv.MarkServing()

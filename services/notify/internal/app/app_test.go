@@ -5,7 +5,6 @@ package app
 
 import (
 	"context"
-	"github.com/vigil/vigil/services/runtime/server/servertest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,8 +23,12 @@ import (
 
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/notify/internal/smtptest"
+	"github.com/vigil/vigil/services/notify/internal/upstream/upstreamtest"
 	"github.com/vigil/vigil/services/runtime/auth"
+	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/secrets"
+	"github.com/vigil/vigil/services/runtime/server/servertest"
 )
 
 // testAuth authenticates from metadata the tests set, and puts the
@@ -42,7 +45,13 @@ func (testAuth) Authenticate(ctx context.Context, method string) (context.Contex
 		}
 		return ctx, errs.Unauthenticated("MISSING_TOKEN", "missing bearer access token")
 	}
-	return auth.WithPrincipal(ctx, auth.Principal{User: users[0], PlatformAdmin: len(md.Get("x-test-admin")) > 0}), nil
+	p := auth.Principal{User: users[0], PlatformAdmin: len(md.Get("x-test-admin")) > 0}
+	if c := md.Get("x-test-company"); len(c) > 0 {
+		p.Company = c[0]
+		p.CompanyKind = authz.ParseCompanyKind(md.Get("x-test-kind")[0])
+		p.Role = authz.ParseRole(md.Get("x-test-role")[0])
+	}
+	return auth.WithPrincipal(ctx, p), nil
 }
 
 func as(user string, admin bool) context.Context {
@@ -53,26 +62,75 @@ func as(user string, admin bool) context.Context {
 	return ctx
 }
 
+// asMember is a user signed in to company with role.
+func asMember(user, company string, kind authz.CompanyKind, role authz.Role) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "x-test-user", user, "x-test-company", company,
+		"x-test-kind", kind.String(), "x-test-role", role.String())
+}
+
 type testServer struct {
 	client   notifyv1.NotificationServiceClient
 	internal notifyv1.NotificationInternalServiceClient
+	jobs     notifyv1.JobServiceClient
 	conn     *grpc.ClientConn
 	cfg      *Config
+	world    *upstreamtest.World
+	stop     func()
+}
+
+// serverOptions shape startServerWith.
+type serverOptions struct {
+	args  []string
+	world *upstreamtest.World // fake directory, identity and vault (an empty world by default)
+	clock func() time.Time
+	dir   string
 }
 
 func startServer(t *testing.T, args ...string) *testServer {
+	return startServerWith(t, serverOptions{args: append([]string{"-notify-scheduler=false"}, args...)})
+}
+
+// writeKey writes a fresh secret key file (VIGIL_SECRET_KEY_FILE) under dir.
+func writeKey(t *testing.T, dir string) string {
 	t.Helper()
-	dir := t.TempDir()
-	cfg, err := ParseConfig(append([]string{"-data-dir", dir, "-metrics-addr", "", "-notify-backoff-base", "10ms", "-notify-backoff-max", "50ms"}, args...))
+	path := filepath.Join(dir, "secret.key")
+	if err := secrets.Generate(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func startServerWith(t *testing.T, o serverOptions) *testServer {
+	t.Helper()
+	dir := o.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if o.world == nil {
+		o.world = upstreamtest.NewWorld()
+	}
+	upLis := servertest.Listen()
+	o.world.Serve(t, upLis)
+	up := servertest.Dial(t, upLis)
+	cfg, err := ParseConfig(append([]string{"-data-dir", dir, "-metrics-addr", "", "-notify-backoff-base", "10ms", "-notify-backoff-max", "50ms",
+		"-secret-key-file", writeKey(t, dir), "-public-url", "https://vigil.example"}, o.args...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	lis := bufconn.Listen(1 << 20)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, zap.NewNop(), Options{Listener: lis, Authenticator: testAuth{}}) }()
+	go func() {
+		done <- Run(ctx, cfg, zap.NewNop(), Options{Listener: lis, Authenticator: testAuth{},
+			IdentityConn: up, DirectoryConn: up, VaultConn: up, Clock: o.clock})
+	}()
 	conn := servertest.Dial(t, lis)
-	t.Cleanup(func() {
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		select {
 		case err := <-done:
@@ -82,8 +140,10 @@ func startServer(t *testing.T, args ...string) *testServer {
 		case <-time.After(15 * time.Second):
 			t.Error("notify did not stop")
 		}
-	})
-	return &testServer{client: notifyv1.NewNotificationServiceClient(conn), internal: notifyv1.NewNotificationInternalServiceClient(conn), conn: conn, cfg: cfg}
+	}
+	t.Cleanup(stop)
+	return &testServer{client: notifyv1.NewNotificationServiceClient(conn), internal: notifyv1.NewNotificationInternalServiceClient(conn),
+		jobs: notifyv1.NewJobServiceClient(conn), conn: conn, cfg: cfg, world: o.world, stop: stop}
 }
 
 func data(t *testing.T, m map[string]any) *structpb.Struct {
@@ -333,6 +393,36 @@ func TestWithoutSMTPMailGoesToFiles(t *testing.T) {
 	}
 }
 
+// updateRequest is a notification without a secret (R-NOTIF-3).
+func updateRequest(t *testing.T, key string) *notifyv1.EnqueueNotificationRequest {
+	return &notifyv1.EnqueueNotificationRequest{
+		IdempotencyKey: key,
+		Template:       notifyv1.Template_TEMPLATE_DOCUMENT_UPDATE_REQUEST,
+		Recipients:     []*notifyv1.Recipient{{User: "users/u1", Email: "u1@example.com", DisplayName: "Ulysse", Language: "fr"}},
+		Data:           data(t, map[string]any{"customer_name": "Big Buyer"}),
+		Company:        "companies/c1",
+	}
+}
+
+// waitDeadLetters lists the dead letters until there are n.
+func waitDeadLetters(t *testing.T, ts *testServer, n int) []*notifyv1.DeadLetter {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l, err := ts.client.ListDeadLetters(as("users/admin", true), &notifyv1.ListDeadLettersRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.GetDeadLetters()) >= n {
+			return l.GetDeadLetters()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d dead letters, want %d", len(l.GetDeadLetters()), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestSMTPDeadLetterRetriedThroughTheAPI(t *testing.T) {
 	reject := make(chan bool, 1)
 	reject <- true
@@ -345,27 +435,14 @@ func TestSMTPDeadLetterRetriedThroughTheAPI(t *testing.T) {
 		return nil
 	}})
 	ts := startServer(t, "-smtp-addr", srv.Addr)
-	resp, err := ts.internal.EnqueueNotification(context.Background(), validRequest(t, "dl"))
+	resp, err := ts.internal.EnqueueNotification(context.Background(), updateRequest(t, "dl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	adminCtx := as("users/admin", true)
-	var dl *notifyv1.DeadLetter
-	deadline := time.Now().Add(5 * time.Second)
-	for dl == nil {
-		l, err := ts.client.ListDeadLetters(adminCtx, &notifyv1.ListDeadLettersRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(l.GetDeadLetters()) > 0 {
-			dl = l.GetDeadLetters()[0]
-		} else if time.Now().After(deadline) {
-			t.Fatal("no dead letter")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	dl := waitDeadLetters(t, ts, 1)[0]
 	if dl.GetName() != "deadLetters/"+resp.GetId()+"-000" || dl.GetIdempotencyKey() != "dl" || dl.GetEmail() != "u1@example.com" ||
-		dl.GetAttempts() != 1 || !strings.Contains(dl.GetLastError(), "550") || dl.GetTemplate() != notifyv1.Template_TEMPLATE_INVITATION {
+		dl.GetAttempts() != 1 || !strings.Contains(dl.GetLastError(), "550") || dl.GetTemplate() != notifyv1.Template_TEMPLATE_DOCUMENT_UPDATE_REQUEST {
 		t.Fatalf("dead letter %v", dl)
 	}
 	<-reject
@@ -375,6 +452,25 @@ func TestSMTPDeadLetterRetriedThroughTheAPI(t *testing.T) {
 	}
 	if !srv.WaitFor(1, 5*time.Second) || srv.Count(resp.GetId()+"-000") != 1 {
 		t.Fatalf("retried dead letter not delivered once: %v", srv.Counts())
+	}
+}
+
+// TestDeadInvitationCannotBeRetried: the link of an invitation that failed
+// for good was dropped with it (issue 7, point 8); retrying is refused, the
+// person is invited anew.
+func TestDeadInvitationCannotBeRetried(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{RejectRcpt: func(int, string) error { return smtptest.Permanent }})
+	ts := startServer(t, "-smtp-addr", srv.Addr)
+	if _, err := ts.internal.EnqueueNotification(context.Background(), validRequest(t, "inv")); err != nil {
+		t.Fatal(err)
+	}
+	dl := waitDeadLetters(t, ts, 1)[0]
+	_, err := ts.client.RetryDeadLetter(as("users/admin", true), &notifyv1.RetryDeadLetterRequest{Name: dl.GetName()})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), "link") {
+		t.Fatalf("retry = %v, want FAILED_PRECONDITION about the dropped link", err)
+	}
+	if got := waitDeadLetters(t, ts, 1); len(got) != 1 {
+		t.Fatalf("the refused retry changed the dead letters: %v", got)
 	}
 }
 

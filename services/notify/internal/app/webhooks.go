@@ -27,7 +27,6 @@ import (
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/client"
-	"github.com/vigil/vigil/services/runtime/config"
 	"github.com/vigil/vigil/services/runtime/feed"
 	"github.com/vigil/vigil/services/runtime/secrets"
 	"github.com/vigil/vigil/services/runtime/server"
@@ -192,25 +191,6 @@ func (p *webhookParts) closeAll() error {
 func subjectFrom(ctx context.Context) authz.Subject {
 	p, _ := auth.FromContext(ctx)
 	return p.Subject()
-}
-
-// secretBox opens the key that seals signing secrets (VIGIL_SECRET_KEY_FILE).
-// Without one, a suite listening on loopback only (a developer's `make
-// run`, the tests) gets a key generated in its data folder; anywhere else
-// notify refuses to start.
-func secretBox(cfg *Config, log *zap.Logger) (*secrets.Box, error) {
-	path := cfg.SecretKeyFile
-	if path == "" {
-		if !config.IsLoopback(cfg.NotifyAddr) {
-			return nil, errors.New("secret-key-file: required to keep webhook signing secrets (32 random bytes, hex; openssl rand -hex 32)")
-		}
-		path = filepath.Join(cfg.DataDir, "secret.key")
-		if err := secrets.Generate(path); err != nil {
-			return nil, fmt.Errorf("secret key: %w", err)
-		}
-		log.Warn("no secret-key-file configured: using a key generated in the data folder (loopback only)", zap.String("path", path))
-	}
-	return secrets.Load(path)
 }
 
 // webhookRoots are the CAs endpoints may chain to: the system's and the

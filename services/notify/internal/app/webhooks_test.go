@@ -181,7 +181,8 @@ func startHooks(t *testing.T, r *hookReceiver, args ...string) *hooksServer {
 	t.Helper()
 	h := &hooksServer{t: t, dir: t.TempDir(), sources: map[string]*source{}, conns: map[string]grpc.ClientConnInterface{}}
 	h.args = append([]string{"-metrics-addr", "", "-webhook-allow-private=true", "-webhook-ca-file", r.caFile(t),
-		"-webhook-backoff-base", "10ms", "-webhook-backoff-max", "50ms"}, args...)
+		"-webhook-backoff-base", "10ms", "-webhook-backoff-max", "50ms",
+		"-secret-key-file", writeKey(t, h.dir), "-notify-scheduler=false"}, args...)
 	for _, name := range feedSources {
 		s := &source{name: name, log: &memLog{}}
 		s.srv = feed.NewServer(name, s.log)

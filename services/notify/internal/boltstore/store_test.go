@@ -1,9 +1,11 @@
 package boltstore_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,5 +82,81 @@ func TestUnreadableRecordIsQuarantined(t *testing.T) {
 	}
 	if again, _ := s.ClaimDue(ctx, time.Now().UTC(), 10); len(again) != 0 {
 		t.Fatalf("claimed again: %v", again)
+	}
+}
+
+// TestDataGroupIsStoredOnce: a company's digest sent to its five members is
+// kept once; the other notifications point to it.
+func TestDataGroupIsStoredOnce(t *testing.T) {
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "notify.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	data := map[string]any{"company_name": strings.Repeat("big digest ", 50)}
+	var items []notify.Batched
+	for i := range 5 {
+		id := fmt.Sprintf("%026d", i+1)
+		items = append(items, notify.Batched{DataGroup: 1, Notification: notify.Notification{ID: id, IdempotencyKey: "k" + id,
+			Template: notify.TemplateWeeklyDigest, Data: data, Recipients: []notify.Recipient{{Email: "r@example.com"}}}})
+	}
+	if _, err := s.EnqueueBatch(ctx, items, nil); err != nil {
+		t.Fatal(err)
+	}
+	copies := 0
+	if err := s.DB().View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("notifications")).ForEach(func(_, v []byte) error {
+			if bytes.Contains(v, []byte("big digest")) {
+				copies++
+			}
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if copies != 1 {
+		t.Fatalf("the shared data is stored %d times, want once", copies)
+	}
+}
+
+// TestInboxEntriesOfOlderFilesStillRead: inbox entries written as JSON by
+// earlier versions list and mark read like the compact ones.
+func TestInboxEntriesOfOlderFilesStillRead(t *testing.T) {
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "notify.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	id := fmt.Sprintf("%026d", 1)
+	did := notify.DeliveryID(id, 0)
+	created := time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC)
+	n := notify.Notification{ID: id, IdempotencyKey: "k", Template: notify.TemplatePasswordReset, CreateTime: created,
+		Recipients: []notify.Recipient{{User: "users/u1", Email: "u1@example.com"}}}
+	if _, _, err := s.Enqueue(ctx, n, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	key := append(append([]byte("users/u1"), 0), did...)
+	legacy := fmt.Sprintf(`{"id":%q,"user":"users/u1","notification_id":%q,"index":0,"create_time":"2025-03-10T09:00:00Z"}`, did, id)
+	if err := s.DB().Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket([]byte("inbox")).Put(key, []byte(legacy)); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("unread")).Put(key, nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListInbox(ctx, "users/u1", notify.Cursor{}, 10, false)
+	if err != nil || len(got) != 1 || got[0].ID != did || !got[0].CreateTime.Equal(created) || got[0].Notification.ID != id {
+		t.Fatalf("ListInbox = %+v, %v", got, err)
+	}
+	read := created.Add(time.Hour)
+	e, err := s.MarkRead(ctx, "users/u1", did, read)
+	if err != nil || !e.ReadTime.Equal(read) {
+		t.Fatalf("MarkRead = %+v, %v", e, err)
+	}
+	if got, _ := s.ListInbox(ctx, "users/u1", notify.Cursor{}, 10, true); len(got) != 0 {
+		t.Fatalf("still unread: %+v", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	gomail "github.com/emersion/go-message/mail"
+	"github.com/emersion/go-smtp"
 
 	"github.com/vigil/vigil/services/notify/internal/mailer"
 	"github.com/vigil/vigil/services/notify/internal/notify"
@@ -159,22 +160,26 @@ func TestSMTPRefusesPlaintextWhenSTARTTLSIsRequired(t *testing.T) {
 }
 
 func TestSMTPClassifiesAnswers(t *testing.T) {
+	spam := &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "message refused"}
 	cases := []struct {
-		name      string
-		opts      smtptest.Options
-		permanent bool
+		name                     string
+		opts                     smtptest.Options
+		permanent, undeliverable bool
 	}{
-		{"4xx at RCPT", smtptest.Options{RejectRcpt: func(int, string) error { return smtptest.Temporary }}, false},
-		{"5xx at RCPT", smtptest.Options{RejectRcpt: func(int, string) error { return smtptest.Permanent }}, true},
-		{"4xx at DATA", smtptest.Options{RejectData: func(int) error { return smtptest.Temporary }}, false},
-		{"5xx at DATA", smtptest.Options{RejectData: func(int) error { return smtptest.Permanent }}, true},
+		{"4xx at RCPT", smtptest.Options{RejectRcpt: func(int, string) error { return smtptest.Temporary }}, false, false},
+		// A bounce: the address itself is refused (suppressed, reported).
+		{"5xx at RCPT", smtptest.Options{RejectRcpt: func(int, string) error { return smtptest.Permanent }}, true, true},
+		{"4xx at DATA", smtptest.Options{RejectData: func(int) error { return smtptest.Temporary }}, false, false},
+		{"5.1.1 at DATA", smtptest.Options{RejectData: func(int) error { return smtptest.Permanent }}, true, true},
+		// The message, not the address, is refused: a dead letter only.
+		{"5.7.1 at DATA", smtptest.Options{RejectData: func(int) error { return spam }}, true, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			srv := smtptest.Start(t, c.opts)
 			_, err := newSMTP(t, mailer.SMTPConfig{Addr: srv.Addr}).Send(context.Background(), email)
-			if err == nil || notify.IsPermanent(err) != c.permanent {
-				t.Fatalf("err = %v, permanent = %v; want permanent = %v", err, notify.IsPermanent(err), c.permanent)
+			if err == nil || notify.IsPermanent(err) != c.permanent || notify.IsUndeliverable(err) != c.undeliverable {
+				t.Fatalf("err = %v, permanent = %v, undeliverable = %v; want %v, %v", err, notify.IsPermanent(err), notify.IsUndeliverable(err), c.permanent, c.undeliverable)
 			}
 		})
 	}

@@ -119,7 +119,8 @@ const (
 )
 
 // Send delivers e in one SMTP transaction and returns the server's answer to
-// the final dot. A 5xx answer to MAIL, RCPT or DATA is permanent; 4xx
+// the final dot. A 5xx answer to MAIL, RCPT or DATA is permanent (to RCPT,
+// or with an enhanced status 5.1.x, the address is undeliverable); 4xx
 // answers, network errors, timeouts and connection-level failures (TLS,
 // AUTH: configuration the operator can fix) are temporary.
 func (s *SMTP) Send(ctx context.Context, e notify.Email) (string, error) {
@@ -148,6 +149,12 @@ func (s *SMTP) Send(ctx context.Context, e notify.Email) (string, error) {
 			continue
 		}
 		if isSMTP && se.Code >= 500 && st != stageConnect {
+			// A 5xx to RCPT, or an enhanced status 5.1.x (bad mailbox or
+			// address) at any stage, says the address itself is wrong: a
+			// bounce, which suppresses the address (R-NOTIF-1).
+			if st == stageRcpt || se.EnhancedCode[0] == 5 && se.EnhancedCode[1] == 1 {
+				return "", notify.Undeliverable(err)
+			}
 			return "", notify.Permanent(err)
 		}
 		return "", err

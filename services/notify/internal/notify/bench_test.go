@@ -100,7 +100,7 @@ func BenchmarkEnqueue(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		svc := notify.NewService(store, r, zap.NewNop(), notify.ServiceOptions{})
+		svc := notify.NewService(store, r, testBox(b), zap.NewNop(), notify.ServiceOptions{})
 		parallel(b, func(i int) error {
 			_, _, err := svc.Enqueue(context.Background(), benchRequest("k-"+strconv.Itoa(i)))
 			return err
@@ -149,7 +149,7 @@ func BenchmarkDeliver10k(b *testing.B) {
 			b.Fatal(err)
 		}
 		r, _ := templates.Load()
-		svc := notify.NewService(store, r, zap.NewNop(), notify.ServiceOptions{})
+		svc := notify.NewService(store, r, testBox(b), zap.NewNop(), notify.ServiceOptions{})
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		for range callers {
@@ -169,7 +169,7 @@ func BenchmarkDeliver10k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		disp := notify.NewDispatcher(store, r, sender, zap.NewNop(), notify.DispatcherConfig{Workers: 8})
+		disp := notify.NewDispatcher(store, r, testBox(b), sender, zap.NewNop(), notify.DispatcherConfig{Workers: 8})
 
 		runtime.GC()
 		benchmem.ResetPeakRSS()

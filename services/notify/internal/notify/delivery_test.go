@@ -6,6 +6,7 @@ package notify_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"github.com/vigil/vigil/services/notify/internal/smtptest"
 	"github.com/vigil/vigil/services/notify/internal/templates"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/secrets"
 )
 
 var admin = notify.Caller{User: "users/admin", PlatformAdmin: true}
@@ -44,6 +46,20 @@ type harness struct {
 	// wrap, when set, stands between the store and the dispatcher and
 	// service (tests that make the store fail).
 	wrap func(notify.Store) notify.Store
+	// box seals the secrets (the same key across restarts).
+	box *secrets.Box
+}
+
+// testBox is a secrets box over a fresh random key.
+func testBox(tb testing.TB) *secrets.Box {
+	tb.Helper()
+	key := make([]byte, secrets.KeySize)
+	_, _ = rand.Read(key)
+	b, err := secrets.New(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }
 
 func newHarness(t *testing.T, smtpAddr string, cfg notify.DispatcherConfig, options ...func(*harness)) *harness {
@@ -83,8 +99,11 @@ func (h *harness) open() {
 	if h.wrap != nil {
 		st = h.wrap(store)
 	}
-	h.disp = notify.NewDispatcher(st, r, sender, zap.NewNop(), h.cfg)
-	h.svc = notify.NewService(st, r, zap.NewNop(), notify.ServiceOptions{Accepted: h.disp.Wake})
+	if h.box == nil {
+		h.box = testBox(h.t)
+	}
+	h.disp = notify.NewDispatcher(st, r, h.box, sender, zap.NewNop(), h.cfg)
+	h.svc = notify.NewService(st, r, h.box, zap.NewNop(), notify.ServiceOptions{Accepted: h.disp.Wake})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stop, h.done = cancel, make(chan struct{})
 	go func() {
@@ -115,12 +134,23 @@ func (h *harness) restart() {
 
 func (h *harness) enqueue(key string, recipients ...notify.Recipient) string {
 	h.t.Helper()
+	return h.enqueueTemplate(key, notify.TemplatePasswordReset, map[string]any{"link": "https://vigil.test/reset-password?token=" + key}, recipients...)
+}
+
+// enqueueUpdateRequest enqueues a message without a secret (a customer's
+// request to update documents, R-NOTIF-3).
+func (h *harness) enqueueUpdateRequest(key string, recipients ...notify.Recipient) string {
+	h.t.Helper()
+	return h.enqueueTemplate(key, notify.TemplateDocumentUpdateRequest, map[string]any{"customer_name": "Big Buyer"}, recipients...)
+}
+
+func (h *harness) enqueueTemplate(key string, tmpl notify.Template, data map[string]any, recipients ...notify.Recipient) string {
+	h.t.Helper()
 	if len(recipients) == 0 {
 		recipients = []notify.Recipient{{User: "users/u1", Email: "u1@example.com", Name: "User One"}}
 	}
 	id, dup, err := h.svc.Enqueue(context.Background(), notify.EnqueueRequest{
-		IdempotencyKey: key, Template: notify.TemplatePasswordReset, Recipients: recipients,
-		Data: map[string]any{"link": "https://vigil.test/reset-password?token=" + key},
+		IdempotencyKey: key, Template: tmpl, Recipients: recipients, Data: data,
 	})
 	if err != nil {
 		h.t.Fatal(err)
@@ -253,7 +283,7 @@ func TestPermanentFailureIsDeadLetteredThenRetriedByHand(t *testing.T) {
 		return nil
 	}})
 	h := newHarness(t, srv.Addr, notify.DispatcherConfig{Workers: 2})
-	nid := h.enqueue("k", notify.Recipient{Email: "gone@example.com"}, notify.Recipient{Email: "fine@example.com"})
+	nid := h.enqueueUpdateRequest("k", notify.Recipient{Email: "gone@example.com"}, notify.Recipient{Email: "fine@example.com"})
 	gone, fine := notify.DeliveryID(nid, 0), notify.DeliveryID(nid, 1)
 	eventually(t, "dead letter", 5*time.Second, func() bool { return len(h.deadLetters()) == 1 })
 	dead := h.deadLetters()[0]
@@ -274,7 +304,7 @@ func TestPermanentFailureIsDeadLetteredThenRetriedByHand(t *testing.T) {
 	if _, err := h.svc.RetryDeadLetter(context.Background(), notify.Caller{User: "users/x"}, gone); !errors.Is(err, errs.ErrPermissionDenied) {
 		t.Fatalf("retry by a user: %v, want PERMISSION_DENIED", err)
 	}
-	reject.Store(false) // the mailbox was fixed
+	reject.Store(false) // the mailbox was fixed: retrying by hand says so
 	d, err := h.svc.RetryDeadLetter(context.Background(), admin, gone)
 	if err != nil || d.State != notify.StatePending {
 		t.Fatalf("RetryDeadLetter = %+v, %v", d, err)
@@ -447,4 +477,81 @@ func TestIdempotencyKeySurvivesRestart(t *testing.T) {
 	}
 	time.Sleep(150 * time.Millisecond)
 	exactlyOnce(t, srv, []string{notify.DeliveryID(id, 0)})
+}
+
+// TestSuppressedAddressIsNotMailedUnlessAsked (R-NOTIF-1, bounces count): a
+// 5xx for an address suppresses it; later mail no one asked for is not
+// attempted (suppressed, not a dead letter), while a reset the person asks
+// for is.
+func TestSuppressedAddressIsNotMailedUnlessAsked(t *testing.T) {
+	var refused atomic.Int32
+	srv := smtptest.Start(t, smtptest.Options{RejectRcpt: func(_ int, to string) error {
+		if to == "gone@example.com" && refused.Add(1) == 1 {
+			return smtptest.Permanent
+		}
+		return nil
+	}})
+	h := newHarness(t, srv.Addr, notify.DispatcherConfig{Workers: 1})
+	gone := notify.Recipient{Email: "gone@example.com"}
+	first := notify.DeliveryID(h.enqueueUpdateRequest("a", gone), 0)
+	eventually(t, "bounce", 5*time.Second, func() bool { return h.delivery(first).State == notify.StateDead })
+	second := notify.DeliveryID(h.enqueueUpdateRequest("b", gone), 0)
+	eventually(t, "suppressed", 5*time.Second, func() bool { return h.delivery(second).State == notify.StateSuppressed })
+	if got := refused.Load(); got != 1 {
+		t.Fatalf("the suppressed address was tried %d times, want once", got)
+	}
+	if len(h.deadLetters()) != 1 {
+		t.Fatalf("%d dead letters, want only the bounce", len(h.deadLetters()))
+	}
+	reset := notify.DeliveryID(h.enqueue("c", gone), 0)
+	eventually(t, "reset sent", 5*time.Second, func() bool { return h.delivery(reset).State == notify.StateSent })
+}
+
+// fakeIdentity fails its first reports, as identity down would.
+type fakeIdentity struct {
+	mu       sync.Mutex
+	failures int
+	reports  []string
+}
+
+func (f *fakeIdentity) ReportUndeliverable(_ context.Context, email, reason string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failures > 0 {
+		f.failures--
+		return errors.New("identity unavailable")
+	}
+	f.reports = append(f.reports, email+": "+reason)
+	return nil
+}
+
+// TestBouncesReachIdentityOnce: each suppressed address is reported once,
+// identity's outages retried.
+func TestBouncesReachIdentityOnce(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{RejectRcpt: func(_ int, to string) error {
+		if strings.HasPrefix(to, "gone") {
+			return smtptest.Permanent
+		}
+		return nil
+	}})
+	h := newHarness(t, srv.Addr, notify.DispatcherConfig{Workers: 2})
+	target := &fakeIdentity{failures: 2}
+	rep := notify.NewReporter(h.store, target, zap.NewNop())
+	rep.BackoffBase, rep.Idle = 10*time.Millisecond, 50*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = rep.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	h.enqueueUpdateRequest("a", notify.Recipient{Email: "gone1@example.com"}, notify.Recipient{Email: "gone2@example.com"})
+	eventually(t, "reported", 5*time.Second, func() bool {
+		target.mu.Lock()
+		defer target.mu.Unlock()
+		return len(target.reports) == 2
+	})
+	time.Sleep(150 * time.Millisecond)
+	target.mu.Lock()
+	defer target.mu.Unlock()
+	if len(target.reports) != 2 || !strings.Contains(target.reports[0], "550") {
+		t.Fatalf("reports %v; want each address once, with the server's answer", target.reports)
+	}
 }

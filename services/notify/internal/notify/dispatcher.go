@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,12 @@ type DispatcherConfig struct {
 	// StopGrace is how long a send in progress may go on after shutdown
 	// begins, so that its outcome is recorded rather than resent later.
 	StopGrace time.Duration
+	// OnOutcome, when set, is told each recorded outcome: "sent", "retry",
+	// "dead" or "suppressed" (the operations metrics).
+	OnOutcome func(result string)
+	// OnBounce, when set, is called after an address was suppressed (wakes
+	// the reporter that tells identity).
+	OnBounce func()
 }
 
 func (c *DispatcherConfig) complete() {
@@ -77,6 +84,7 @@ func (c *DispatcherConfig) complete() {
 type Dispatcher struct {
 	store  Store
 	render Renderer
+	sealer Sealer
 	send   Sender
 	log    *zap.Logger
 	cfg    DispatcherConfig
@@ -87,11 +95,12 @@ type Dispatcher struct {
 	rnd   *rand.Rand
 }
 
-// NewDispatcher builds a dispatcher; Run starts it.
-func NewDispatcher(store Store, render Renderer, send Sender, log *zap.Logger, cfg DispatcherConfig) *Dispatcher {
+// NewDispatcher builds a dispatcher; Run starts it. sealer opens the
+// secret fields (single-use links) of what it sends.
+func NewDispatcher(store Store, render Renderer, sealer Sealer, send Sender, log *zap.Logger, cfg DispatcherConfig) *Dispatcher {
 	cfg.complete()
 	return &Dispatcher{
-		store: store, render: render, send: send, log: log, cfg: cfg, now: time.Now,
+		store: store, render: render, sealer: sealer, send: send, log: log, cfg: cfg, now: time.Now,
 		wake: make(chan struct{}, 1),
 		rnd:  rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
@@ -214,6 +223,12 @@ func (d *Dispatcher) deliver(ctx context.Context, job Delivery) {
 	case err == nil:
 		out.State, out.Response = StateSent, resp
 		log.Debug("delivered", zap.String("response", resp))
+	case errors.Is(err, errSuppressed):
+		out.State, out.Error = StateSuppressed, err.Error()
+		log.Debug("not sent: address suppressed")
+	case IsUndeliverable(err):
+		out.State, out.Error, out.Undeliverable = StateDead, err.Error(), true
+		log.Warn("address refused for good; dead letter, address suppressed", zap.Error(err))
 	case IsPermanent(err):
 		out.State, out.Error = StateDead, err.Error()
 		log.Warn("delivery failed for good; dead letter", zap.Error(err))
@@ -225,7 +240,22 @@ func (d *Dispatcher) deliver(ctx context.Context, job Delivery) {
 		out.NextAttempt = now.Add(d.backoff(job.Attempts))
 		log.Info("delivery failed; will retry", zap.Error(err), zap.Time("next_attempt", out.NextAttempt))
 	}
-	d.record(ctx, out, log)
+	if d.record(ctx, out, log) {
+		if d.cfg.OnOutcome != nil {
+			d.cfg.OnOutcome(resultName(out.State))
+		}
+		if out.Undeliverable && d.cfg.OnBounce != nil {
+			d.cfg.OnBounce()
+		}
+	}
+}
+
+// resultName is an outcome as the operations metrics name it.
+func resultName(s DeliveryState) string {
+	if s == StatePending {
+		return "retry"
+	}
+	return string(s)
 }
 
 // record stores an attempt's outcome, retrying a failing store (full disk,
@@ -233,21 +263,21 @@ func (d *Dispatcher) deliver(ctx context.Context, job Delivery) {
 // attempted again before the next restart. It gives up only when the send
 // context ends at shutdown; the claim is then released at the next start.
 // The store closes only after the dispatcher returns.
-func (d *Dispatcher) record(ctx context.Context, out Outcome, log *zap.Logger) {
+func (d *Dispatcher) record(ctx context.Context, out Outcome, log *zap.Logger) bool {
 	wait := 10 * time.Millisecond
 	for {
 		err := d.store.CompleteDelivery(context.WithoutCancel(ctx), out)
 		switch {
 		case err == nil:
-			return
+			return true
 		case errors.Is(err, ErrStale):
 			log.Warn("outcome of a stale claim ignored")
-			return
+			return false
 		}
 		log.Error("record delivery outcome; retrying", zap.Error(err), zap.Duration("backoff", wait))
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, time.Second)
@@ -272,7 +302,26 @@ func (d *Dispatcher) attempt(ctx context.Context, job Delivery) (string, error) 
 		return "", Permanent(fmt.Errorf("recipient %d of notification %s is missing", job.Index, n.ID))
 	}
 	r := n.Recipients[job.Index]
-	msg, err := d.render.Render(n.Template, r.Language, r, n.Data)
+	if !n.Template.Requested() {
+		sup, err := d.store.Suppressions(ctx, []string{strings.ToLower(r.Email)})
+		if err != nil {
+			return "", fmt.Errorf("load suppression: %w", err)
+		}
+		if len(sup) > 0 {
+			return "", errSuppressed
+		}
+	}
+	data, err := openSecrets(d.sealer, d.render, n)
+	if err != nil {
+		return "", Permanent(err)
+	}
+	// Recipients of one data (a notification's, or the one it shares: a
+	// company's digest) share its rendering.
+	key := n.ID
+	if n.DataFrom != "" {
+		key = n.DataFrom
+	}
+	msg, err := d.render.RenderShared(key, n.Template, r.Language, r, data)
 	if err != nil {
 		return "", Permanent(fmt.Errorf("render: %w", err))
 	}

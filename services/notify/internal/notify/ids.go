@@ -33,3 +33,19 @@ var deliveryIDPattern = regexp.MustCompile(`^[0-9a-v]{26}-[0-9]{3}$`)
 
 // ValidDeliveryID reports whether id has the shape DeliveryID makes.
 func ValidDeliveryID(id string) bool { return deliveryIDPattern.MatchString(id) }
+
+// IDTime is the creation time a notification or delivery ID carries.
+func IDTime(id string) (time.Time, bool) {
+	if len(id) < 26 {
+		return time.Time{}, false
+	}
+	b, err := idEncoding.DecodeString(strings.ToUpper(id[:26]))
+	if err != nil || len(b) < 8 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(b[:8]))).UTC(), true
+}
+
+// NewIDForTest returns a notification ID created at t (store conformance
+// tests that check creation times).
+func NewIDForTest(t time.Time) string { return newNotificationID(t) }

@@ -79,7 +79,7 @@ func TestCheckEmail(t *testing.T) {
 }
 
 func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
-	d := NewDispatcher(nil, nil, nil, zap.NewNop(), DispatcherConfig{BackoffBase: time.Second, BackoffMax: 16 * time.Second})
+	d := NewDispatcher(nil, nil, nil, nil, zap.NewNop(), DispatcherConfig{BackoffBase: time.Second, BackoffMax: 16 * time.Second})
 	for attempt, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 5: 16 * time.Second, 30: 16 * time.Second} {
 		seen := map[time.Duration]bool{}
 		for range 200 {

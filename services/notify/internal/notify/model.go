@@ -25,6 +25,14 @@ const (
 	TemplateWeeklyDigest          Template = "weekly_digest"
 )
 
+// Requested reports whether a person asked for this message (an
+// invitation, a password reset): it is attempted even to an address that
+// bounced before, since the person may have fixed it. Every other template
+// is skipped for a suppressed address (R-NOTIF-1: bounces count).
+func (t Template) Requested() bool {
+	return t == TemplateInvitation || t == TemplatePasswordReset
+}
+
 // Languages a recipient can read; the first is the default.
 var Languages = []string{"en", "fr"}
 
@@ -50,18 +58,36 @@ type Notification struct {
 	Company        string         `json:"company,omitempty"`
 	Recipients     []Recipient    `json:"recipients"`
 	CreateTime     time.Time      `json:"create_time"`
+
+	// DataFrom, when set, names the notification whose Data this one shares
+	// (the store keeps one copy of a company's digest for all its members);
+	// the store fills Data from it when it reads the notification.
+	DataFrom string `json:"data_from,omitempty"`
+
+	// Sealed holds the template's secret fields (a single-use link),
+	// encrypted with the operator's key (Sealer) and bound to ID; the store
+	// keeps it apart from the record and drops it once every delivery of
+	// the notification is final (sent, dead or suppressed). Data never
+	// holds a secret field (issue 7: secrets at rest).
+	Sealed []byte `json:"-"`
 }
 
 // DeliveryState is where one recipient's e-mail stands.
 type DeliveryState string
 
 // The states: pending (waiting for an attempt, or being attempted), sent (the
-// SMTP server answered 250, or the .eml file is written), dead (failed for good).
+// SMTP server answered 250, or the .eml file is written), dead (failed for
+// good), suppressed (not attempted: mail to the address bounced before and
+// the template is not one the person asked for).
 const (
-	StatePending DeliveryState = "pending"
-	StateSent    DeliveryState = "sent"
-	StateDead    DeliveryState = "dead"
+	StatePending    DeliveryState = "pending"
+	StateSent       DeliveryState = "sent"
+	StateDead       DeliveryState = "dead"
+	StateSuppressed DeliveryState = "suppressed"
 )
+
+// Final reports whether a delivery in state s is over.
+func (s DeliveryState) Final() bool { return s == StateSent || s == StateDead || s == StateSuppressed }
 
 // Delivery is the e-mail of one notification to one recipient. Its ID is
 // `{notification id}-{recipient index}`: unique, time-ordered, and the
@@ -107,12 +133,54 @@ type Outcome struct {
 	// Attempt is the Attempts value of the claim; an outcome for an older
 	// claim is refused with ErrStale.
 	Attempt int
-	// State is StateSent, StatePending (retry at NextAttempt) or StateDead.
+	// State is StateSent, StatePending (retry at NextAttempt), StateDead or
+	// StateSuppressed.
 	State       DeliveryState
 	Time        time.Time
 	NextAttempt time.Time
 	Error       string
 	Response    string
+	// Undeliverable (with StateDead) records that the address itself was
+	// refused for good (an SMTP 5xx about the mailbox): the store keeps a
+	// Suppression for the delivery's address and a report for identity, in
+	// the same transaction as the outcome.
+	Undeliverable bool
+}
+
+// Suppression is an address that mail failed to reach for good. Messages
+// that no one asked for (digests, reminders, …) are no longer sent to it;
+// identity is told once (Reported), so that the company's Administrators
+// see that the address may be wrong.
+type Suppression struct {
+	Email      string    `json:"email"` // lower case
+	Reason     string    `json:"reason"`
+	Time       time.Time `json:"time"`
+	Reported   bool      `json:"reported,omitempty"`
+	ReportedAt time.Time `json:"reported_at,omitzero"`
+}
+
+// Stats describe the outbox for the operations metrics.
+type Stats struct {
+	Pending       int       // deliveries not final yet
+	OldestPending time.Time // creation of the oldest of them; zero when none
+	DeadLetters   int
+}
+
+// Batched is one notification of an EnqueueBatch, with its deliveries and
+// inbox entries.
+type Batched struct {
+	Notification Notification
+	Deliveries   []Delivery
+	Inbox        []InboxEntry
+	// DataGroup, when not 0, says that the items of the batch with the same
+	// group have equal Data: the store may keep it once (DataFrom).
+	DataGroup int
+}
+
+// BatchResult is the store's answer for one Batched.
+type BatchResult struct {
+	ID        string
+	Duplicate bool
 }
 
 // Cursor positions a page: the last item of the previous page.
@@ -166,6 +234,32 @@ type Store interface {
 	// first, strictly after the cursor.
 	ListDeadLetters(ctx context.Context, after Cursor, limit int) ([]Delivery, error)
 	// RetryDeadLetter makes a dead delivery pending again, due at now, with
-	// its attempts reset; ErrNotFound unless it is dead.
+	// its attempts reset, and lifts the suppression of its address (the
+	// operator says it works again); ErrNotFound unless it is dead.
 	RetryDeadLetter(ctx context.Context, id string, now time.Time) (Delivery, error)
+
+	// EnqueueBatch is Enqueue for many notifications in one transaction:
+	// each is stored unless its idempotency key was stored before, and the
+	// marks (opaque keys, e.g. "this company's digest of this week is
+	// done") are recorded in the same transaction.
+	EnqueueBatch(ctx context.Context, items []Batched, marks []string) ([]BatchResult, error)
+	// Marked returns which of keys were recorded as marks.
+	Marked(ctx context.Context, keys []string) (map[string]bool, error)
+	// PruneMarks deletes the marks that start with prefix and sort before
+	// prefix+before.
+	PruneMarks(ctx context.Context, prefix, before string) (int, error)
+
+	// Suppressions returns the suppressions of the given addresses (lower
+	// case), keyed by address; addresses without one are absent.
+	Suppressions(ctx context.Context, emails []string) (map[string]Suppression, error)
+	// LiftSuppression deletes the suppression of email if it was reported
+	// before the given time (identity has since cleared its mark).
+	LiftSuppression(ctx context.Context, email string, reportedBefore time.Time) (bool, error)
+	// PendingReports returns up to limit suppressions not yet reported.
+	PendingReports(ctx context.Context, limit int) ([]Suppression, error)
+	// ReportDone records that identity was told about email.
+	ReportDone(ctx context.Context, email string, at time.Time) error
+
+	// Stats counts the outbox (without scanning it).
+	Stats(ctx context.Context) (Stats, error)
 }

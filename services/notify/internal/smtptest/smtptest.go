@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	gomail "github.com/emersion/go-message/mail"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
@@ -329,4 +330,68 @@ func SelfSigned(tb testing.TB) (server, client *tls.Config) {
 	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
 	client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return server, client
+}
+
+// Decoded is a message's subject, recipient and text part, decoded.
+type Decoded struct {
+	To      string
+	Subject string
+	Text    string
+	HTML    string
+}
+
+// Decode reads the message as notify composes it (multipart/alternative,
+// quoted-printable, RFC 2047 headers).
+func (m Message) Decode() (Decoded, error) {
+	r, err := gomail.CreateReader(bytes.NewReader(m.Data))
+	if err != nil {
+		return Decoded{}, err
+	}
+	var d Decoded
+	if d.Subject, err = r.Header.Subject(); err != nil {
+		return Decoded{}, err
+	}
+	if to, err := r.Header.AddressList("To"); err == nil && len(to) > 0 {
+		d.To = to[0].Address
+	}
+	for {
+		p, err := r.NextPart()
+		if errors.Is(err, io.EOF) {
+			return d, nil
+		}
+		if err != nil {
+			return Decoded{}, err
+		}
+		body, err := io.ReadAll(p.Body)
+		if err != nil {
+			return Decoded{}, err
+		}
+		if h, ok := p.Header.(*gomail.InlineHeader); ok {
+			ct, _, _ := h.ContentType()
+			switch ct {
+			case "text/plain":
+				d.Text = string(body)
+			case "text/html":
+				d.HTML = string(body)
+			}
+		}
+	}
+}
+
+// DecodedTo returns the decoded messages sent to an address, in order.
+func (s *Server) DecodedTo(tb testing.TB, to string) []Decoded {
+	tb.Helper()
+	var out []Decoded
+	for _, m := range s.Messages() {
+		for _, rcpt := range m.To {
+			if strings.EqualFold(rcpt, to) {
+				d, err := m.Decode()
+				if err != nil {
+					tb.Fatalf("decode a message to %s: %v", to, err)
+				}
+				out = append(out, d)
+			}
+		}
+	}
+	return out
 }

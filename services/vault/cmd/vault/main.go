@@ -7,6 +7,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// Every customer's time zone decides its "today" (R-VAULT-6), also on
+	// hosts without a zoneinfo database.
+	_ "time/tzdata"
 
 	"github.com/vigil/vigil/services/runtime/logging"
 	"github.com/vigil/vigil/services/vault/internal/app"

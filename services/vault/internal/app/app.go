@@ -1,20 +1,35 @@
-// Package app wires the vault service: configuration, storage, handlers and
-// the shared gRPC server.
+// Package app wires the vault service: configuration, storage (bbolt and
+// the blob store), the domain and its clients to identity, directory and
+// notify, the handlers, the event feed it serves and the one it follows,
+// and the shared gRPC server.
 package app
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"fmt"
+	"net"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
+	eventsv1 "github.com/vigil/vigil/gen/vigil/events/v1"
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/config"
+	"github.com/vigil/vigil/services/runtime/feed"
 	"github.com/vigil/vigil/services/runtime/server"
-	"github.com/vigil/vigil/services/runtime/storage"
+	"github.com/vigil/vigil/services/vault/internal/api"
+	"github.com/vigil/vigil/services/vault/internal/blob/localfs"
+	"github.com/vigil/vigil/services/vault/internal/boltstore"
+	"github.com/vigil/vigil/services/vault/internal/clients"
+	"github.com/vigil/vigil/services/vault/internal/sniff"
+	"github.com/vigil/vigil/services/vault/internal/vault"
 )
 
 // Config is vault's configuration.
@@ -22,49 +37,184 @@ type Config struct {
 	config.Common
 	// MaxUploadBytes bounds one document's size (R-VAULT-4).
 	MaxUploadBytes int64
+	// ContentTypes are the accepted content types (R-VAULT-4).
+	ContentTypes config.List
+	// BlobDir holds the documents' bytes (default: blobs under the
+	// service's data folder).
+	BlobDir string
+	// SweepEvery is how often the expiry sweep looks for documents that
+	// expired (compliance.changed events).
+	SweepEvery time.Duration
+	// RequestInterval is the least time between two document requests of a
+	// customer to a supplier (R-NOTIF-3).
+	RequestInterval time.Duration
 }
 
 // ParseConfig reads flags and VIGIL_* environment variables.
 func ParseConfig(args []string) (*Config, error) {
-	cfg := &Config{Common: config.Common{Service: "vault"}}
+	cfg := &Config{Common: config.Common{Service: "vault"}, ContentTypes: config.List(vault.DefaultContentTypes)}
 	fs := flag.NewFlagSet("vault", flag.ContinueOnError)
 	cfg.Register(fs)
 	fs.Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", 25<<20, "largest document accepted, in bytes ($VIGIL_MAX_UPLOAD_BYTES)")
+	fs.Var(&cfg.ContentTypes, "content-types", "comma-separated content types accepted, among "+fmt.Sprint(sniff.Known)+" ($VIGIL_CONTENT_TYPES)")
+	fs.StringVar(&cfg.BlobDir, "blob-dir", "", "folder of the documents' bytes (default: blobs under the vault's data folder) ($VIGIL_BLOB_DIR)")
+	fs.DurationVar(&cfg.SweepEvery, "sweep-every", time.Minute, "how often expired documents are looked for, to tell integrations ($VIGIL_SWEEP_EVERY)")
+	fs.DurationVar(&cfg.RequestInterval, "request-interval", time.Hour, "least time between two document requests to one supplier (R-NOTIF-3) ($VIGIL_REQUEST_INTERVAL)")
 	if err := config.Parse(fs, args); err != nil {
 		return nil, err
 	}
 	return cfg, cfg.Complete()
 }
 
+// Complete validates and fills defaults.
+func (c *Config) Complete() error {
+	if err := c.Common.Complete(); err != nil {
+		return err
+	}
+	if c.MaxUploadBytes <= 0 {
+		return errors.New("max-upload-bytes: must be positive")
+	}
+	if len(c.ContentTypes) == 0 {
+		return errors.New("content-types: at least one")
+	}
+	for _, t := range c.ContentTypes {
+		if !sniff.IsKnown(t) {
+			return fmt.Errorf("content-types: %q is not one of %v", t, sniff.Known)
+		}
+	}
+	if c.BlobDir == "" {
+		c.BlobDir = filepath.Join(c.ServiceDataDir(), "blobs")
+	}
+	if c.SweepEvery <= 0 {
+		c.SweepEvery = time.Minute
+	}
+	return nil
+}
+
+// Options let tests and benchmarks replace the process's surroundings.
+type Options struct {
+	// Listener replaces listening on the configured address (bufconn).
+	Listener net.Listener
+	// IdentityConn, DirectoryConn and NotifyConn replace dialing them.
+	IdentityConn, DirectoryConn, NotifyConn grpc.ClientConnInterface
+	// Now replaces the clock.
+	Now func() time.Time
+	// Auth replaces the token authenticator (benchmark baselines).
+	Auth server.Authenticator
+	// Started receives the domain once the server is ready to serve.
+	Started func(*vault.Service)
+	// NoFollow does not follow directory's feed (tests that apply events).
+	NoFollow bool
+}
+
 // Run serves vault until ctx ends.
 func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
-	identityConn, err := client.Dial(&cfg.Common, cfg.IdentityAddr)
+	return RunWith(ctx, cfg, log, Options{})
+}
+
+// RunWith is Run with replaced surroundings.
+func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) error {
+	store, err := boltstore.Open(filepath.Join(cfg.ServiceDataDir(), "vault.db"))
 	if err != nil {
 		return err
 	}
-	defer identityConn.Close()
-	verifier := auth.NewRemoteVerifier(ctx, identityConn, log)
-	srv, err := server.New(&cfg.Common, log, server.Options{Auth: &auth.Authenticator{Verifier: verifier}, ServiceNames: []string{
+	blobs, err := localfs.Open(cfg.BlobDir)
+	if err != nil {
+		_ = store.Close()
+		return err
+	}
+	var conns []*grpc.ClientConn
+	fail := func(err error) error {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		_ = store.Close()
+		return err
+	}
+	dial := func(given grpc.ClientConnInterface, addr string) (grpc.ClientConnInterface, error) {
+		if given != nil {
+			return given, nil
+		}
+		c, err := client.Dial(&cfg.Common, addr)
+		if err != nil {
+			return nil, err
+		}
+		conns = append(conns, c)
+		return c, nil
+	}
+	identityConn, err := dial(opts.IdentityConn, cfg.IdentityAddr)
+	if err != nil {
+		return fail(err)
+	}
+	directoryConn, err := dial(opts.DirectoryConn, cfg.DirectoryAddr)
+	if err != nil {
+		return fail(err)
+	}
+	notifyConn, err := dial(opts.NotifyConn, cfg.NotifyAddr)
+	if err != nil {
+		return fail(err)
+	}
+
+	// Identity: keys and revocations verify every caller (R-ID-7); grants
+	// (R-DIR-10) are cached and forgotten as its revocation feed reports
+	// changes, so that a grant taken away bites within a second.
+	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	remote := auth.NewRemote(bgCtx, identityConn, log)
+	var authn server.Authenticator = &auth.Authenticator{Verifier: remote.Verifier}
+	if opts.Auth != nil {
+		authn = opts.Auth
+	}
+	srv, err := server.New(&cfg.Common, log, server.Options{Auth: authn, Listener: opts.Listener, ServiceNames: []string{
 		vaultv1.DocumentTypeService_ServiceDesc.ServiceName,
 		vaultv1.RequirementService_ServiceDesc.ServiceName,
 		vaultv1.DocumentService_ServiceDesc.ServiceName,
 		vaultv1.ComplianceService_ServiceDesc.ServiceName,
 		vaultv1.VaultInternalService_ServiceDesc.ServiceName,
+		eventsv1.EventsInternalService_ServiceDesc.ServiceName,
 	}})
 	if err != nil {
-		return err
+		stopBg()
+		return fail(err)
 	}
-	db, err := storage.OpenBolt(filepath.Join(cfg.ServiceDataDir(), "vault.db"))
+	feedSrv := feed.NewServer("vault", store)
+	svc, err := vault.New(ctx, vault.Config{
+		MaxUploadBytes: cfg.MaxUploadBytes, ContentTypes: cfg.ContentTypes, PublicURL: cfg.PublicURL, Now: opts.Now,
+		SweepEvery: cfg.SweepEvery, RequestInterval: cfg.RequestInterval,
+	}, vault.Deps{
+		Store: store, Blobs: blobs, Directory: clients.NewDirectory(directoryConn), Identity: clients.NewIdentity(identityConn),
+		Notifier: clients.NewNotifier(notifyConn), Grants: remote.Grants, Log: log, Metrics: vault.NewMetrics(srv.Registry()),
+		Wake: feedSrv.Wake,
+	})
 	if err != nil {
-		return err
+		stopBg()
+		return fail(err)
 	}
-	srv.OnClose(db.Close)
-	g := srv.GRPC()
-	vaultv1.RegisterDocumentTypeServiceServer(g, vaultv1.UnimplementedDocumentTypeServiceServer{})
-	vaultv1.RegisterRequirementServiceServer(g, vaultv1.UnimplementedRequirementServiceServer{})
-	vaultv1.RegisterDocumentServiceServer(g, vaultv1.UnimplementedDocumentServiceServer{})
-	vaultv1.RegisterComplianceServiceServer(g, vaultv1.UnimplementedComplianceServiceServer{})
-	vaultv1.RegisterVaultInternalServiceServer(g, vaultv1.UnimplementedVaultInternalServiceServer{})
+	// Closers run in reverse: background work stops, then the
+	// connections, then the store.
+	srv.OnClose(store.Close)
+	for _, c := range conns {
+		srv.OnClose(c.Close)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); svc.Run(bgCtx) }()
+	if !opts.NoFollow {
+		follower := &feed.Follower{
+			Client: eventsv1.NewEventsInternalServiceClient(directoryConn), Name: vault.DirectoryFeed, Log: log,
+			Types: vault.DirectoryEventTypes, Cursor: svc.DirectoryCursor, Handle: svc.ApplyDirectoryEvent, Gap: svc.ResyncDirectory,
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); follower.Run(bgCtx) }()
+	}
+	srv.OnClose(func() error { stopBg(); wg.Wait(); return nil })
+	// Watchers of the vault's feed must not hold the graceful stop open.
+	go func() { <-ctx.Done(); feedSrv.Stop() }()
+
+	api.Register(srv.GRPC(), svc)
+	feedSrv.Register(srv.GRPC())
 	srv.MarkServing()
+	if opts.Started != nil {
+		opts.Started(svc)
+	}
 	return srv.Run(ctx)
 }

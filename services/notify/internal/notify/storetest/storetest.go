@@ -35,7 +35,11 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("ReleaseClaimsAfterRestart", func(t *testing.T) { testReleaseClaims(t, newStore) })
 	t.Run("DeadLetters", func(t *testing.T) { testDeadLetters(t, newStore) })
 	t.Run("Inbox", func(t *testing.T) { testInbox(t, newStore) })
-	t.Run("Schedule", func(t *testing.T) { testSchedule(t, newStore) })
+	t.Run("JobState", func(t *testing.T) { testJobState(t, newStore) })
+	t.Run("EnqueueBatchAndMarks", func(t *testing.T) { testEnqueueBatch(t, newStore) })
+	t.Run("Stats", func(t *testing.T) { testStats(t, newStore) })
+	t.Run("SecretsDroppedWhenFinal", func(t *testing.T) { testSecrets(t, newStore) })
+	t.Run("Suppressions", func(t *testing.T) { testSuppressions(t, newStore) })
 }
 
 // notification builds a notification of n recipients; recipients with
@@ -361,32 +365,202 @@ func testInbox(t *testing.T, newStore Factory) {
 	}
 }
 
-func testSchedule(t *testing.T, newStore Factory) {
+func testJobState(t *testing.T, newStore Factory) {
 	ctx := context.Background()
 	s, reopen := newStore(t)
-	run, err := s.BeginPeriod(ctx, "digest", "2025-W11", t0)
-	if err != nil || !run {
-		t.Fatalf("first BeginPeriod = %v, %v", run, err)
+	st, err := s.JobState(ctx, "weekly-digest")
+	if err != nil || st.Job != "weekly-digest" || st.CompletedThrough != "" || st.Last != nil {
+		t.Fatalf("a job never seen = %+v, %v; want its empty state", st, err)
 	}
-	// Begun, not finished (a crash): it runs again.
-	s = reopen()
-	if run, _ := s.BeginPeriod(ctx, "digest", "2025-W11", t0); !run {
-		t.Fatal("an unfinished period does not run again")
-	}
-	if err := s.FinishPeriod(ctx, "digest", "2025-W11", t0); err != nil {
+	want := schedule.State{Job: "weekly-digest", CompletedThrough: "2025-03-10", Last: &schedule.Record{
+		Day: "2025-03-10", Start: t0, End: t0.Add(time.Minute), Counts: schedule.Counts{Examined: 3, Sent: 5, AlreadySent: 1, Suppressed: 2},
+	}}
+	if err := s.PutJobState(ctx, want); err != nil {
 		t.Fatal(err)
 	}
 	s = reopen()
-	if run, _ := s.BeginPeriod(ctx, "digest", "2025-W11", t0); run {
-		t.Fatal("a finished period runs again")
+	got, err := s.JobState(ctx, "weekly-digest")
+	if err != nil || got.CompletedThrough != want.CompletedThrough || got.Last == nil || got.Last.Counts != want.Last.Counts || !got.Last.End.Equal(want.Last.End) {
+		t.Fatalf("after restart = %+v, %v; want %+v", got, err, want)
 	}
-	if run, _ := s.BeginPeriod(ctx, "other", "2025-W11", t0); !run {
-		t.Fatal("jobs share periods")
+	if other, _ := s.JobState(ctx, "expiry-reminders"); other.CompletedThrough != "" {
+		t.Fatal("jobs share their state")
 	}
-	if run, _ := s.BeginPeriod(ctx, "digest", "2025-W12", t0); !run {
-		t.Fatal("the next period does not run")
+}
+
+// batched builds a notification for EnqueueBatch.
+func batched(id, key string, n int) notify.Batched {
+	nt, ds, inbox := notification(id, key, t0, n)
+	return notify.Batched{Notification: nt, Deliveries: ds, Inbox: inbox}
+}
+
+func testEnqueueBatch(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	s, reopen := newStore(t)
+	enqueue(t, s, nid(1), "k1", t0, 1)
+	res, err := s.EnqueueBatch(ctx, []notify.Batched{batched(nid(2), "k1", 1), batched(nid(3), "k3", 2), batched(nid(4), "k3", 1)},
+		[]string{"weekly-digest/2025-W11/companies/a", "weekly-digest/2025-W11/companies/b"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := s.FinishPeriod(ctx, "digest", "2025-W11", t0); err == nil {
-		t.Fatal("finishing a period that is not the begun one succeeded")
+	if len(res) != 3 || !res[0].Duplicate || res[0].ID != nid(1) || res[1].Duplicate || res[1].ID != nid(3) || !res[2].Duplicate || res[2].ID != nid(3) {
+		t.Fatalf("EnqueueBatch = %+v; want k1 duplicate of the earlier one, k3 stored once", res)
+	}
+	s = reopen()
+	// Items of one data group share their data: every one reads it.
+	shared := []notify.Batched{batched(nid(5), "g1", 1), batched(nid(6), "g2", 1), batched(nid(7), "g3", 1)}
+	for i := range shared {
+		shared[i].Notification.Data = map[string]any{"link": "https://x.example/shared"}
+		shared[i].DataGroup = 1
+	}
+	if _, err := s.EnqueueBatch(ctx, append([]notify.Batched{batched(nid(8), "k1", 1)}, shared...), nil); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen()
+	for _, id := range []string{nid(5), nid(6), nid(7)} {
+		n, err := s.Notification(ctx, id)
+		if err != nil || n.Data["link"] != "https://x.example/shared" {
+			t.Fatalf("notification %s of a data group = %+v, %v", id, n, err)
+		}
+	}
+	inbox, err := s.ListInbox(ctx, "users/u0", notify.Cursor{}, 10, false)
+	if err != nil || len(inbox) == 0 {
+		t.Fatalf("inbox = %v, %v", inbox, err)
+	}
+	for _, e := range inbox {
+		if e.Notification.Data["link"] == nil {
+			t.Fatalf("inbox entry %s without its shared data", e.ID)
+		}
+	}
+	marked, err := s.Marked(ctx, []string{"weekly-digest/2025-W11/companies/a", "weekly-digest/2025-W11/companies/c"})
+	if err != nil || !marked["weekly-digest/2025-W11/companies/a"] || marked["weekly-digest/2025-W11/companies/c"] {
+		t.Fatalf("Marked = %v, %v", marked, err)
+	}
+	if claimed, _ := s.ClaimDue(ctx, t0, 100); len(claimed) != 6 {
+		t.Fatalf("claimed %d deliveries, want 6 (one of k1, two of k3, three of the group)", len(claimed))
+	}
+	if _, err := s.EnqueueBatch(ctx, nil, []string{"weekly-digest/2025-W12/companies/a", "weekly-digest/2025-W09/companies/a", "other/2025-W01/x"}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.PruneMarks(ctx, "weekly-digest/", "2025-W11")
+	if err != nil || n != 1 {
+		t.Fatalf("PruneMarks = %d, %v; want the one mark of W09", n, err)
+	}
+	marked, _ = s.Marked(ctx, []string{"weekly-digest/2025-W09/companies/a", "weekly-digest/2025-W11/companies/b", "weekly-digest/2025-W12/companies/a", "other/2025-W01/x"})
+	if len(marked) != 3 || marked["weekly-digest/2025-W09/companies/a"] {
+		t.Fatalf("after pruning: %v", marked)
+	}
+}
+
+func testStats(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	s, reopen := newStore(t)
+	if st, err := s.Stats(ctx); err != nil || st.Pending != 0 || st.DeadLetters != 0 || !st.OldestPending.IsZero() {
+		t.Fatalf("empty store stats = %+v, %v", st, err)
+	}
+	enqueue(t, s, notify.NewIDForTest(t0), "a", t0, 2)
+	later := t0.Add(time.Hour)
+	enqueue(t, s, notify.NewIDForTest(later), "b", later, 1)
+	st, _ := s.Stats(ctx)
+	if st.Pending != 3 || !st.OldestPending.Equal(t0) {
+		t.Fatalf("stats = %+v; want 3 pending, the oldest from %v", st, t0)
+	}
+	claimed, _ := s.ClaimDue(ctx, later, 10)
+	if len(claimed) != 3 {
+		t.Fatalf("claimed %d", len(claimed))
+	}
+	outcome := func(d notify.Delivery, state notify.DeliveryState) {
+		if err := s.CompleteDelivery(ctx, notify.Outcome{DeliveryID: d.ID, Attempt: 1, State: state, Time: later, NextAttempt: later}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outcome(claimed[0], notify.StateSent)
+	outcome(claimed[1], notify.StateDead)
+	outcome(claimed[2], notify.StatePending)
+	s = reopen()
+	st, _ = s.Stats(ctx)
+	if st.Pending != 1 || st.DeadLetters != 1 || !st.OldestPending.Equal(later) {
+		t.Fatalf("stats = %+v; want 1 pending (from %v), 1 dead", st, later)
+	}
+	if _, err := s.RetryDeadLetter(ctx, claimed[1].ID, later); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = s.Stats(ctx)
+	if st.Pending != 2 || st.DeadLetters != 0 || !st.OldestPending.Equal(t0) {
+		t.Fatalf("stats after a retry = %+v; want 2 pending (from %v), 0 dead", st, t0)
+	}
+}
+
+func testSecrets(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	s, reopen := newStore(t)
+	nt, ds, inbox := notification(nid(1), "a", t0, 2)
+	nt.Sealed = []byte("ciphertext")
+	if _, _, err := s.Enqueue(ctx, nt, ds, inbox); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Notification(ctx, nid(1)); string(n.Sealed) != "ciphertext" {
+		t.Fatalf("sealed secrets = %q", n.Sealed)
+	}
+	claimed, _ := s.ClaimDue(ctx, t0, 10)
+	if err := s.CompleteDelivery(ctx, notify.Outcome{DeliveryID: claimed[0].ID, Attempt: 1, State: notify.StateSent, Time: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Notification(ctx, nid(1)); string(n.Sealed) != "ciphertext" {
+		t.Fatal("secrets dropped while a delivery still needs them")
+	}
+	if err := s.CompleteDelivery(ctx, notify.Outcome{DeliveryID: claimed[1].ID, Attempt: 1, State: notify.StateDead, Time: t0}); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen()
+	n, err := s.Notification(ctx, nid(1))
+	if err != nil || len(n.Sealed) != 0 || n.IdempotencyKey != "a" {
+		t.Fatalf("after every delivery is final: %+v, %v; want the notification without its secrets", n, err)
+	}
+}
+
+func testSuppressions(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	s, reopen := newStore(t)
+	enqueue(t, s, nid(1), "a", t0, 2)
+	claimed, _ := s.ClaimDue(ctx, t0, 10)
+	if err := s.CompleteDelivery(ctx, notify.Outcome{DeliveryID: claimed[0].ID, Attempt: 1, State: notify.StateDead, Time: t0,
+		Error: "550 5.1.1 no such user", Undeliverable: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CompleteDelivery(ctx, notify.Outcome{DeliveryID: claimed[1].ID, Attempt: 1, State: notify.StateSuppressed, Time: t0}); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen()
+	bounced := claimed[0].Email
+	sup, err := s.Suppressions(ctx, []string{bounced, claimed[1].Email})
+	if err != nil || len(sup) != 1 || sup[bounced].Reason != "550 5.1.1 no such user" || sup[bounced].Reported {
+		t.Fatalf("Suppressions = %+v, %v; want the bounced address, not reported yet", sup, err)
+	}
+	pending, err := s.PendingReports(ctx, 10)
+	if err != nil || len(pending) != 1 || pending[0].Email != bounced {
+		t.Fatalf("PendingReports = %+v, %v", pending, err)
+	}
+	if lifted, _ := s.LiftSuppression(ctx, bounced, t0.Add(time.Hour)); lifted {
+		t.Fatal("a suppression identity was never told about was lifted")
+	}
+	reported := t0.Add(time.Minute)
+	if err := s.ReportDone(ctx, bounced, reported); err != nil {
+		t.Fatal(err)
+	}
+	if pending, _ := s.PendingReports(ctx, 10); len(pending) != 0 {
+		t.Fatalf("reported twice: %+v", pending)
+	}
+	if lifted, _ := s.LiftSuppression(ctx, bounced, reported); lifted {
+		t.Fatal("lifted on a view of identity older than the report")
+	}
+	if lifted, err := s.LiftSuppression(ctx, bounced, reported.Add(time.Second)); err != nil || !lifted {
+		t.Fatalf("LiftSuppression = %v, %v; want lifted", lifted, err)
+	}
+	if sup, _ := s.Suppressions(ctx, []string{bounced}); len(sup) != 0 {
+		t.Fatalf("still suppressed: %+v", sup)
+	}
+	if st, _ := s.Stats(ctx); st.Pending != 0 || st.DeadLetters != 1 {
+		t.Fatalf("stats = %+v; want nothing pending, one dead letter", st)
 	}
 }

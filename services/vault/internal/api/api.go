@@ -1,0 +1,179 @@
+// Package api is the vault's gRPC surface: handlers translate protos to
+// the domain (package vault) and back and hold no business rules.
+package api
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
+	"github.com/vigil/vigil/services/runtime/auth"
+	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/vault/internal/vault"
+)
+
+// Register registers every vault service on g.
+func Register(g grpc.ServiceRegistrar, svc *vault.Service) {
+	vaultv1.RegisterDocumentTypeServiceServer(g, &typeServer{svc: svc})
+	vaultv1.RegisterRequirementServiceServer(g, &requirementServer{svc: svc})
+	vaultv1.RegisterDocumentServiceServer(g, &documentServer{svc: svc})
+	vaultv1.RegisterComplianceServiceServer(g, &complianceServer{svc: svc})
+	vaultv1.RegisterVaultInternalServiceServer(g, &internalServer{svc: svc})
+}
+
+// caller is the authenticated principal (empty when none: the domain's
+// authorization refuses it).
+func caller(ctx context.Context) vault.Caller {
+	p, _ := auth.FromContext(ctx)
+	return p
+}
+
+// page turns a request's page size and token into the domain's page.
+func page(size int32, token string) vault.Page {
+	if size <= 0 {
+		size = 50
+	}
+	return vault.Page{After: token, Limit: int(min(size, 500))}
+}
+
+func badName(field, shape string) error {
+	return errs.InvalidArgument(field, "must be %s", shape)
+}
+
+// companyID reads companies/{company}.
+func companyID(field, name string) (string, error) {
+	ids, ok := vault.ParseName(name, "companies")
+	if !ok {
+		return "", badName(field, "companies/{company}")
+	}
+	return ids[0], nil
+}
+
+// typeID reads documentTypes/{type}; "" stays "".
+func typeID(field, name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	ids, ok := vault.ParseName(name, "documentTypes")
+	if !ok {
+		return "", badName(field, "documentTypes/{type}")
+	}
+	return ids[0], nil
+}
+
+func documentToProto(d *vault.Document) *vaultv1.Document {
+	out := &vaultv1.Document{
+		Name: vault.DocumentName(d.Supplier, d.ID), DocumentType: vault.TypeName(d.DocumentType),
+		Subject: vault.SubjectName(d.Supplier, d.Employee), FileName: d.FileName, ContentType: d.ContentType,
+		SizeBytes: d.Size, Sha256: d.SHA256, ValidFrom: d.ValidFrom.String(), ValidUntil: d.ValidUntil.String(),
+		Version: d.Version, State: vaultv1.DocumentState(d.State), UploadedBy: d.UploadedBy, CreateTime: timestamppb.New(d.CreateTime),
+	}
+	if d.SupersededBy != "" {
+		out.SupersededBy = vault.DocumentName(d.Supplier, d.SupersededBy)
+	}
+	if d.Supersedes != "" {
+		out.Supersedes = vault.DocumentName(d.Supplier, d.Supersedes)
+	}
+	for _, r := range d.Rejections {
+		out.Rejections = append(out.Rejections, &vaultv1.DocumentRejection{Customer: vault.CompanyName(r.Customer), Reason: r.Reason,
+			RejectedBy: r.RejectedBy, RejectTime: timestamppb.New(r.Time)})
+	}
+	return out
+}
+
+func documentsToProto(ds []*vault.Document) []*vaultv1.Document {
+	out := make([]*vaultv1.Document, len(ds))
+	for i, d := range ds {
+		out[i] = documentToProto(d)
+	}
+	return out
+}
+
+func typeToProto(t *vault.DocumentType) *vaultv1.DocumentType {
+	en := t.Text("en")
+	out := &vaultv1.DocumentType{Name: vault.TypeName(t.ID), DisplayName: en.Name, Description: en.Description,
+		Subject: vaultv1.DocumentSubject(t.Subject), Category: vaultv1.DocumentCategory(t.Category),
+		DefaultValidityDays: t.DefaultValidityDays, CreateTime: timestamppb.New(t.CreateTime),
+		Translations: map[string]*vaultv1.DocumentTypeText{}}
+	if t.Owner != "" {
+		out.Owner = vault.CompanyName(t.Owner)
+	}
+	for lang, x := range t.Texts {
+		out.Translations[lang] = &vaultv1.DocumentTypeText{DisplayName: x.Name, Description: x.Description}
+	}
+	return out
+}
+
+func requirementToProto(r *vault.Requirement) *vaultv1.Requirement {
+	out := &vaultv1.Requirement{Name: vault.RequirementName(r.Customer, r.ID), DocumentType: vault.TypeName(r.DocumentType),
+		Scope: vaultv1.RequirementScope(r.Scope), CreateTime: timestamppb.New(r.CreateTime)}
+	for _, s := range r.Suppliers {
+		out.Suppliers = append(out.Suppliers, vault.CompanyName(s))
+	}
+	if r.Project != "" {
+		out.Project = vault.ProjectName(r.Customer, r.Project)
+	}
+	return out
+}
+
+func entryToProto(e vault.EntryView) *vaultv1.ComplianceEntry {
+	out := &vaultv1.ComplianceEntry{Requirement: vault.RequirementName(e.Customer, e.Requirement), DocumentType: vault.TypeName(e.DocumentType),
+		DocumentTypeDisplayName: e.TypeName, Subject: vault.SubjectName(e.Supplier, e.Employee), Status: vaultv1.ComplianceStatus(e.Status)}
+	if e.Document != "" {
+		out.Document = vault.DocumentName(e.Supplier, e.Document)
+		out.ValidUntil = e.ValidUntil.String()
+		out.DocumentVersion = e.Version
+	}
+	if e.Status == vault.StatusRejected {
+		out.RejectionReason = e.Reason
+	}
+	return out
+}
+
+func countsToProto(c vault.Counts) *vaultv1.ComplianceCounts {
+	return &vaultv1.ComplianceCounts{Missing: int32(c.Missing), Valid: int32(c.Valid), ExpiringSoon: int32(c.ExpiringSoon),
+		Expired: int32(c.Expired), Rejected: int32(c.Rejected)}
+}
+
+func summaryToProto(v vault.SummaryView) *vaultv1.ComplianceSummary {
+	out := &vaultv1.ComplianceSummary{Customer: vault.CompanyName(v.Customer), Supplier: vault.CompanyName(v.Supplier),
+		Compliant: v.Compliant, Expiring: v.Expiring, Counts: countsToProto(v.Counts), CustomerDisplayName: v.CustomerName,
+		SupplierDisplayName: v.SupplierName, AsOfDate: v.AsOf.String()}
+	for _, e := range v.Open {
+		out.OpenEntries = append(out.OpenEntries, entryToProto(e))
+	}
+	return out
+}
+
+// listSummaryToProto is a summary in an operator's list: a page of a
+// hundred suppliers stays small (the JSON encoding of the gateway costs by
+// the field), so the caller's own name is left out and the worst entries
+// carry type, subject, status and valid_until; GetSupplierCompliance has
+// the rest.
+func listSummaryToProto(v vault.SummaryView) *vaultv1.ComplianceSummary {
+	out := &vaultv1.ComplianceSummary{Customer: vault.CompanyName(v.Customer), Supplier: vault.CompanyName(v.Supplier),
+		Compliant: v.Compliant, Expiring: v.Expiring, Counts: countsToProto(v.Counts), SupplierDisplayName: v.SupplierName, AsOfDate: v.AsOf.String()}
+	for _, e := range v.Open {
+		x := &vaultv1.ComplianceEntry{DocumentType: vault.TypeName(e.DocumentType), Subject: vault.SubjectName(e.Supplier, e.Employee),
+			Status: vaultv1.ComplianceStatus(e.Status)}
+		if e.Document != "" {
+			x.ValidUntil = e.ValidUntil.String()
+		}
+		out.OpenEntries = append(out.OpenEntries, x)
+	}
+	return out
+}
+
+// parseDate reads an optional YYYY-MM-DD (0 when empty).
+func parseDate(field, s string) (vault.Date, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, ok := vault.ParseDate(s)
+	if !ok {
+		return 0, errs.InvalidArgument(field, "must be a date YYYY-MM-DD")
+	}
+	return d, nil
+}

@@ -1,0 +1,103 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
+	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/vault/internal/vault"
+)
+
+type complianceServer struct {
+	vaultv1.UnimplementedComplianceServiceServer
+	svc *vault.Service
+}
+
+func (s *complianceServer) ListComplianceSummaries(ctx context.Context, req *vaultv1.ListComplianceSummariesRequest) (*vaultv1.ListComplianceSummariesResponse, error) {
+	company, err := companyID("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	f := vault.ComplianceFilter{Status: req.GetStatusFilter(), Name: req.GetSupplierName(), Order: req.GetOrderBy()}
+	if req.GetNonCompliantOnly() {
+		if f.Status != "" && f.Status != "non_compliant" {
+			return nil, errs.InvalidArgument("non_compliant_only", "contradicts status_filter %q", f.Status)
+		}
+		f.Status = "non_compliant"
+	}
+	list, err := s.svc.ListCompliance(ctx, caller(ctx), company, f, page(req.GetPageSize(), req.GetPageToken()))
+	if err != nil {
+		return nil, err
+	}
+	out := &vaultv1.ListComplianceSummariesResponse{NextPageToken: list.Next}
+	for _, v := range list.Summaries {
+		if list.Totals != nil {
+			out.Summaries = append(out.Summaries, listSummaryToProto(v))
+		} else {
+			out.Summaries = append(out.Summaries, summaryToProto(v))
+		}
+	}
+	if t := list.Totals; t != nil {
+		out.Totals = &vaultv1.ComplianceTotals{SupplierCount: int32(t.Suppliers), CompliantCount: int32(t.Compliant),
+			ExpiringCount: int32(t.Expiring), NonCompliantCount: int32(t.NonCompliant)}
+	}
+	return out, nil
+}
+
+func (s *complianceServer) GetSupplierCompliance(ctx context.Context, req *vaultv1.GetSupplierComplianceRequest) (*vaultv1.SupplierCompliance, error) {
+	var v *vault.PairView
+	var err error
+	name := req.GetName()
+	if ids, ok := parsePairName(name, "suppliers"); ok {
+		v, err = s.svc.GetPairCompliance(ctx, caller(ctx), ids[0], ids[1], false)
+	} else if ids, ok := parsePairName(name, "customers"); ok {
+		v, err = s.svc.GetPairCompliance(ctx, caller(ctx), ids[1], ids[0], true)
+	} else {
+		return nil, badName("name", "companies/{company}/suppliers/{supplier}/compliance or companies/{company}/customers/{customer}/compliance")
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &vaultv1.SupplierCompliance{Name: name, Customer: vault.CompanyName(v.Customer), Supplier: vault.CompanyName(v.Supplier),
+		Compliant: v.Compliant, Counts: countsToProto(v.Counts), EvaluateTime: timestamppb.New(time.Now()),
+		CustomerDisplayName: v.CustomerName, SupplierDisplayName: v.SupplierName, AsOfDate: v.AsOf.String()}
+	for _, e := range v.Entries {
+		out.Entries = append(out.Entries, entryToProto(e))
+	}
+	return out, nil
+}
+
+// parsePairName reads companies/{a}/{collection}/{b}/compliance.
+func parsePairName(name, collection string) ([]string, bool) {
+	const suffix = "/compliance"
+	if len(name) <= len(suffix) || name[len(name)-len(suffix):] != suffix {
+		return nil, false
+	}
+	return vault.ParseName(name[:len(name)-len(suffix)], "companies", collection)
+}
+
+// ExportCompliance streams the rows in the domain's batches (500 rows, far
+// under gRPC's message limit).
+func (s *complianceServer) ExportCompliance(req *vaultv1.ExportComplianceRequest, stream grpc.ServerStreamingServer[vaultv1.ExportComplianceResponse]) error {
+	ctx := stream.Context()
+	customer, err := companyID("parent", req.GetParent())
+	if err != nil {
+		return err
+	}
+	first := true
+	return s.svc.ExportCompliance(ctx, caller(ctx), customer, func(asOf vault.Date, rows []vault.ExportRow) error {
+		msg := &vaultv1.ExportComplianceResponse{}
+		if first {
+			msg.AsOfDate, first = asOf.String(), false
+		}
+		for _, r := range rows {
+			msg.Rows = append(msg.Rows, &vaultv1.ComplianceRow{Supplier: vault.CompanyName(r.Entry.Supplier), SupplierDisplayName: r.SupplierName,
+				Entry: entryToProto(r.Entry)})
+		}
+		return stream.Send(msg)
+	})
+}

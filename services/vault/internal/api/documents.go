@@ -1,0 +1,306 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
+	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/vault/internal/vault"
+)
+
+type documentServer struct {
+	vaultv1.UnimplementedDocumentServiceServer
+	svc *vault.Service
+}
+
+// UploadDocument reads the metadata message, then hands the domain a
+// reader over the chunks that follow: the bytes flow through without
+// being gathered (R-VAULT-4).
+func (s *documentServer) UploadDocument(stream grpc.ClientStreamingServer[vaultv1.UploadDocumentRequest, vaultv1.Document]) error {
+	ctx := stream.Context()
+	first, err := stream.Recv()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return errs.InvalidArgument("metadata", "the stream must start with the document's metadata")
+		}
+		return err
+	}
+	md := first.GetMetadata()
+	if md == nil {
+		return errs.InvalidArgument("metadata", "the stream must start with the document's metadata")
+	}
+	supplier, err := companyID("parent", md.GetParent())
+	if err != nil {
+		return err
+	}
+	docType, err := typeID("document_type", md.GetDocumentType())
+	if err != nil {
+		return err
+	}
+	// The subject's company is checked against the parent by the domain,
+	// after the caller's rights: a refused caller learns nothing.
+	subjectCompany, employee := "", ""
+	if ids, ok := vault.ParseName(md.GetSubject(), "companies"); ok {
+		subjectCompany = ids[0]
+	} else if ids, ok := vault.ParseName(md.GetSubject(), "companies", "employees"); ok {
+		subjectCompany, employee = ids[0], ids[1]
+	} else {
+		return errs.InvalidArgument("subject", "must be companies/{company} or companies/{company}/employees/{employee}")
+	}
+	from, err := parseDate("valid_from", md.GetValidFrom())
+	if err != nil {
+		return err
+	}
+	until, err := parseDate("valid_until", md.GetValidUntil())
+	if err != nil {
+		return err
+	}
+	meta := vault.UploadMeta{Supplier: supplier, SubjectCompany: subjectCompany, DocumentType: docType, Employee: employee, FileName: md.GetFileName(),
+		DeclaredType: md.GetContentType(), ValidFrom: from, ValidUntil: until, SHA256: md.GetSha256()}
+	d, err := s.svc.Upload(ctx, caller(ctx), meta, &chunkReader{recv: stream.Recv})
+	if err != nil {
+		return err
+	}
+	return stream.SendAndClose(documentToProto(d))
+}
+
+// chunkReader reads an upload's chunk messages as a byte stream.
+type chunkReader struct {
+	recv func() (*vaultv1.UploadDocumentRequest, error)
+	buf  []byte
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		msg, err := r.recv()
+		if err != nil {
+			return 0, err // io.EOF at the end
+		}
+		if msg.GetMetadata() != nil {
+			return 0, errs.InvalidArgument("metadata", "only the first message carries metadata")
+		}
+		r.buf = msg.GetChunk()
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+func (s *documentServer) ListDocuments(ctx context.Context, req *vaultv1.ListDocumentsRequest) (*vaultv1.ListDocumentsResponse, error) {
+	supplier, err := companyID("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	q, err := docQuery(supplier, req.GetDocumentType(), req.GetSubject(), req.GetSubjectKind(), req.GetIncludeSuperseded())
+	if err != nil {
+		return nil, err
+	}
+	docs, next, err := s.svc.ListDocuments(ctx, caller(ctx), supplier, q, page(req.GetPageSize(), req.GetPageToken()))
+	if err != nil {
+		return nil, err
+	}
+	return &vaultv1.ListDocumentsResponse{Documents: documentsToProto(docs), NextPageToken: next}, nil
+}
+
+func docQuery(supplier, docType, subject string, kind vaultv1.DocumentSubject, history bool) (vault.DocQuery, error) {
+	t, err := typeID("document_type", docType)
+	if err != nil {
+		return vault.DocQuery{}, err
+	}
+	q := vault.DocQuery{DocumentType: t, Kind: vault.SubjectKind(kind), History: history}
+	if subject != "" {
+		emp, ok := vault.ParseSubject(supplier, subject)
+		if !ok {
+			return q, errs.InvalidArgument("subject", "must be companies/%s or companies/%s/employees/{employee}", supplier, supplier)
+		}
+		q.Employee, q.HasSubject = emp, true
+	}
+	return q, nil
+}
+
+func (s *documentServer) GetDocument(ctx context.Context, req *vaultv1.GetDocumentRequest) (*vaultv1.Document, error) {
+	ids, ok := vault.ParseName(req.GetName(), "companies", "documents")
+	if !ok {
+		return nil, badName("name", "companies/{company}/documents/{document}")
+	}
+	d, err := s.svc.GetDocument(ctx, caller(ctx), ids[0], ids[1])
+	if err != nil {
+		return nil, err
+	}
+	return documentToProto(d), nil
+}
+
+func (s *documentServer) ListDocumentVersions(ctx context.Context, req *vaultv1.ListDocumentVersionsRequest) (*vaultv1.ListDocumentVersionsResponse, error) {
+	var docs []*vault.Document
+	var err error
+	if ids, ok := vault.ParseName(req.GetName(), "companies", "documents"); ok {
+		docs, err = s.svc.ListVersions(ctx, caller(ctx), "", ids[0], ids[1])
+	} else if ids, ok := vault.ParseName(req.GetName(), "companies", "suppliers", "documents"); ok {
+		docs, err = s.svc.ListVersions(ctx, caller(ctx), ids[0], ids[1], ids[2])
+	} else {
+		return nil, badName("name", "companies/{company}/documents/{document} or companies/{company}/suppliers/{supplier}/documents/{document}")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &vaultv1.ListDocumentVersionsResponse{Documents: documentsToProto(docs)}, nil
+}
+
+func (s *documentServer) ListExpiringDocuments(ctx context.Context, req *vaultv1.ListExpiringDocumentsRequest) (*vaultv1.ListExpiringDocumentsResponse, error) {
+	supplier, err := companyID("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	within := int(req.GetWithinDays())
+	if within == 0 {
+		within = vault.ExpiringWindowDays
+	}
+	docs, next, err := s.svc.ListExpiring(ctx, caller(ctx), supplier, within, vault.SubjectKind(req.GetSubjectKind()), req.GetIncludeExpired(),
+		page(req.GetPageSize(), req.GetPageToken()))
+	if err != nil {
+		return nil, err
+	}
+	return &vaultv1.ListExpiringDocumentsResponse{Documents: documentsToProto(docs), NextPageToken: next}, nil
+}
+
+func (s *documentServer) ListSupplierDocuments(ctx context.Context, req *vaultv1.ListSupplierDocumentsRequest) (*vaultv1.ListSupplierDocumentsResponse, error) {
+	ids, ok := vault.ParseName(req.GetParent(), "companies", "suppliers")
+	if !ok {
+		return nil, badName("parent", "companies/{company}/suppliers/{supplier}")
+	}
+	q, err := docQuery(ids[1], req.GetDocumentType(), req.GetSubject(), req.GetSubjectKind(), req.GetIncludeSuperseded())
+	if err != nil {
+		return nil, err
+	}
+	docs, next, err := s.svc.ListSupplierDocuments(ctx, caller(ctx), ids[0], ids[1], q, page(req.GetPageSize(), req.GetPageToken()))
+	if err != nil {
+		return nil, err
+	}
+	return &vaultv1.ListSupplierDocumentsResponse{Documents: documentsToProto(docs), NextPageToken: next}, nil
+}
+
+// downloadChunk is the size of each chunk of a download stream.
+const downloadChunk = 1 << 20
+
+// sendContent streams a download: the metadata, then the bytes.
+func sendContent(d *vault.Download, send func(info *vaultv1.DocumentContentInfo, chunk []byte) error) error {
+	doc := d.Document
+	info := &vaultv1.DocumentContentInfo{Document: vault.DocumentName(doc.Supplier, doc.ID), Version: doc.Version, ContentType: doc.ContentType,
+		FileName: doc.FileName, SizeBytes: doc.Size, Sha256: doc.SHA256, RangeOffset: d.Offset, RangeLength: d.Length, NotModified: d.NotModified}
+	if d.Body != nil {
+		defer d.Body.Close()
+	}
+	if err := send(info, nil); err != nil {
+		return err
+	}
+	if d.NotModified {
+		return nil
+	}
+	buf := make([]byte, downloadChunk)
+	for {
+		n, err := io.ReadFull(d.Body, buf)
+		if n > 0 {
+			if err := send(nil, buf[:n]); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil
+		}
+		if err != nil {
+			return errs.Internal(err)
+		}
+	}
+}
+
+func (s *documentServer) DownloadDocument(req *vaultv1.DownloadDocumentRequest, stream grpc.ServerStreamingServer[vaultv1.DownloadDocumentResponse]) error {
+	ctx := stream.Context()
+	ids, ok := vault.ParseName(req.GetName(), "companies", "documents")
+	if !ok {
+		return badName("name", "companies/{company}/documents/{document}")
+	}
+	d, err := s.svc.Download(ctx, caller(ctx), vault.DownloadRequest{Supplier: ids[0], ID: ids[1], Offset: req.GetReadOffset(),
+		Limit: req.GetReadLimit(), IfNoneMatch: req.GetIfNoneMatch()})
+	if err != nil {
+		return err
+	}
+	return sendContent(d, func(info *vaultv1.DocumentContentInfo, chunk []byte) error {
+		if info != nil {
+			return stream.Send(&vaultv1.DownloadDocumentResponse{Payload: &vaultv1.DownloadDocumentResponse_Metadata{Metadata: info}})
+		}
+		return stream.Send(&vaultv1.DownloadDocumentResponse{Payload: &vaultv1.DownloadDocumentResponse_Chunk{Chunk: chunk}})
+	})
+}
+
+func (s *documentServer) DownloadSupplierDocument(req *vaultv1.DownloadSupplierDocumentRequest, stream grpc.ServerStreamingServer[vaultv1.DownloadSupplierDocumentResponse]) error {
+	ctx := stream.Context()
+	ids, ok := vault.ParseName(req.GetName(), "companies", "suppliers", "documents")
+	if !ok {
+		return badName("name", "companies/{company}/suppliers/{supplier}/documents/{document}")
+	}
+	d, err := s.svc.Download(ctx, caller(ctx), vault.DownloadRequest{Customer: ids[0], Supplier: ids[1], ID: ids[2], Offset: req.GetReadOffset(),
+		Limit: req.GetReadLimit(), IfNoneMatch: req.GetIfNoneMatch()})
+	if err != nil {
+		return err
+	}
+	return sendContent(d, func(info *vaultv1.DocumentContentInfo, chunk []byte) error {
+		if info != nil {
+			return stream.Send(&vaultv1.DownloadSupplierDocumentResponse{Payload: &vaultv1.DownloadSupplierDocumentResponse_Metadata{Metadata: info}})
+		}
+		return stream.Send(&vaultv1.DownloadSupplierDocumentResponse{Payload: &vaultv1.DownloadSupplierDocumentResponse_Chunk{Chunk: chunk}})
+	})
+}
+
+func (s *documentServer) RejectDocument(ctx context.Context, req *vaultv1.RejectDocumentRequest) (*vaultv1.Document, error) {
+	ids, ok := vault.ParseName(req.GetName(), "companies", "suppliers", "documents")
+	if !ok {
+		return nil, badName("name", "companies/{company}/suppliers/{supplier}/documents/{document}")
+	}
+	d, err := s.svc.Reject(ctx, caller(ctx), ids[0], ids[1], ids[2], req.GetReason())
+	if err != nil {
+		return nil, err
+	}
+	return documentToProto(d), nil
+}
+
+func (s *documentServer) RequestDocuments(ctx context.Context, req *vaultv1.RequestDocumentsRequest) (*vaultv1.RequestDocumentsResponse, error) {
+	ids, ok := vault.ParseName(req.GetName(), "companies", "suppliers")
+	if !ok {
+		return nil, badName("name", "companies/{company}/suppliers/{supplier}")
+	}
+	var types []string
+	for _, t := range req.GetDocumentTypes() {
+		id, err := typeID("document_types", t)
+		if err != nil {
+			return nil, err
+		}
+		types = append(types, id)
+	}
+	n, err := s.svc.RequestDocuments(ctx, caller(ctx), ids[0], ids[1], types, req.GetMessage())
+	if err != nil {
+		return nil, err
+	}
+	return &vaultv1.RequestDocumentsResponse{NotifiedCount: int32(n)}, nil
+}
+
+func (s *documentServer) ListDocumentAccessLog(ctx context.Context, req *vaultv1.ListDocumentAccessLogRequest) (*vaultv1.ListDocumentAccessLogResponse, error) {
+	ids, ok := vault.ParseName(req.GetParent(), "companies", "documents")
+	if !ok {
+		return nil, badName("parent", "companies/{company}/documents/{document}")
+	}
+	log, next, err := s.svc.ListAccessLog(ctx, caller(ctx), ids[0], ids[1], page(req.GetPageSize(), req.GetPageToken()))
+	if err != nil {
+		return nil, err
+	}
+	out := &vaultv1.ListDocumentAccessLogResponse{NextPageToken: next}
+	for _, a := range log {
+		out.Entries = append(out.Entries, &vaultv1.DocumentAccessLogEntry{Company: vault.CompanyName(a.Customer), User: a.User,
+			UserDisplayName: a.UserName, Document: vault.DocumentName(a.Supplier, a.Document), Version: a.Version, AccessTime: timestamppb.New(a.Time)})
+	}
+	return out, nil
+}

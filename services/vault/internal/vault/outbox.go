@@ -1,0 +1,211 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vigil/vigil/services/runtime/authz"
+)
+
+// Outbound kinds.
+const (
+	OutboundRejected = "document_rejected"
+	OutboundRequest  = "document_update_request"
+)
+
+// Outbound is an e-mail the vault owes (R-VAULT-7, R-NOTIF-3), queued in
+// the transaction of the change that causes it and relayed to notify after
+// the commit, with an idempotency key per outbound and language, so that a
+// resend after a crash is harmless (R-NOTIF-5).
+type Outbound struct {
+	ID            string    `json:"id"`
+	Kind          string    `json:"kind"`
+	Customer      string    `json:"customer"`
+	Supplier      string    `json:"supplier"`
+	Document      string    `json:"document,omitempty"`
+	DocumentType  string    `json:"document_type,omitempty"`
+	Employee      string    `json:"employee,omitempty"`
+	FileName      string    `json:"file_name,omitempty"`
+	Reason        string    `json:"reason,omitempty"`
+	DocumentTypes []string  `json:"document_types,omitempty"`
+	Message       string    `json:"message,omitempty"`
+	Recipients    []Person  `json:"recipients,omitempty"` // resolved already (requests)
+	Time          time.Time `json:"time"`
+}
+
+const relayBatch = 50
+
+// relayOutbox hands queued e-mails to notify until ctx ends.
+func (s *Service) relayOutbox(ctx context.Context) {
+	if s.notifier == nil {
+		return
+	}
+	backoff := time.Second
+	for {
+		more, err := s.relayOnce(ctx)
+		wait := 30 * time.Second
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			s.log.Warn("e-mail relay to notify failed; will retry", zap.Error(err), zap.Duration("backoff", backoff))
+			wait, backoff = backoff, min(backoff*2, 30*time.Second)
+		case more:
+			continue
+		default:
+			backoff = time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.outboxWake:
+		case <-time.After(wait):
+		}
+	}
+}
+
+// RelayOnce relays one batch (tests); it reports whether more are queued.
+func (s *Service) RelayOnce(ctx context.Context) (bool, error) { return s.relayOnce(ctx) }
+
+func (s *Service) relayOnce(ctx context.Context) (bool, error) {
+	var queued []*Outbound
+	if err := s.view(ctx, func(tx Tx) error {
+		var err error
+		queued, err = tx.Outbox(relayBatch)
+		return err
+	}); err != nil {
+		return false, err
+	}
+	for _, o := range queued {
+		notes, err := s.render(ctx, o)
+		if err != nil {
+			return false, err
+		}
+		for _, n := range notes {
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := s.notifier.Enqueue(sctx, n)
+			cancel()
+			if errors.Is(err, ErrPermanent) {
+				s.log.Error("notify refused an e-mail for good; dropped", zap.String("idempotency_key", n.IdempotencyKey), zap.Error(err))
+			} else if err != nil {
+				return false, err
+			}
+		}
+		if err := s.store.Update(ctx, func(tx Tx) error { return tx.DeleteOutbox(o.ID) }); err != nil {
+			return false, err
+		}
+	}
+	return len(queued) == relayBatch, nil
+}
+
+// render resolves an outbound's addressees and data, one notification per
+// language so that each reads the document types' names in its own.
+func (s *Service) render(ctx context.Context, o *Outbound) ([]Notification, error) {
+	people := o.Recipients
+	if o.Kind == OutboundRejected {
+		// R-VAULT-7: the supplier's users who may upload the document, and
+		// its references for the customer.
+		perm := authz.UploadCompanyCertificates
+		if o.Employee != "" {
+			perm = authz.UploadEmployeeCertificates
+		}
+		uploaders, err := s.identity.Members(ctx, o.Supplier, perm)
+		if err != nil {
+			return nil, err
+		}
+		refs, err := s.references(ctx, o.Customer, o.Supplier)
+		if err != nil {
+			return nil, err
+		}
+		people = append(uploaders, refs...)
+	}
+	seen := map[string]bool{}
+	byLang := map[string][]Person{}
+	for _, p := range people {
+		key := p.Email
+		if p.User != "" {
+			key = p.User
+		}
+		if p.Email == "" || seen[key] {
+			continue
+		}
+		seen[key] = true
+		lang := p.Language
+		if lang != "fr" {
+			lang = "en"
+		}
+		byLang[lang] = append(byLang[lang], p)
+	}
+	if len(byLang) == 0 {
+		s.log.Warn("no one to e-mail", zap.String("kind", o.Kind), zap.String("supplier", o.Supplier))
+		return nil, nil
+	}
+	var customerName, employeeName string
+	if err := s.view(ctx, func(tx Tx) error { customerName = companyName(tx, o.Customer); return nil }); err != nil {
+		return nil, err
+	}
+	if o.Employee != "" {
+		name, err := s.directory.Employee(ctx, o.Supplier, o.Employee)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		employeeName = name
+	}
+	langs := make([]string, 0, len(byLang))
+	for l := range byLang {
+		langs = append(langs, l)
+	}
+	slices.Sort(langs)
+	var out []Notification
+	for _, lang := range langs {
+		n := Notification{IdempotencyKey: "vault-" + o.Kind + "-" + o.ID + "-" + lang, Recipients: byLang[lang], Company: CompanyName(o.Supplier),
+			Data: map[string]any{"customer_name": customerName}}
+		if s.cfg.PublicURL != "" {
+			n.Data["link"] = s.cfg.PublicURL + "/" + DocumentName(o.Supplier, o.Document)
+		}
+		switch o.Kind {
+		case OutboundRejected:
+			n.Template = TemplateDocumentRejected
+			n.Data["document_type"] = s.typeText(ctx, o.DocumentType, lang)
+			n.Data["reason"] = o.Reason
+			if o.FileName != "" {
+				n.Data["document_name"] = o.FileName
+			}
+			if employeeName != "" {
+				n.Data["employee_name"] = employeeName
+			}
+		case OutboundRequest:
+			n.Template = TemplateDocumentUpdateRequest
+			if s.cfg.PublicURL != "" {
+				n.Data["link"] = s.cfg.PublicURL + "/" + CompanyName(o.Supplier) + "/customers/" + o.Customer + "/compliance"
+			}
+			var names []any
+			for _, t := range o.DocumentTypes {
+				names = append(names, s.typeText(ctx, t, lang))
+			}
+			if len(names) > 0 {
+				n.Data["document_types"] = names
+			}
+			if o.Message != "" {
+				n.Data["message"] = o.Message
+			}
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func (s *Service) typeText(ctx context.Context, id, lang string) string {
+	name := TypeName(id)
+	_ = s.view(ctx, func(tx Tx) error {
+		if t, err := s.documentType(tx, id); err == nil {
+			name = t.Text(lang).Name
+		}
+		return nil
+	})
+	return name
+}
