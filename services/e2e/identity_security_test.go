@@ -107,7 +107,7 @@ func TestIdentitySecurity(t *testing.T) {
 		enrol := s.expect(s.do("POST", "/v1/me/totp:enroll", map[string]any{}, pat.token), 200, "enrol").JSON(t)
 		secret := enrol["secret"].(string)
 		step := time.Now().Unix() / 30
-		s.expect(s.do("POST", "/v1/me/totp:confirm", map[string]any{"code": totpCode(t, secret, step)}, pat.token), 200, "confirm")
+		s.expect(s.do("POST", "/v1/me/totp:confirm", map[string]any{"code": totpCode(t, secret, step), "password": password}, pat.token), 200, "confirm")
 		wrong := totpCode(t, secret, step+500)
 		if r := s.do("DELETE", "/v1/me/totp?code="+wrong, nil, pat.token); r.Status == 200 {
 			t.Fatal("a DELETE with a code alone still turns two-factor off")

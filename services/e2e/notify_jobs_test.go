@@ -67,6 +67,15 @@ func TestNotifyJobs(t *testing.T) {
 	opCo, olga := s.signUp("COMPANY_KIND_OPERATOR", sirets[0], "olga@buyer.test")
 	supCo, sam := s.signUp("COMPANY_KIND_SUPPLIER", sirets[1], "sam@supplier.test")
 	_, root := s.signUp("COMPANY_KIND_OPERATOR", sirets[2], "root@vigil.test")
+	// Platform rights apply once the listed e-mail is proven by a link sent
+	// to it (R-ID-11): a sign-up alone proves nothing.
+	s.expect(s.do("POST", "/v1/auth:requestPasswordReset", map[string]any{"email": root.email}, ""), 200, "root's reset request")
+	resetMail := mb.waitTo(t, root.email, 1)
+	link := regexp.MustCompile(`/reset-password\?token=([A-Za-z0-9_\-.~]+)`).FindStringSubmatch(resetMail[len(resetMail)-1].Text)
+	if link == nil {
+		t.Fatalf("no reset link in %q", resetMail[len(resetMail)-1].Text)
+	}
+	s.expect(s.do("POST", "/v1/auth:resetPassword", map[string]any{"token": link[1], "newPassword": root.password}, ""), 200, "root proves its e-mail")
 
 	t.Run("jobs and dead letters refuse everyone but platform administrators", func(t *testing.T) {
 		for _, c := range []struct {

@@ -52,7 +52,7 @@ func TestSecurityFlows(t *testing.T) {
 			t.Fatalf("enrolment answer: %v", enrol)
 		}
 		step := time.Now().Unix() / 30
-		s.expect(s.do("POST", "/v1/me/totp:confirm", map[string]any{"code": totpCode(t, secret, step)}, power.token), 200, "confirm")
+		s.expect(s.do("POST", "/v1/me/totp:confirm", map[string]any{"code": totpCode(t, secret, step), "password": password}, power.token), 200, "confirm")
 		if r := s.login(power.email, power.password); r.Status != 401 {
 			t.Fatalf("login without a code once enrolled: HTTP %d %s", r.Status, r.Body)
 		}

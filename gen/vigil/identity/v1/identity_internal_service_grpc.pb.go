@@ -57,9 +57,14 @@ type IdentityInternalServiceClient interface {
 	// way (the details are those given here, never the login's own). The
 	// person joins with AcceptInvitation; until then it cannot sign in to the
 	// company (a first contact made Administrator included). It is idempotent
-	// by e-mail: an existing member is returned unchanged with `created`
-	// false. When the company already had users, its Administrators are asked
-	// to review the new user's rights.
+	// by e-mail for the customer (`invited_by`) whose contact made the member:
+	// that member is returned unchanged with `created` false. A person who is
+	// already a member otherwise (the company's own users, another customer's
+	// contacts) is refused with FAILED_PRECONDITION (reason ALREADY_A_USER):
+	// a customer must not make one the company's users its reference and so
+	// read details the company never chose to show it (R-DIR-8, R-DIR-6); the
+	// company names its own users as references. When the company already had
+	// users, its Administrators are asked to review the new user's rights.
 	AddMember(ctx context.Context, in *AddMemberRequest, opts ...grpc.CallOption) (*AddMemberResponse, error)
 	// Internal: ListMembers pages through members, of one company or of
 	// every company (company order, then user), with their contact details
@@ -235,9 +240,14 @@ type IdentityInternalServiceServer interface {
 	// way (the details are those given here, never the login's own). The
 	// person joins with AcceptInvitation; until then it cannot sign in to the
 	// company (a first contact made Administrator included). It is idempotent
-	// by e-mail: an existing member is returned unchanged with `created`
-	// false. When the company already had users, its Administrators are asked
-	// to review the new user's rights.
+	// by e-mail for the customer (`invited_by`) whose contact made the member:
+	// that member is returned unchanged with `created` false. A person who is
+	// already a member otherwise (the company's own users, another customer's
+	// contacts) is refused with FAILED_PRECONDITION (reason ALREADY_A_USER):
+	// a customer must not make one the company's users its reference and so
+	// read details the company never chose to show it (R-DIR-8, R-DIR-6); the
+	// company names its own users as references. When the company already had
+	// users, its Administrators are asked to review the new user's rights.
 	AddMember(context.Context, *AddMemberRequest) (*AddMemberResponse, error)
 	// Internal: ListMembers pages through members, of one company or of
 	// every company (company order, then user), with their contact details

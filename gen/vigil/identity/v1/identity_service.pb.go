@@ -1818,7 +1818,9 @@ func (x *EnrollTotpResponse) GetOtpauthUrl() string {
 type ConfirmTotpRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A current code from the authenticator.
-	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// The caller's current password.
+	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1856,6 +1858,13 @@ func (*ConfirmTotpRequest) Descriptor() ([]byte, []int) {
 func (x *ConfirmTotpRequest) GetCode() string {
 	if x != nil {
 		return x.Code
+	}
+	return ""
+}
+
+func (x *ConfirmTotpRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
 	}
 	return ""
 }
@@ -2977,10 +2986,12 @@ const file_vigil_identity_v1_identity_service_proto_rawDesc = "" +
 	"\x12EnrollTotpResponse\x12\x16\n" +
 	"\x06secret\x18\x01 \x01(\tR\x06secret\x12\x1f\n" +
 	"\votpauth_url\x18\x02 \x01(\tR\n" +
-	"otpauthUrl\";\n" +
+	"otpauthUrl\"c\n" +
 	"\x12ConfirmTotpRequest\x12%\n" +
 	"\x04code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
-	"^[0-9]{6}$R\x04code\"\x15\n" +
+	"^[0-9]{6}$R\x04code\x12&\n" +
+	"\bpassword\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\bpassword\"\x15\n" +
 	"\x13ConfirmTotpResponse\"c\n" +
 	"\x12DisableTotpRequest\x12%\n" +
 	"\x04code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +

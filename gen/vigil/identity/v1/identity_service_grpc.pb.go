@@ -125,7 +125,10 @@ type IdentityServiceClient interface {
 	// two-factor is already enabled.
 	EnrollTotp(ctx context.Context, in *EnrollTotpRequest, opts ...grpc.CallOption) (*EnrollTotpResponse, error)
 	// ConfirmTotp enables two-factor with a first code from the pending
-	// authenticator.
+	// authenticator and the caller's current password, proven and throttled
+	// as a sign-in is: an access token alone (a stolen one) must not bind the
+	// account to someone else's authenticator, which would lock the owner out
+	// for good (turning it off takes a code too).
 	ConfirmTotp(ctx context.Context, in *ConfirmTotpRequest, opts ...grpc.CallOption) (*ConfirmTotpResponse, error)
 	// DisableTotp removes the caller's authenticator, given its current
 	// password and a current code, checked and throttled as a sign-in is
@@ -553,7 +556,10 @@ type IdentityServiceServer interface {
 	// two-factor is already enabled.
 	EnrollTotp(context.Context, *EnrollTotpRequest) (*EnrollTotpResponse, error)
 	// ConfirmTotp enables two-factor with a first code from the pending
-	// authenticator.
+	// authenticator and the caller's current password, proven and throttled
+	// as a sign-in is: an access token alone (a stolen one) must not bind the
+	// account to someone else's authenticator, which would lock the owner out
+	// for good (turning it off takes a code too).
 	ConfirmTotp(context.Context, *ConfirmTotpRequest) (*ConfirmTotpResponse, error)
 	// DisableTotp removes the caller's authenticator, given its current
 	// password and a current code, checked and throttled as a sign-in is

@@ -247,7 +247,7 @@ func (s *identityServer) EnrollTotp(ctx context.Context, _ *identityv1.EnrollTot
 }
 
 func (s *identityServer) ConfirmTotp(ctx context.Context, req *identityv1.ConfirmTotpRequest) (*identityv1.ConfirmTotpResponse, error) {
-	if err := s.svc.ConfirmTotp(ctx, s.caller(ctx), req.GetCode()); err != nil {
+	if err := s.svc.ConfirmTotp(ctx, s.caller(ctx), req.GetPassword(), req.GetCode()); err != nil {
 		return nil, err
 	}
 	return &identityv1.ConfirmTotpResponse{}, nil

@@ -391,7 +391,7 @@ func TestTOTPCodeAcceptedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := e.clock.Now()
-	if _, err := e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: totp.Code(secret, totp.Step(now))}); err != nil {
+	if _, err := e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: totp.Code(secret, totp.Step(now)), Password: goodPassword}); err != nil {
 		t.Fatal(err)
 	}
 	// Login now needs a code; the code used to confirm is spent.

@@ -200,7 +200,7 @@ func TestSecretsNeverRestInClear(t *testing.T) {
 		}
 	}
 	assertNotIn("pending TOTP secret", secret)
-	if _, err := e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: e.code(secret)}); err != nil {
+	if _, err := e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: e.code(secret), Password: goodPassword}); err != nil {
 		t.Fatal(err)
 	}
 	assertNotIn("TOTP secret", secret)
@@ -356,7 +356,10 @@ func TestSignInRightAfterReactivation(t *testing.T) {
 
 // TestPlatformAdministratorsClaim: R-ID-11. The logins in
 // VIGIL_PLATFORM_ADMINS (compared normalized) carry the claim in every
-// token, whatever company they sign in to; others never.
+// token, whatever company they sign in to, once they have proven they hold
+// the e-mail (a link sent to it was used); others never. A sign-up proves
+// nothing of its e-mail: whoever signs up first with a listed address
+// would otherwise be a platform administrator.
 func TestPlatformAdministratorsClaim(t *testing.T) {
 	e := newEnv(t, withPlatformAdmins(" Boss@Vigil.Test ", "other@vigil.test"))
 	boss := e.signUp(operator, "boss@vigil.test")
@@ -368,8 +371,19 @@ func TestPlatformAdministratorsClaim(t *testing.T) {
 		}
 		return p
 	}
-	if !verify(boss.access).PlatformAdmin || verify(ada.access).PlatformAdmin {
-		t.Fatal("claim on sign-up tokens")
+	if verify(boss.access).PlatformAdmin || verify(ada.access).PlatformAdmin {
+		t.Fatal("claim on sign-up tokens, before the e-mail is proven")
+	}
+	if r, err := e.login("boss@vigil.test", ""); err != nil || verify(r.GetAccessToken()).PlatformAdmin {
+		t.Fatalf("claim before the e-mail is proven: %v", err)
+	}
+	// The owner of the address uses a reset link: proven.
+	if _, err := e.id.RequestPasswordReset(ctxBg, &identityv1.RequestPasswordResetRequest{Email: "boss@vigil.test"}); err != nil {
+		t.Fatal(err)
+	}
+	link := linkToken(t, e.notify.next(t, "boss@vigil.test", notifyv1.Template_TEMPLATE_PASSWORD_RESET))
+	if _, err := e.id.ResetPassword(ctxBg, &identityv1.ResetPasswordRequest{Token: link, NewPassword: goodPassword}); err != nil {
+		t.Fatal(err)
 	}
 	r, err := e.login("boss@vigil.test", "")
 	if err != nil || !verify(r.GetAccessToken()).PlatformAdmin {

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
@@ -29,7 +31,7 @@ func (e *env) enrolTOTP(a *account) []byte {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: totp.Code(secret, totp.Step(e.clock.Now()))}); err != nil {
+	if _, err := e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: totp.Code(secret, totp.Step(e.clock.Now())), Password: goodPassword}); err != nil {
 		e.t.Fatal(err)
 	}
 	e.clock.Advance(30 * time.Second)
@@ -324,5 +326,90 @@ func TestReviewAskedAgainWhenContactReadded(t *testing.T) {
 	review := e.notify.next(t, "first@sup.test", notifyv1.Template_TEMPLATE_REVIEW_NEW_USER)
 	if review.GetData().GetFields()["new_user_email"].GetStringValue() != "second@sup.test" {
 		t.Fatalf("review data: %v", review.GetData())
+	}
+}
+
+// TestAddMemberRefusesAnotherCustomersExistingUser: a customer's contact
+// (R-DIR-5) that is already a user of the supplier, and was not brought by
+// this customer, is refused: directory would make it the customer's
+// reference and show the customer the supplier's own details of that user
+// (R-DIR-8). The customer that brought a contact may add it again (a
+// retry), the answer carrying nothing it did not give.
+func TestAddMemberRefusesAnotherCustomersExistingUser(t *testing.T) {
+	e := newEnv(t)
+	a := e.signUp(operator, "ada@acme.test")
+	b := e.signUp(operator, "bob@other.test")
+	sup := e.signUp(supplier, "sam@sup.test")
+	if _, err := e.id.UpdateMe(sup.ctx(), &identityv1.UpdateMeRequest{User: &identityv1.User{Mobile: "+33 6 11 22 33 44"},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"mobile"}}}); err != nil {
+		t.Fatal(err)
+	}
+	add := func(customer *account, email string) (*identityv1.AddMemberResponse, error) {
+		return e.internal.AddMember(ctxBg, &identityv1.AddMemberRequest{Company: sup.company, Email: email, GivenName: "Typed",
+			FamilyName: "ByCustomer", InvitedBy: customer.company, Actor: customer.user})
+	}
+	// The supplier's own Administrator, typed in by a customer.
+	r, err := add(a, "sam@sup.test")
+	wantCode(t, err, codes.FailedPrecondition)
+	if reason(err) != "ALREADY_A_USER" || strings.Contains(err.Error(), "+33") || r != nil {
+		t.Fatalf("answer %v %v", r, err)
+	}
+	// A's own contact: created, and A may send it again.
+	first, err := add(a, "carl@sup.test")
+	if err != nil || !first.GetCreated() {
+		t.Fatalf("A's contact: %v %v", first, err)
+	}
+	again, err := add(a, "carl@sup.test")
+	if err != nil || again.GetCreated() || again.GetUser().GetName() != first.GetUser().GetName() {
+		t.Fatalf("A's retry: %v %v", again, err)
+	}
+	// B may not take A's contact as its own.
+	_, err = add(b, "carl@sup.test")
+	wantCode(t, err, codes.FailedPrecondition)
+	// Nothing was written by the refusals.
+	n, err := e.internal.CountMembers(ctxBg, &identityv1.CountMembersRequest{Company: sup.company})
+	if err != nil || n.GetTotalCount() != 2 {
+		t.Fatalf("members: %v %v", n, err)
+	}
+}
+
+// TestConfirmTotpTakesThePassword: an access token alone (a stolen one)
+// must not turn two-factor on with the thief's authenticator, which would
+// lock the owner out for good; a wrong password is refused and throttled
+// as a sign-in is, and changes nothing.
+func TestConfirmTotpTakesThePassword(t *testing.T) {
+	e := newEnv(t)
+	a := e.signUp(operator, "ada@acme.test")
+	enr, err := e.id.EnrollTotp(a.ctx(), &identityv1.EnrollTotpRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := decodeSecret(enr.GetSecret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: e.code(secret)})
+	wantCode(t, err, codes.InvalidArgument)
+	if !strings.Contains(err.Error(), "password") {
+		t.Fatalf("the refusal must name password: %v", err)
+	}
+	for range 5 {
+		_, err = e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: e.code(secret), Password: "not-the-password-1"})
+		if code := status.Code(err); code != codes.Unauthenticated && code != codes.ResourceExhausted {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	// Five failures slow the account down, as at sign-in.
+	_, err = e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: e.code(secret), Password: goodPassword})
+	wantCode(t, err, codes.ResourceExhausted)
+	e.clock.Advance(time.Hour) // past the throttle
+	if _, err := e.login("ada@acme.test", ""); err != nil {
+		t.Fatalf("the owner must still sign in without a code: %v", err)
+	}
+	if _, err := e.id.ConfirmTotp(a.ctx(), &identityv1.ConfirmTotpRequest{Code: e.code(secret), Password: goodPassword}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.login("ada@acme.test", ""); err == nil {
+		t.Fatal("once on, a sign-in takes a code")
 	}
 }

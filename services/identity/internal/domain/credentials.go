@@ -3,8 +3,8 @@ package domain
 // This file is the one way identity proves a credential (issue 7): the
 // throttled password check and the TOTP check-then-spend. Every flow that
 // takes a password or a two-factor code calls it — sign-in, sign-up with an
-// existing login, change password, reset, accept invitation, disable
-// two-factor — so that each is throttled, counted and timed alike (R-ID-5,
+// existing login, change password, reset, accept invitation, turn
+// two-factor on or off — so that each is throttled, counted and timed alike (R-ID-5,
 // R-ID-8).
 
 import (

@@ -22,13 +22,18 @@ type AddMemberInput struct {
 	Actor     string // users/{user} or empty
 }
 
-// AddMember adds a contact to a company, idempotent by e-mail: an existing
-// member is returned unchanged (created false). Like CreateUser it invites
-// the person, whether or not the e-mail has a login, and answers alike
-// (R-ID-10). An unset role is decided in the transaction: Administrator
-// when the company has no member yet, else Restricted user (R-DIR-5); in
-// the latter case the company's Administrators are asked to review the new
-// user's rights.
+// AddMember adds a contact to a company, idempotent by e-mail for the
+// customer that brought it: a member this customer's contact made is
+// returned unchanged (created false, a retry). A person who is already a
+// member otherwise (the company's own users, another customer's contacts)
+// is refused (FAILED_PRECONDITION, ALREADY_A_USER): the caller would make
+// it the customer's reference, showing the customer details the company
+// never chose to show it (R-DIR-8, R-DIR-6); the company names its own
+// users as references. Like CreateUser it invites the person, whether or
+// not the e-mail has a login, and answers alike (R-ID-10). An unset role is
+// decided in the transaction: Administrator when the company has no member
+// yet, else Restricted user (R-DIR-5); in the latter case the company's
+// Administrators are asked to review the new user's rights.
 func (s *Service) AddMember(ctx context.Context, c Caller, in AddMemberInput) (*User, bool, error) {
 	company, err := ParseCompany("company", in.Company)
 	if err != nil {
@@ -51,6 +56,9 @@ func (s *Service) AddMember(ctx context.Context, c Caller, in AddMemberInput) (*
 	err = s.update(ctx, c, func(t *txn) error {
 		if l, err := t.LoginByEmail(NormalizeEmail(in.User.Email)); err == nil {
 			if m, err := t.Membership(company, l.ID); err == nil {
+				if m.InvitedBy != customer {
+					return errAlreadyAUser
+				}
 				out = view(l, m, toMembers)
 				return nil
 			}
@@ -75,7 +83,7 @@ func (s *Service) AddMember(ctx context.Context, c Caller, in AddMemberInput) (*
 			return err
 		}
 		inviter := cust.Label()
-		login, m, err := t.invite(comp, in.User, role, inviter)
+		login, m, err := t.invite(comp, in.User, role, inviter, customer)
 		if err != nil {
 			return err
 		}
@@ -98,6 +106,9 @@ func (s *Service) AddMember(ctx context.Context, c Caller, in AddMemberInput) (*
 	})
 	return out, created, err
 }
+
+var errAlreadyAUser = errs.FailedPrecondition("ALREADY_A_USER",
+	"email: this person is already a user of the company; the company names its own users as references")
 
 // askReview queues R-DIR-5's review request to the company's active
 // Administrators, naming the new member as it was added.

@@ -122,7 +122,7 @@ func (s *Service) ResetPassword(ctx context.Context, c Caller, raw, next, code s
 		if err := t.DeleteLinkToken(lt.Hash); err != nil {
 			return err
 		}
-		l.EmailUndeliverable, l.EmailUndeliverableTime = "", time.Time{} // the link reached it
+		l.linkUsed(t.now) // the link reached it
 		return t.setPassword(l, hash, "")
 	})
 }
@@ -268,7 +268,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, c Caller, in InvitationI
 				l.FamilyName = in.FamilyName
 			}
 		}
-		l.EmailUndeliverable, l.EmailUndeliverableTime = "", time.Time{} // the link reached it
+		l.linkUsed(t.now) // the link reached it
 		l.LastCompany, l.UpdateTime = lt.Company, t.now
 		if err := t.PutLogin(l); err != nil {
 			return err

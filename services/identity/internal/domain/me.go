@@ -206,7 +206,7 @@ func (s *Service) EnrollTotp(ctx context.Context, c Caller) (*Enrollment, error)
 			return err
 		}
 		if l.TwoFactor() {
-			return errs.FailedPrecondition("TOTP_ALREADY_ENABLED", "two-factor authentication is already enabled")
+			return errTOTPAlreadyEnabled
 		}
 		l.TOTPPendingSealed, l.TOTPPendingSecret = s.sealTOTP(l, secret), nil
 		if err := t.PutLogin(l); err != nil {
@@ -218,9 +218,35 @@ func (s *Service) EnrollTotp(ctx context.Context, c Caller) (*Enrollment, error)
 	return out, err
 }
 
+var errTOTPAlreadyEnabled = errs.FailedPrecondition("TOTP_ALREADY_ENABLED", "two-factor authentication is already enabled")
+
 // ConfirmTotp enables two-factor with a first code of the pending secret.
-func (s *Service) ConfirmTotp(ctx context.Context, c Caller, code string) error {
+// It takes the current password, proven and throttled as a sign-in is
+// (R-ID-5): with an access token alone (a stolen one) an attacker would
+// bind the account to its own authenticator, and the owner could then
+// neither sign in, nor reset the password, nor turn two-factor off (each
+// takes a code), for good.
+func (s *Service) ConfirmTotp(ctx context.Context, c Caller, pw, code string) error {
 	company, user, err := selfCompany(c)
+	if err != nil {
+		return err
+	}
+	var login *Login
+	if err := s.view(ctx, func(tx Tx) error {
+		if login, err = tx.Login(user); err != nil {
+			return err
+		}
+		if login.TwoFactor() {
+			return errTOTPAlreadyEnabled
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	err = s.prove(ctx, c, login.Email, login, credential{Password: pw}, passwordAndCode)
+	if errors.Is(err, errInvalidCredentials) {
+		return errs.Unauthenticated("INVALID_CREDENTIALS", "password: wrong password")
+	}
 	if err != nil {
 		return err
 	}
@@ -230,7 +256,10 @@ func (s *Service) ConfirmTotp(ctx context.Context, c Caller, code string) error 
 			return err
 		}
 		if l.TwoFactor() {
-			return errs.FailedPrecondition("TOTP_ALREADY_ENABLED", "two-factor authentication is already enabled")
+			return errTOTPAlreadyEnabled
+		}
+		if l.PasswordHash != login.PasswordHash {
+			return errs.Aborted("PASSWORD_CHANGED", "the password changed meanwhile; retry")
 		}
 		pending, err := s.pendingTOTPSecret(l)
 		if err != nil {

@@ -126,13 +126,15 @@ func companyOrStub(tx Tx, id string) (*Company, error) {
 }
 
 // principal is the access-token identity of a prepared session. Platform
-// administrators (R-ID-11) are so whatever the session's company.
+// administrators (R-ID-11) are so whatever the session's company, once
+// their login has proven it holds the listed e-mail (a link sent to it was
+// used): anyone may sign up with any e-mail that has no login yet.
 func (s *Service) principal(ses *session) auth.Principal {
 	return auth.Principal{
 		User: UserName(ses.login.ID), Company: CompanyName(ses.member.Company), CompanyKind: ses.company.Kind,
 		Role: ses.member.Role, Session: ses.sess.ID,
 		TOTPPending:   ses.company.RequireTwoFactor && !ses.login.TwoFactor(),
-		PlatformAdmin: s.platformAdmins[NormalizeEmail(ses.login.Email)],
+		PlatformAdmin: s.platformAdmins[NormalizeEmail(ses.login.Email)] && !ses.login.EmailProvenTime.IsZero(),
 	}
 }
 

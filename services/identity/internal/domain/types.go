@@ -118,13 +118,25 @@ type Login struct {
 	// cleared when the person uses an e-mailed link.
 	EmailUndeliverable     string    `json:",omitempty"`
 	EmailUndeliverableTime time.Time `json:",omitzero"`
-	LastCompany            string    // {company} of the last session
-	CreateTime             time.Time
-	UpdateTime             time.Time
+	// EmailProvenTime is when the person last used a link e-mailed to
+	// Email (an invitation, a password reset): it holds the address. A
+	// sign-up alone proves nothing of the e-mail it gives; rights granted
+	// by e-mail address (R-ID-11's platform administrators) wait for it.
+	EmailProvenTime time.Time `json:",omitzero"`
+	LastCompany     string    // {company} of the last session
+	CreateTime      time.Time
+	UpdateTime      time.Time
 }
 
 // TwoFactor reports whether a confirmed authenticator is enrolled.
 func (l *Login) TwoFactor() bool { return len(l.TOTPSealed) > 0 || len(l.TOTPSecret) > 0 }
+
+// linkUsed records that a link e-mailed to l reached its owner at now: the
+// address is proven and deliverable.
+func (l *Login) linkUsed(now time.Time) {
+	l.EmailUndeliverable, l.EmailUndeliverableTime = "", time.Time{}
+	l.EmailProvenTime = now
+}
 
 // Membership is a login's role, state and details in one company.
 type Membership struct {
@@ -141,8 +153,12 @@ type Membership struct {
 	// reactivated): a session that began before it never acts in the
 	// company (issue 7 point 4). Zero in records written before it existed.
 	ActiveSince time.Time `json:",omitzero"`
-	CreateTime  time.Time
-	UpdateTime  time.Time
+	// InvitedBy is the customer ({company}) whose contact brought the
+	// person in (R-DIR-5, AddMember); empty for a member the company added
+	// itself. Only that customer may add the same contact again (a retry).
+	InvitedBy  string `json:",omitempty"`
+	CreateTime time.Time
+	UpdateTime time.Time
 }
 
 // Company is identity's copy of what it needs of a directory company.

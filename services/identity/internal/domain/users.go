@@ -164,7 +164,7 @@ func (s *Service) CreateUser(ctx context.Context, c Caller, parent string, in Us
 		if role == authz.RoleUnspecified {
 			role = defaultRole(comp.Kind)
 		}
-		l, m, err := t.invite(comp, in, role, t.nameIn(company, callerID(c)))
+		l, m, err := t.invite(comp, in, role, t.nameIn(company, callerID(c)), "")
 		if err != nil {
 			return err
 		}
@@ -182,8 +182,9 @@ func (s *Service) CreateUser(ctx context.Context, c Caller, parent string, in Us
 // invitation link (R-ID-6). It does the same, and answers the same, whether
 // or not the e-mail has a login: a new e-mail gets a login without a
 // password, whose own profile starts as the details given. ALREADY_EXISTS
-// when already a member of comp.
-func (t *txn) invite(comp *Company, in UserInput, role Role, inviterName string) (*Login, *Membership, error) {
+// when already a member of comp. invitedBy is the customer whose contact
+// the person is (AddMember), or empty.
+func (t *txn) invite(comp *Company, in UserInput, role Role, inviterName, invitedBy string) (*Login, *Membership, error) {
 	email := NormalizeEmail(in.Email)
 	profile := in.Profile
 	login, err := t.LoginByEmail(email)
@@ -202,7 +203,7 @@ func (t *txn) invite(comp *Company, in UserInput, role Role, inviterName string)
 		return nil, nil, err
 	}
 	m := &Membership{Company: comp.ID, User: login.ID, Role: role, State: StateInvited, Profile: profile,
-		CreateTime: t.now, UpdateTime: t.now}
+		InvitedBy: invitedBy, CreateTime: t.now, UpdateTime: t.now}
 	if err := t.PutMembership(m); err != nil {
 		return nil, nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"time"
 )
 
@@ -85,11 +86,18 @@ func (c *Client) Post(ctx context.Context, url string, header http.Header, body 
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, errors.New("the endpoint URL cannot be parsed")
 	}
 	req.Header = header
 	resp, err := c.http.Do(req)
 	if err != nil {
+		// The error is logged and kept as the delivery's last error: it
+		// names what failed, never the URL, whose query may hold the
+		// integration's credential (`?code=…`).
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		var forbidden *ForbiddenAddressError
 		if errors.As(err, &forbidden) {
 			return 0, forbidden

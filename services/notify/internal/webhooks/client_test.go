@@ -118,3 +118,27 @@ func TestHostileEndpoints(t *testing.T) {
 		t.Error("a redirect was followed")
 	}
 }
+
+// TestFailuresDoNotRepeatTheURL: integrations often put a credential in
+// the endpoint's query (`?code=…`, `?key=…`); a failed attempt's error is
+// logged by notify and kept as the delivery's last error, so it names what
+// failed, never the URL.
+func TestFailuresDoNotRepeatTheURL(t *testing.T) {
+	const secret = "s3cr3t-query-credential"
+	srv, pool := tlsServer(t, func(w http.ResponseWriter, r *http.Request) {})
+	closed := srv.URL
+	srv.Close() // connection refused from now on
+	c := NewClient(ClientOptions{Guard: Guard{AllowPrivate: true}, RootCAs: pool, Timeout: 2 * time.Second})
+	for _, url := range []string{closed + "/hook?code=" + secret, "https://127.0.0.1:1/hook?key=" + secret} {
+		_, err := c.Post(context.Background(), url, http.Header{}, []byte("{}"))
+		if err == nil || strings.Contains(err.Error(), secret) {
+			t.Fatalf("error %v must not carry the URL", err)
+		}
+	}
+	guarded := NewClient(ClientOptions{RootCAs: pool, Timeout: 2 * time.Second})
+	_, err := guarded.Post(context.Background(), closed+"/hook?code="+secret, http.Header{}, []byte("{}"))
+	var forbidden *ForbiddenAddressError
+	if !errors.As(err, &forbidden) || strings.Contains(err.Error(), secret) {
+		t.Fatalf("guard refusal %v", err)
+	}
+}
