@@ -19,8 +19,10 @@ import (
 	"github.com/vigil/vigil/services/runtime/config"
 )
 
-// Dial returns a lazily-connecting client for target (host:port). Without a
-// CA file only loopback targets are allowed, in plaintext.
+// Dial returns a lazily-connecting client for target (host:port). With a CA
+// file it speaks TLS, presenting the process's certificate (its service
+// identity, mutual TLS); without one only loopback targets are allowed, in
+// plaintext, and the services refuse their internal methods to it.
 func Dial(cfg *config.Common, target string, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	creds, err := clientCredentials(cfg, target)
 	if err != nil {
@@ -57,6 +59,20 @@ func clientCredentials(cfg *config.Common, target string) (credentials.Transport
 		return nil, err
 	}
 	conf := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	// A peer is one of the suite's services: its certificate must name the
+	// service this address is configured for (its identity), not merely
+	// come from the CA, as every service's does. (An address configured for
+	// several services, as a test double may be, is checked by its host.)
+	matches := 0
+	for _, name := range []string{"identity", "directory", "vault", "notify"} {
+		if target == cfg.ServiceAddr(name) {
+			conf.ServerName = name
+			matches++
+		}
+	}
+	if matches > 1 {
+		conf.ServerName = ""
+	}
 	if cfg.TLSCertFile != "" {
 		// Servers with a CA require a client certificate (mutual TLS).
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)

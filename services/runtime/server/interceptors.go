@@ -47,16 +47,18 @@ type Authenticator interface {
 
 // chain holds the interceptors in the one order every Vigil server uses:
 //
-//	recovery → metrics → request id → logging → auth → update-mask names → validation → error translation
+//	recovery → metrics → request id → logging → caller → auth → update-mask names → validation → error translation
 //
 // Recovery is outermost so that a panic anywhere becomes Internal; metrics
 // sits next so that it counts the final code; error translation is innermost
-// so that logging and metrics see the code the caller gets.
+// so that logging and metrics see the code the caller gets. The caller check
+// (which service may call an internal method) comes before the user's token.
 type chain struct {
 	log       *zap.Logger
 	metrics   *grpcprom.ServerMetrics
 	auth      Authenticator
 	validator protovalidate.Validator
+	callers   *callerCheck
 }
 
 func (c *chain) unary() []grpc.UnaryServerInterceptor {
@@ -65,6 +67,7 @@ func (c *chain) unary() []grpc.UnaryServerInterceptor {
 		c.metrics.UnaryServerInterceptor(),
 		c.unaryRequestID,
 		c.unaryLogging,
+		c.unaryCaller,
 		c.unaryAuth,
 		c.unaryFieldMask,
 		pvinterceptor.UnaryServerInterceptor(c.validator),
@@ -78,6 +81,7 @@ func (c *chain) stream() []grpc.StreamServerInterceptor {
 		c.metrics.StreamServerInterceptor(),
 		c.streamRequestID,
 		c.streamLogging,
+		c.streamCaller,
 		c.streamAuth,
 		pvinterceptor.StreamServerInterceptor(c.validator),
 		c.streamTranslate,
@@ -173,6 +177,20 @@ func (c *chain) streamLogging(srv any, ss grpc.ServerStream, info *grpc.StreamSe
 	err := h(srv, ss)
 	c.logCall(ss.Context(), info.FullMethod, start, nil, err)
 	return err
+}
+
+func (c *chain) unaryCaller(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if err := c.callers.check(ctx, info.FullMethod); err != nil {
+		return nil, c.translate(ctx, err)
+	}
+	return h(ctx, req)
+}
+
+func (c *chain) streamCaller(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if err := c.callers.check(ss.Context(), info.FullMethod); err != nil {
+		return c.translate(ss.Context(), err)
+	}
+	return h(srv, ss)
 }
 
 func (c *chain) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {

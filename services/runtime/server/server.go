@@ -64,17 +64,23 @@ func New(cfg *config.Common, log *zap.Logger, opts Options) (*Server, error) {
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
 	registry.MustRegister(metrics)
 
-	c := &chain{log: log, metrics: metrics, auth: opts.Auth, validator: validator}
+	creds, err := serverCredentials(cfg, cfg.ServiceAddr(cfg.Service), opts.Listener != nil)
+	if err != nil {
+		return nil, err
+	}
+	inProcess := opts.Listener != nil && creds == nil
+	if creds == nil && !inProcess {
+		log.Warn("gRPC in plaintext on loopback: internal methods are refused, as no caller can prove a service identity; set tls-cert-file, tls-key-file and tls-ca-file (make run does)")
+	} else if creds != nil && cfg.TLSCAFile == "" {
+		log.Warn("TLS without tls-ca-file: callers present no certificate, so internal methods are refused")
+	}
+	c := &chain{log: log, metrics: metrics, auth: opts.Auth, validator: validator, callers: newCallerCheck(cfg.Service, inProcess)}
 	serverOpts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(c.unary()...),
 		grpc.ChainStreamInterceptor(c.stream()...),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(4 << 20),
-	}
-	creds, err := serverCredentials(cfg, cfg.ServiceAddr(cfg.Service), opts.Listener != nil)
-	if err != nil {
-		return nil, err
 	}
 	if creds != nil {
 		serverOpts = append(serverOpts, grpc.Creds(creds))
@@ -93,15 +99,16 @@ func New(cfg *config.Common, log *zap.Logger, opts Options) (*Server, error) {
 }
 
 // serverCredentials returns TLS credentials when a certificate is configured.
-// Without one, gRPC is plaintext, allowed only on a loopback address. With a
-// CA as well, TLS is mutual: only holders of a certificate from that CA (the
-// other services and the gateway) may call, which is what keeps the
-// …InternalService methods, open to any service, off limits to anyone else.
+// With a CA as well, TLS is mutual: only holders of a certificate from that
+// CA (the other services and the gateway) may connect, and the caller table
+// (callers.go) reads each caller's service name from its certificate. Off
+// loopback both are required; on loopback, without them, gRPC is plaintext
+// and every internal method is refused (no caller has an identity).
 func serverCredentials(cfg *config.Common, addr string, inProcess bool) (credentials.TransportCredentials, error) {
+	if !inProcess && !config.IsLoopback(addr) && (cfg.TLSCertFile == "" || cfg.TLSCAFile == "") {
+		return nil, fmt.Errorf("listening on %s without mutual TLS: set tls-cert-file, tls-key-file and tls-ca-file, or listen on loopback", addr)
+	}
 	if cfg.TLSCertFile == "" {
-		if !inProcess && !config.IsLoopback(addr) {
-			return nil, fmt.Errorf("listening on %s without TLS: set tls-cert-file and tls-key-file, or listen on loopback", addr)
-		}
 		return nil, nil
 	}
 	cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)

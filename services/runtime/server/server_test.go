@@ -63,6 +63,7 @@ func (denyAll) Authenticate(ctx context.Context, method string) (context.Context
 
 type harness struct {
 	srv    *Server
+	lis    *bufconn.Listener
 	conn   *grpc.ClientConn
 	fake   *fakeNotify
 	logs   *observer.ObservedLogs
@@ -81,7 +82,7 @@ func start(t *testing.T, auth Authenticator) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{srv: srv, fake: &fakeNotify{}, logs: logs, done: make(chan error, 1)}
+	h := &harness{srv: srv, lis: lis, fake: &fakeNotify{}, logs: logs, done: make(chan error, 1)}
 	notifyv1.RegisterNotificationInternalServiceServer(srv.GRPC(), h.fake)
 	srv.OnClose(func() error { h.closed = append(h.closed, "db"); return nil })
 	srv.OnClose(func() error { h.closed = append(h.closed, "cache"); return nil })
