@@ -19,6 +19,9 @@ func New(service, level string) (*zap.Logger, error) {
 	cfg.EncoderConfig.TimeKey = "time"
 	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	cfg.Sampling = nil
+	// Stack traces of the logging call site say nothing about a failed
+	// call; a panic's own stack is logged by the recovery interceptor.
+	cfg.DisableStacktrace = true
 	log, err := cfg.Build()
 	if err != nil {
 		return nil, err

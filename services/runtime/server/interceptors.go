@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -227,10 +228,37 @@ func (c *chain) translate(ctx context.Context, err error) error {
 		return nil
 	}
 	st, unknown := errs.ToStatus(err)
-	if unknown || st.Code() == codes.Internal {
+	if unknown || st.Code() == codes.Internal || st.Code() == codes.Unknown {
+		if code, ok := endedByCaller(ctx, err); ok {
+			// The caller cancelled or its deadline (e.g. a client-set
+			// Grpc-Timeout) passed: not a fault of the service, whatever
+			// the handler wrapped the context's error in (issue 7 point 9).
+			c.log.Debug("call ended by its caller", zap.Error(err), zap.String("request_id", RequestID(ctx)))
+			return status.Error(code, code.String())
+		}
 		c.log.Error("internal error", zap.Error(err), zap.String("request_id", RequestID(ctx)))
 	}
 	return st.Err()
+}
+
+// endedByCaller tells whether a failed call ended because its context did
+// (cancelled, or past its deadline), and the code that says so.
+func endedByCaller(ctx context.Context, err error) (codes.Code, bool) {
+	cause := ctx.Err()
+	if cause == nil {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			cause = context.DeadlineExceeded
+		case errors.Is(err, context.Canceled):
+			cause = context.Canceled
+		default:
+			return codes.OK, false
+		}
+	}
+	if errors.Is(cause, context.DeadlineExceeded) {
+		return codes.DeadlineExceeded, true
+	}
+	return codes.Canceled, true
 }
 
 func (c *chain) unaryTranslate(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {

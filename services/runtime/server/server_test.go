@@ -48,6 +48,10 @@ func (f *fakeNotify) EnqueueNotification(ctx context.Context, req *notifyv1.Enqu
 		return nil, errors.Join(errors.New("context"), errs.FailedPrecondition("LAST_ADMINISTRATOR", "last administrator"))
 	case "unknown":
 		return nil, errors.New("disk on fire at /var/secret")
+	case "wait":
+		// A handler that wraps its context's error as an internal one.
+		<-ctx.Done()
+		return nil, errs.Internal(fmt.Errorf("reading the outbox: %w", ctx.Err()))
 	}
 	return &notifyv1.EnqueueNotificationResponse{Id: "n1"}, nil
 }
@@ -269,5 +273,44 @@ func TestPlaintextOnlyOnLoopback(t *testing.T) {
 	cfg.NotifyAddr = "127.0.0.1:7104"
 	if _, err := New(cfg, zap.NewNop(), Options{}); err != nil {
 		t.Fatalf("loopback plaintext: %v", err)
+	}
+}
+
+// TestCallerDeadlineIsNotAnInternalError (issue 7 point 9): a call whose
+// client-set deadline (Grpc-Timeout) passes, or that its caller cancels,
+// ends as DEADLINE_EXCEEDED or CANCELLED in the log, never as an internal
+// error, even when the handler wrapped the context's error as one.
+func TestCallerDeadlineIsNotAnInternalError(t *testing.T) {
+	h := start(t, nil)
+	c := notifyv1.NewNotificationInternalServiceClient(h.conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.EnqueueNotification(ctx, validRequest("wait")); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("got %v, want DEADLINE_EXCEEDED", err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	if _, err := c.EnqueueNotification(ctx, validRequest("wait")); status.Code(err) != codes.Canceled {
+		t.Fatalf("got %v, want CANCELLED", err)
+	}
+	// The server sees whichever comes first, its own deadline or the
+	// client's cancellation at the same instant: either code is right.
+	ended := func() int {
+		n := 0
+		for _, e := range h.logs.FilterMessage("rpc").All() {
+			if code := e.ContextMap()["code"]; code == codes.DeadlineExceeded.String() || code == codes.Canceled.String() {
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(2 * time.Second); ended() < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := ended(); n != 2 {
+		t.Errorf("%d rpc lines with DEADLINE_EXCEEDED or CANCELLED, want 2: %v", n, h.logs.FilterMessage("rpc").All())
+	}
+	if n := h.logs.FilterLevelExact(zap.ErrorLevel).Len(); n != 0 {
+		t.Fatalf("%d error lines for calls the caller ended: %v", n, h.logs.FilterLevelExact(zap.ErrorLevel).All())
 	}
 }
