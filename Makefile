@@ -15,7 +15,7 @@ PROTOVALIDATE := github.com/bufbuild/protovalidate@v1.2.2
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build tools third-party generate lint format breaking check-generated vet test test-unit test-e2e run bench deploy-check clean
+.PHONY: all build tools third-party generate lint format breaking check-generated check-modules vet test test-unit test-e2e run bench deploy-check clean
 
 all: build
 
@@ -65,6 +65,12 @@ check-generated: generate
 	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
 	  echo "gen/ is stale: run 'make generate' and commit"; git status --porcelain -- gen; exit 1; fi
 
+## check-modules: every module builds on its own (GOWORK=off, replace lines
+## only to local modules) and its go.mod is tidy (direct requirements not
+## marked indirect)
+check-modules:
+	@for m in $(MODULES); do echo "GOWORK=off ./$$m"; (cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) mod tidy -diff); done
+
 vet:
 	@unformatted=$$(gofmt -l services gen tools); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	@for m in $(MODULES); do echo "go vet ./$$m/..."; (cd $$m && $(GO) vet ./...); done
@@ -82,7 +88,7 @@ test-e2e: build
 	cd services/e2e && VIGIL_BIN_DIR=$(BIN) $(GO) test -race -count=1 ./...
 
 ## test: everything CI checks
-test: check-generated lint breaking vet test-unit test-e2e deploy-check
+test: check-generated lint breaking check-modules vet test-unit test-e2e deploy-check
 
 ## run: start every service and the gateway on loopback
 run: build

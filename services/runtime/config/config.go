@@ -57,6 +57,9 @@ type Common struct {
 
 	// MetricsAddr serves /metrics for a gRPC service ("" disables it).
 	MetricsAddr string
+	// HealthAddr serves only grpc.health.v1, in plaintext, for probes that
+	// carry no client certificate (kubelet); "" disables it.
+	HealthAddr string
 
 	// TLS for gRPC: a server presents CertFile/KeyFile; clients trust CAFile.
 	// Without them gRPC is plaintext, which Complete allows only on loopback.
@@ -116,6 +119,7 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.VaultAddr, "vault-addr", DefaultVaultAddr, "vault gRPC address")
 	fs.StringVar(&c.NotifyAddr, "notify-addr", DefaultNotifyAddr, "notify gRPC address")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", DefaultMetricsAddrs[c.Service], "Prometheus /metrics listen address (empty: off)")
+	fs.StringVar(&c.HealthAddr, "health-addr", "", "plaintext listen address serving only the gRPC health service, for probes without a client certificate (empty: off)")
 	fs.StringVar(&c.TLSCertFile, "tls-cert-file", "", "gRPC server certificate (PEM)")
 	fs.StringVar(&c.TLSKeyFile, "tls-key-file", "", "gRPC server private key (PEM)")
 	fs.StringVar(&c.TLSCAFile, "tls-ca-file", "", "CA bundle that gRPC clients trust (PEM)")
@@ -185,7 +189,9 @@ func EnvName(flagName string) string {
 // Parse parses command-line args into fs, then fills every flag not given on
 // the command line from its VIGIL_* environment variable. Flags win over the
 // environment; a malformed environment value is an error, never ignored.
+// `-h` prints every flag with its variable (PrintUsage).
 func Parse(fs *flag.FlagSet, args []string) error {
+	fs.Usage = func() { PrintUsage(fs) }
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -203,6 +209,32 @@ func Parse(fs *flag.FlagSet, args []string) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// PrintUsage writes every flag of fs with the environment variable behind
+// it, its value type and default:
+//
+//	--data-dir string (VIGIL_DATA_DIR)
+//	    folder for this process's data files (default "./data")
+func PrintUsage(fs *flag.FlagSet) {
+	out := fs.Output()
+	fmt.Fprintf(out, "Usage of %s (each flag also read from its VIGIL_* variable; flags win):\n", fs.Name())
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if kind != "" {
+			line += " " + kind
+		}
+		line += " (" + EnvName(f.Name) + ")\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+			if kind == "string" {
+				line += fmt.Sprintf(" (default %q)", f.DefValue)
+			} else {
+				line += " (default " + f.DefValue + ")"
+			}
+		}
+		fmt.Fprintln(out, line)
+	})
 }
 
 // LoadCAPool reads a PEM bundle of trusted certificates.

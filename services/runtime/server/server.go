@@ -144,9 +144,10 @@ func (s *Server) MarkServing() {
 	}
 }
 
-// Run serves gRPC (and /metrics) until ctx ends, then shuts down in order:
-// health NOT_SERVING, GracefulStop bounded by the shutdown timeout, Stop,
-// metrics, then the closers (databases last).
+// Run serves gRPC (and /metrics, and the plaintext health port) until ctx
+// ends, then shuts down in order: health NOT_SERVING, GracefulStop bounded
+// by the shutdown timeout, Stop, the health port, metrics, then the
+// closers (databases last).
 func (s *Server) Run(ctx context.Context) error {
 	lis := s.opts.Listener
 	if lis == nil {
@@ -157,12 +158,29 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("listen %s: %w", addr, err)
 		}
 	}
+	var healthSrv *grpc.Server
+	var healthLis net.Listener
+	if s.cfg.HealthAddr != "" {
+		var err error
+		if healthLis, err = net.Listen("tcp", s.cfg.HealthAddr); err != nil {
+			_ = lis.Close()
+			s.runClosers()
+			return fmt.Errorf("listen health %s: %w", s.cfg.HealthAddr, err)
+		}
+		// Plaintext and nothing but grpc.health.v1: kubelet probes carry no
+		// client certificate, and health tells nothing secret.
+		healthSrv = grpc.NewServer(grpc.MaxRecvMsgSize(4 << 10))
+		healthpb.RegisterHealthServer(healthSrv, s.health)
+	}
 	var metricsSrv *http.Server
 	var metricsLis net.Listener
 	if s.cfg.MetricsAddr != "" && s.opts.Listener == nil {
 		var err error
 		if metricsLis, err = net.Listen("tcp", s.cfg.MetricsAddr); err != nil {
 			_ = lis.Close()
+			if healthLis != nil {
+				_ = healthLis.Close()
+			}
 			s.runClosers()
 			return fmt.Errorf("listen metrics %s: %w", s.cfg.MetricsAddr, err)
 		}
@@ -170,10 +188,14 @@ func (s *Server) Run(ctx context.Context) error {
 		mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	}
-	s.log.Info("serving", zap.String("grpc", lis.Addr().String()), zap.String("metrics", s.cfg.MetricsAddr))
+	s.log.Info("serving", zap.String("grpc", lis.Addr().String()), zap.String("metrics", s.cfg.MetricsAddr),
+		zap.String("health", s.cfg.HealthAddr))
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.grpc.Serve(lis) })
+	if healthSrv != nil {
+		g.Go(func() error { return healthSrv.Serve(healthLis) })
+	}
 	if metricsSrv != nil {
 		g.Go(func() error {
 			if err := metricsSrv.Serve(metricsLis); !errors.Is(err, http.ErrServerClosed) {
@@ -184,7 +206,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	g.Go(func() error {
 		<-gctx.Done()
-		s.shutdown(metricsSrv)
+		s.shutdown(metricsSrv, healthSrv)
 		return nil
 	})
 	err := g.Wait()
@@ -195,7 +217,7 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-func (s *Server) shutdown(metricsSrv *http.Server) {
+func (s *Server) shutdown(metricsSrv *http.Server, healthSrv *grpc.Server) {
 	s.log.Info("shutting down")
 	s.health.Shutdown()
 	done := make(chan struct{})
@@ -211,6 +233,9 @@ func (s *Server) shutdown(metricsSrv *http.Server) {
 		s.log.Warn("graceful stop timed out; forcing", zap.Duration("timeout", s.cfg.ShutdownTimeout))
 		s.grpc.Stop()
 		<-done
+	}
+	if healthSrv != nil {
+		healthSrv.Stop() // probes saw NOT_SERVING during the drain
 	}
 	if metricsSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/config"
@@ -64,5 +66,38 @@ func TestTLS(t *testing.T) {
 	defer anonymous.Close()
 	if _, err := healthpb.NewHealthClient(anonymous).Check(cctx, &healthpb.HealthCheckRequest{}); err == nil {
 		t.Fatal("a client without a certificate must not reach a server that has a CA (mutual TLS)")
+	}
+}
+
+// TestHealthPort: with health-addr set, a plaintext port answers the gRPC
+// health service, and only it, while the service port requires a client
+// certificate (kubelet probes carry none).
+func TestHealthPort(t *testing.T) {
+	files, err := pki.Ensure(filepath.Join(t.TempDir(), "tls"), Notify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthAddr := free.Addr().String()
+	_ = free.Close()
+	cfg := mtlsConfig(files, Notify)
+	cfg.HealthAddr = healthAddr
+	addr := tlsServer(t, cfg)
+
+	conn := dialTLS(t, healthAddr, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("plaintext health port: %v %v", resp, err)
+	}
+	if err := enqueue(conn); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("an internal method on the health port: %v, want UNIMPLEMENTED (health only)", err)
+	}
+	if _, err := healthpb.NewHealthClient(dialTLS(t, addr, nil)).Check(ctx, &healthpb.HealthCheckRequest{}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("plaintext health on the service port: %v, want refused", err)
 	}
 }
