@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/vigil/vigil/services/runtime/config"
+	"github.com/vigil/vigil/services/runtime/telemetry"
 )
 
 // Dial returns a lazily-connecting client for target (host:port). With a CA
@@ -28,7 +29,7 @@ func Dial(cfg *config.Common, target string, extra ...grpc.DialOption) (*grpc.Cl
 	if err != nil {
 		return nil, err
 	}
-	opts := append([]grpc.DialOption{
+	opts := append(telemetry.DialOptions(cfg),
 		grpc.WithTransportCredentials(creds),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 		// Peers on one machine or cluster come back fast after a restart:
@@ -39,7 +40,8 @@ func Dial(cfg *config.Common, target string, extra ...grpc.DialOption) (*grpc.Cl
 		}),
 		grpc.WithChainUnaryInterceptor(forwardUnary),
 		grpc.WithChainStreamInterceptor(forwardStream),
-	}, extra...)
+	)
+	opts = append(opts, extra...)
 	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", target, err)

@@ -25,19 +25,15 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/logging"
 )
 
 // RequestIDKey is the metadata key (and, at the gateway, the HTTP header
 // X-Request-Id) that carries a request's id across every hop.
 const RequestIDKey = "x-request-id"
 
-type requestIDCtxKey struct{}
-
 // RequestID returns the request id of ctx, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDCtxKey{}).(string)
-	return id
-}
+func RequestID(ctx context.Context) string { return logging.RequestID(ctx) }
 
 // Authenticator is the authentication hook of the chain. It returns the
 // context the handler sees (carrying the caller's identity) or an error,
@@ -90,8 +86,7 @@ func (c *chain) stream() []grpc.StreamServerInterceptor {
 }
 
 func (c *chain) recovered(ctx context.Context, p any) error {
-	c.log.Error("panic in handler", zap.Any("panic", p), zap.String("request_id", RequestID(ctx)),
-		zap.ByteString("stack", debug.Stack()))
+	c.log.Error("panic in handler", append(logging.Fields(ctx), zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))...)
 	return status.Error(codes.Internal, "internal error")
 }
 
@@ -108,7 +103,7 @@ func withRequestID(ctx context.Context) context.Context {
 		id = NewRequestID()
 	}
 	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDKey, id))
-	ctx = context.WithValue(ctx, requestIDCtxKey{}, id)
+	ctx = logging.WithRequestID(ctx, id)
 	return metadata.AppendToOutgoingContext(ctx, RequestIDKey, id)
 }
 
@@ -143,12 +138,11 @@ func (c *chain) streamRequestID(srv any, ss grpc.ServerStream, _ *grpc.StreamSer
 
 func (c *chain) logCall(ctx context.Context, method string, start time.Time, req any, err error) {
 	code := status.Code(err)
-	fields := []zap.Field{
+	fields := append(logging.Fields(ctx),
 		zap.String("method", method),
 		zap.String("code", code.String()),
 		zap.Duration("duration", time.Since(start)),
-		zap.String("request_id", RequestID(ctx)),
-	}
+	)
 	if p, ok := peer.FromContext(ctx); ok {
 		fields = append(fields, zap.Stringer("peer", p.Addr))
 	}
@@ -233,10 +227,10 @@ func (c *chain) translate(ctx context.Context, err error) error {
 			// The caller cancelled or its deadline (e.g. a client-set
 			// Grpc-Timeout) passed: not a fault of the service, whatever
 			// the handler wrapped the context's error in (issue 7 point 9).
-			c.log.Debug("call ended by its caller", zap.Error(err), zap.String("request_id", RequestID(ctx)))
+			c.log.Debug("call ended by its caller", append(logging.Fields(ctx), zap.Error(err))...)
 			return status.Error(code, code.String())
 		}
-		c.log.Error("internal error", zap.Error(err), zap.String("request_id", RequestID(ctx)))
+		c.log.Error("internal error", append(logging.Fields(ctx), zap.Error(err))...)
 	}
 	return st.Err()
 }

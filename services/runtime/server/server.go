@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/vigil/vigil/services/runtime/config"
+	"github.com/vigil/vigil/services/runtime/telemetry"
 )
 
 // Options configure a Server beyond the common configuration.
@@ -75,13 +76,13 @@ func New(cfg *config.Common, log *zap.Logger, opts Options) (*Server, error) {
 		log.Warn("TLS without tls-ca-file: callers present no certificate, so internal methods are refused")
 	}
 	c := &chain{log: log, metrics: metrics, auth: opts.Auth, validator: validator, callers: newCallerCheck(cfg.Service, inProcess)}
-	serverOpts := []grpc.ServerOption{
+	serverOpts := append(telemetry.ServerOptions(cfg),
 		grpc.ChainUnaryInterceptor(c.unary()...),
 		grpc.ChainStreamInterceptor(c.stream()...),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.MaxRecvMsgSize(4 << 20),
-	}
+		grpc.MaxRecvMsgSize(4<<20),
+	)
 	if creds != nil {
 		serverOpts = append(serverOpts, grpc.Creds(creds))
 	}

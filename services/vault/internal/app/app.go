@@ -15,6 +15,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/config"
 	"github.com/vigil/vigil/services/runtime/server"
 	"github.com/vigil/vigil/services/runtime/storage"
+	"github.com/vigil/vigil/services/runtime/telemetry"
 )
 
 // Config is vault's configuration.
@@ -54,6 +55,7 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	srv.OnClose(telemetry.Setup(&cfg.Common, log))
 	db, err := storage.OpenBolt(filepath.Join(cfg.ServiceDataDir(), "vault.db"))
 	if err != nil {
 		return err
