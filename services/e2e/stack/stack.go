@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"time"
 
+	"gopkg.in/natefinch/lumberjack.v2"
+
 	"github.com/vigil/vigil/services/runtime/pki"
 	"github.com/vigil/vigil/services/runtime/secrets"
 )
@@ -55,10 +57,17 @@ type Options struct {
 	// PublicURL is VIGIL_PUBLIC_URL, the base of links in e-mails. Empty:
 	// the environment's VIGIL_PUBLIC_URL, else the gateway's address.
 	PublicURL string
-	// Env is added to every process's environment (VIGIL_SMTP_ADDR, …).
-	Env []string
+	// Env is added to every process's environment (VIGIL_SMTP_ADDR, …);
+	// ProcessEnv to one process's (after Env).
+	Env        []string
+	ProcessEnv map[string][]string
 	// ReadyTimeout bounds the wait for /readyz.
 	ReadyTimeout time.Duration
+	// LogMaxMB bounds one log file (default 50 MiB): past it the file is
+	// rotated, and LogBackups (default 3) rotated files are kept, so that a
+	// process never holds more than (1+LogBackups)×LogMaxMB of logs.
+	LogMaxMB   int
+	LogBackups int
 }
 
 // FreePorts fills the addresses with unused loopback ports, so that several
@@ -203,7 +212,8 @@ func (s *Stack) env(name string) []string {
 	if h, ok := s.opts.HealthAddrs[name]; ok {
 		env = append(env, "VIGIL_HEALTH_ADDR="+h)
 	}
-	return append(env, s.opts.Env...)
+	env = append(env, s.opts.Env...)
+	return append(env, s.opts.ProcessEnv[name]...)
 }
 
 // ClientTLS is a client configuration with the certificate of process name
@@ -220,12 +230,28 @@ func upper(s string) string {
 	return string(b)
 }
 
+// LogFile is where a process's output goes (rotated files beside it).
+func (s *Stack) LogFile(name string) string {
+	return filepath.Join(s.opts.DataDir, "logs", name+".log")
+}
+
+// newLog opens a process's log: appended to, rotated by size, bounded in
+// number (lumberjack). The process writes to a pipe that the launcher
+// copies into it.
+func (s *Stack) newLog(name string) *lumberjack.Logger {
+	maxMB, backups := s.opts.LogMaxMB, s.opts.LogBackups
+	if maxMB <= 0 {
+		maxMB = 50
+	}
+	if backups <= 0 {
+		backups = 3
+	}
+	return &lumberjack.Logger{Filename: s.LogFile(name), MaxSize: maxMB, MaxBackups: backups}
+}
+
 // StartProcess starts (or restarts) one process by name.
 func (s *Stack) StartProcess(name string) error {
-	logf, err := os.OpenFile(filepath.Join(s.opts.DataDir, "logs", name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
+	logf := s.newLog(name)
 	cmd := exec.Command(filepath.Join(s.opts.BinDir, "vigil-"+name))
 	cmd.Env = s.env(name)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -275,6 +301,19 @@ func (s *Stack) WaitReady(ctx context.Context) error {
 		}
 	}
 }
+
+// PID is the process id of a running process, or 0.
+func (s *Stack) PID(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.procs[name]; ok {
+		return p.cmd.Process.Pid
+	}
+	return 0
+}
+
+// HTTPAddr is the gateway's address.
+func (s *Stack) HTTPAddr() string { return s.opts.HTTPAddr }
 
 // Addr is the gRPC address of a service.
 func (s *Stack) Addr(name string) string { return s.opts.Addrs[name] }

@@ -1,9 +1,12 @@
 package stack
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigil/vigil/services/runtime/pki"
 )
@@ -50,5 +53,49 @@ func TestEachProcessGetsItsOwnListeners(t *testing.T) {
 		if got := lookup(env, "VIGIL_PUBLIC_URL"); got[len(got)-1] != "https://vigil.example.test" {
 			t.Errorf("%s: VIGIL_PUBLIC_URL %v, want the operator's", tc.name, got)
 		}
+	}
+}
+
+// TestLogsAreBounded (issue 14): a process's log rotates by size and keeps
+// a bounded number of old files, so that `make run` under load never fills
+// the disk.
+func TestLogsAreBounded(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s := &Stack{opts: Options{DataDir: dir, LogMaxMB: 1, LogBackups: 2}}
+	w := s.newLog("identity")
+	line := []byte(strings.Repeat("x", 1023) + "\n")
+	for i := 0; i < 6*1024; i++ { // 6 MiB through a 1 MiB bound
+		if _, err := w.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	deadline := time.Now().Add(5 * time.Second) // old backups are removed in the background
+	for {
+		entries, _ := os.ReadDir(filepath.Join(dir, "logs"))
+		total = 0
+		for _, e := range entries {
+			info, _ := e.Info()
+			total += info.Size()
+			if info.Mode().Perm() != 0o600 {
+				t.Fatalf("%s: mode %v, want 0600", e.Name(), info.Mode())
+			}
+		}
+		if len(entries) <= 3 || time.Now().After(deadline) {
+			if len(entries) > 3 {
+				t.Fatalf("%d log files, want at most 3 (the file and 2 backups)", len(entries))
+			}
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if total > 3<<20 {
+		t.Fatalf("%d bytes of logs, want at most 3 MiB", total)
 	}
 }

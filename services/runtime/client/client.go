@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/vigil/vigil/services/runtime/config"
+	"github.com/vigil/vigil/services/runtime/logging"
 	"github.com/vigil/vigil/services/runtime/telemetry"
 )
 
@@ -86,28 +87,36 @@ func clientCredentials(cfg *config.Common, target string) (credentials.Transport
 	return credentials.NewTLS(conf), nil
 }
 
-// forwardedKeys are the incoming metadata keys a service passes on when it
-// calls another on behalf of its caller.
-var forwardedKeys = []string{"authorization", "x-request-id"}
-
-// forward copies the caller's credentials and request id from the incoming
-// context to the outgoing one, unless the caller set them explicitly.
+// forward passes the call's request id (runtime/logging, set by the
+// server's chain, else the incoming one) and the caller's credentials (incoming authorization)
+// on to the outgoing call, unless the caller set them explicitly.
 func forward(ctx context.Context) context.Context {
-	in, ok := metadata.FromIncomingContext(ctx)
-	if !ok {
+	id := logging.RequestID(ctx)
+	if id == "" {
+		if v := metadata.ValueFromIncomingContext(ctx, requestIDKey); len(v) > 0 {
+			id = v[0]
+		}
+	}
+	auth := metadata.ValueFromIncomingContext(ctx, "authorization")
+	if id == "" && len(auth) == 0 {
 		return ctx
 	}
 	out, _ := metadata.FromOutgoingContext(ctx)
-	for _, k := range forwardedKeys {
-		if len(out.Get(k)) > 0 {
-			continue
-		}
-		if v := in.Get(k); len(v) > 0 {
-			ctx = metadata.AppendToOutgoingContext(ctx, k, v[0])
-		}
+	var kv []string
+	if id != "" && len(out.Get(requestIDKey)) == 0 {
+		kv = append(kv, requestIDKey, id)
 	}
-	return ctx
+	if len(auth) > 0 && len(out.Get("authorization")) == 0 {
+		kv = append(kv, "authorization", auth[0])
+	}
+	if len(kv) == 0 {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, kv...)
 }
+
+// requestIDKey is server.RequestIDKey (client cannot import server).
+const requestIDKey = "x-request-id"
 
 func forwardUnary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	return invoker(forward(ctx), method, req, reply, cc, opts...)

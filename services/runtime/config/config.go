@@ -60,6 +60,9 @@ type Common struct {
 	// HealthAddr serves only grpc.health.v1, in plaintext, for probes that
 	// carry no client certificate (kubelet); "" disables it.
 	HealthAddr string
+	// DebugAddr serves Go's profiler (/debug/pprof/) on a loopback address,
+	// for `make bench`; "" disables it.
+	DebugAddr string
 
 	// TLS for gRPC: a server presents CertFile/KeyFile; clients trust CAFile.
 	// Without them gRPC is plaintext, which Complete allows only on loopback.
@@ -69,6 +72,9 @@ type Common struct {
 
 	// ShutdownTimeout bounds GracefulStop before Stop is forced.
 	ShutdownTimeout time.Duration
+	// SlowCallThreshold: a call that takes longer is logged at info;
+	// quicker successful calls at debug (issue 14).
+	SlowCallThreshold time.Duration
 
 	// SecretKeyFile is the key that encrypts secrets at rest (runtime/secrets).
 	SecretKeyFile string
@@ -119,11 +125,13 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.VaultAddr, "vault-addr", DefaultVaultAddr, "vault gRPC address")
 	fs.StringVar(&c.NotifyAddr, "notify-addr", DefaultNotifyAddr, "notify gRPC address")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", DefaultMetricsAddrs[c.Service], "Prometheus /metrics listen address (empty: off)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", "", "loopback listen address serving Go's profiler at /debug/pprof/ (empty: off)")
 	fs.StringVar(&c.HealthAddr, "health-addr", "", "plaintext listen address serving only the gRPC health service, for probes without a client certificate (empty: off)")
 	fs.StringVar(&c.TLSCertFile, "tls-cert-file", "", "gRPC server certificate (PEM)")
 	fs.StringVar(&c.TLSKeyFile, "tls-key-file", "", "gRPC server private key (PEM)")
 	fs.StringVar(&c.TLSCAFile, "tls-ca-file", "", "CA bundle that gRPC clients trust (PEM)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "graceful shutdown deadline")
+	fs.DurationVar(&c.SlowCallThreshold, "slow-call-threshold", 500*time.Millisecond, "calls slower than this are logged at info; other successful calls at debug (0: every call at info)")
 	fs.StringVar(&c.SecretKeyFile, "secret-key-file", "", "key that encrypts secrets at rest: 32 random bytes, hex (openssl rand -hex 32)")
 	fs.Var(&c.PlatformAdmins, "platform-admins", "comma-separated e-mails of the platform administrators")
 	fs.Var(&c.CORSAllowedOrigins, "cors-allowed-origins", "comma-separated browser origins the gateway allows (none by default)")
@@ -145,6 +153,9 @@ func (c *Common) Complete() error {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("tls-cert-file and tls-key-file go together")
+	}
+	if c.DebugAddr != "" && !IsLoopback(c.DebugAddr) {
+		return errors.New("debug-addr: must be a loopback address (the profiler shows the process's memory)")
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -78,9 +79,13 @@ type harness struct {
 
 func start(t *testing.T, auth Authenticator) *harness {
 	t.Helper()
-	core, logs := observer.New(zap.DebugLevel)
+	return startWith(t, auth, &config.Common{Service: "notify", ShutdownTimeout: 2 * time.Second}, zap.DebugLevel)
+}
+
+func startWith(t *testing.T, auth Authenticator, cfg *config.Common, level zapcore.Level) *harness {
+	t.Helper()
+	core, logs := observer.New(level)
 	lis := bufconn.Listen(1 << 20)
-	cfg := &config.Common{Service: "notify", ShutdownTimeout: 2 * time.Second}
 	srv, err := New(cfg, zap.New(core), Options{Listener: lis, Auth: auth,
 		ServiceNames: []string{notifyv1.NotificationInternalService_ServiceDesc.ServiceName}})
 	if err != nil {
@@ -181,15 +186,22 @@ func TestRequestIDPropagates(t *testing.T) {
 	if _, err := c.EnqueueNotification(ctx, validRequest("ok"), grpc.Header(&header)); err != nil {
 		t.Fatal(err)
 	}
-	if h.fake.seenRequestID != "req-123" || header.Get(RequestIDKey)[0] != "req-123" {
-		t.Fatalf("handler saw %q, header %v; want req-123", h.fake.seenRequestID, header)
+	if h.fake.seenRequestID != "req-123" {
+		t.Fatalf("handler saw %q; want req-123", h.fake.seenRequestID)
 	}
 	ctx = metadata.AppendToOutgoingContext(context.Background(), RequestIDKey, "bad id")
-	if _, err := c.EnqueueNotification(ctx, validRequest("ok")); err != nil {
+	if _, err := c.EnqueueNotification(ctx, validRequest("ok"), grpc.Header(&header)); err != nil {
 		t.Fatal(err)
 	}
-	if id := h.fake.seenRequestID; id == "bad id" || len(id) != 32 {
-		t.Fatalf("an unsafe request id must be replaced, got %q", id)
+	if id := h.fake.seenRequestID; id == "bad id" || len(id) != 32 || header.Get(RequestIDKey)[0] != id {
+		t.Fatalf("an unsafe request id must be replaced and the new one echoed, got %q, header %v", id, header)
+	}
+	prev := h.fake.seenRequestID
+	if _, err := c.EnqueueNotification(context.Background(), validRequest("ok")); err != nil {
+		t.Fatal(err)
+	}
+	if id := h.fake.seenRequestID; id == prev || len(id) != 32 {
+		t.Fatalf("each call without an id gets a new one: %q after %q", id, prev)
 	}
 }
 
@@ -312,5 +324,77 @@ func TestCallerDeadlineIsNotAnInternalError(t *testing.T) {
 	}
 	if n := h.logs.FilterLevelExact(zap.ErrorLevel).Len(); n != 0 {
 		t.Fatalf("%d error lines for calls the caller ended: %v", n, h.logs.FilterLevelExact(zap.ErrorLevel).All())
+	}
+}
+
+// TestCallLogLevels (issue 14): at info, a quick successful call writes
+// nothing; an error, and a call slower than the threshold, write their one
+// line; at debug every call is logged.
+func TestCallLogLevels(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		slow      time.Duration
+		level     zapcore.Level
+		key       string
+		wantLines int
+	}{
+		{"quick success at info", time.Hour, zap.InfoLevel, "ok", 0},
+		{"error at info", time.Hour, zap.InfoLevel, "not-found", 1},
+		{"slow success at info", time.Nanosecond, zap.InfoLevel, "ok", 1},
+		{"quick success at debug", time.Hour, zap.DebugLevel, "ok", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startWith(t, nil, &config.Common{Service: "notify", ShutdownTimeout: 2 * time.Second, SlowCallThreshold: tc.slow}, tc.level)
+			_, _ = notifyv1.NewNotificationInternalServiceClient(h.conn).EnqueueNotification(context.Background(), validRequest(tc.key))
+			if n := h.logs.FilterMessage("rpc").Len(); n != tc.wantLines {
+				t.Fatalf("%d rpc lines, want %d: %v", n, tc.wantLines, h.logs.All())
+			}
+		})
+	}
+}
+
+// TestMetricsPerMethod: the per-method series keep the names dashboards
+// use, count each call once under its final code, and time it.
+func TestMetricsPerMethod(t *testing.T) {
+	h := start(t, nil)
+	c := notifyv1.NewNotificationInternalServiceClient(h.conn)
+	_, _ = c.EnqueueNotification(context.Background(), validRequest("ok"))
+	_, _ = c.EnqueueNotification(context.Background(), validRequest("ok"))
+	_, _ = c.EnqueueNotification(context.Background(), validRequest("not-found"))
+	families, err := h.srv.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["grpc_method"] != "EnqueueNotification" || labels["grpc_service"] != "vigil.notify.v1.NotificationInternalService" || labels["grpc_type"] != "unary" {
+				continue
+			}
+			key := f.GetName()
+			if code := labels["grpc_code"]; code != "" {
+				key += "/" + code
+			}
+			switch {
+			case m.GetCounter() != nil:
+				got[key] = m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				got[key] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	want := map[string]float64{
+		"grpc_server_started_total": 3, "grpc_server_handled_total/OK": 2, "grpc_server_handled_total/NotFound": 1,
+		"grpc_server_handled_total/Internal": 0, "grpc_server_msg_received_total": 3, "grpc_server_msg_sent_total": 2,
+		"grpc_server_handling_seconds": 3,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
+		}
 	}
 }
