@@ -302,16 +302,6 @@ func (s *Stack) WaitReady(ctx context.Context) error {
 	}
 }
 
-// PID is the process id of a running process, or 0.
-func (s *Stack) PID(name string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p, ok := s.procs[name]; ok {
-		return p.cmd.Process.Pid
-	}
-	return 0
-}
-
 // HTTPAddr is the gateway's address.
 func (s *Stack) HTTPAddr() string { return s.opts.HTTPAddr }
 

@@ -205,16 +205,28 @@ func (c *chain) streamLogging(srv any, ss grpc.ServerStream, info *grpc.StreamSe
 
 func (c *chain) unaryCaller(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	if err := c.callers.check(ctx, info.FullMethod); err != nil {
-		return nil, c.translate(ctx, err)
+		return nil, c.refused(ctx, info.FullMethod, err)
 	}
 	return h(ctx, req)
 }
 
 func (c *chain) streamCaller(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 	if err := c.callers.check(ss.Context(), info.FullMethod); err != nil {
-		return c.translate(ss.Context(), err)
+		return c.refused(ss.Context(), info.FullMethod, err)
 	}
 	return h(srv, ss)
+}
+
+// refused logs an internal call the caller table refused, at warn: a
+// misconfigured service or someone trying, either worth a look.
+func (c *chain) refused(ctx context.Context, method string, err error) error {
+	caller, _ := ServiceIdentity(ctx)
+	fields := append(logging.Fields(ctx), zap.String("method", method), zap.String("calling_service", caller), zap.Error(err))
+	if p, ok := peer.FromContext(ctx); ok {
+		fields = append(fields, zap.Stringer("peer", p.Addr))
+	}
+	c.log.Warn("internal call refused", fields...)
+	return c.translate(ctx, err)
 }
 
 func (c *chain) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {

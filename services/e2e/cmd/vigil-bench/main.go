@@ -150,7 +150,7 @@ func run(o options) error {
 	measure := func(sc scenario) (result, error) {
 		before := map[string]time.Duration{}
 		for _, p := range sc.procs {
-			before[p] = cpuTime(s.PID(p))
+			before[p] = cpuTime(s.Pid(p))
 		}
 		r, err := sc.run(ctx)
 		if err != nil {
@@ -159,7 +159,7 @@ func run(o options) error {
 		r.cpu = map[string]time.Duration{}
 		for _, p := range sc.procs {
 			if r.count > 0 {
-				r.cpu[p] = (cpuTime(s.PID(p)) - before[p]) / time.Duration(r.count)
+				r.cpu[p] = (cpuTime(s.Pid(p)) - before[p]) / time.Duration(r.count)
 			}
 		}
 		if r.count > 0 {
@@ -226,7 +226,7 @@ func run(o options) error {
 	fmt.Println()
 	var rss []string
 	for _, p := range stack.Processes {
-		rss = append(rss, fmt.Sprintf("%s %d MiB", p, rssMiB(s.PID(p))))
+		rss = append(rss, fmt.Sprintf("%s %d MiB", p, rssMiB(s.Pid(p))))
 	}
 	fmt.Println("RSS after the load: " + strings.Join(rss, ", "))
 	for _, p := range []string{"identity", "gateway"} {
