@@ -57,7 +57,7 @@ var internalCallers = map[string]map[string][]string{
 		directoryv1.DirectoryInternalService_ListSupplierCompanies_FullMethodName: {Vault},
 		directoryv1.DirectoryInternalService_ListCustomerCompanies_FullMethodName: {Vault},
 		directoryv1.DirectoryInternalService_ListReferences_FullMethodName:        {Vault, Notify},
-		directoryv1.DirectoryInternalService_GetEmployee_FullMethodName:           {Vault},
+		directoryv1.DirectoryInternalService_GetEmployee_FullMethodName:           {Vault, Notify},
 		directoryv1.DirectoryInternalService_ListProjectEmployees_FullMethodName:  {Vault},
 		directoryv1.DirectoryInternalService_BatchGetCompanies_FullMethodName:     {Vault, Notify},
 		directoryv1.DirectoryInternalService_GetProject_FullMethodName:            {Vault},

@@ -17,8 +17,8 @@ import (
 
 	"github.com/vigil/vigil/gen/openapi"
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
-	"github.com/vigil/vigil/services/gateway/internal/telemetry"
 	"github.com/vigil/vigil/services/runtime/client"
+	"github.com/vigil/vigil/services/runtime/telemetry"
 )
 
 // upstream is one gRPC service behind the gateway.
