@@ -61,10 +61,12 @@ func Setup(cfg *config.Common, log *zap.Logger) func() error {
 // install sets the global tracer provider with the given span processing
 // (tests pass a synchronous in-memory exporter) and the propagators.
 func install(cfg *config.Common, log *zap.Logger, processing sdktrace.TracerProviderOption) func() error {
-	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
+	// Schemaless, so that merging with the SDK's default resource (whose
+	// schema version may differ) cannot fail and lose the service's name.
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
 		semconv.ServiceName("vigil-"+cfg.Service), semconv.ServiceNamespace("vigil")))
 	if err != nil {
-		res = resource.Default()
+		res = resource.NewSchemaless(semconv.ServiceName("vigil-" + cfg.Service))
 	}
 	tp := sdktrace.NewTracerProvider(processing, sdktrace.WithResource(res))
 	otel.SetTracerProvider(tp)

@@ -77,6 +77,9 @@ func TestTraceCrossesGRPCAndReachesTheLog(t *testing.T) {
 	if serverSpan.SpanContext.TraceID() != traceID || serverSpan.Name != "vigil.notify.v1.NotificationService/ListMyNotifications" {
 		t.Fatalf("server span %q in trace %s, want ListMyNotifications in the caller's trace %s", serverSpan.Name, serverSpan.SpanContext.TraceID(), traceID)
 	}
+	if name, _ := serverSpan.Resource.Set().Value("service.name"); name.AsString() != "vigil-notify" {
+		t.Fatalf("spans' service.name %q, want vigil-notify", name.AsString())
+	}
 	for _, s := range exp.GetSpans() {
 		if s.Name == "grpc.health.v1.Health/Check" {
 			t.Error("health checks must not be traced")
