@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	eventsv1 "github.com/vigil/vigil/gen/vigil/events/v1"
 )
 
