@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -33,11 +34,20 @@ import (
 // exercise every path of the chain.
 type fakeNotify struct {
 	notifyv1.UnimplementedNotificationInternalServiceServer
-	seenRequestID string
+	mu   sync.Mutex
+	seen string // the request id the handler last saw
+}
+
+func (f *fakeNotify) seenRequestID() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.seen
 }
 
 func (f *fakeNotify) EnqueueNotification(ctx context.Context, req *notifyv1.EnqueueNotificationRequest) (*notifyv1.EnqueueNotificationResponse, error) {
-	f.seenRequestID = RequestID(ctx)
+	f.mu.Lock()
+	f.seen = RequestID(ctx)
+	f.mu.Unlock()
 	switch req.GetIdempotencyKey() {
 	case "panic":
 		panic("boom")
@@ -186,21 +196,21 @@ func TestRequestIDPropagates(t *testing.T) {
 	if _, err := c.EnqueueNotification(ctx, validRequest("ok"), grpc.Header(&header)); err != nil {
 		t.Fatal(err)
 	}
-	if h.fake.seenRequestID != "req-123" {
-		t.Fatalf("handler saw %q; want req-123", h.fake.seenRequestID)
+	if h.fake.seenRequestID() != "req-123" {
+		t.Fatalf("handler saw %q; want req-123", h.fake.seenRequestID())
 	}
 	ctx = metadata.AppendToOutgoingContext(context.Background(), RequestIDKey, "bad id")
 	if _, err := c.EnqueueNotification(ctx, validRequest("ok"), grpc.Header(&header)); err != nil {
 		t.Fatal(err)
 	}
-	if id := h.fake.seenRequestID; id == "bad id" || len(id) != 32 || header.Get(RequestIDKey)[0] != id {
+	if id := h.fake.seenRequestID(); id == "bad id" || len(id) != 32 || header.Get(RequestIDKey)[0] != id {
 		t.Fatalf("an unsafe request id must be replaced and the new one echoed, got %q, header %v", id, header)
 	}
-	prev := h.fake.seenRequestID
+	prev := h.fake.seenRequestID()
 	if _, err := c.EnqueueNotification(context.Background(), validRequest("ok")); err != nil {
 		t.Fatal(err)
 	}
-	if id := h.fake.seenRequestID; id == prev || len(id) != 32 {
+	if id := h.fake.seenRequestID(); id == prev || len(id) != 32 {
 		t.Fatalf("each call without an id gets a new one: %q after %q", id, prev)
 	}
 }
@@ -212,7 +222,7 @@ func TestAuthRunsBeforeValidationAndHandler(t *testing.T) {
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("got %v, want Unauthenticated before validation", err)
 	}
-	if h.fake.seenRequestID != "" {
+	if h.fake.seenRequestID() != "" {
 		t.Fatal("the handler ran for an unauthenticated call")
 	}
 	// Health stays open to probes without credentials.
