@@ -15,7 +15,7 @@ PROTOVALIDATE := github.com/bufbuild/protovalidate@v1.2.2
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build tools third-party generate lint format breaking check-generated vet test test-unit test-e2e run bench deploy-check clean
+.PHONY: all build tools third-party generate lint format breaking check-generated check-modules vet test test-unit test-e2e run bench bench-go bench-hot bench-tools deploy-check clean
 
 all: build
 
@@ -65,6 +65,12 @@ check-generated: generate
 	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
 	  echo "gen/ is stale: run 'make generate' and commit"; git status --porcelain -- gen; exit 1; fi
 
+## check-modules: every module builds on its own (GOWORK=off, replace lines
+## only to local modules) and its go.mod is tidy (direct requirements not
+## marked indirect)
+check-modules:
+	@for m in $(MODULES); do echo "GOWORK=off ./$$m"; (cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) mod tidy -diff); done
+
 vet:
 	@unformatted=$$(gofmt -l services gen tools); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	@for m in $(MODULES); do echo "go vet ./$$m/..."; (cd $$m && $(GO) vet ./...); done
@@ -82,20 +88,43 @@ test-e2e: build
 	cd services/e2e && VIGIL_BIN_DIR=$(BIN) $(GO) test -race -count=1 ./...
 
 ## test: everything CI checks
-test: check-generated lint breaking vet test-unit test-e2e deploy-check
+test: check-generated lint breaking check-modules vet test-unit test-e2e deploy-check
 
 ## run: start every service and the gateway on loopback
 run: build
 	@cd services/e2e && $(GO) build -o $(BIN)/vigil-run ./cmd/vigil-run
 	@VIGIL_BIN_DIR=$(BIN) $(BIN)/vigil-run
 
-## bench: every Go benchmark (BENCH selects, BENCHTIME sets the time); each
-## reports its figures against a baseline measured in the same run. The
-## end-to-end module's benchmarks run the built binaries through the gateway.
+## bench: every Go benchmark (BENCH selects, BENCHTIME sets the time), then
+## the hot path on real sockets (bench-hot); each reports its figures
+## against a baseline measured in the same run. The end-to-end module's
+## benchmarks run the built binaries through the gateway.
 BENCH     ?= .
 BENCHTIME ?= 1s
-bench: build
+bench: bench-go bench-hot
+
+bench-go: build
 	@for m in $(MODULES); do (cd $$m && VIGIL_BIN_DIR=$(BIN) $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -timeout 60m ./... | grep -Ev '^(PASS|\?|ok |goos|goarch|cpu|pkg)' || true); done
+
+## bench-hot: the suite as `make run` starts it, loaded by ghz and wrk (50
+## clients, BENCH_ROUNDS rounds of BENCH_DURATION per scenario, order
+## alternating): GetMe against a health check over gRPC, GET /v1/me through
+## the gateway against GetMe direct; medians, p99, CPU per request per
+## process, RSS; CPU profiles of every process in BENCH_PROFILES
+BENCH_ROUNDS   ?= 7
+BENCH_DURATION ?= 5s
+BENCH_PROFILES ?= .bench/profiles
+bench-hot: build bench-tools
+	@cd services/e2e && $(GO) build -o $(BIN)/vigil-bench ./cmd/vigil-bench
+	$(BIN)/vigil-bench -bin $(BIN) -ghz $(BIN)/ghz -wrk wrk -rounds $(BENCH_ROUNDS) -d $(BENCH_DURATION) -profile $(BENCH_PROFILES)
+
+## bench-tools: the load generators: ghz (pinned, go install into .bin/),
+## wrk (Debian package)
+GHZ_VERSION := v0.93.0
+bench-tools:
+	@mkdir -p $(BIN)
+	@test -x $(BIN)/ghz || GOBIN=$(BIN) $(TOOLS_GO) install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+	@command -v wrk >/dev/null || apt-get install -y wrk >/dev/null 2>&1 || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 
 ## deploy-check: render deploy/k8s (kustomize, pinned) and check it offline:
 ## every object against the Kubernetes API schemas (kubeconform, strict, with
@@ -112,4 +141,4 @@ deploy-check: tools
 	  -dockerfile deploy/Dockerfile -dockerignore .dockerignore -dashboard deploy/grafana/vigil.json
 
 clean:
-	rm -rf $(BIN) $(THIRD) .build
+	rm -rf $(BIN) $(THIRD) .build .bench

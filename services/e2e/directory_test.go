@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	eventsv1 "github.com/vigil/vigil/gen/vigil/events/v1"
 )
 
@@ -584,11 +581,7 @@ func testUnlink(t *testing.T, s *suite, w *directoryWorld) {
 
 // testEvents reads directory's event feed: per company, each change.
 func testEvents(t *testing.T, s *suite, w *directoryWorld) {
-	conn, err := grpc.NewClient(s.Addr("directory"), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := s.dialAs("directory", "notify") // a follower of directory's feed (mutual TLS)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	stream, err := eventsv1.NewEventsInternalServiceClient(conn).WatchEvents(ctx, &eventsv1.WatchEventsRequest{})

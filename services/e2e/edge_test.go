@@ -63,8 +63,10 @@ const appOrigin = "https://app.example.test"
 func TestEdge(t *testing.T) {
 	dataDir := t.TempDir()
 	collector := startCollector(t)
+	// Services log a successful call at debug only (issue 14); a zero slow-call
+	// threshold logs every call at info, so that the request's lines are there.
 	s := startSuite(t, dataDir, "VIGIL_CORS_ALLOWED_ORIGINS="+appOrigin,
-		"VIGIL_OTLP_ENDPOINT="+collector.addr, "OTEL_BSP_SCHEDULE_DELAY=100")
+		"VIGIL_OTLP_ENDPOINT="+collector.addr, "OTEL_BSP_SCHEDULE_DELAY=100", "VIGIL_SLOW_CALL_THRESHOLD=0")
 
 	t.Run("OpenAPI v2 and v3 validate", func(t *testing.T) {
 		v2 := s.expect(s.do("GET", "/openapi.json", nil, ""), 200, "openapi.json")

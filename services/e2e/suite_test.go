@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
@@ -68,7 +68,11 @@ func TestSuiteStandsUp(t *testing.T) {
 
 	t.Run("health per service name and reflection", func(t *testing.T) {
 		for proc, names := range servicesOf {
-			conn, err := grpc.NewClient(s.Addr(proc), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			conf, err := s.ClientTLS("gateway")
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := grpc.NewClient(s.Addr(proc), grpc.WithTransportCredentials(credentials.NewTLS(conf)))
 			if err != nil {
 				t.Fatal(err)
 			}

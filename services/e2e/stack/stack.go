@@ -2,12 +2,21 @@
 // the four services and the gateway, each with its data under one folder. It
 // backs both `make run` (cmd/vigil-run) and the end-to-end tests, so that the
 // tests exercise exactly what a newcomer runs.
+//
+// On first start it makes, in the data folder, what a safe default needs
+// (issue 7 points 7 and 8), and reuses them later:
+//
+//	tls/ca.pem, tls/ca-key.pem          the suite's own CA (ECDSA P-256)
+//	tls/<name>.pem, tls/<name>-key.pem  one certificate per process, its name as DNS SAN
+//	secret.key                          VIGIL_SECRET_KEY_FILE, unless the environment sets one
+//
+// every file 0600. Each process gets its certificate (mutual TLS among the
+// services, with the caller table of runtime/server), the CA and the key.
 package stack
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -15,10 +24,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"gopkg.in/natefinch/lumberjack.v2"
+
+	"github.com/vigil/vigil/services/runtime/pki"
+	"github.com/vigil/vigil/services/runtime/secrets"
 )
 
 // Services are the gRPC services, in start order; the gateway starts last.
@@ -31,15 +46,28 @@ type Options struct {
 	// DataDir is VIGIL_DATA_DIR; logs go to DataDir/logs/<name>.log.
 	DataDir string
 	// HTTPAddr is the gateway's address; Addrs the services' gRPC addresses
-	// and MetricsAddrs their /metrics addresses. Empty maps mean defaults
-	// (the binaries' fixed ports); FreePorts picks unused ones.
+	// and MetricsAddrs their /metrics addresses, each set on its own (a
+	// process's VIGIL_METRICS_ADDR). Empty maps mean defaults (the
+	// binaries' fixed ports); FreePorts picks unused ones. HealthAddrs are
+	// the plaintext health ports (VIGIL_HEALTH_ADDR), off when absent.
 	HTTPAddr     string
 	Addrs        map[string]string
 	MetricsAddrs map[string]string
-	// Env is added to every process's environment (VIGIL_SMTP_ADDR, …).
-	Env []string
+	HealthAddrs  map[string]string
+	// PublicURL is VIGIL_PUBLIC_URL, the base of links in e-mails. Empty:
+	// the environment's VIGIL_PUBLIC_URL, else the gateway's address.
+	PublicURL string
+	// Env is added to every process's environment (VIGIL_SMTP_ADDR, …);
+	// ProcessEnv to one process's (after Env).
+	Env        []string
+	ProcessEnv map[string][]string
 	// ReadyTimeout bounds the wait for /readyz.
 	ReadyTimeout time.Duration
+	// LogMaxMB bounds one log file (default 50 MiB): past it the file is
+	// rotated, and LogBackups (default 3) rotated files are kept, so that a
+	// process never holds more than (1+LogBackups)×LogMaxMB of logs.
+	LogMaxMB   int
+	LogBackups int
 }
 
 // FreePorts fills the addresses with unused loopback ports, so that several
@@ -73,10 +101,14 @@ func freeAddr() (string, error) {
 
 // Stack is a running suite.
 type Stack struct {
-	opts  Options
-	URL   string
-	mu    sync.Mutex
-	procs map[string]*process
+	opts Options
+	URL  string
+	// TLS names the CA and certificates in DataDir/tls.
+	TLS pki.Files
+	// SecretKeyFile is the VIGIL_SECRET_KEY_FILE every service gets.
+	SecretKeyFile string
+	mu            sync.Mutex
+	procs         map[string]*process
 }
 
 type process struct {
@@ -96,11 +128,11 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err := os.MkdirAll(filepath.Join(opts.DataDir, "logs"), 0o700); err != nil {
 		return nil, err
 	}
-	if err := opts.secretKey(); err != nil {
+	s := &Stack{opts: opts, URL: "http://" + opts.HTTPAddr, procs: map[string]*process{}}
+	if err := s.prepare(); err != nil {
 		return nil, err
 	}
-	s := &Stack{opts: opts, URL: "http://" + opts.HTTPAddr, procs: map[string]*process{}}
-	for _, name := range append(append([]string{}, Services...), "gateway") {
+	for _, name := range Processes {
 		if err := s.StartProcess(name); err != nil {
 			s.Close()
 			return nil, err
@@ -113,44 +145,80 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	return s, nil
 }
 
-// secretKey makes sure the services that seal secrets at rest have a key
-// (VIGIL_SECRET_KEY_FILE): the operator's, or one made on first start in the
-// data folder (32 random bytes, hex, mode 0600) and kept for the next.
-func (o *Options) secretKey() error {
-	const name = "VIGIL_SECRET_KEY_FILE="
-	if os.Getenv("VIGIL_SECRET_KEY_FILE") != "" {
-		return nil
+// Processes are every process of the suite, the gateway last.
+var Processes = append(append([]string{}, Services...), "gateway")
+
+// prepare makes (or reuses) the CA, one certificate per process and the
+// secret key in the data folder.
+func (s *Stack) prepare() error {
+	files, err := pki.Ensure(filepath.Join(s.opts.DataDir, "tls"), Processes...)
+	if err != nil {
+		return fmt.Errorf("certificates: %w", err)
 	}
-	for _, e := range o.Env {
-		if strings.HasPrefix(e, name) {
-			return nil
-		}
-	}
-	path := filepath.Join(o.DataDir, "secret.key")
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return err
-		}
-		if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+	s.TLS = files
+	s.SecretKeyFile = s.lookupEnv("VIGIL_SECRET_KEY_FILE")
+	if s.SecretKeyFile == "" {
+		s.SecretKeyFile = filepath.Join(s.opts.DataDir, "secret.key")
+		if err := secrets.Generate(s.SecretKeyFile); err != nil {
 			return fmt.Errorf("secret key: %w", err)
 		}
-	} else if err != nil {
-		return err
 	}
-	o.Env = append(o.Env, name+path)
 	return nil
 }
 
-// env is the environment of every process: the caller's, the addresses, and Options.Env.
-func (s *Stack) env() []string {
-	env := append(os.Environ(), "VIGIL_DATA_DIR="+s.opts.DataDir, "VIGIL_HTTP_ADDR="+s.opts.HTTPAddr,
-		"VIGIL_PUBLIC_URL="+s.URL)
-	for name, addr := range s.opts.Addrs {
-		env = append(env, fmt.Sprintf("VIGIL_%s_ADDR=%s", upper(name), addr))
+// lookupEnv is a variable of Options.Env, else of the environment.
+func (s *Stack) lookupEnv(key string) string {
+	for i := len(s.opts.Env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(s.opts.Env[i], "="); ok && k == key {
+			return v
+		}
 	}
-	return append(env, s.opts.Env...)
+	return os.Getenv(key)
 }
+
+// perProcess are variables that name one process's own listener: never
+// inherited by all (four services on one metrics address collide).
+var perProcess = []string{"VIGIL_METRICS_ADDR", "VIGIL_HEALTH_ADDR", "VIGIL_TLS_CERT_FILE", "VIGIL_TLS_KEY_FILE", "VIGIL_TLS_CA_FILE"}
+
+// env is the environment of one process: the caller's (without the
+// per-process variables), the addresses, its certificate, and Options.Env.
+func (s *Stack) env(name string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(perProcess, k) {
+			env = append(env, kv)
+		}
+	}
+	publicURL := s.opts.PublicURL
+	if publicURL == "" {
+		publicURL = s.lookupEnv("VIGIL_PUBLIC_URL")
+	}
+	if publicURL == "" {
+		publicURL = s.URL
+	}
+	env = append(env, "VIGIL_DATA_DIR="+s.opts.DataDir, "VIGIL_HTTP_ADDR="+s.opts.HTTPAddr,
+		"VIGIL_PUBLIC_URL="+publicURL)
+	for svc, addr := range s.opts.Addrs {
+		env = append(env, fmt.Sprintf("VIGIL_%s_ADDR=%s", upper(svc), addr))
+	}
+	env = append(env, s.TLS.Env(name)...)
+	if name != "gateway" {
+		env = append(env, "VIGIL_SECRET_KEY_FILE="+s.SecretKeyFile)
+	}
+	if m, ok := s.opts.MetricsAddrs[name]; ok {
+		env = append(env, "VIGIL_METRICS_ADDR="+m)
+	}
+	if h, ok := s.opts.HealthAddrs[name]; ok {
+		env = append(env, "VIGIL_HEALTH_ADDR="+h)
+	}
+	env = append(env, s.opts.Env...)
+	return append(env, s.opts.ProcessEnv[name]...)
+}
+
+// ClientTLS is a client configuration with the certificate of process name
+// (its service identity), for tests and tools dialing a service directly.
+func (s *Stack) ClientTLS(name string) (*tls.Config, error) { return s.TLS.ClientTLS(name) }
 
 func upper(s string) string {
 	b := []byte(s)
@@ -162,17 +230,30 @@ func upper(s string) string {
 	return string(b)
 }
 
+// LogFile is where a process's output goes (rotated files beside it).
+func (s *Stack) LogFile(name string) string {
+	return filepath.Join(s.opts.DataDir, "logs", name+".log")
+}
+
+// newLog opens a process's log: appended to, rotated by size, bounded in
+// number (lumberjack). The process writes to a pipe that the launcher
+// copies into it.
+func (s *Stack) newLog(name string) *lumberjack.Logger {
+	maxMB, backups := s.opts.LogMaxMB, s.opts.LogBackups
+	if maxMB <= 0 {
+		maxMB = 50
+	}
+	if backups <= 0 {
+		backups = 3
+	}
+	return &lumberjack.Logger{Filename: s.LogFile(name), MaxSize: maxMB, MaxBackups: backups}
+}
+
 // StartProcess starts (or restarts) one process by name.
 func (s *Stack) StartProcess(name string) error {
-	logf, err := os.OpenFile(filepath.Join(s.opts.DataDir, "logs", name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
+	logf := s.newLog(name)
 	cmd := exec.Command(filepath.Join(s.opts.BinDir, "vigil-"+name))
-	cmd.Env = s.env()
-	if m, ok := s.opts.MetricsAddrs[name]; ok {
-		cmd.Env = append(cmd.Env, "VIGIL_METRICS_ADDR="+m)
-	}
+	cmd.Env = s.env(name)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
@@ -220,6 +301,9 @@ func (s *Stack) WaitReady(ctx context.Context) error {
 		}
 	}
 }
+
+// HTTPAddr is the gateway's address.
+func (s *Stack) HTTPAddr() string { return s.opts.HTTPAddr }
 
 // Addr is the gRPC address of a service.
 func (s *Stack) Addr(name string) string { return s.opts.Addrs[name] }

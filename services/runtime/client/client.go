@@ -17,16 +17,20 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/vigil/vigil/services/runtime/config"
+	"github.com/vigil/vigil/services/runtime/logging"
+	"github.com/vigil/vigil/services/runtime/telemetry"
 )
 
-// Dial returns a lazily-connecting client for target (host:port). Without a
-// CA file only loopback targets are allowed, in plaintext.
+// Dial returns a lazily-connecting client for target (host:port). With a CA
+// file it speaks TLS, presenting the process's certificate (its service
+// identity, mutual TLS); without one only loopback targets are allowed, in
+// plaintext, and the services refuse their internal methods to it.
 func Dial(cfg *config.Common, target string, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	creds, err := clientCredentials(cfg, target)
 	if err != nil {
 		return nil, err
 	}
-	opts := append([]grpc.DialOption{
+	opts := append(telemetry.DialOptions(cfg),
 		grpc.WithTransportCredentials(creds),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 		// Peers on one machine or cluster come back fast after a restart:
@@ -37,7 +41,8 @@ func Dial(cfg *config.Common, target string, extra ...grpc.DialOption) (*grpc.Cl
 		}),
 		grpc.WithChainUnaryInterceptor(forwardUnary),
 		grpc.WithChainStreamInterceptor(forwardStream),
-	}, extra...)
+	)
+	opts = append(opts, extra...)
 	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", target, err)
@@ -57,6 +62,20 @@ func clientCredentials(cfg *config.Common, target string) (credentials.Transport
 		return nil, err
 	}
 	conf := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	// A peer is one of the suite's services: its certificate must name the
+	// service this address is configured for (its identity), not merely
+	// come from the CA, as every service's does. (An address configured for
+	// several services, as a test double may be, is checked by its host.)
+	matches := 0
+	for _, name := range []string{"identity", "directory", "vault", "notify"} {
+		if target == cfg.ServiceAddr(name) {
+			conf.ServerName = name
+			matches++
+		}
+	}
+	if matches > 1 {
+		conf.ServerName = ""
+	}
 	if cfg.TLSCertFile != "" {
 		// Servers with a CA require a client certificate (mutual TLS).
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
@@ -68,28 +87,36 @@ func clientCredentials(cfg *config.Common, target string) (credentials.Transport
 	return credentials.NewTLS(conf), nil
 }
 
-// forwardedKeys are the incoming metadata keys a service passes on when it
-// calls another on behalf of its caller.
-var forwardedKeys = []string{"authorization", "x-request-id"}
-
-// forward copies the caller's credentials and request id from the incoming
-// context to the outgoing one, unless the caller set them explicitly.
+// forward passes the call's request id (runtime/logging, set by the
+// server's chain, else the incoming one) and the caller's credentials (incoming authorization)
+// on to the outgoing call, unless the caller set them explicitly.
 func forward(ctx context.Context) context.Context {
-	in, ok := metadata.FromIncomingContext(ctx)
-	if !ok {
+	id := logging.RequestID(ctx)
+	if id == "" {
+		if v := metadata.ValueFromIncomingContext(ctx, requestIDKey); len(v) > 0 {
+			id = v[0]
+		}
+	}
+	auth := metadata.ValueFromIncomingContext(ctx, "authorization")
+	if id == "" && len(auth) == 0 {
 		return ctx
 	}
 	out, _ := metadata.FromOutgoingContext(ctx)
-	for _, k := range forwardedKeys {
-		if len(out.Get(k)) > 0 {
-			continue
-		}
-		if v := in.Get(k); len(v) > 0 {
-			ctx = metadata.AppendToOutgoingContext(ctx, k, v[0])
-		}
+	var kv []string
+	if id != "" && len(out.Get(requestIDKey)) == 0 {
+		kv = append(kv, requestIDKey, id)
 	}
-	return ctx
+	if len(auth) > 0 && len(out.Get("authorization")) == 0 {
+		kv = append(kv, "authorization", auth[0])
+	}
+	if len(kv) == 0 {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, kv...)
 }
+
+// requestIDKey is server.RequestIDKey (client cannot import server).
+const requestIDKey = "x-request-id"
 
 func forwardUnary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	return invoker(forward(ctx), method, req, reply, cc, opts...)

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/vigil/vigil/services/runtime/config"
+	"github.com/vigil/vigil/services/runtime/logging"
 )
 
 func TestForwardCopiesCredentialsAndRequestID(t *testing.T) {
@@ -18,6 +19,11 @@ func TestForwardCopiesCredentialsAndRequestID(t *testing.T) {
 	}
 	if len(out.Get("cookie")) != 0 {
 		t.Fatal("only credentials and the request id are forwarded")
+	}
+	// The id the server's chain keeps (made when the caller sent none).
+	out, _ = metadata.FromOutgoingContext(forward(logging.WithRequestID(context.Background(), "made")))
+	if got := out.Get("x-request-id"); len(got) != 1 || got[0] != "made" {
+		t.Fatalf("outgoing request id %v, want the chain's", got)
 	}
 	// An explicit outgoing value wins over the caller's.
 	ctx = metadata.AppendToOutgoingContext(metadata.NewIncomingContext(context.Background(), in), "authorization", "Bearer service")

@@ -57,6 +57,12 @@ type Common struct {
 
 	// MetricsAddr serves /metrics for a gRPC service ("" disables it).
 	MetricsAddr string
+	// HealthAddr serves only grpc.health.v1, in plaintext, for probes that
+	// carry no client certificate (kubelet); "" disables it.
+	HealthAddr string
+	// DebugAddr serves Go's profiler (/debug/pprof/) on a loopback address,
+	// for `make bench`; "" disables it.
+	DebugAddr string
 
 	// TLS for gRPC: a server presents CertFile/KeyFile; clients trust CAFile.
 	// Without them gRPC is plaintext, which Complete allows only on loopback.
@@ -66,6 +72,9 @@ type Common struct {
 
 	// ShutdownTimeout bounds GracefulStop before Stop is forced.
 	ShutdownTimeout time.Duration
+	// SlowCallThreshold: a call that takes longer is logged at info;
+	// quicker successful calls at debug (issue 14).
+	SlowCallThreshold time.Duration
 
 	// SecretKeyFile is the key that encrypts secrets at rest (runtime/secrets).
 	SecretKeyFile string
@@ -116,10 +125,13 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.VaultAddr, "vault-addr", DefaultVaultAddr, "vault gRPC address")
 	fs.StringVar(&c.NotifyAddr, "notify-addr", DefaultNotifyAddr, "notify gRPC address")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", DefaultMetricsAddrs[c.Service], "Prometheus /metrics listen address (empty: off)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", "", "loopback listen address serving Go's profiler at /debug/pprof/ (empty: off)")
+	fs.StringVar(&c.HealthAddr, "health-addr", "", "plaintext listen address serving only the gRPC health service, for probes without a client certificate (empty: off)")
 	fs.StringVar(&c.TLSCertFile, "tls-cert-file", "", "gRPC server certificate (PEM)")
 	fs.StringVar(&c.TLSKeyFile, "tls-key-file", "", "gRPC server private key (PEM)")
 	fs.StringVar(&c.TLSCAFile, "tls-ca-file", "", "CA bundle that gRPC clients trust (PEM)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "graceful shutdown deadline")
+	fs.DurationVar(&c.SlowCallThreshold, "slow-call-threshold", 500*time.Millisecond, "calls slower than this are logged at info; other successful calls at debug (0: every call at info)")
 	fs.StringVar(&c.SecretKeyFile, "secret-key-file", "", "key that encrypts secrets at rest: 32 random bytes, hex (openssl rand -hex 32)")
 	fs.Var(&c.PlatformAdmins, "platform-admins", "comma-separated e-mails of the platform administrators")
 	fs.Var(&c.CORSAllowedOrigins, "cors-allowed-origins", "comma-separated browser origins the gateway allows (none by default)")
@@ -141,6 +153,9 @@ func (c *Common) Complete() error {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("tls-cert-file and tls-key-file go together")
+	}
+	if c.DebugAddr != "" && !IsLoopback(c.DebugAddr) {
+		return errors.New("debug-addr: must be a loopback address (the profiler shows the process's memory)")
 	}
 	return nil
 }
@@ -185,7 +200,9 @@ func EnvName(flagName string) string {
 // Parse parses command-line args into fs, then fills every flag not given on
 // the command line from its VIGIL_* environment variable. Flags win over the
 // environment; a malformed environment value is an error, never ignored.
+// `-h` prints every flag with its variable (PrintUsage).
 func Parse(fs *flag.FlagSet, args []string) error {
+	fs.Usage = func() { PrintUsage(fs) }
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -203,6 +220,32 @@ func Parse(fs *flag.FlagSet, args []string) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// PrintUsage writes every flag of fs with the environment variable behind
+// it, its value type and default:
+//
+//	--data-dir string (VIGIL_DATA_DIR)
+//	    folder for this process's data files (default "./data")
+func PrintUsage(fs *flag.FlagSet) {
+	out := fs.Output()
+	fmt.Fprintf(out, "Usage of %s (each flag also read from its VIGIL_* variable; flags win):\n", fs.Name())
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if kind != "" {
+			line += " " + kind
+		}
+		line += " (" + EnvName(f.Name) + ")\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+			if kind == "string" {
+				line += fmt.Sprintf(" (default %q)", f.DefValue)
+			} else {
+				line += " (default " + f.DefValue + ")"
+			}
+		}
+		fmt.Fprintln(out, line)
+	})
 }
 
 // LoadCAPool reads a PEM bundle of trusted certificates.

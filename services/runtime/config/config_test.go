@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"flag"
+	"strings"
 	"testing"
 	"time"
 )
@@ -68,5 +70,28 @@ func TestLists(t *testing.T) {
 	}
 	if len(c.PlatformAdmins) != 2 || c.PlatformAdmins[1] != "root@vigil.test" || len(c.CORSAllowedOrigins) != 1 {
 		t.Fatalf("lists: %q %q", c.PlatformAdmins, c.CORSAllowedOrigins)
+	}
+}
+
+// TestHelpNamesEachVariable (issue 12 point 10): -h lists every flag with
+// the environment variable behind it.
+func TestHelpNamesEachVariable(t *testing.T) {
+	c := &Common{Service: "vault"}
+	fs := flag.NewFlagSet("vault", flag.ContinueOnError)
+	c.Register(fs)
+	var out strings.Builder
+	fs.SetOutput(&out)
+	if err := Parse(fs, []string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v, want flag.ErrHelp", err)
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(out.String(), "--"+f.Name+" ") || !strings.Contains(out.String(), "("+EnvName(f.Name)+")") {
+			t.Errorf("-h does not show --%s with %s", f.Name, EnvName(f.Name))
+		}
+	})
+	for _, want := range []string{`--data-dir string (VIGIL_DATA_DIR)`, `(default "./data")`, `--health-addr string (VIGIL_HEALTH_ADDR)`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("-h lacks %q:\n%s", want, out.String())
+		}
 	}
 }

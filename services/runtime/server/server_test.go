@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -32,11 +34,20 @@ import (
 // exercise every path of the chain.
 type fakeNotify struct {
 	notifyv1.UnimplementedNotificationInternalServiceServer
-	seenRequestID string
+	mu   sync.Mutex
+	seen string // the request id the handler last saw
+}
+
+func (f *fakeNotify) seenRequestID() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.seen
 }
 
 func (f *fakeNotify) EnqueueNotification(ctx context.Context, req *notifyv1.EnqueueNotificationRequest) (*notifyv1.EnqueueNotificationResponse, error) {
-	f.seenRequestID = RequestID(ctx)
+	f.mu.Lock()
+	f.seen = RequestID(ctx)
+	f.mu.Unlock()
 	switch req.GetIdempotencyKey() {
 	case "panic":
 		panic("boom")
@@ -48,6 +59,10 @@ func (f *fakeNotify) EnqueueNotification(ctx context.Context, req *notifyv1.Enqu
 		return nil, errors.Join(errors.New("context"), errs.FailedPrecondition("LAST_ADMINISTRATOR", "last administrator"))
 	case "unknown":
 		return nil, errors.New("disk on fire at /var/secret")
+	case "wait":
+		// A handler that wraps its context's error as an internal one.
+		<-ctx.Done()
+		return nil, errs.Internal(fmt.Errorf("reading the outbox: %w", ctx.Err()))
 	}
 	return &notifyv1.EnqueueNotificationResponse{Id: "n1"}, nil
 }
@@ -63,6 +78,7 @@ func (denyAll) Authenticate(ctx context.Context, method string) (context.Context
 
 type harness struct {
 	srv    *Server
+	lis    *bufconn.Listener
 	conn   *grpc.ClientConn
 	fake   *fakeNotify
 	logs   *observer.ObservedLogs
@@ -73,15 +89,19 @@ type harness struct {
 
 func start(t *testing.T, auth Authenticator) *harness {
 	t.Helper()
-	core, logs := observer.New(zap.DebugLevel)
+	return startWith(t, auth, &config.Common{Service: "notify", ShutdownTimeout: 2 * time.Second}, zap.DebugLevel)
+}
+
+func startWith(t *testing.T, auth Authenticator, cfg *config.Common, level zapcore.Level) *harness {
+	t.Helper()
+	core, logs := observer.New(level)
 	lis := bufconn.Listen(1 << 20)
-	cfg := &config.Common{Service: "notify", ShutdownTimeout: 2 * time.Second}
 	srv, err := New(cfg, zap.New(core), Options{Listener: lis, Auth: auth,
 		ServiceNames: []string{notifyv1.NotificationInternalService_ServiceDesc.ServiceName}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{srv: srv, fake: &fakeNotify{}, logs: logs, done: make(chan error, 1)}
+	h := &harness{srv: srv, lis: lis, fake: &fakeNotify{}, logs: logs, done: make(chan error, 1)}
 	notifyv1.RegisterNotificationInternalServiceServer(srv.GRPC(), h.fake)
 	srv.OnClose(func() error { h.closed = append(h.closed, "db"); return nil })
 	srv.OnClose(func() error { h.closed = append(h.closed, "cache"); return nil })
@@ -176,15 +196,22 @@ func TestRequestIDPropagates(t *testing.T) {
 	if _, err := c.EnqueueNotification(ctx, validRequest("ok"), grpc.Header(&header)); err != nil {
 		t.Fatal(err)
 	}
-	if h.fake.seenRequestID != "req-123" || header.Get(RequestIDKey)[0] != "req-123" {
-		t.Fatalf("handler saw %q, header %v; want req-123", h.fake.seenRequestID, header)
+	if h.fake.seenRequestID() != "req-123" {
+		t.Fatalf("handler saw %q; want req-123", h.fake.seenRequestID())
 	}
 	ctx = metadata.AppendToOutgoingContext(context.Background(), RequestIDKey, "bad id")
-	if _, err := c.EnqueueNotification(ctx, validRequest("ok")); err != nil {
+	if _, err := c.EnqueueNotification(ctx, validRequest("ok"), grpc.Header(&header)); err != nil {
 		t.Fatal(err)
 	}
-	if id := h.fake.seenRequestID; id == "bad id" || len(id) != 32 {
-		t.Fatalf("an unsafe request id must be replaced, got %q", id)
+	if id := h.fake.seenRequestID(); id == "bad id" || len(id) != 32 || header.Get(RequestIDKey)[0] != id {
+		t.Fatalf("an unsafe request id must be replaced and the new one echoed, got %q, header %v", id, header)
+	}
+	prev := h.fake.seenRequestID()
+	if _, err := c.EnqueueNotification(context.Background(), validRequest("ok")); err != nil {
+		t.Fatal(err)
+	}
+	if id := h.fake.seenRequestID(); id == prev || len(id) != 32 {
+		t.Fatalf("each call without an id gets a new one: %q after %q", id, prev)
 	}
 }
 
@@ -195,7 +222,7 @@ func TestAuthRunsBeforeValidationAndHandler(t *testing.T) {
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("got %v, want Unauthenticated before validation", err)
 	}
-	if h.fake.seenRequestID != "" {
+	if h.fake.seenRequestID() != "" {
 		t.Fatal("the handler ran for an unauthenticated call")
 	}
 	// Health stays open to probes without credentials.
@@ -268,5 +295,116 @@ func TestPlaintextOnlyOnLoopback(t *testing.T) {
 	cfg.NotifyAddr = "127.0.0.1:7104"
 	if _, err := New(cfg, zap.NewNop(), Options{}); err != nil {
 		t.Fatalf("loopback plaintext: %v", err)
+	}
+}
+
+// TestCallerDeadlineIsNotAnInternalError (issue 7 point 9): a call whose
+// client-set deadline (Grpc-Timeout) passes, or that its caller cancels,
+// ends as DEADLINE_EXCEEDED or CANCELLED in the log, never as an internal
+// error, even when the handler wrapped the context's error as one.
+func TestCallerDeadlineIsNotAnInternalError(t *testing.T) {
+	h := start(t, nil)
+	c := notifyv1.NewNotificationInternalServiceClient(h.conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.EnqueueNotification(ctx, validRequest("wait")); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("got %v, want DEADLINE_EXCEEDED", err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	if _, err := c.EnqueueNotification(ctx, validRequest("wait")); status.Code(err) != codes.Canceled {
+		t.Fatalf("got %v, want CANCELLED", err)
+	}
+	// The server sees whichever comes first, its own deadline or the
+	// client's cancellation at the same instant: either code is right.
+	ended := func() int {
+		n := 0
+		for _, e := range h.logs.FilterMessage("rpc").All() {
+			if code := e.ContextMap()["code"]; code == codes.DeadlineExceeded.String() || code == codes.Canceled.String() {
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(2 * time.Second); ended() < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := ended(); n != 2 {
+		t.Errorf("%d rpc lines with DEADLINE_EXCEEDED or CANCELLED, want 2: %v", n, h.logs.FilterMessage("rpc").All())
+	}
+	if n := h.logs.FilterLevelExact(zap.ErrorLevel).Len(); n != 0 {
+		t.Fatalf("%d error lines for calls the caller ended: %v", n, h.logs.FilterLevelExact(zap.ErrorLevel).All())
+	}
+}
+
+// TestCallLogLevels (issue 14): at info, a quick successful call writes
+// nothing; an error, and a call slower than the threshold, write their one
+// line; at debug every call is logged.
+func TestCallLogLevels(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		slow      time.Duration
+		level     zapcore.Level
+		key       string
+		wantLines int
+	}{
+		{"quick success at info", time.Hour, zap.InfoLevel, "ok", 0},
+		{"error at info", time.Hour, zap.InfoLevel, "not-found", 1},
+		{"slow success at info", time.Nanosecond, zap.InfoLevel, "ok", 1},
+		{"quick success at debug", time.Hour, zap.DebugLevel, "ok", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startWith(t, nil, &config.Common{Service: "notify", ShutdownTimeout: 2 * time.Second, SlowCallThreshold: tc.slow}, tc.level)
+			_, _ = notifyv1.NewNotificationInternalServiceClient(h.conn).EnqueueNotification(context.Background(), validRequest(tc.key))
+			if n := h.logs.FilterMessage("rpc").Len(); n != tc.wantLines {
+				t.Fatalf("%d rpc lines, want %d: %v", n, tc.wantLines, h.logs.All())
+			}
+		})
+	}
+}
+
+// TestMetricsPerMethod: the per-method series keep the names dashboards
+// use, count each call once under its final code, and time it.
+func TestMetricsPerMethod(t *testing.T) {
+	h := start(t, nil)
+	c := notifyv1.NewNotificationInternalServiceClient(h.conn)
+	_, _ = c.EnqueueNotification(context.Background(), validRequest("ok"))
+	_, _ = c.EnqueueNotification(context.Background(), validRequest("ok"))
+	_, _ = c.EnqueueNotification(context.Background(), validRequest("not-found"))
+	families, err := h.srv.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["grpc_method"] != "EnqueueNotification" || labels["grpc_service"] != "vigil.notify.v1.NotificationInternalService" || labels["grpc_type"] != "unary" {
+				continue
+			}
+			key := f.GetName()
+			if code := labels["grpc_code"]; code != "" {
+				key += "/" + code
+			}
+			switch {
+			case m.GetCounter() != nil:
+				got[key] = m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				got[key] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	want := map[string]float64{
+		"grpc_server_started_total": 3, "grpc_server_handled_total/OK": 2, "grpc_server_handled_total/NotFound": 1,
+		"grpc_server_handled_total/Internal": 0, "grpc_server_msg_received_total": 3, "grpc_server_msg_sent_total": 2,
+		"grpc_server_handling_seconds": 3,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
+		}
 	}
 }

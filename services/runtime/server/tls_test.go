@@ -2,61 +2,35 @@ package server
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/config"
+	"github.com/vigil/vigil/services/runtime/pki"
 )
-
-// writeSelfSigned writes a CA-capable self-signed certificate for 127.0.0.1.
-func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "vigil-test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	return certFile, keyFile
-}
 
 // TestTLS: with a certificate configured the server speaks TLS, and the
 // client helper reaches it when it trusts the CA.
 func TestTLS(t *testing.T) {
-	cert, key := writeSelfSigned(t, t.TempDir())
+	files, err := pki.Ensure(filepath.Join(t.TempDir(), "tls"), Notify)
+	if err != nil {
+		t.Fatal(err)
+	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &config.Common{Service: "notify", NotifyAddr: lis.Addr().String(), TLSCertFile: cert, TLSKeyFile: key,
-		TLSCAFile: cert, ShutdownTimeout: time.Second}
+	cfg := mtlsConfig(files, Notify)
+	cfg.Service, cfg.NotifyAddr, cfg.ShutdownTimeout = Notify, lis.Addr().String(), time.Second
 	srv, err := New(cfg, zap.NewNop(), Options{Listener: lis})
 	if err != nil {
 		t.Fatal(err)
@@ -86,12 +60,46 @@ func TestTLS(t *testing.T) {
 	}
 	// Mutual TLS: a client that trusts the server but has no certificate of
 	// its own is refused, so internal RPCs stay among the services.
-	anonymous, err := client.Dial(&config.Common{TLSCAFile: cert}, lis.Addr().String())
+	anonymous, err := client.Dial(&config.Common{TLSCAFile: files.CAFile()}, lis.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer anonymous.Close()
 	if _, err := healthpb.NewHealthClient(anonymous).Check(cctx, &healthpb.HealthCheckRequest{}); err == nil {
 		t.Fatal("a client without a certificate must not reach a server that has a CA (mutual TLS)")
+	}
+}
+
+// TestHealthPort: with health-addr set, a plaintext port answers the gRPC
+// health service, and only it, while the service port requires a client
+// certificate (kubelet probes carry none).
+func TestHealthPort(t *testing.T) {
+	files, err := pki.Ensure(filepath.Join(t.TempDir(), "tls"), Notify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthAddr := free.Addr().String()
+	_ = free.Close()
+	cfg := mtlsConfig(files, Notify)
+	cfg.HealthAddr = healthAddr
+	addr := tlsServer(t, cfg)
+
+	conn := dialTLS(t, healthAddr, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Run listens on the health port as it starts: wait for it.
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("plaintext health port: %v %v", resp, err)
+	}
+	if err := enqueue(conn); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("an internal method on the health port: %v, want UNIMPLEMENTED (health only)", err)
+	}
+	if _, err := healthpb.NewHealthClient(dialTLS(t, addr, nil)).Check(ctx, &healthpb.HealthCheckRequest{}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("plaintext health on the service port: %v, want refused", err)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/config"
 	"github.com/vigil/vigil/services/runtime/feed"
 	"github.com/vigil/vigil/services/runtime/server"
+	"github.com/vigil/vigil/services/runtime/telemetry"
 )
 
 // Config is directory's configuration.
@@ -105,6 +106,7 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, d deps) error {
 		_ = conn.Close()
 		return err
 	}
+	srv.OnClose(telemetry.Setup(&cfg.Common, log))
 	// Closers run last-registered first: the worker, the store, then the
 	// identity connection.
 	srv.OnClose(func() error { stopRemote(); return conn.Close() })

@@ -28,8 +28,8 @@ import (
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
-	"github.com/vigil/vigil/services/gateway/internal/telemetry"
 	"github.com/vigil/vigil/services/runtime/server/servertest"
+	"github.com/vigil/vigil/services/runtime/telemetry"
 )
 
 // fakeVault records what the gateway streams to it.

@@ -12,14 +12,15 @@ import (
 	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/vigil/vigil/services/gateway/internal/telemetry"
+	"github.com/vigil/vigil/services/runtime/debug"
+	"github.com/vigil/vigil/services/runtime/telemetry"
 )
 
 // Run serves HTTP until ctx ends, then drains in-flight requests.
 func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
 	stopTracing := telemetry.Setup(&cfg.Common, log)
 	defer func() { _ = stopTracing() }()
-	upstreams, err := dialUpstreams(cfg, telemetry.DialOptions(&cfg.Common)...)
+	upstreams, err := dialUpstreams(cfg) // runtime/client adds the tracing handler itself
 	if err != nil {
 		return err
 	}
@@ -50,6 +51,7 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
 		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second})
 		listeners = append(listeners, mlis)
 	}
+	go func() { _ = debug.Serve(ctx, &cfg.Common, log) }() // profiler for make bench, off unless VIGIL_DEBUG_ADDR
 	log.Info("serving", zap.String("http", "http://"+lis.Addr().String()), zap.String("metrics", cfg.MetricsAddr),
 		zap.Int("max_connections", limit))
 

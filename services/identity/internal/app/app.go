@@ -28,6 +28,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/feed"
 	"github.com/vigil/vigil/services/runtime/secrets"
 	"github.com/vigil/vigil/services/runtime/server"
+	"github.com/vigil/vigil/services/runtime/telemetry"
 )
 
 // Config is identity's configuration.
@@ -198,6 +199,7 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 			Help: "Password hashes waiting for a hashing slot."}, func() float64 { return float64(svc.HashQueue()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_identity_password_hash_refused_total",
 			Help: "Sign-ins refused for lack of hashing capacity (HASHING_CAPACITY)."}, func() float64 { return float64(svc.HashRefused()) }))
+	srv.OnClose(telemetry.Setup(&cfg.Common, log))
 	// Closers run in reverse: background work stops, then connections, then the store.
 	srv.OnClose(bolt.Close)
 	for _, c := range conns {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -194,7 +195,11 @@ func BenchmarkWeeklyDigest50kProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	world.Serve(b, lis)
+	serverTLS, err := testTLS(b).ServerTLS("identity") // notify calls its upstreams over mutual TLS
+	if err != nil {
+		b.Fatal(err)
+	}
+	world.Serve(b, tls.NewListener(lis, serverTLS))
 	upstreams := lis.Addr().String()
 	token := world.Token(auth.Principal{User: "users/root", Company: "companies/c00000", CompanyKind: authz.KindOperator,
 		Role: authz.RoleAdministrator, PlatformAdmin: true})

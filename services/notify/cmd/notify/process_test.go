@@ -6,15 +6,42 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 
+	"github.com/vigil/vigil/services/runtime/pki"
 	"github.com/vigil/vigil/services/runtime/secrets"
 )
+
+var (
+	tlsOnce  sync.Once
+	tlsFiles pki.Files
+	tlsErr   error
+)
+
+// testTLS is a CA with certificates for notify and for the caller the tests
+// play (identity, which may enqueue notifications): internal methods need
+// a service identity (mutual TLS).
+func testTLS(tb testing.TB) pki.Files {
+	tb.Helper()
+	tlsOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "vigil-notify-tls")
+		if err != nil {
+			tlsErr = err
+			return
+		}
+		tlsFiles, tlsErr = pki.Ensure(dir, "notify", "identity")
+	})
+	if tlsErr != nil {
+		tb.Fatal(tlsErr)
+	}
+	return tlsFiles
+}
 
 // buildNotify builds this binary into dir.
 func buildNotify(tb testing.TB, dir string) string {
@@ -42,6 +69,7 @@ func startNotify(tb testing.TB, bin, addr, dataDir, smtpAddr string, workers int
 		"VIGIL_SMTP_ADDR="+smtpAddr, "VIGIL_LOG_LEVEL=error", fmt.Sprintf("VIGIL_NOTIFY_WORKERS=%d", workers),
 		"VIGIL_NOTIFY_BACKOFF_BASE=20ms", "VIGIL_NOTIFY_BACKOFF_MAX=100ms", "VIGIL_NOTIFY_SCHEDULER=false",
 		"VIGIL_IDENTITY_ADDR="+nowhere, "VIGIL_DIRECTORY_ADDR="+nowhere, "VIGIL_VAULT_ADDR="+nowhere)
+	cmd.Env = append(cmd.Env, testTLS(tb).Env("notify")...)
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -64,7 +92,11 @@ func startNotify(tb testing.TB, bin, addr, dataDir, smtpAddr string, workers int
 // default backoff grows to minutes).
 func dialNotify(tb testing.TB, addr string) *grpc.ClientConn {
 	tb.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	conf, err := testTLS(tb).ClientTLS("identity")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(conf)),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, MaxDelay: 200 * time.Millisecond},
 			MinConnectTimeout: time.Second,

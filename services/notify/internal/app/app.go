@@ -35,6 +35,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/config"
 	"github.com/vigil/vigil/services/runtime/secrets"
 	"github.com/vigil/vigil/services/runtime/server"
+	"github.com/vigil/vigil/services/runtime/telemetry"
 )
 
 // Config is notify's configuration: the common flags and notify's own.
@@ -239,6 +240,7 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 	if err != nil {
 		return err
 	}
+	srv.OnClose(telemetry.Setup(&cfg.Common, log))
 	store, err := boltstore.Open(filepath.Join(cfg.ServiceDataDir(), "notify.db"))
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/config"
 	"github.com/vigil/vigil/services/runtime/feed"
 	"github.com/vigil/vigil/services/runtime/server"
+	"github.com/vigil/vigil/services/runtime/telemetry"
 	"github.com/vigil/vigil/services/vault/internal/api"
 	"github.com/vigil/vigil/services/vault/internal/blob/localfs"
 	"github.com/vigil/vigil/services/vault/internal/boltstore"
@@ -176,6 +177,7 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 		stopBg()
 		return fail(err)
 	}
+	srv.OnClose(telemetry.Setup(&cfg.Common, log))
 	feedSrv := feed.NewServer("vault", store)
 	svc, err := vault.New(ctx, vault.Config{
 		MaxUploadBytes: cfg.MaxUploadBytes, ContentTypes: cfg.ContentTypes, PublicURL: cfg.PublicURL, Now: opts.Now,

@@ -1,0 +1,4 @@
+package telemetry
+
+// Install is install for tests (a synchronous in-memory exporter).
+var Install = install
