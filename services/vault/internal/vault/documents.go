@@ -306,9 +306,10 @@ type DownloadRequest struct {
 }
 
 // Download opens a document's bytes (R-VAULT-4) and, for a customer's
-// user, records the download (R-VAULT-8): every download that starts at the
-// first byte (a whole file, or the first range of a reader that fetches in
-// parts); a 304 (the caller already holds these bytes) is not one.
+// user, records the download (R-VAULT-8): every call that serves bytes, a
+// range as well as the whole file (a range that skips the first byte would
+// otherwise read the rest of the file unrecorded); a 304 (the caller already
+// holds these bytes) serves none and is not one.
 func (s *Service) Download(ctx context.Context, c Caller, r DownloadRequest) (*Download, error) {
 	var d *Document
 	var err error
@@ -344,7 +345,7 @@ func (s *Service) Download(ctx context.Context, c Caller, r DownloadRequest) (*D
 		return nil, errs.Internal(err)
 	}
 	out.Offset, out.Length, out.Body = off, length, limitedCloser{io.LimitReader(body, length), body}
-	if r.Customer != "" && off == 0 {
+	if r.Customer != "" {
 		if err := s.recordAccess(ctx, c, r.Customer, d); err != nil {
 			_ = body.Close()
 			return nil, err
