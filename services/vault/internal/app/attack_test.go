@@ -110,3 +110,28 @@ func TestAttackDisplayNameDropsRejectionMail(t *testing.T) {
 		t.Fatalf("rejection e-mailed to %v, want %v", got, want)
 	}
 }
+
+// TestAttackRejectionMailToRestrictedReference: the rejection e-mail (file
+// name, the customer's reason) also went to the supplier's references for
+// the customer, Restricted users by default (R-DIR-5), who may not view
+// certificates (R-ID-3); issue 10 point 5 addresses it to the users who can
+// upload the document.
+func TestAttackRejectionMailToRestrictedReference(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	e.dirSvc.mu.Lock()
+	e.dirSvc.refs[cn(w.c1)+"/"+cn(w.s1)] = []string{cn(w.s1) + "/users/" + w.s1Restricted.user}
+	e.dirSvc.mu.Unlock()
+	must(e.require(w.c1Admin, "URSSAF_VIGILANCE", all, nil, ""))
+	doc := must(e.upload(w.s1Admin, upload{docType: "URSSAF_VIGILANCE", fileName: "urssaf-2026.pdf"}, pdf("urssaf", 900)))
+	must(e.docs.RejectDocument(w.c1Admin.ctx, &vaultv1.RejectDocumentRequest{Name: cn(w.c1) + "/suppliers/" + w.s1 + "/documents/" + docID(doc.GetName()),
+		Reason: "Unsigned"}))
+	e.relayAll()
+	got := e.rejectionRecipients()
+	if slices.Contains(got, w.s1Restricted.user+"@example.test") {
+		t.Fatalf("the Restricted reference was e-mailed the rejection: %v", got)
+	}
+	if len(got) != 2 {
+		t.Fatalf("rejection e-mailed to %v, want the two uploaders", got)
+	}
+}
