@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
@@ -133,5 +134,44 @@ func TestAttackRejectionMailToRestrictedReference(t *testing.T) {
 	}
 	if len(got) != 2 {
 		t.Fatalf("rejection e-mailed to %v, want the two uploaders", got)
+	}
+}
+
+// TestAttackPolyglotNamedAsScript: a supplier's PDF named certificate.cmd
+// (or .hta, .scr, .vbs, .lnk, …: any extension the sniffer does not know)
+// was accepted and served as an attachment under that name. A PDF can also
+// be a batch file (cmd runs every line it can) or an HTA (mshta runs the
+// HTML it finds): the customer who opens the download runs the supplier's
+// program. The stored name now always ends with an extension of the type
+// the bytes are (R-VAULT-4: the content type is decided from the bytes).
+func TestAttackPolyglotNamedAsScript(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	must(e.require(w.c1Admin, "URSSAF_VIGILANCE", all, nil, ""))
+	poly := append([]byte("%PDF-1.4\n&cls&calc.exe&exit\n<script>new ActiveXObject('WScript.Shell').Run('calc')</script>\n"), pdf("x", 600)[9:]...)
+	for name, want := range map[string]string{
+		"certificate.cmd":     "certificate.cmd.pdf",
+		"certificate.hta":     "certificate.hta.pdf",
+		"Kbis.pdf.scr":        "Kbis.pdf.scr.pdf",
+		"scan":                "scan.pdf",
+		"urssaf.PDF":          "urssaf.PDF",
+		"Attestation été.pdf": "Attestation été.pdf",
+	} {
+		doc, err := e.upload(w.s1Admin, upload{docType: "URSSAF_VIGILANCE", fileName: name}, poly)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if doc.GetFileName() != want {
+			t.Fatalf("%s stored as %q, want %q", name, doc.GetFileName(), want)
+		}
+		info, _, err := e.downloadAsCustomer(w.c1Admin, w.s1, doc.GetName())
+		if err != nil || info.GetFileName() != want {
+			t.Fatalf("%s served as %q (%v), want %q", name, info.GetFileName(), err, want)
+		}
+	}
+	long := strings.Repeat("a", 250) + ".cmd"
+	doc := must(e.upload(w.s1Admin, upload{docType: "URSSAF_VIGILANCE", fileName: long}, poly))
+	if n := doc.GetFileName(); len(n) > 255 || !strings.HasSuffix(n, ".pdf") {
+		t.Fatalf("a 254-byte name became %q (%d bytes)", n, len(n))
 	}
 }

@@ -144,7 +144,7 @@ func (s *Service) Upload(ctx context.Context, c Caller, m UploadMeta, body io.Re
 	}
 	published = true
 	now := s.now().UTC()
-	d := &Document{ID: NewID(), Supplier: m.Supplier, DocumentType: m.DocumentType, Employee: m.Employee, FileName: m.FileName,
+	d := &Document{ID: NewID(), Supplier: m.Supplier, DocumentType: m.DocumentType, Employee: m.Employee, FileName: sniff.WithExtension(m.FileName, detected),
 		ContentType: detected, Size: size, SHA256: sum, ValidFrom: m.ValidFrom, ValidUntil: m.ValidUntil,
 		State: StateCurrent, UploadedBy: c.Member(), CreateTime: now}
 	err = s.update(context.WithoutCancel(ctx), func(tx Tx) error {
