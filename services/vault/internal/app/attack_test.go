@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
 	"github.com/vigil/vigil/services/runtime/authz"
@@ -174,4 +176,27 @@ func TestAttackPolyglotNamedAsScript(t *testing.T) {
 	if n := doc.GetFileName(); len(n) > 255 || !strings.HasSuffix(n, ".pdf") {
 		t.Fatalf("a 254-byte name became %q (%d bytes)", n, len(n))
 	}
+}
+
+// TestAttackRestrictedProbesDocuments: a supplier's Restricted user, who
+// may view no certificate (R-ID-3), was told 404 for a document that does
+// not exist and 403 for one that does: it could list which document ids
+// exist (and, with the versions route, how many versions). Every such call
+// is now refused before any lookup.
+func TestAttackRestrictedProbesDocuments(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	doc := must(e.upload(w.s1Admin, upload{docType: "URSSAF_VIGILANCE"}, pdf("urssaf", 900)))
+	absent := cn(w.s1) + "/documents/" + strings.Repeat("0", 26)
+	for _, name := range []string{doc.GetName(), absent} {
+		_, err := e.docs.GetDocument(w.s1Restricted.ctx, &vaultv1.GetDocumentRequest{Name: name})
+		wantCode(t, err, codes.PermissionDenied, "GetDocument "+name)
+		_, err = e.docs.ListDocumentVersions(w.s1Restricted.ctx, &vaultv1.ListDocumentVersionsRequest{Name: name})
+		wantCode(t, err, codes.PermissionDenied, "ListDocumentVersions "+name)
+		_, _, err = e.downloadOwn(w.s1Restricted, name, 0, 0)
+		wantCode(t, err, codes.PermissionDenied, "DownloadDocument "+name)
+	}
+	// Users who may view certificates still tell "absent" apart (404).
+	_, err := e.docs.GetDocument(w.s1Standard.ctx, &vaultv1.GetDocumentRequest{Name: absent})
+	wantCode(t, err, codes.NotFound, "a Standard user asks for an absent document")
 }

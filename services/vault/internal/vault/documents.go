@@ -81,9 +81,11 @@ func (s *Service) ListDocuments(ctx context.Context, c Caller, supplier string, 
 	return docs, next, err
 }
 
-// GetDocument returns one of the supplier's own documents.
+// GetDocument returns one of the supplier's own documents. A member who
+// may view no certificate (R-ID-3: a Restricted user) is refused before
+// any lookup, so that it cannot tell which documents exist.
 func (s *Service) GetDocument(ctx context.Context, c Caller, supplier, id string) (*Document, error) {
-	if err := s.authorize(ctx, c, supplier, authz.ReadMasterData); err != nil {
+	if _, err := s.ownKinds(ctx, c, supplier, SubjectUnspecified, authz.ViewCompanyCertificates, authz.ViewEmployeeCertificates); err != nil {
 		return nil, err
 	}
 	var d *Document
