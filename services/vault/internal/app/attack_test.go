@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
@@ -199,4 +200,33 @@ func TestAttackRestrictedProbesDocuments(t *testing.T) {
 	// Users who may view certificates still tell "absent" apart (404).
 	_, err := e.docs.GetDocument(w.s1Standard.ctx, &vaultv1.GetDocumentRequest{Name: absent})
 	wantCode(t, err, codes.NotFound, "a Standard user asks for an absent document")
+}
+
+// TestAttackRequestNamesAnotherCustomersType: a customer asking a supplier
+// for documents could name any document type, another customer's SPECIFIC
+// type included (R-VAULT-1: seen by its owner and its suppliers only): the
+// answer told whether the id exists, and the e-mail gave its name to a
+// supplier that is not the owner's.
+func TestAttackRequestNamesAnotherCustomersType(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	secret := must(e.types.CreateDocumentType(w.c2Admin.ctx, &vaultv1.CreateDocumentTypeRequest{Parent: cn(w.c2),
+		DocumentType: &vaultv1.DocumentType{DisplayName: "Beta's secret process audit", Subject: vaultv1.DocumentSubject_DOCUMENT_SUBJECT_COMPANY}}))
+	// s2 is c1's supplier only.
+	_, err := e.docs.RequestDocuments(w.c1Admin.ctx, &vaultv1.RequestDocumentsRequest{Name: cn(w.c1) + "/suppliers/" + w.s2,
+		DocumentTypes: []string{secret.GetName()}})
+	wantCode(t, err, codes.InvalidArgument, "naming another customer's SPECIFIC type")
+	_, unknown := e.docs.RequestDocuments(w.c1Admin.ctx, &vaultv1.RequestDocumentsRequest{Name: cn(w.c1) + "/suppliers/" + w.s2,
+		DocumentTypes: []string{"documentTypes/" + strings.Repeat("0", 26)}})
+	msg := func(err error) string {
+		st, _ := status.FromError(err)
+		return strings.NewReplacer(docID(secret.GetName()), "ID", strings.Repeat("0", 26), "ID").Replace(st.Message())
+	}
+	if msg(err) != msg(unknown) {
+		t.Fatalf("another customer's type (%v) is told apart from an unknown one (%v)", err, unknown)
+	}
+	e.relayAll()
+	if sent := e.notify.byTemplate(notifyv1.Template_TEMPLATE_DOCUMENT_UPDATE_REQUEST); len(sent) != 0 {
+		t.Fatalf("e-mailed: %v", sent)
+	}
 }
