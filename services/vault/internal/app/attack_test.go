@@ -230,3 +230,22 @@ func TestAttackRequestNamesAnotherCustomersType(t *testing.T) {
 		t.Fatalf("e-mailed: %v", sent)
 	}
 }
+
+// TestAttackBidiFileName: a file name with a right-to-left override
+// (U+202E) shows another name than it has: "invoice\u202Efdp.scr" reads
+// "invoicercs.pdf" in a list. File names are metadata only, without control
+// characters (R-VAULT-4): bidirectional formatting characters are refused
+// like the others.
+func TestAttackBidiFileName(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	for _, name := range []string{"invoice\u202Efdp.scr", "a\u2066b.pdf", "a\u200Fb.pdf", "a\u061Cb.pdf"} {
+		_, err := e.upload(w.s1Admin, upload{docType: "URSSAF_VIGILANCE", fileName: name}, pdf("x", 600))
+		if code(err) != codes.InvalidArgument || !namesField(err, "file_name") {
+			t.Fatalf("%q: %v, want INVALID_ARGUMENT naming file_name", name, err)
+		}
+	}
+	if l := must(e.docs.ListDocuments(w.s1Admin.ctx, &vaultv1.ListDocumentsRequest{Parent: cn(w.s1)})); len(l.GetDocuments()) != 0 {
+		t.Fatalf("refused uploads stored %v", l.GetDocuments())
+	}
+}

@@ -293,13 +293,14 @@ func (s *Service) checkUpload(ctx context.Context, c Caller, m *UploadMeta) (*Do
 }
 
 // validFileName keeps file names metadata only (R-VAULT-4): no path, no
-// control character, valid UTF-8.
+// control character (bidirectional formatting included: a right-to-left
+// override shows "invoice\u202Efdp.scr" as "invoicercs.pdf"), valid UTF-8.
 func validFileName(name string) error {
 	if name == "" || len(name) > 255 || !utf8.ValidString(name) || name == "." || name == ".." {
 		return errs.InvalidArgument("file_name", "must be a file name of 1 to 255 bytes")
 	}
 	for _, r := range name {
-		if r == '/' || r == '\\' || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+		if r == '/' || r == '\\' || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r) {
 			return errs.InvalidArgument("file_name", "must be a file name, without a path or control characters")
 		}
 	}
