@@ -1,9 +1,11 @@
 package app_test
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -247,5 +249,71 @@ func TestAttackBidiFileName(t *testing.T) {
 	}
 	if l := must(e.docs.ListDocuments(w.s1Admin.ctx, &vaultv1.ListDocumentsRequest{Parent: cn(w.s1)})); len(l.GetDocuments()) != 0 {
 		t.Fatalf("refused uploads stored %v", l.GetDocuments())
+	}
+}
+
+// TestAttackSlowUploadsPileUp: anyone may sign up a supplier and upload;
+// an upload may take 15 minutes (the gateway's bound), one byte every 29
+// seconds. Each held a staging file (up to 25 MiB) and a quarter of a MiB
+// of buffers in the vault and in the gateway, without any bound on how many
+// were in flight: thousands of stalled uploads exhaust memory and disk.
+// Uploads in flight are now bounded per company and in all (429).
+func TestAttackSlowUploadsPileUp(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	ctx, cancel := context.WithCancel(w.s1Admin.ctx)
+	defer cancel()
+	meta := &vaultv1.UploadDocumentMetadata{Parent: cn(w.s1), DocumentType: "documentTypes/URSSAF_VIGILANCE", Subject: cn(w.s1),
+		FileName: "a.pdf", ValidFrom: "2026-01-01"}
+	// stall opens an upload that sends its metadata and a first chunk and
+	// keeps the stream open; it reports what the vault answers within a
+	// short while (nil: still in flight).
+	stall := func(ctx context.Context) error {
+		s, err := e.docs.UploadDocument(ctx)
+		if err != nil {
+			return err
+		}
+		_ = s.Send(&vaultv1.UploadDocumentRequest{Payload: &vaultv1.UploadDocumentRequest_Metadata{Metadata: meta}})
+		_ = s.Send(&vaultv1.UploadDocumentRequest{Payload: &vaultv1.UploadDocumentRequest_Chunk{Chunk: []byte("%PDF-1.4\n")}})
+		done := make(chan error, 1)
+		go func() {
+			var m vaultv1.Document
+			done <- s.RecvMsg(&m)
+		}()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(300 * time.Millisecond):
+			return nil
+		}
+	}
+	refused := 0
+	for i := range 20 {
+		if err := stall(ctx); err != nil {
+			if code(err) != codes.ResourceExhausted {
+				t.Fatalf("upload %d: %v, want RESOURCE_EXHAUSTED", i, err)
+			}
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("20 stalled uploads of one company are all in flight at once")
+	}
+	// Another company still uploads.
+	if _, err := e.upload(w.s2Admin, upload{docType: "URSSAF_VIGILANCE"}, pdf("s2", 900)); err != nil {
+		t.Fatalf("another company's upload while s1's are stalled: %v", err)
+	}
+	// Once the stalled uploads end, s1 uploads again.
+	cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := e.upload(w.s1Admin, upload{docType: "URSSAF_VIGILANCE"}, pdf("s1", 900))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the stalled uploads ended: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

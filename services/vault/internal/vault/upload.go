@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -60,7 +61,7 @@ func (s *Service) Upload(ctx context.Context, c Caller, m UploadMeta, body io.Re
 			result = UploadAborted
 		case errorReason(err) == ReasonTooLarge:
 			result = UploadTooLarge
-		case errors.Is(err, errs.ErrInvalidArgument), errors.Is(err, errs.ErrFailedPrecondition):
+		case errors.Is(err, errs.ErrInvalidArgument), errors.Is(err, errs.ErrFailedPrecondition), errors.Is(err, errs.ErrResourceExhausted):
 			result = UploadRefused
 		}
 		s.metrics.Uploads.WithLabelValues(result).Inc()
@@ -69,6 +70,11 @@ func (s *Service) Upload(ctx context.Context, c Caller, m UploadMeta, body io.Re
 	if err != nil {
 		return nil, err
 	}
+	release, err := s.uploadSlot(m.Supplier)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 
 	w, err := s.blobs.Create(ctx)
 	if err != nil {
@@ -188,6 +194,29 @@ func (s *Service) Upload(ctx context.Context, c Caller, m UploadMeta, body io.Re
 	}
 	stored = size
 	return d, nil
+}
+
+// uploadSlot takes one of the slots of uploads in flight (Config.MaxUploads
+// in all, Config.MaxCompanyUploads per company), or refuses the upload
+// (RESOURCE_EXHAUSTED, 429 with Retry-After) before any byte is read;
+// release gives it back.
+func (s *Service) uploadSlot(company string) (release func(), err error) {
+	s.uploadsMu.Lock()
+	defer s.uploadsMu.Unlock()
+	if s.uploading >= s.cfg.MaxUploads || s.uploads[company] >= s.cfg.MaxCompanyUploads {
+		return nil, &errs.Error{Kind: errs.KindResourceExhausted, Reason: ReasonUploadsInFlight, RetryAfter: 5 * time.Second,
+			Message: "too many uploads in progress; try again when one has finished"}
+	}
+	s.uploading++
+	s.uploads[company]++
+	return func() {
+		s.uploadsMu.Lock()
+		defer s.uploadsMu.Unlock()
+		s.uploading--
+		if s.uploads[company]--; s.uploads[company] == 0 {
+			delete(s.uploads, company)
+		}
+	}, nil
 }
 
 // detect decides the type from the head and checks the uploader's claims.
