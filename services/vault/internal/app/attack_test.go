@@ -2,6 +2,9 @@ package app_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"slices"
 	"strings"
 	"testing"
@@ -315,5 +318,42 @@ func TestAttackSlowUploadsPileUp(t *testing.T) {
 			t.Fatalf("after the stalled uploads ended: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAttackForgedPageTokens: page tokens are store cursors; one forged to
+// point into another company's keys is refused (INVALID_ARGUMENT naming
+// page_token), never read.
+func TestAttackForgedPageTokens(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	must(e.require(w.c1Admin, "URSSAF_VIGILANCE", all, nil, ""))
+	must(e.require(w.c2Admin, "URSSAF_VIGILANCE", all, nil, ""))
+	for range 3 {
+		must(e.upload(w.s1Admin, upload{docType: "URSSAF_VIGILANCE"}, pdf("s1", 700)))
+	}
+	must(e.upload(w.s2Admin, upload{docType: "URSSAF_VIGILANCE"}, pdf("s2", 700)))
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	// Keys of s1's documents and of c1's summaries, as a forger would write them.
+	_, err := e.docs.ListDocuments(w.s2Admin.ctx, &vaultv1.ListDocumentsRequest{Parent: cn(w.s2), PageSize: 1, IncludeSuperseded: true,
+		PageToken: b64(w.s1 + "/")})
+	if code(err) != codes.InvalidArgument || !namesField(err, "page_token") {
+		t.Fatalf("s2 lists its documents from s1's keys: %v", err)
+	}
+	// The compliance list's token is a fingerprint of the filters, then a cursor.
+	sum := sha256.Sum256([]byte("c|||"))
+	forged := b64(hex.EncodeToString(sum[:4]) + w.c1 + "/")
+	_, err = e.comp.ListComplianceSummaries(w.c2Admin.ctx, &vaultv1.ListComplianceSummariesRequest{Parent: cn(w.c2), PageToken: forged})
+	if code(err) != codes.InvalidArgument || !namesField(err, "page_token") {
+		t.Fatalf("c2 lists compliance from c1's keys: %v", err)
+	}
+	doc := must(e.upload(w.s2Admin, upload{docType: "KBIS_EXTRACT"}, pdf("k", 700)))
+	_, err = e.docs.ListDocumentAccessLog(w.s2Admin.ctx, &vaultv1.ListDocumentAccessLogRequest{Parent: doc.GetName(), PageToken: b64(w.s1 + "/URSSAF_VIGILANCE//")})
+	if code(err) != codes.InvalidArgument || !namesField(err, "page_token") {
+		t.Fatalf("s2 reads s1's access log with a forged token: %v", err)
+	}
+	_, err = e.docs.ListExpiringDocuments(w.s2Admin.ctx, &vaultv1.ListExpiringDocumentsRequest{Parent: cn(w.s2), PageToken: b64(w.s1 + "/")})
+	if code(err) != codes.InvalidArgument || !namesField(err, "page_token") {
+		t.Fatalf("s2 lists expiring documents from s1's keys: %v", err)
 	}
 }
