@@ -88,3 +88,48 @@ func TestAttackDisplayNameStopsEveryReminder(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackDigestTellsRestrictedUsersCertificateDetails: a supplier's
+// weekly e-mail tells every member what each customer misses or will soon
+// lose (R-NOTIF-1), and told a Restricted user, who may view no certificate
+// (R-ID-3), each certificate's validity date and the customer's reason for
+// rejecting it. A Restricted user still learns what is missing, rejected or
+// expiring, not the certificates' details.
+func TestAttackDigestTellsRestrictedUsersCertificateDetails(t *testing.T) {
+	h := newHarness(t)
+	op := h.company("op", "Big Buyer", operatorK, "", "")
+	sup := h.company("sup", "Acme SAS", supplierK, "", "en")
+	h.member(sup, "ada", admin, active, "en")
+	h.member(sup, "stan", standard, active, "en")
+	h.member(sup, "rita", restricted, active, "en")
+	h.world.SetDigest(&vaultv1.GetComplianceDigestResponse{Company: sup, Supplier: &vaultv1.SupplierComplianceDigest{
+		CustomerCount: 1, Customers: []*vaultv1.ComplianceSummary{{Customer: op, Supplier: sup, OpenEntries: []*vaultv1.ComplianceEntry{
+			{DocumentType: "documentTypes/kbis", DocumentTypeDisplayName: "Kbis", Subject: sup, Status: rejectedSt, RejectionReason: "The SIREN 123 456 789 is not yours", ValidUntil: "2025-09-01"},
+			{DocumentType: "documentTypes/ins", DocumentTypeDisplayName: "Insurance", Subject: sup, Status: expiring, ValidUntil: "2025-03-30"},
+			{DocumentType: "documentTypes/safety", DocumentTypeDisplayName: "Safety training", Subject: sup + "/employees/e1", Status: expired, ValidUntil: "2025-03-01"},
+		}}},
+	}})
+	if _, err := h.digest.Run(context.Background(), manual(wednesday12)); err != nil {
+		t.Fatal(err)
+	}
+	details := []string{"The SIREN 123 456 789 is not yours", "30 March 2025", "1 March 2025"}
+	for _, u := range []string{"ada", "stan"} {
+		got := strings.Join(h.inbox(u), "\n")
+		for _, d := range details {
+			if !strings.Contains(got, d) {
+				t.Errorf("%s (may view certificates) lacks %q:\n%s", u, d, got)
+			}
+		}
+	}
+	rita := strings.Join(h.inbox("rita"), "\n")
+	for _, d := range details {
+		if strings.Contains(rita, d) {
+			t.Errorf("rita (Restricted) is told %q:\n%s", d, rita)
+		}
+	}
+	for _, want := range []string{"Kbis: rejected", "Insurance: expires", "Safety training (1 employee): expired"} {
+		if !strings.Contains(rita, want) {
+			t.Errorf("rita lacks %q:\n%s", want, rita)
+		}
+	}
+}
