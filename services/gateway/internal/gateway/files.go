@@ -38,6 +38,46 @@ const uploadChunkSize = 256 << 10
 // stops sending is cut off rather than holding a stream open.
 const uploadIdle = 30 * time.Second
 
+// uploadHeadBytes bounds what an upload may send besides the file's bytes:
+// the preamble, the metadata part (at most 64 KiB) and the part headers
+// before the file, and again what follows it. Go's multipart reader alone
+// would hold a part's headers up to 10 MiB in memory, and read a preamble
+// without end, before the vault has seen the token.
+const uploadHeadBytes = 128 << 10
+
+// headLimiter lets at most left bytes through (left < 0: unbounded); past
+// them it fails, and says so with exceeded.
+type headLimiter struct {
+	r        io.Reader
+	left     int64
+	exceeded bool
+}
+
+var errUploadHead = fmt.Errorf("the parts around the file (preamble, metadata, part headers) are larger than %d KiB", uploadHeadBytes>>10)
+
+func (l *headLimiter) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return l.r.Read(p)
+	}
+	if l.left == 0 {
+		l.exceeded = true
+		return 0, errUploadHead
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+// headTooLarge is the 413 of an upload whose parts around the file exceed
+// uploadHeadBytes.
+func headTooLarge() error {
+	return &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestEntityTooLarge,
+		Err: status.Errorf(codes.InvalidArgument, "body: %v", errUploadHead)}
+}
+
 const (
 	uploadPattern           = "/v1/companies/{company}/documents"
 	downloadOwnPattern      = "/v1/companies/{company}/documents/{document}/content"
@@ -200,20 +240,27 @@ func (f *fileRoutes) upload(w http.ResponseWriter, r *http.Request, params map[s
 	if f.uploadTimeout > 0 {
 		idle.until = time.Now().Add(f.uploadTimeout)
 	}
+	head := &headLimiter{r: idle, left: uploadHeadBytes}
 	r.Body = struct {
 		io.Reader
 		io.Closer
-	}{idle, r.Body}
+	}{head, r.Body}
 	mr, err := r.MultipartReader()
 	if err != nil {
 		f.fail(ctx, w, r, badRequest("body: expected multipart/form-data with a metadata part and a file part"))
 		return
 	}
 	form, err := readUploadForm(mr)
+	if head.exceeded {
+		err = headTooLarge()
+		w.Header().Set("Connection", "close")
+	}
 	if err != nil {
 		f.fail(ctx, w, r, err)
 		return
 	}
+	// The file's bytes are bounded by the vault (413 past its bound).
+	head.left = -1
 	form.meta.Parent = "companies/" + params["company"]
 
 	sctx, cancel := context.WithCancel(ctx)
@@ -253,7 +300,12 @@ func (f *fileRoutes) upload(w http.ResponseWriter, r *http.Request, params map[s
 		}
 	}
 	// Nothing may follow the file: a metadata part after it is refused.
-	if next, err := mr.NextPart(); err == nil {
+	head.left = uploadHeadBytes
+	if next, err := mr.NextPart(); head.exceeded {
+		w.Header().Set("Connection", "close")
+		abort(headTooLarge())
+		return
+	} else if err == nil {
 		abort(badRequest("%s: no part may follow the file part (metadata comes first)", next.FormName()))
 		return
 	} else if !errors.Is(err, io.EOF) {

@@ -133,6 +133,14 @@ func (f *fileVault) ExportCompliance(req *vaultv1.ExportComplianceRequest, strea
 
 func newFileGateway(t *testing.T, fv *fileVault) *httptest.Server {
 	t.Helper()
+	srv := httptest.NewServer(newFileHandler(t, fv))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// newFileHandler is the gateway's handler in front of fv.
+func newFileHandler(t *testing.T, fv *fileVault) http.Handler {
+	t.Helper()
 	lis := servertest.Listen()
 	gs := grpc.NewServer()
 	vaultv1.RegisterDocumentServiceServer(gs, fv)
@@ -148,9 +156,7 @@ func newFileGateway(t *testing.T, fv *fileVault) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv
+	return h
 }
 
 // part is one multipart part to write.

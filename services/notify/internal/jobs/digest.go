@@ -265,12 +265,28 @@ func (run *digestRun) flush(ctx context.Context) error {
 			d = Digest{Company: co.Name}
 		}
 		data := run.data(co, d)
+		// Members who may not view certificates (R-ID-3) learn what is
+		// missing, rejected or expiring, not the certificates' details.
+		var limited map[[2]bool]map[string]any
 		for _, m := range kept {
+			md := data
+			if co.Kind == authz.KindSupplier {
+				view := [2]bool{authz.Allowed(co.Kind, m.Role, authz.ViewCompanyCertificates), authz.Allowed(co.Kind, m.Role, authz.ViewEmployeeCertificates)}
+				if !view[0] || !view[1] {
+					if limited == nil {
+						limited = map[[2]bool]map[string]any{}
+					}
+					if limited[view] == nil {
+						limited[view] = withoutDetails(data, view[0], view[1])
+					}
+					md = limited[view]
+				}
+			}
 			reqs = append(reqs, notify.EnqueueRequest{
 				IdempotencyKey: DigestKey(run.week, m.Name),
 				Template:       notify.TemplateWeeklyDigest,
 				Recipients:     []notify.Recipient{recipient(m, co.Language)},
-				Data:           data,
+				Data:           md,
 				Company:        co.Name,
 			})
 		}
@@ -364,6 +380,48 @@ func (run *digestRun) data(co Company, d Digest) map[string]any {
 		data["more_groups"] = more
 	}
 	return data
+}
+
+// withoutDetails copies a digest's data without the certificates' details
+// (validity dates, rejection reasons) of the company documents (unless
+// company) and of the employee documents (unless employee): a supplier's
+// member whose role may not view them (R-ID-3) still learns what each
+// customer misses, has rejected or will soon lose.
+func withoutDetails(data map[string]any, company, employee bool) map[string]any {
+	out := make(map[string]any, len(data))
+	for k, v := range data {
+		out[k] = v
+	}
+	groups, _ := data["groups"].([]any)
+	if groups == nil {
+		return out
+	}
+	copied := make([]any, len(groups))
+	for i, g := range groups {
+		gm, _ := g.(map[string]any)
+		ng := make(map[string]any, len(gm))
+		for k, v := range gm {
+			ng[k] = v
+		}
+		items, _ := gm["items"].([]any)
+		nitems := make([]any, len(items))
+		for j, it := range items {
+			im, _ := it.(map[string]any)
+			ni := make(map[string]any, len(im))
+			for k, v := range im {
+				ni[k] = v
+			}
+			if _, isEmployee := im["employees"]; isEmployee && !employee || !isEmployee && !company {
+				delete(ni, "valid_until")
+				delete(ni, "reason")
+			}
+			nitems[j] = ni
+		}
+		ng["items"] = nitems
+		copied[i] = ng
+	}
+	out["groups"] = copied
+	return out
 }
 
 // group lists one supplier's (or customer's) open entries: company

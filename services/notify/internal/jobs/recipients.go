@@ -89,20 +89,9 @@ func recipient(m Member, fallback string) notify.Recipient {
 	return notify.Recipient{User: m.User(), Email: m.Email, Name: oneLine(m.DisplayName()), Language: lang}
 }
 
-// oneLine drops control characters from a display name (the outbox refuses
-// them) and bounds it.
-func oneLine(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '\u2028' || r == '\u2029' {
-			return ' '
-		}
-		return r
-	}, s)
-	if r := []rune(s); len(r) > notify.MaxNameLen {
-		s = string(r[:notify.MaxNameLen])
-	}
-	return strings.TrimSpace(s)
-}
+// oneLine makes a display name one the outbox accepts (see
+// notify.DisplayName).
+func oneLine(s string) string { return notify.DisplayName(s) }
 
 // countResults adds what EnqueueBatch did to c.
 func countResults(c *schedule.Counts, res []notify.EnqueueResult) {

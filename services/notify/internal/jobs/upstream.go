@@ -30,6 +30,8 @@ type Member struct {
 	GivenName  string
 	FamilyName string
 	Language   string // the person's, else the company's; may be empty
+	// Role is the member's role in the company (R-ID-3).
+	Role authz.Role
 	// Undeliverable is set when mail to Email failed for good and no one
 	// cleared the mark (User.email_undeliverable).
 	Undeliverable bool

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -392,7 +393,7 @@ func (s *Service) validate(req EnqueueRequest, checkData bool) ([]Recipient, err
 		if err := checkEmail(r.Email); err != nil {
 			return nil, errs.InvalidArgument(field+".email", "%s", err.Error())
 		}
-		if len(r.Name) > MaxNameLen || !printable(r.Name) {
+		if utf8.RuneCountInString(r.Name) > MaxNameLen || !printable(r.Name) {
 			return nil, errs.InvalidArgument(field+".display_name", "at most %d characters, no line breaks or control characters", MaxNameLen)
 		}
 		switch r.Language {
@@ -445,6 +446,25 @@ func checkEmail(addr string) error {
 		return errors.New("not a valid e-mail address")
 	}
 	return nil
+}
+
+// DisplayName makes s a display name the outbox accepts (Recipient.Name):
+// control characters (C0 and C1, line breaks included) and line or
+// paragraph separators become spaces, and it is cut at MaxNameLen
+// characters. Identity accepts names the outbox would refuse, so that
+// callers that build recipients from its members (the scheduled jobs) pass
+// them through this, or one such name would fail the whole batch.
+func DisplayName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > MaxNameLen {
+		s = string(r[:MaxNameLen])
+	}
+	return strings.TrimSpace(s)
 }
 
 // printable reports whether s has no control characters (line breaks included).

@@ -127,7 +127,7 @@ func NewIdentity(conn grpc.ClientConnInterface) *Identity {
 
 func member(u *identityv1.User) jobs.Member {
 	return jobs.Member{Name: u.GetName(), Email: u.GetEmail(), GivenName: u.GetGivenName(), FamilyName: u.GetFamilyName(),
-		Language: u.GetLanguage(), Undeliverable: u.GetEmailUndeliverable() != ""}
+		Language: u.GetLanguage(), Role: authz.Role(u.GetRole()), Undeliverable: u.GetEmailUndeliverable() != ""}
 }
 
 // ListMembers implements jobs.Identity: active members whose role holds

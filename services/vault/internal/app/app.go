@@ -49,6 +49,9 @@ type Config struct {
 	// RequestInterval is the least time between two document requests of a
 	// customer to a supplier (R-NOTIF-3).
 	RequestInterval time.Duration
+	// MaxUploads and MaxCompanyUploads bound the uploads in flight, in all
+	// and per company (429 past them).
+	MaxUploads, MaxCompanyUploads int
 }
 
 // ParseConfig reads flags and VIGIL_* environment variables.
@@ -61,6 +64,8 @@ func ParseConfig(args []string) (*Config, error) {
 	fs.StringVar(&cfg.BlobDir, "blob-dir", "", "folder of the documents' bytes (default: blobs under the vault's data folder) ($VIGIL_BLOB_DIR)")
 	fs.DurationVar(&cfg.SweepEvery, "sweep-every", time.Minute, "how often expired documents are looked for, to tell integrations ($VIGIL_SWEEP_EVERY)")
 	fs.DurationVar(&cfg.RequestInterval, "request-interval", time.Hour, "least time between two document requests to one supplier (R-NOTIF-3) ($VIGIL_REQUEST_INTERVAL)")
+	fs.IntVar(&cfg.MaxUploads, "max-uploads", 64, "uploads in flight at once, in all; past it 429 ($VIGIL_MAX_UPLOADS)")
+	fs.IntVar(&cfg.MaxCompanyUploads, "max-company-uploads", 4, "uploads in flight at once for one company; past it 429 ($VIGIL_MAX_COMPANY_UPLOADS)")
 	if err := config.Parse(fs, args); err != nil {
 		return nil, err
 	}
@@ -74,6 +79,9 @@ func (c *Config) Complete() error {
 	}
 	if c.MaxUploadBytes <= 0 {
 		return errors.New("max-upload-bytes: must be positive")
+	}
+	if c.MaxUploads <= 0 || c.MaxCompanyUploads <= 0 {
+		return errors.New("max-uploads and max-company-uploads: must be positive")
 	}
 	if len(c.ContentTypes) == 0 {
 		return errors.New("content-types: at least one")
@@ -181,7 +189,7 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 	feedSrv := feed.NewServer("vault", store)
 	svc, err := vault.New(ctx, vault.Config{
 		MaxUploadBytes: cfg.MaxUploadBytes, ContentTypes: cfg.ContentTypes, PublicURL: cfg.PublicURL, Now: opts.Now,
-		SweepEvery: cfg.SweepEvery, RequestInterval: cfg.RequestInterval,
+		SweepEvery: cfg.SweepEvery, RequestInterval: cfg.RequestInterval, MaxUploads: cfg.MaxUploads, MaxCompanyUploads: cfg.MaxCompanyUploads,
 	}, vault.Deps{
 		Store: store, Blobs: blobs, Directory: clients.NewDirectory(directoryConn), Identity: clients.NewIdentity(identityConn),
 		Notifier: clients.NewNotifier(notifyConn), Grants: remote.Grants, Log: log, Metrics: vault.NewMetrics(srv.Registry()),

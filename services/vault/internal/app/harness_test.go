@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -283,6 +285,14 @@ type fakeNotify struct {
 }
 
 func (n *fakeNotify) EnqueueNotification(_ context.Context, req *notifyv1.EnqueueNotificationRequest) (*notifyv1.EnqueueNotificationResponse, error) {
+	// notify's contract: a display name of at most 200 characters without
+	// control characters or line separators, or the whole call is refused.
+	for i, r := range req.GetRecipients() {
+		name := r.GetDisplayName()
+		if utf8.RuneCountInString(name) > 200 || strings.IndexFunc(name, func(c rune) bool { return unicode.IsControl(c) || c == '\u2028' || c == '\u2029' }) >= 0 {
+			return nil, status.Errorf(codes.InvalidArgument, "recipients[%d].display_name: at most 200 characters, no line breaks or control characters", i)
+		}
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	_, dup := n.sent[req.GetIdempotencyKey()]

@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -253,7 +255,7 @@ func (n *Notifier) Enqueue(ctx context.Context, msg vault.Notification) error {
 	}
 	req := &notifyv1.EnqueueNotificationRequest{IdempotencyKey: msg.IdempotencyKey, Template: notifyv1.Template(msg.Template), Data: data, Company: msg.Company}
 	for _, r := range msg.Recipients {
-		req.Recipients = append(req.Recipients, &notifyv1.Recipient{User: r.User, Email: r.Email, DisplayName: r.Name, Language: r.Language})
+		req.Recipients = append(req.Recipients, &notifyv1.Recipient{User: r.User, Email: r.Email, DisplayName: displayName(r.Name), Language: r.Language})
 	}
 	_, err = n.c.EnqueueNotification(asService(ctx), req)
 	switch status.Code(err) {
@@ -263,4 +265,25 @@ func (n *Notifier) Enqueue(ctx context.Context, msg vault.Notification) error {
 		return fmt.Errorf("%w: %v", vault.ErrPermanent, err)
 	}
 	return err
+}
+
+// maxDisplayName is notify's bound on a recipient's display name.
+const maxDisplayName = 200
+
+// displayName makes a person's name one notify accepts (at most 200
+// characters, no control character or line separator). Identity accepts
+// names notify refuses (a C1 control character, a line separator), and
+// notify refuses the whole notification for one such name: every
+// addressee would lose the e-mail.
+func displayName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > maxDisplayName {
+		s = string(r[:maxDisplayName])
+	}
+	return strings.TrimSpace(s)
 }

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"path"
 	"strings"
+	"unicode/utf8"
 )
 
 // The content types the sniffer knows.
@@ -131,6 +132,30 @@ var extensions = map[string]string{
 	".pdf": PDF, ".png": PNG, ".jpg": JPEG, ".jpeg": JPEG, ".jpe": JPEG, ".jfif": JPEG,
 	".exe": "application/x-msdownload", ".dll": "application/x-msdownload", ".bat": "application/x-msdos-program",
 	".sh": "application/x-sh", ".js": "text/javascript", ".html": "text/html", ".htm": "text/html", ".svg": "image/svg+xml",
+}
+
+// canonical is each known type's extension.
+var canonical = map[string]string{PDF: ".pdf", PNG: ".png", JPEG: ".jpg"}
+
+// maxNameBytes bounds a file name (as the vault does).
+const maxNameBytes = 255
+
+// WithExtension returns name ending with an extension of contentType: as
+// it is when its extension already claims that type, else with the type's
+// extension added (cutting the name to keep it within 255 bytes). A file is
+// opened by its extension: a PDF saved as certificate.cmd or .hta is run as
+// a program (a PDF can also be a batch file or an HTA), so no name may
+// claim what the bytes are not, known extension or not.
+func WithExtension(name, contentType string) string {
+	ext, ok := canonical[contentType]
+	if !ok || ExtensionType(name) == contentType {
+		return name
+	}
+	for len(name)+len(ext) > maxNameBytes {
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
+	}
+	return name + ext
 }
 
 // ExtensionType is the type a file name's extension claims ("" when the

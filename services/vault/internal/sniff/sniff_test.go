@@ -2,6 +2,7 @@ package sniff
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -109,4 +110,20 @@ func FuzzSniffer(f *testing.F) {
 			t.Fatal("neither a type nor a problem")
 		}
 	})
+}
+
+func TestWithExtension(t *testing.T) {
+	for _, tc := range []struct{ name, ct, want string }{
+		{"a.pdf", PDF, "a.pdf"},
+		{"a.PDF", PDF, "a.PDF"},
+		{"a.cmd", PDF, "a.cmd.pdf"},
+		{"photo.jpeg", JPEG, "photo.jpeg"},
+		{"photo", JPEG, "photo.jpg"},
+		{"scan.png.exe", PNG, "scan.png.exe.png"},
+		{strings.Repeat("é", 127) + ".x", PDF, strings.Repeat("é", 125) + ".pdf"},
+	} {
+		if got := WithExtension(tc.name, tc.ct); got != tc.want || len(got) > 255 {
+			t.Errorf("WithExtension(%q, %s) = %q, want %q", tc.name, tc.ct, got, tc.want)
+		}
+	}
 }

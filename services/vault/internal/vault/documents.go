@@ -81,9 +81,11 @@ func (s *Service) ListDocuments(ctx context.Context, c Caller, supplier string, 
 	return docs, next, err
 }
 
-// GetDocument returns one of the supplier's own documents.
+// GetDocument returns one of the supplier's own documents. A member who
+// may view no certificate (R-ID-3: a Restricted user) is refused before
+// any lookup, so that it cannot tell which documents exist.
 func (s *Service) GetDocument(ctx context.Context, c Caller, supplier, id string) (*Document, error) {
-	if err := s.authorize(ctx, c, supplier, authz.ReadMasterData); err != nil {
+	if _, err := s.ownKinds(ctx, c, supplier, SubjectUnspecified, authz.ViewCompanyCertificates, authz.ViewEmployeeCertificates); err != nil {
 		return nil, err
 	}
 	var d *Document
@@ -306,9 +308,10 @@ type DownloadRequest struct {
 }
 
 // Download opens a document's bytes (R-VAULT-4) and, for a customer's
-// user, records the download (R-VAULT-8): every download that starts at the
-// first byte (a whole file, or the first range of a reader that fetches in
-// parts); a 304 (the caller already holds these bytes) is not one.
+// user, records the download (R-VAULT-8): every call that serves bytes, a
+// range as well as the whole file (a range that skips the first byte would
+// otherwise read the rest of the file unrecorded); a 304 (the caller already
+// holds these bytes) serves none and is not one.
 func (s *Service) Download(ctx context.Context, c Caller, r DownloadRequest) (*Download, error) {
 	var d *Document
 	var err error
@@ -344,7 +347,7 @@ func (s *Service) Download(ctx context.Context, c Caller, r DownloadRequest) (*D
 		return nil, errs.Internal(err)
 	}
 	out.Offset, out.Length, out.Body = off, length, limitedCloser{io.LimitReader(body, length), body}
-	if r.Customer != "" && off == 0 {
+	if r.Customer != "" {
 		if err := s.recordAccess(ctx, c, r.Customer, d); err != nil {
 			_ = body.Close()
 			return nil, err

@@ -25,6 +25,7 @@ const (
 	ReasonRequestLimited     = "DOCUMENT_REQUEST_LIMITED"
 	ReasonNothingToRequest   = "NOTHING_TO_REQUEST"
 	ReasonRangeNotSatisfied  = "RANGE_NOT_SATISFIABLE"
+	ReasonUploadsInFlight    = "TOO_MANY_UPLOADS"
 	ReasonDirectoryDown      = "DIRECTORY_UNAVAILABLE"
 	ReasonBadPageToken       = "INVALID_ARGUMENT"
 	ReasonCustomerOnly       = "OPERATORS_ONLY"

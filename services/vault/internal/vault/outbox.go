@@ -107,8 +107,11 @@ func (s *Service) relayOnce(ctx context.Context) (bool, error) {
 func (s *Service) render(ctx context.Context, o *Outbound) ([]Notification, error) {
 	people := o.Recipients
 	if o.Kind == OutboundRejected {
-		// R-VAULT-7: the supplier's users who may upload the document, and
-		// its references for the customer.
+		// R-VAULT-7 (issue 10 point 5): the supplier's users who may upload
+		// the document. Not its references as such: a reference is a
+		// Restricted user unless the supplier made it more (R-DIR-5), and
+		// the e-mail tells of a certificate (its file name, the customer's
+		// reason) that a Restricted user may not view (R-ID-3).
 		perm := authz.UploadCompanyCertificates
 		if o.Employee != "" {
 			perm = authz.UploadEmployeeCertificates
@@ -117,11 +120,7 @@ func (s *Service) render(ctx context.Context, o *Outbound) ([]Notification, erro
 		if err != nil {
 			return nil, err
 		}
-		refs, err := s.references(ctx, o.Customer, o.Supplier)
-		if err != nil {
-			return nil, err
-		}
-		people = append(uploaders, refs...)
+		people = uploaders
 	}
 	seen := map[string]bool{}
 	byLang := map[string][]Person{}

@@ -104,7 +104,9 @@ func (s *Service) RequestDocuments(ctx context.Context, c Caller, customer, supp
 		}
 		if len(types) > 0 {
 			for _, t := range types {
-				if _, err := s.documentType(tx, t); errors.Is(err, ErrNotFound) {
+				// Another customer's SPECIFIC type is unknown here (R-VAULT-1).
+				dt, err := s.documentType(tx, t)
+				if errors.Is(err, ErrNotFound) || err == nil && dt.Owner != "" && dt.Owner != customer {
 					return errs.InvalidArgument("document_types", "unknown document type %s", TypeName(t))
 				} else if err != nil {
 					return err

@@ -94,6 +94,11 @@ type Config struct {
 	RequestInterval time.Duration
 	// SweepEvery is how often the expiry sweep runs (default one minute).
 	SweepEvery time.Duration
+	// MaxUploads bounds the uploads in flight in all (default 64) and
+	// MaxCompanyUploads those of one company (default 4): an upload holds
+	// buffers and a staging file for as long as its client takes to send
+	// (the gateway allows minutes), and anyone may sign up a supplier.
+	MaxUploads, MaxCompanyUploads int
 }
 
 // Service is the vault's domain.
@@ -115,6 +120,11 @@ type Service struct {
 
 	zones sync.Map // time zone name → *time.Location
 	types sync.Map // document type id → *DocumentType (types never change)
+
+	// uploads counts the uploads in flight, in all and per company.
+	uploadsMu sync.Mutex
+	uploads   map[string]int
+	uploading int
 }
 
 // Deps are the service's collaborators.
@@ -149,6 +159,12 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = time.Minute
 	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = 64
+	}
+	if cfg.MaxCompanyUploads <= 0 {
+		cfg.MaxCompanyUploads = 4
+	}
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
@@ -163,7 +179,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		d.Wake = func() {}
 	}
 	s := &Service{cfg: cfg, store: d.Store, blobs: d.Blobs, directory: d.Directory, identity: d.Identity, notifier: d.Notifier,
-		grants: d.Grants, log: d.Log, now: now, metrics: d.Metrics, wake: d.Wake, outboxWake: make(chan struct{}, 1)}
+		grants: d.Grants, log: d.Log, now: now, metrics: d.Metrics, wake: d.Wake, outboxWake: make(chan struct{}, 1), uploads: map[string]int{}}
 	if err := s.seedCatalog(ctx); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -60,7 +61,7 @@ func (s *Service) Upload(ctx context.Context, c Caller, m UploadMeta, body io.Re
 			result = UploadAborted
 		case errorReason(err) == ReasonTooLarge:
 			result = UploadTooLarge
-		case errors.Is(err, errs.ErrInvalidArgument), errors.Is(err, errs.ErrFailedPrecondition):
+		case errors.Is(err, errs.ErrInvalidArgument), errors.Is(err, errs.ErrFailedPrecondition), errors.Is(err, errs.ErrResourceExhausted):
 			result = UploadRefused
 		}
 		s.metrics.Uploads.WithLabelValues(result).Inc()
@@ -69,6 +70,11 @@ func (s *Service) Upload(ctx context.Context, c Caller, m UploadMeta, body io.Re
 	if err != nil {
 		return nil, err
 	}
+	release, err := s.uploadSlot(m.Supplier)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 
 	w, err := s.blobs.Create(ctx)
 	if err != nil {
@@ -144,7 +150,7 @@ func (s *Service) Upload(ctx context.Context, c Caller, m UploadMeta, body io.Re
 	}
 	published = true
 	now := s.now().UTC()
-	d := &Document{ID: NewID(), Supplier: m.Supplier, DocumentType: m.DocumentType, Employee: m.Employee, FileName: m.FileName,
+	d := &Document{ID: NewID(), Supplier: m.Supplier, DocumentType: m.DocumentType, Employee: m.Employee, FileName: sniff.WithExtension(m.FileName, detected),
 		ContentType: detected, Size: size, SHA256: sum, ValidFrom: m.ValidFrom, ValidUntil: m.ValidUntil,
 		State: StateCurrent, UploadedBy: c.Member(), CreateTime: now}
 	err = s.update(context.WithoutCancel(ctx), func(tx Tx) error {
@@ -188,6 +194,29 @@ func (s *Service) Upload(ctx context.Context, c Caller, m UploadMeta, body io.Re
 	}
 	stored = size
 	return d, nil
+}
+
+// uploadSlot takes one of the slots of uploads in flight (Config.MaxUploads
+// in all, Config.MaxCompanyUploads per company), or refuses the upload
+// (RESOURCE_EXHAUSTED, 429 with Retry-After) before any byte is read;
+// release gives it back.
+func (s *Service) uploadSlot(company string) (release func(), err error) {
+	s.uploadsMu.Lock()
+	defer s.uploadsMu.Unlock()
+	if s.uploading >= s.cfg.MaxUploads || s.uploads[company] >= s.cfg.MaxCompanyUploads {
+		return nil, &errs.Error{Kind: errs.KindResourceExhausted, Reason: ReasonUploadsInFlight, RetryAfter: 5 * time.Second,
+			Message: "too many uploads in progress; try again when one has finished"}
+	}
+	s.uploading++
+	s.uploads[company]++
+	return func() {
+		s.uploadsMu.Lock()
+		defer s.uploadsMu.Unlock()
+		s.uploading--
+		if s.uploads[company]--; s.uploads[company] == 0 {
+			delete(s.uploads, company)
+		}
+	}, nil
 }
 
 // detect decides the type from the head and checks the uploader's claims.
@@ -293,13 +322,14 @@ func (s *Service) checkUpload(ctx context.Context, c Caller, m *UploadMeta) (*Do
 }
 
 // validFileName keeps file names metadata only (R-VAULT-4): no path, no
-// control character, valid UTF-8.
+// control character (bidirectional formatting included: a right-to-left
+// override shows "invoice\u202Efdp.scr" as "invoicercs.pdf"), valid UTF-8.
 func validFileName(name string) error {
 	if name == "" || len(name) > 255 || !utf8.ValidString(name) || name == "." || name == ".." {
 		return errs.InvalidArgument("file_name", "must be a file name of 1 to 255 bytes")
 	}
 	for _, r := range name {
-		if r == '/' || r == '\\' || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+		if r == '/' || r == '\\' || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r) {
 			return errs.InvalidArgument("file_name", "must be a file name, without a path or control characters")
 		}
 	}
