@@ -389,7 +389,7 @@ func (s *Scheduler) RunJob(ctx context.Context, c authz.Subject, name, date stri
 		return Status{}, errs.NotFound(ReasonJobNotFound, "no job %q", name)
 	}
 	now := s.now().UTC()
-	day, err := RunDay(date, now)
+	day, err := RunDay(date, now, s.cfg.CatchUpDays)
 	if err != nil {
 		return Status{}, err
 	}
@@ -420,9 +420,12 @@ func (s *Scheduler) RunJob(ctx context.Context, c authz.Subject, name, date stri
 }
 
 // RunDay reads the day of a manual run: YYYY-MM-DD, or today (UTC) when
-// empty; never later than the day it is anywhere on Earth at now (UTC+14).
-// Anything else is INVALID_ARGUMENT naming date.
-func RunDay(date string, now time.Time) (time.Time, error) {
+// empty; never later than the day it is anywhere on Earth at now (UTC+14),
+// and never more than backDays before today: a manual run replays what the
+// scheduler would catch up, not any past week (each run of the weekly job
+// mails every user of every company). Anything else is INVALID_ARGUMENT
+// naming date.
+func RunDay(date string, now time.Time, backDays int) (time.Time, error) {
 	if date == "" {
 		return DayOf(now), nil
 	}
@@ -432,6 +435,9 @@ func RunDay(date string, now time.Time) (time.Time, error) {
 	}
 	if d.After(DayOf(now.Add(14 * time.Hour))) {
 		return time.Time{}, errs.InvalidArgument("date", "must not be in the future")
+	}
+	if DayOf(now).Sub(d) > time.Duration(backDays)*24*time.Hour {
+		return time.Time{}, errs.InvalidArgument("date", "must be within the last %d days (the catch-up window)", backDays)
 	}
 	return d, nil
 }

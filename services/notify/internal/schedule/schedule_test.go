@@ -320,7 +320,7 @@ func FuzzRunDay(f *testing.F) {
 	}
 	now := time.Date(2025, 3, 10, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, s string) {
-		d, err := schedule.RunDay(s, now)
+		d, err := schedule.RunDay(s, now, 31)
 		if err != nil {
 			var e *errs.Error
 			if !errors.As(err, &e) || e.Kind != errs.KindInvalidArgument || e.Field != "date" {
@@ -328,11 +328,26 @@ func FuzzRunDay(f *testing.F) {
 			}
 			return
 		}
-		if d.After(time.Date(2025, 3, 11, 0, 0, 0, 0, time.UTC)) || d != schedule.DayOf(d) {
+		if d.After(time.Date(2025, 3, 11, 0, 0, 0, 0, time.UTC)) || d.Before(time.Date(2025, 2, 7, 0, 0, 0, 0, time.UTC)) || d != schedule.DayOf(d) {
 			t.Fatalf("RunDay(%q) = %v", s, d)
 		}
 		if s != "" && schedule.FormatDay(d) != s {
 			t.Fatalf("RunDay(%q) = %v: not the day asked", s, d)
 		}
 	})
+}
+
+// TestManualRunStaysInTheCatchUpWindow: a platform administrator replays
+// what the scheduler would catch up, not any past week (review: each run of
+// the weekly job mails every user of every company).
+func TestManualRunStaysInTheCatchUpWindow(t *testing.T) {
+	now := time.Date(2025, 3, 10, 12, 0, 0, 0, time.UTC)
+	if _, err := schedule.RunDay("2025-02-08", now, 31); err != nil {
+		t.Fatalf("a day inside the window: %v", err)
+	}
+	_, err := schedule.RunDay("2024-03-10", now, 31)
+	var e *errs.Error
+	if !errors.As(err, &e) || e.Kind != errs.KindInvalidArgument || e.Field != "date" {
+		t.Fatalf("a year back must be refused naming date: %v", err)
+	}
 }
