@@ -1532,18 +1532,18 @@ var File_vigil_directory_v1_resources_proto protoreflect.FileDescriptor
 
 const file_vigil_directory_v1_resources_proto_rawDesc = "" +
 	"\n" +
-	"\"vigil/directory/v1/resources.proto\x12\x12vigil.directory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe9\x01\n" +
-	"\rPostalAddress\x12:\n" +
-	"\x05lines\x18\x01 \x03(\tB$\xbaH!\x92\x01\x1e\x10\x04\"\x1ar\x18\x18\xc8\x012\x13^[^\\x00-\\x1F\\x7F]*$R\x05lines\x12:\n" +
+	"\"vigil/directory/v1/resources.proto\x12\x12vigil.directory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x02\n" +
+	"\rPostalAddress\x12O\n" +
+	"\x05lines\x18\x01 \x03(\tB9\xbaH6\x92\x013\x10\x04\"/r-\x18\xc8\x012(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\x05lines\x12:\n" +
 	"\vpostal_code\x18\x02 \x01(\tB\x19\xbaH\x16r\x14\x18\x142\x10^[A-Za-z0-9 -]*$R\n" +
-	"postalCode\x120\n" +
-	"\x04city\x18\x03 \x01(\tB\x1c\xbaH\x19r\x17\x18d2\x13^[^\\x00-\\x1F\\x7F]*$R\x04city\x12.\n" +
+	"postalCode\x12E\n" +
+	"\x04city\x18\x03 \x01(\tB1\xbaH.r,\x18d2(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\x04city\x12.\n" +
 	"\acountry\x18\x04 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
-	"^[A-Z]{2}$R\acountry\"\xfe\x05\n" +
+	"^[A-Z]{2}$R\acountry\"\x93\x06\n" +
 	"\aCompany\x12;\n" +
-	"\x04name\x18\x01 \x01(\tB'\xbaH$r\"\x18\xc8\x012\x1d^(companies/[A-Za-z0-9_-]+)?$R\x04name\x12<\n" +
+	"\x04name\x18\x01 \x01(\tB'\xbaH$r\"\x18\xc8\x012\x1d^(companies/[A-Za-z0-9_-]+)?$R\x04name\x12Q\n" +
 	"\n" +
-	"legal_name\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x18\xc8\x012\x13^[^\\x00-\\x1F\\x7F]*$R\tlegalName\x12=\n" +
+	"legal_name\x18\x02 \x01(\tB2\xbaH/r-\x18\xc8\x012(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\tlegalName\x12=\n" +
 	"\x04kind\x18\x03 \x01(\x0e2\x1f.vigil.directory.v1.CompanyKindB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x12.\n" +
 	"\acountry\x18\x04 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
 	"^[A-Z]{2}$R\acountry\x12l\n" +
@@ -1558,12 +1558,12 @@ const file_vigil_directory_v1_resources_proto_rawDesc = "" +
 	"\vcreate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\x8c\x04\n" +
+	"updateTime\"\xa1\x04\n" +
 	"\bSupplier\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\acompany\x18\x02 \x01(\tR\acompany\x12>\n" +
+	"\acompany\x18\x02 \x01(\tR\acompany\x12S\n" +
 	"\n" +
-	"legal_name\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a\x10\x01\x18\xc8\x012\x13^[^\\x00-\\x1F\\x7F]*$R\tlegalName\x12+\n" +
+	"legal_name\x18\x03 \x01(\tB4\xbaH1r/\x10\x01\x18\xc8\x012(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\tlegalName\x12+\n" +
 	"\acountry\x18\x04 \x01(\tB\x11\xbaH\x0er\f2\n" +
 	"^[A-Z]{2}$R\acountry\x12i\n" +
 	"\x13registration_number\x18\x05 \x01(\tB8\xbaH5r321^[A-Za-z0-9][A-Za-z0-9 .\\x{00a0}\\x{202f}-]{0,63}$R\x12registrationNumber\x12;\n" +
@@ -1571,17 +1571,17 @@ const file_vigil_directory_v1_resources_proto_rawDesc = "" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12A\n" +
 	"\aoutcome\x18\b \x01(\x0e2'.vigil.directory.v1.RegistrationOutcomeR\aoutcome\x12=\n" +
-	"\acontact\x18\t \x01(\v2\x1b.vigil.directory.v1.ContactB\x06\xbaH\x03\xc8\x01\x01R\acontact\"\xaa\x03\n" +
+	"\acontact\x18\t \x01(\v2\x1b.vigil.directory.v1.ContactB\x06\xbaH\x03\xc8\x01\x01R\acontact\"\xe9\x03\n" +
 	"\aContact\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12 \n" +
 	"\x05email\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12=\n" +
+	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12R\n" +
 	"\n" +
-	"given_name\x18\x04 \x01(\tB\x1e\xbaH\x1br\x19\x10\x01\x18d2\x13^[^\\x00-\\x1F\\x7F]*$R\tgivenName\x12?\n" +
-	"\vfamily_name\x18\x05 \x01(\tB\x1e\xbaH\x1br\x19\x10\x01\x18d2\x13^[^\\x00-\\x1F\\x7F]*$R\n" +
-	"familyName\x128\n" +
-	"\bfunction\x18\x06 \x01(\tB\x1c\xbaH\x19r\x17\x18d2\x13^[^\\x00-\\x1F\\x7F]*$R\bfunction\x12-\n" +
+	"given_name\x18\x04 \x01(\tB3\xbaH0r.\x10\x01\x18d2(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\tgivenName\x12T\n" +
+	"\vfamily_name\x18\x05 \x01(\tB3\xbaH0r.\x10\x01\x18d2(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\n" +
+	"familyName\x12M\n" +
+	"\bfunction\x18\x06 \x01(\tB1\xbaH.r,\x18d2(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\bfunction\x12-\n" +
 	"\x05phone\x18\a \x01(\tB\x17\xbaH\x14r\x12\x18 2\x0e^[0-9+ ().-]*$R\x05phone\x12/\n" +
 	"\x06mobile\x18\b \x01(\tB\x17\xbaH\x14r\x12\x18 2\x0e^[0-9+ ().-]*$R\x06mobile\x12;\n" +
 	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1646,26 +1646,26 @@ const file_vigil_directory_v1_resources_proto_rawDesc = "" +
 	"references\x18\x04 \x03(\tBB\xbaH?\x92\x01<\x10d\x18\x01\"6r4\x18\xc8\x012/^companies/[A-Za-z0-9_-]+/users/[A-Za-z0-9_-]+$R\n" +
 	"references\x12;\n" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\x90\x04\n" +
+	"createTime\"\xcf\x04\n" +
 	"\bEmployee\x12T\n" +
-	"\x04name\x18\x01 \x01(\tB@\xbaH=r;\x18\xc8\x0126^(companies/[A-Za-z0-9_-]+/employees/[A-Za-z0-9_-]+)?$R\x04name\x12;\n" +
+	"\x04name\x18\x01 \x01(\tB@\xbaH=r;\x18\xc8\x0126^(companies/[A-Za-z0-9_-]+/employees/[A-Za-z0-9_-]+)?$R\x04name\x12P\n" +
 	"\n" +
-	"given_name\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x18d2\x13^[^\\x00-\\x1F\\x7F]*$R\tgivenName\x12=\n" +
-	"\vfamily_name\x18\x03 \x01(\tB\x1c\xbaH\x19r\x17\x18d2\x13^[^\\x00-\\x1F\\x7F]*$R\n" +
+	"given_name\x18\x02 \x01(\tB1\xbaH.r,\x18d2(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\tgivenName\x12R\n" +
+	"\vfamily_name\x18\x03 \x01(\tB1\xbaH.r,\x18d2(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\n" +
 	"familyName\x12#\n" +
 	"\x05email\x18\x04 \x01(\tB\r\xbaH\n" +
-	"\xd8\x01\x01r\x05\x18\xfe\x01`\x01R\x05email\x129\n" +
-	"\tjob_title\x18\x05 \x01(\tB\x1c\xbaH\x19r\x17\x18d2\x13^[^\\x00-\\x1F\\x7F]*$R\bjobTitle\x12<\n" +
+	"\xd8\x01\x01r\x05\x18\xfe\x01`\x01R\x05email\x12N\n" +
+	"\tjob_title\x18\x05 \x01(\tB1\xbaH.r,\x18d2(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\bjobTitle\x12<\n" +
 	"\n" +
 	"birth_date\x18\x06 \x01(\tB\x1d\xbaH\x1a\xd8\x01\x01r\x152\x13^\\d{4}-\\d{2}-\\d{2}$R\tbirthDate\x12\x1a\n" +
 	"\bprojects\x18\a \x03(\tR\bprojects\x12;\n" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xb2\x06\n" +
+	"updateTime\"\xc7\x06\n" +
 	"\aProject\x12S\n" +
-	"\x04name\x18\x01 \x01(\tB?\xbaH<r:\x18\xc8\x0125^(companies/[A-Za-z0-9_-]+/projects/[A-Za-z0-9_-]+)?$R\x04name\x12@\n" +
-	"\fdisplay_name\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x18\xc8\x012\x13^[^\\x00-\\x1F\\x7F]*$R\vdisplayName\x12*\n" +
+	"\x04name\x18\x01 \x01(\tB?\xbaH<r:\x18\xc8\x0125^(companies/[A-Za-z0-9_-]+/projects/[A-Za-z0-9_-]+)?$R\x04name\x12U\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB2\xbaH/r-\x18\xc8\x012(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\vdisplayName\x12*\n" +
 	"\vdescription\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x88'R\vdescription\x12D\n" +
 	"\fsite_address\x18\x04 \x01(\v2!.vigil.directory.v1.PostalAddressR\vsiteAddress\x12<\n" +
 	"\n" +

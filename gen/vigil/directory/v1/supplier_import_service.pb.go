@@ -726,10 +726,10 @@ const file_vigil_directory_v1_supplier_import_service_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2..vigil.directory.v1.UploadSupplierImportHeaderH\x00R\x06header\x12!\n" +
 	"\x05chunk\x18\x02 \x01(\fB\t\xbaH\x06z\x04\x18\x80\x80@H\x00R\x05chunk\x12<\n" +
 	"\x04rows\x18\x03 \x01(\v2&.vigil.directory.v1.SupplierImportRowsH\x00R\x04rowsB\x10\n" +
-	"\apayload\x12\x05\xbaH\x02\b\x01\"\x96\x01\n" +
+	"\apayload\x12\x05\xbaH\x02\b\x01\"\xab\x01\n" +
 	"\x1aUploadSupplierImportHeader\x12<\n" +
-	"\x06parent\x18\x01 \x01(\tB$\xbaH!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x06parent\x12:\n" +
-	"\tfile_name\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x18\xff\x012\x13^[^\\x00-\\x1F\\x7F]*$R\bfileName\"\\\n" +
+	"\x06parent\x18\x01 \x01(\tB$\xbaH!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x06parent\x12O\n" +
+	"\tfile_name\x18\x02 \x01(\tB2\xbaH/r-\x18\xff\x012(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\bfileName\"\\\n" +
 	"\x12SupplierImportRows\x12F\n" +
 	"\x04rows\x18\x01 \x03(\v2%.vigil.directory.v1.SupplierImportRowB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\x04rows\"s\n" +
 	"\x18GetSupplierImportRequest\x12W\n" +

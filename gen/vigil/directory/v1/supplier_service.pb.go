@@ -695,19 +695,19 @@ var File_vigil_directory_v1_supplier_service_proto protoreflect.FileDescriptor
 
 const file_vigil_directory_v1_supplier_service_proto_rawDesc = "" +
 	"\n" +
-	")vigil/directory/v1/supplier_service.proto\x12\x12vigil.directory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\"vigil/directory/v1/resources.proto\"\xd1\x02\n" +
+	")vigil/directory/v1/supplier_service.proto\x12\x12vigil.directory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\"vigil/directory/v1/resources.proto\"\xe6\x02\n" +
 	"\x14ListSuppliersRequest\x12<\n" +
 	"\x06parent\x18\x01 \x01(\tB$\xbaH!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x06parent\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\tpageToken\x12>\n" +
-	"\vname_prefix\x18\x04 \x01(\tB\x1d\xbaH\x1ar\x18\x18\xc8\x012\x13^[^\\x00-\\x1F\\x7F]*$R\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\tpageToken\x12S\n" +
+	"\vname_prefix\x18\x04 \x01(\tB2\xbaH/r-\x18\xc8\x012(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\n" +
 	"namePrefix\x12i\n" +
-	"\x13registration_number\x18\x05 \x01(\tB8\xbaH5r3\x18@2/^([A-Za-z0-9][A-Za-z0-9 .\\x{00a0}\\x{202f}-]*)?$R\x12registrationNumber\"\x81\x02\n" +
+	"\x13registration_number\x18\x05 \x01(\tB8\xbaH5r3\x18@2/^([A-Za-z0-9][A-Za-z0-9 .\\x{00a0}\\x{202f}-]*)?$R\x12registrationNumber\"\x96\x02\n" +
 	"\x16ExportSuppliersRequest\x12<\n" +
-	"\x06parent\x18\x01 \x01(\tB$\xbaH!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x06parent\x12>\n" +
-	"\vname_prefix\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x18\xc8\x012\x13^[^\\x00-\\x1F\\x7F]*$R\n" +
+	"\x06parent\x18\x01 \x01(\tB$\xbaH!r\x1f\x18\xc8\x012\x1a^companies/[A-Za-z0-9_-]+$R\x06parent\x12S\n" +
+	"\vname_prefix\x18\x02 \x01(\tB2\xbaH/r-\x18\xc8\x012(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\n" +
 	"namePrefix\x12i\n" +
 	"\x13registration_number\x18\x03 \x01(\tB8\xbaH5r3\x18@2/^([A-Za-z0-9][A-Za-z0-9 .\\x{00a0}\\x{202f}-]*)?$R\x12registrationNumber\"x\n" +
 	"\x17ExportSuppliersResponse\x12:\n" +

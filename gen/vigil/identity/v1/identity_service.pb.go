@@ -2850,10 +2850,10 @@ var File_vigil_identity_v1_identity_service_proto protoreflect.FileDescriptor
 
 const file_vigil_identity_v1_identity_service_proto_rawDesc = "" +
 	"\n" +
-	"(vigil/identity/v1/identity_service.proto\x12\x11vigil.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!vigil/identity/v1/resources.proto\"\xb3\x03\n" +
-	"\rSignUpCompany\x12>\n" +
+	"(vigil/identity/v1/identity_service.proto\x12\x11vigil.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!vigil/identity/v1/resources.proto\"\xc8\x03\n" +
+	"\rSignUpCompany\x12S\n" +
 	"\n" +
-	"legal_name\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a\x10\x01\x18\xc8\x012\x13^[^\\x00-\\x1f\\x7f]*$R\tlegalName\x12>\n" +
+	"legal_name\x18\x01 \x01(\tB4\xbaH1r/\x10\x01\x18\xc8\x012(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\tlegalName\x12>\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1e.vigil.identity.v1.CompanyKindB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12+\n" +
 	"\acountry\x18\x03 \x01(\tB\x11\xbaH\x0er\f2\n" +
@@ -2862,13 +2862,13 @@ const file_vigil_identity_v1_identity_service_proto_rawDesc = "" +
 	"\aaddress\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\aaddress\x12U\n" +
 	"\ttime_zone\x18\x06 \x01(\tB8\xbaH5r3\x18@2/^([A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*)?$R\btimeZone\x12+\n" +
 	"\blanguage\x18\a \x01(\tB\x0f\xbaH\fr\n" +
-	"R\x00R\x02enR\x02frR\blanguage\"\x8a\x02\n" +
+	"R\x00R\x02enR\x02frR\blanguage\"\xb4\x02\n" +
 	"\vSignUpAdmin\x12 \n" +
 	"\x05email\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12=\n" +
+	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12R\n" +
 	"\n" +
-	"given_name\x18\x02 \x01(\tB\x1e\xbaH\x1br\x19\x10\x01\x18d2\x13^[^\\x00-\\x1f\\x7f]*$R\tgivenName\x12?\n" +
-	"\vfamily_name\x18\x03 \x01(\tB\x1e\xbaH\x1br\x19\x10\x01\x18d2\x13^[^\\x00-\\x1f\\x7f]*$R\n" +
+	"given_name\x18\x02 \x01(\tB3\xbaH0r.\x10\x01\x18d2(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\tgivenName\x12T\n" +
+	"\vfamily_name\x18\x03 \x01(\tB3\xbaH0r.\x10\x01\x18d2(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\n" +
 	"familyName\x12&\n" +
 	"\bpassword\x18\x04 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\f\x18\x80\x01R\bpassword\x121\n" +
@@ -2940,14 +2940,14 @@ const file_vigil_identity_v1_identity_service_proto_rawDesc = "" +
 	"\fnew_password\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\f\x18\x80\x01R\vnewPassword\x121\n" +
 	"\ttotp_code\x18\x03 \x01(\tB\x14\xbaH\x11r\x0f2\r^([0-9]{6})?$R\btotpCode\"\x17\n" +
-	"\x15ResetPasswordResponse\"\x90\x02\n" +
+	"\x15ResetPasswordResponse\"\xba\x02\n" +
 	"\x17AcceptInvitationRequest\x12 \n" +
 	"\x05token\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x10R\x05token\x12$\n" +
-	"\bpassword\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\bpassword\x12;\n" +
+	"\bpassword\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\bpassword\x12P\n" +
 	"\n" +
-	"given_name\x18\x03 \x01(\tB\x1c\xbaH\x19r\x17\x18d2\x13^[^\\x00-\\x1f\\x7f]*$R\tgivenName\x12=\n" +
-	"\vfamily_name\x18\x04 \x01(\tB\x1c\xbaH\x19r\x17\x18d2\x13^[^\\x00-\\x1f\\x7f]*$R\n" +
+	"given_name\x18\x03 \x01(\tB1\xbaH.r,\x18d2(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\tgivenName\x12R\n" +
+	"\vfamily_name\x18\x04 \x01(\tB1\xbaH.r,\x18d2(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\n" +
 	"familyName\x121\n" +
 	"\ttotp_code\x18\x05 \x01(\tB\x14\xbaH\x11r\x0f2\r^([0-9]{6})?$R\btotpCode\"\xc3\x02\n" +
 	"\x18AcceptInvitationResponse\x12!\n" +

@@ -1076,16 +1076,16 @@ var File_vigil_identity_v1_resources_proto protoreflect.FileDescriptor
 
 const file_vigil_identity_v1_resources_proto_rawDesc = "" +
 	"\n" +
-	"!vigil/identity/v1/resources.proto\x12\x11vigil.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x06\n" +
+	"!vigil/identity/v1/resources.proto\x12\x11vigil.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\a\n" +
 	"\x04User\x12P\n" +
 	"\x04name\x18\x01 \x01(\tB<\xbaH9r7\x18\xc8\x0122^(companies/[A-Za-z0-9_-]+/users/[A-Za-z0-9_-]+)?$R\x04name\x12#\n" +
 	"\x05email\x18\x02 \x01(\tB\r\xbaH\n" +
-	"\xd8\x01\x01r\x05\x18\xfe\x01`\x01R\x05email\x12;\n" +
+	"\xd8\x01\x01r\x05\x18\xfe\x01`\x01R\x05email\x12P\n" +
 	"\n" +
-	"given_name\x18\x03 \x01(\tB\x1c\xbaH\x19r\x17\x18d2\x13^[^\\x00-\\x1f\\x7f]*$R\tgivenName\x12=\n" +
-	"\vfamily_name\x18\x04 \x01(\tB\x1c\xbaH\x19r\x17\x18d2\x13^[^\\x00-\\x1f\\x7f]*$R\n" +
-	"familyName\x128\n" +
-	"\bfunction\x18\x05 \x01(\tB\x1c\xbaH\x19r\x17\x18d2\x13^[^\\x00-\\x1f\\x7f]*$R\bfunction\x12.\n" +
+	"given_name\x18\x03 \x01(\tB1\xbaH.r,\x18d2(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\tgivenName\x12R\n" +
+	"\vfamily_name\x18\x04 \x01(\tB1\xbaH.r,\x18d2(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\n" +
+	"familyName\x12M\n" +
+	"\bfunction\x18\x05 \x01(\tB1\xbaH.r,\x18d2(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\bfunction\x12.\n" +
 	"\x05phone\x18\x06 \x01(\tB\x18\xbaH\x15r\x13\x18 2\x0f^[+0-9 ()./-]*$R\x05phone\x120\n" +
 	"\x06mobile\x18\a \x01(\tB\x18\xbaH\x15r\x13\x18 2\x0f^[+0-9 ()./-]*$R\x06mobile\x125\n" +
 	"\x04role\x18\b \x01(\x0e2\x17.vigil.identity.v1.RoleB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04role\x123\n" +

@@ -1264,15 +1264,15 @@ var File_vigil_notify_v1_webhook_service_proto protoreflect.FileDescriptor
 
 const file_vigil_notify_v1_webhook_service_proto_rawDesc = "" +
 	"\n" +
-	"%vigil/notify/v1/webhook_service.proto\x12\x0fvigil.notify.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x04\n" +
+	"%vigil/notify/v1/webhook_service.proto\x12\x0fvigil.notify.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x04\n" +
 	"\aWebhook\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\x03url\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x03url\x121\n" +
 	"\vevent_types\x18\x03 \x03(\tB\x10\xbaH\r\x92\x01\n" +
 	"\x10\x14\x18\x01\"\x04r\x02\x18dR\n" +
 	"eventTypes\x12\x1d\n" +
-	"\aenabled\x18\x04 \x01(\bH\x00R\aenabled\x88\x01\x01\x12?\n" +
-	"\vdescription\x18\x05 \x01(\tB\x1d\xbaH\x1ar\x18\x18\xf4\x032\x13^[^\\x00-\\x1f\\x7f]*$R\vdescription\x12%\n" +
+	"\aenabled\x18\x04 \x01(\bH\x00R\aenabled\x88\x01\x01\x12T\n" +
+	"\vdescription\x18\x05 \x01(\tB2\xbaH/r-\x18\xf4\x032(^[^\\x00-\\x1f\\x7f-\\x9f\\x{2028}\\x{2029}]*$R\vdescription\x12%\n" +
 	"\x0esigning_secret\x18\x06 \x01(\tR\rsigningSecret\x12Y\n" +
 	"\x1bprevious_secret_expire_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x18previousSecretExpireTime\x12?\n" +
 	"\rfailing_since\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\ffailingSince\x12'\n" +

@@ -1,10 +1,12 @@
 package app_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
@@ -221,4 +223,23 @@ func TestAnInvitedMemberIsNotActivatedWithoutConsent(t *testing.T) {
 	}
 	_, err = e.id.AcceptInvitation(ctxBg, &identityv1.AcceptInvitationRequest{Token: first, Password: goodPassword})
 	wantCode(t, err, codes.Unauthenticated)
+}
+
+// TestNamesRefuseInvisibleControls: a name with a C1 control or a line or
+// paragraph separator is refused naming the field (a review found such a
+// name stopped the weekly e-mail of every company in its batch).
+func TestNamesRefuseInvisibleControls(t *testing.T) {
+	e := newEnv(t)
+	ada := e.signUp(identityv1.CompanyKind_COMPANY_KIND_OPERATOR, "ada@acme.test")
+	for _, name := range []string{"Ada\u2028Lovelace", "Ada\u0085", "Ada\u2029", "Ada\x7f"} {
+		_, err := e.id.UpdateMe(ada.ctx(), &identityv1.UpdateMeRequest{User: &identityv1.User{GivenName: name},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"given_name"}}})
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "given_name") {
+			t.Fatalf("name %q: %v, want INVALID_ARGUMENT naming given_name", name, err)
+		}
+	}
+	me, err := e.id.GetMe(ada.ctx(), &identityv1.GetMeRequest{})
+	if err != nil || strings.ContainsAny(me.GetGivenName(), "\u2028\u2029\u0085\x7f") {
+		t.Fatalf("a refused update changed the name: %q %v", me.GetGivenName(), err)
+	}
 }
