@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Page sizes of the lists.
@@ -110,7 +111,7 @@ func idToken(token string) (string, error) {
 	if err != nil || c == "" {
 		return c, err
 	}
-	if !validID(c) {
+	if !names.ValidID(c) {
 		return "", errs.InvalidArgument("page_token", "is not a token returned by this list")
 	}
 	return c, nil

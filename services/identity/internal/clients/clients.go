@@ -18,6 +18,7 @@ import (
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/identity/internal/domain"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Directory is domain.Directory over directory's gRPC API.
@@ -62,7 +63,7 @@ func (d *Directory) CreateCompany(ctx context.Context, in domain.CompanyDraft, r
 // DeleteCompany implements domain.Directory; NOT_FOUND counts as done, and
 // FAILED_PRECONDITION (the company is in use) is an errs FailedPrecondition.
 func (d *Directory) DeleteCompany(ctx context.Context, id string) error {
-	_, err := d.internal.DeleteCompany(asService(ctx), &directoryv1.DeleteCompanyRequest{Name: domain.CompanyName(id)})
+	_, err := d.internal.DeleteCompany(asService(ctx), &directoryv1.DeleteCompanyRequest{Name: names.Company.Format(id)})
 	switch status.Code(err) {
 	case codes.OK, codes.NotFound:
 		return nil
@@ -75,7 +76,7 @@ func (d *Directory) DeleteCompany(ctx context.Context, id string) error {
 // GetCompany implements domain.Directory.
 func (d *Directory) GetCompany(ctx context.Context, id, bearer string) (*domain.Company, error) {
 	ctx = metadata.AppendToOutgoingContext(asService(ctx), "authorization", "Bearer "+bearer)
-	out, err := d.companies.GetCompany(ctx, &directoryv1.GetCompanyRequest{Name: domain.CompanyName(id)})
+	out, err := d.companies.GetCompany(ctx, &directoryv1.GetCompanyRequest{Name: names.Company.Format(id)})
 	if err != nil {
 		return nil, err
 	}

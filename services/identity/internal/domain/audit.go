@@ -7,6 +7,7 @@ import (
 
 	"github.com/vigil/vigil/services/identity/internal/tokens"
 	"github.com/vigil/vigil/services/runtime/authz"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // AuditFilter bounds ListAuditEvents by time (zero: unbounded).
@@ -17,7 +18,7 @@ type AuditFilter struct {
 // ListAuditEvents pages through a company's audit log, newest first
 // (R-ID-9); Administrators only.
 func (s *Service) ListAuditEvents(ctx context.Context, c Caller, parent string, f AuditFilter, page Page) ([]*AuditEvent, string, error) {
-	company, err := ParseCompany("parent", parent)
+	company, err := names.Company.Parse("parent", parent)
 	if err != nil {
 		return nil, "", err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/vigil/vigil/services/identity/internal/throttle"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Directory is what identity needs of the directory service.
@@ -400,7 +401,7 @@ func (t *txn) audit(company, action, target string, detail map[string]string) er
 func (t *txn) auditAs(actor *Login, company, action, target string, detail map[string]string) error {
 	e := &AuditEvent{Company: company, Action: action, Target: target, Detail: detail, Time: t.now, RequestID: t.caller.RequestID}
 	if actor != nil {
-		e.Actor, e.ActorDisplayName = UserName(actor.ID), t.nameIn(company, actor.ID)
+		e.Actor, e.ActorDisplayName = names.User.Format(actor.ID), t.nameIn(company, actor.ID)
 	}
 	return t.AppendAudit(e)
 }
@@ -419,7 +420,7 @@ func (t *txn) nameIn(company, user string) string {
 
 // queue puts a notification in the outbox, committed with the change.
 func (t *txn) queue(n *Notification) error {
-	n.ID = newID()
+	n.ID = names.NewID()
 	n.CreateTime = t.now
 	t.mail = true
 	return t.PutNotification(n)

@@ -6,10 +6,11 @@ package tokens
 import (
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/base64"
 	"errors"
 	"strings"
+
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // ErrMalformed is returned for a string that is not a token of the kind.
@@ -30,29 +31,6 @@ func NewSecret() []byte {
 	b := make([]byte, secretLen)
 	_, _ = rand.Read(b)
 	return b
-}
-
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-// NewID returns a random 128-bit id of 26 lowercase letters and digits,
-// valid in every resource name ([A-Za-z0-9_-]+).
-func NewID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return idEncoding.EncodeToString(b[:])
-}
-
-// ValidID reports whether s may be used as an id in a resource name.
-func ValidID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 const refreshPrefix = "vrt1."
@@ -81,7 +59,7 @@ func ParseRefresh(s string) (Refresh, error) {
 		return Refresh{}, ErrMalformed
 	}
 	sid, secret, ok := strings.Cut(rest, ".")
-	if !ok || !ValidID(sid) {
+	if !ok || !names.ValidID(sid) {
 		return Refresh{}, ErrMalformed
 	}
 	raw, err := b64.DecodeString(secret)

@@ -3,10 +3,12 @@ package tokens
 import (
 	"bytes"
 	"testing"
+
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 func TestRefreshRoundTrip(t *testing.T) {
-	r := NewRefresh(NewID())
+	r := NewRefresh(names.NewID())
 	got, err := ParseRefresh(r.String())
 	if err != nil || got.Session != r.Session || !bytes.Equal(got.Secret, r.Secret) {
 		t.Fatalf("round trip: %+v %v", got, err)

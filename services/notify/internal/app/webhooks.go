@@ -28,6 +28,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/runtime/secrets"
 	"github.com/vigil/vigil/services/runtime/server"
 )
@@ -242,8 +243,8 @@ func (m *adminMailer) WebhookDisabled(ctx context.Context, e webhooks.Endpoint) 
 			}
 			r := notify.Recipient{Email: u.GetEmail(), Language: u.GetLanguage(),
 				Name: strings.TrimSpace(u.GetGivenName() + " " + u.GetFamilyName())}
-			if i := strings.Index(u.GetName(), "/users/"); i > 0 {
-				r.User = u.GetName()[i+1:]
+			if _, user, ok := names.Member.Match(u.GetName()); ok {
+				r.User = names.User.Format(user)
 			}
 			to = append(to, r)
 		}

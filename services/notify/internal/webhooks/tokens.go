@@ -1,33 +1,13 @@
 package webhooks
 
 import (
-	"crypto/rand"
-	"encoding/base32"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"regexp"
-	"strings"
-	"time"
 
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
-
-// idEncoding keeps byte order in string order, so that IDs sort by time.
-var idEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
-
-// newID is 26 characters: 8 bytes of time (Unix ns) and 8 random bytes.
-func newID(t time.Time) string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixNano()))
-	_, _ = rand.Read(b[8:])
-	return strings.ToLower(idEncoding.EncodeToString(b[:]))
-}
-
-var idPattern = regexp.MustCompile(`^[0-9a-v]{26}$`)
-
-// validID reports whether id has newID's shape.
-func validID(id string) bool { return idPattern.MatchString(id) }
 
 // Page tokens are base64url of a small JSON cursor bound to the listing
 // that made it. They are not secret: a forged one only moves within what
@@ -53,7 +33,7 @@ func decodePageToken(s, q string) (string, error) {
 		return "", bad
 	}
 	var t pageToken
-	if json.Unmarshal(raw, &t) != nil || t.V != 1 || t.Q != q || !validID(t.ID) {
+	if json.Unmarshal(raw, &t) != nil || t.V != 1 || t.Q != q || !names.IsNewID(t.ID) {
 		return "", bad
 	}
 	return t.ID, nil

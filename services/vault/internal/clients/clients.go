@@ -19,6 +19,7 @@ import (
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/vault/internal/vault"
 )
 
@@ -66,12 +67,12 @@ func (d *Directory) Companies(ctx context.Context, ids []string) ([]vault.Compan
 	var out []vault.Company
 	for len(ids) > 0 {
 		n := min(len(ids), 1000)
-		names := make([]string, n)
+		companies := make([]string, n)
 		for i, id := range ids[:n] {
-			names[i] = vault.CompanyName(id)
+			companies[i] = names.Company.Format(id)
 		}
 		ids = ids[n:]
-		resp, err := d.c.BatchGetCompanies(asService(ctx), &directoryv1.BatchGetCompaniesRequest{Names: names})
+		resp, err := d.c.BatchGetCompanies(asService(ctx), &directoryv1.BatchGetCompaniesRequest{Names: companies})
 		if err != nil {
 			return nil, unavailable("directory", err)
 		}
@@ -84,7 +85,7 @@ func (d *Directory) Companies(ctx context.Context, ids []string) ([]vault.Compan
 
 // Employee implements vault.Directory.
 func (d *Directory) Employee(ctx context.Context, supplier, employee string) (string, error) {
-	e, err := d.c.GetEmployee(asService(ctx), &directoryv1.GetEmployeeRequest{Name: vault.EmployeeName(supplier, employee)})
+	e, err := d.c.GetEmployee(asService(ctx), &directoryv1.GetEmployeeRequest{Name: names.Employee.Format(supplier, employee)})
 	if status.Code(err) == codes.NotFound {
 		return "", vault.ErrNotFound
 	}
@@ -96,7 +97,7 @@ func (d *Directory) Employee(ctx context.Context, supplier, employee string) (st
 
 // Project implements vault.Directory.
 func (d *Directory) Project(ctx context.Context, customer, project string) (*vault.Project, error) {
-	p, err := d.c.GetProject(asService(ctx), &directoryv1.GetProjectRequest{Name: vault.ProjectName(customer, project)})
+	p, err := d.c.GetProject(asService(ctx), &directoryv1.GetProjectRequest{Name: names.Project.Format(customer, project)})
 	if status.Code(err) == codes.NotFound {
 		return nil, vault.ErrNotFound
 	}
@@ -108,7 +109,7 @@ func (d *Directory) Project(ctx context.Context, customer, project string) (*vau
 
 // References implements vault.Directory.
 func (d *Directory) References(ctx context.Context, customer, supplier string) ([]string, error) {
-	resp, err := d.c.ListReferences(asService(ctx), &directoryv1.ListReferencesRequest{Customer: vault.CompanyName(customer), Supplier: vault.CompanyName(supplier)})
+	resp, err := d.c.ListReferences(asService(ctx), &directoryv1.ListReferencesRequest{Customer: names.Company.Format(customer), Supplier: names.Company.Format(supplier)})
 	if err != nil {
 		return nil, unavailable("directory", err)
 	}
@@ -139,7 +140,7 @@ func (d *Directory) SuppliersOf(ctx context.Context, customer string) ([]string,
 	var out []string
 	token := ""
 	for {
-		resp, err := d.c.ListSupplierCompanies(asService(ctx), &directoryv1.ListSupplierCompaniesRequest{Customer: vault.CompanyName(customer), PageSize: 500, PageToken: token})
+		resp, err := d.c.ListSupplierCompanies(asService(ctx), &directoryv1.ListSupplierCompaniesRequest{Customer: names.Company.Format(customer), PageSize: 500, PageToken: token})
 		if err != nil {
 			return nil, unavailable("directory", err)
 		}
@@ -157,15 +158,15 @@ func (d *Directory) AssignmentsOf(ctx context.Context, customer string) ([]vault
 	var out []vault.Assignment
 	token := ""
 	for {
-		resp, err := d.c.ListAssignments(asService(ctx), &directoryv1.ListAssignmentsRequest{Customer: vault.CompanyName(customer), PageSize: 1000, PageToken: token})
+		resp, err := d.c.ListAssignments(asService(ctx), &directoryv1.ListAssignmentsRequest{Customer: names.Company.Format(customer), PageSize: 1000, PageToken: token})
 		if err != nil {
 			return nil, unavailable("directory", err)
 		}
 		for _, a := range resp.GetAssignments() {
-			emp, ok1 := vault.ParseName(a.GetEmployee(), "companies", "employees")
-			proj, ok2 := vault.ParseName(a.GetProject(), "companies", "projects")
+			sup, emp, ok1 := names.Employee.Match(a.GetEmployee())
+			cust, proj, ok2 := names.Project.Match(a.GetProject())
 			if ok1 && ok2 {
-				out = append(out, vault.Assignment{Customer: proj[0], Supplier: emp[0], Employee: emp[1], Project: proj[1]})
+				out = append(out, vault.Assignment{Customer: cust, Supplier: sup, Employee: emp, Project: proj})
 			}
 		}
 		if token = resp.GetNextPageToken(); token == "" {
@@ -189,8 +190,8 @@ var _ vault.Identity = (*Identity)(nil)
 func person(u *identityv1.User) vault.Person {
 	p := vault.Person{Member: u.GetName(), Email: u.GetEmail(), Language: u.GetLanguage(),
 		Name: strings.TrimSpace(u.GetGivenName() + " " + u.GetFamilyName())}
-	if ids, ok := vault.ParseName(u.GetName(), "companies", "users"); ok {
-		p.User = "users/" + ids[1]
+	if _, user, ok := names.Member.Match(u.GetName()); ok {
+		p.User = names.User.Format(user)
 	}
 	return p
 }
@@ -200,7 +201,7 @@ func (i *Identity) Members(ctx context.Context, company string, permission authz
 	var out []vault.Person
 	token := ""
 	for {
-		resp, err := i.c.ListMembers(asService(ctx), &identityv1.ListMembersRequest{Company: vault.CompanyName(company),
+		resp, err := i.c.ListMembers(asService(ctx), &identityv1.ListMembersRequest{Company: names.Company.Format(company),
 			State: identityv1.User_STATE_ACTIVE, Permission: identityv1.Permission(permission), PageSize: 1000, PageToken: token})
 		if err != nil {
 			return nil, unavailable("identity", err)

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil/vigil/services/runtime/authz"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Outbound kinds.
@@ -162,10 +163,10 @@ func (s *Service) render(ctx context.Context, o *Outbound) ([]Notification, erro
 	slices.Sort(langs)
 	var out []Notification
 	for _, lang := range langs {
-		n := Notification{IdempotencyKey: "vault-" + o.Kind + "-" + o.ID + "-" + lang, Recipients: byLang[lang], Company: CompanyName(o.Supplier),
+		n := Notification{IdempotencyKey: "vault-" + o.Kind + "-" + o.ID + "-" + lang, Recipients: byLang[lang], Company: names.Company.Format(o.Supplier),
 			Data: map[string]any{"customer_name": customerName}}
 		if s.cfg.PublicURL != "" {
-			n.Data["link"] = s.cfg.PublicURL + "/" + DocumentName(o.Supplier, o.Document)
+			n.Data["link"] = s.cfg.PublicURL + "/" + names.Document.Format(o.Supplier, o.Document)
 		}
 		switch o.Kind {
 		case OutboundRejected:
@@ -181,7 +182,7 @@ func (s *Service) render(ctx context.Context, o *Outbound) ([]Notification, erro
 		case OutboundRequest:
 			n.Template = TemplateDocumentUpdateRequest
 			if s.cfg.PublicURL != "" {
-				n.Data["link"] = s.cfg.PublicURL + "/" + CompanyName(o.Supplier) + "/customers/" + o.Customer + "/compliance"
+				n.Data["link"] = s.cfg.PublicURL + "/" + names.Company.Format(o.Supplier) + "/customers/" + o.Customer + "/compliance"
 			}
 			var names []any
 			for _, t := range o.DocumentTypes {
@@ -200,7 +201,7 @@ func (s *Service) render(ctx context.Context, o *Outbound) ([]Notification, erro
 }
 
 func (s *Service) typeText(ctx context.Context, id, lang string) string {
-	name := TypeName(id)
+	name := names.DocumentType.Format(id)
 	_ = s.view(ctx, func(tx Tx) error {
 		if t, err := s.documentType(tx, id); err == nil {
 			name = t.Text(lang).Name

@@ -11,6 +11,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/vault/internal/blob"
 )
 
@@ -209,13 +210,13 @@ type Caller = auth.Principal
 
 // caller returns the company id of the principal's session.
 func companyID(c Caller) string {
-	id, _ := stringsCutPrefix(c.Company, "companies/")
+	id, _ := names.Company.Match(c.Company)
 	return id
 }
 
 // authorize decides with the one table (runtime/authz).
 func (s *Service) authorize(ctx context.Context, c Caller, company string, a authz.Action) error {
-	return authz.Authorize(ctx, c.Subject(), CompanyName(company), a, "", s.grants)
+	return authz.Authorize(ctx, c.Subject(), names.Company.Format(company), a, "", s.grants)
 }
 
 // location is the time zone of a company ("today" for R-VAULT-6).
@@ -254,7 +255,7 @@ func (s *Service) todayIn(tx Tx, company string) (Date, error) {
 func companyName(tx Tx, id string) string {
 	c, err := tx.Company(id)
 	if err != nil || c.Name == "" {
-		return CompanyName(id)
+		return names.Company.Format(id)
 	}
 	return c.Name
 }
@@ -262,11 +263,4 @@ func companyName(tx Tx, id string) string {
 // notFound is the answer to anything the caller may not know exists.
 func notFound(what string) error {
 	return errs.NotFound(reasonNotFound, "%s not found", what)
-}
-
-func stringsCutPrefix(s, prefix string) (string, bool) {
-	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
-		return s[len(prefix):], true
-	}
-	return s, false
 }

@@ -71,15 +71,15 @@ func (s *Service) entryViews(tx Tx, entries []Entry, today Date) []EntryView {
 	return out
 }
 
-// names reads companies' names once per call.
-type names struct {
+// companyNames reads companies' names once per call.
+type companyNames struct {
 	tx Tx
 	m  map[string]string
 }
 
-func newNames(tx Tx) *names { return &names{tx: tx, m: map[string]string{}} }
+func newNames(tx Tx) *companyNames { return &companyNames{tx: tx, m: map[string]string{}} }
 
-func (n *names) of(id string) string {
+func (n *companyNames) of(id string) string {
 	if v, ok := n.m[id]; ok {
 		return v
 	}
@@ -92,7 +92,7 @@ func (s *Service) summaryView(tx Tx, sum *Summary, today Date, open []Entry) Sum
 	return s.summaryViewNamed(tx, newNames(tx), sum, today, open)
 }
 
-func (s *Service) summaryViewNamed(tx Tx, nm *names, sum *Summary, today Date, open []Entry) SummaryView {
+func (s *Service) summaryViewNamed(tx Tx, nm *companyNames, sum *Summary, today Date, open []Entry) SummaryView {
 	class := sum.ClassOn(today)
 	supplierName := sum.SupplierName
 	if supplierName == "" {
