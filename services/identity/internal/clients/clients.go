@@ -4,7 +4,6 @@ package clients
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -19,6 +18,7 @@ import (
 	"github.com/vigil/vigil/services/identity/internal/domain"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/outbox"
 )
 
 // Directory is domain.Directory over directory's gRPC API.
@@ -166,11 +166,7 @@ func (n *Notifier) Enqueue(ctx context.Context, msg *domain.Notification) error 
 		req.Recipients = append(req.Recipients, &notifyv1.Recipient{User: r.User, Email: r.Email, DisplayName: r.DisplayName, Language: r.Language})
 	}
 	_, err = n.c.EnqueueNotification(asService(ctx), req)
-	switch status.Code(err) {
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.PermissionDenied, codes.AlreadyExists:
-		return fmt.Errorf("%w: %v", domain.ErrPermanent, err)
-	}
-	return err
+	return outbox.Refused(err)
 }
 
 var (

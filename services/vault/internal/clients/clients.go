@@ -20,6 +20,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/outbox"
 	"github.com/vigil/vigil/services/vault/internal/vault"
 )
 
@@ -250,18 +251,12 @@ var _ vault.Notifier = (*Notifier)(nil)
 func (n *Notifier) Enqueue(ctx context.Context, msg vault.Notification) error {
 	data, err := structpb.NewStruct(msg.Data)
 	if err != nil {
-		return fmt.Errorf("%w: %v", vault.ErrPermanent, err)
+		return fmt.Errorf("%w: %v", outbox.ErrPermanent, err)
 	}
 	req := &notifyv1.EnqueueNotificationRequest{IdempotencyKey: msg.IdempotencyKey, Template: notifyv1.Template(msg.Template), Data: data, Company: msg.Company}
 	for _, r := range msg.Recipients {
 		req.Recipients = append(req.Recipients, &notifyv1.Recipient{User: r.User, Email: r.Email, DisplayName: r.Name, Language: r.Language})
 	}
 	_, err = n.c.EnqueueNotification(asService(ctx), req)
-	switch status.Code(err) {
-	case codes.OK:
-		return nil
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.PermissionDenied, codes.AlreadyExists:
-		return fmt.Errorf("%w: %v", vault.ErrPermanent, err)
-	}
-	return err
+	return outbox.Refused(err)
 }

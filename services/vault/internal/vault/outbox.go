@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/outbox"
 )
 
 // Outbound kinds.
@@ -38,69 +39,38 @@ type Outbound struct {
 	Time          time.Time `json:"time"`
 }
 
-const relayBatch = 50
+// The e-mail relay (runtime/outbox) hands queued outbounds to notify, one
+// notification per language (render).
+func (s *Service) newRelay() *outbox.Relay[*Outbound, Notification] {
+	return outbox.New(outbox.Options[*Outbound, Notification]{
+		Queue: outboundQueue{s}, Messages: s.render, Send: s.notifier.Enqueue, Log: s.log,
+		Describe: func(n Notification) []zap.Field { return []zap.Field{zap.String("idempotency_key", n.IdempotencyKey)} },
+	})
+}
 
 // relayOutbox hands queued e-mails to notify until ctx ends.
 func (s *Service) relayOutbox(ctx context.Context) {
-	if s.notifier == nil {
-		return
-	}
-	backoff := time.Second
-	for {
-		more, err := s.relayOnce(ctx)
-		wait := 30 * time.Second
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			s.log.Warn("e-mail relay to notify failed; will retry", zap.Error(err), zap.Duration("backoff", backoff))
-			wait, backoff = backoff, min(backoff*2, 30*time.Second)
-		case more:
-			continue
-		default:
-			backoff = time.Second
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.outboxWake:
-		case <-time.After(wait):
-		}
+	if s.relay != nil {
+		s.relay.Run(ctx)
 	}
 }
 
 // RelayOnce relays one batch (tests); it reports whether more are queued.
-func (s *Service) RelayOnce(ctx context.Context) (bool, error) { return s.relayOnce(ctx) }
+func (s *Service) RelayOnce(ctx context.Context) (bool, error) { return s.relay.Once(ctx) }
 
-func (s *Service) relayOnce(ctx context.Context) (bool, error) {
-	var queued []*Outbound
-	if err := s.view(ctx, func(tx Tx) error {
-		var err error
-		queued, err = tx.Outbox(relayBatch)
+// outboundQueue is the relay's view of the store's outbox.
+type outboundQueue struct{ s *Service }
+
+func (q outboundQueue) Queued(ctx context.Context, limit int) (queued []*Outbound, err error) {
+	err = q.s.view(ctx, func(tx Tx) error {
+		queued, err = tx.Outbox(limit)
 		return err
-	}); err != nil {
-		return false, err
-	}
-	for _, o := range queued {
-		notes, err := s.render(ctx, o)
-		if err != nil {
-			return false, err
-		}
-		for _, n := range notes {
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := s.notifier.Enqueue(sctx, n)
-			cancel()
-			if errors.Is(err, ErrPermanent) {
-				s.log.Error("notify refused an e-mail for good; dropped", zap.String("idempotency_key", n.IdempotencyKey), zap.Error(err))
-			} else if err != nil {
-				return false, err
-			}
-		}
-		if err := s.store.Update(ctx, func(tx Tx) error { return tx.DeleteOutbox(o.ID) }); err != nil {
-			return false, err
-		}
-	}
-	return len(queued) == relayBatch, nil
+	})
+	return queued, err
+}
+
+func (q outboundQueue) Remove(ctx context.Context, o *Outbound) error {
+	return q.s.store.Update(ctx, func(tx Tx) error { return tx.DeleteOutbox(o.ID) })
 }
 
 // render resolves an outbound's addressees and data, one notification per

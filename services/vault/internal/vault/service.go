@@ -12,6 +12,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/outbox"
 	"github.com/vigil/vigil/services/vault/internal/blob"
 )
 
@@ -56,9 +57,6 @@ type Identity interface {
 type Notifier interface {
 	Enqueue(ctx context.Context, n Notification) error
 }
-
-// ErrPermanent marks a notification notify refused for good (not retried).
-var ErrPermanent = errors.New("notification refused for good")
 
 // Notification is one e-mail for notify.
 type Notification struct {
@@ -111,8 +109,8 @@ type Service struct {
 	metrics   *Metrics
 
 	// wake tells the feed server that events were appended.
-	wake       func()
-	outboxWake chan struct{}
+	wake  func()
+	relay *outbox.Relay[*Outbound, Notification] // nil without a notifier
 
 	zones sync.Map // time zone name → *time.Location
 	types sync.Map // document type id → *DocumentType (types never change)
@@ -164,7 +162,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		d.Wake = func() {}
 	}
 	s := &Service{cfg: cfg, store: d.Store, blobs: d.Blobs, directory: d.Directory, identity: d.Identity, notifier: d.Notifier,
-		grants: d.Grants, log: d.Log, now: now, metrics: d.Metrics, wake: d.Wake, outboxWake: make(chan struct{}, 1)}
+		grants: d.Grants, log: d.Log, now: now, metrics: d.Metrics, wake: d.Wake}
+	if d.Notifier != nil {
+		s.relay = s.newRelay()
+	}
 	if err := s.seedCatalog(ctx); err != nil {
 		return nil, err
 	}
@@ -199,9 +200,8 @@ func (s *Service) update(ctx context.Context, fn func(Tx) error) error {
 func (s *Service) view(ctx context.Context, fn func(Tx) error) error { return s.store.View(ctx, fn) }
 
 func (s *Service) kickOutbox() {
-	select {
-	case s.outboxWake <- struct{}{}:
-	default:
+	if s.relay != nil {
+		s.relay.Wake()
 	}
 }
 
