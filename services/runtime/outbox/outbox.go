@@ -19,6 +19,8 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/vigil/vigil/services/runtime/backoff"
 )
 
 // ErrPermanent marks a message the receiver refused for good: the relay
@@ -60,8 +62,6 @@ const Batch = 50
 const (
 	sendTimeout = 10 * time.Second
 	idle        = 30 * time.Second
-	backoffMin  = time.Second
-	backoffMax  = 30 * time.Second
 )
 
 // Options are a relay's parts.
@@ -96,9 +96,9 @@ func (r *Relay[T, M]) Wake() {
 }
 
 // Run relays until ctx ends: at once when woken, else every 30 seconds;
-// after a failure it waits from one second, doubling to 30.
+// after a failure it waits from one second, doubling to 30 (with jitter).
 func (r *Relay[T, M]) Run(ctx context.Context) {
-	backoff := backoffMin
+	retry := backoff.Retry{Base: time.Second, Max: 30 * time.Second}
 	for {
 		more, err := r.Once(ctx)
 		wait := idle
@@ -106,12 +106,12 @@ func (r *Relay[T, M]) Run(ctx context.Context) {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			r.log.Warn("e-mail relay to notify failed; will retry", zap.Error(err), zap.Duration("backoff", backoff))
-			wait, backoff = backoff, min(backoff*2, backoffMax)
+			wait = retry.Next()
+			r.log.Warn("e-mail relay to notify failed; will retry", zap.Error(err), zap.Duration("backoff", wait))
 		case more:
 			continue
 		default:
-			backoff = backoffMin
+			retry.Reset()
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"sort"
 
-	"github.com/vigil/vigil/services/identity/internal/tokens"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 )
 
 // ListGrants pages through an operator's grants (R-DIR-10); members who may
@@ -41,7 +41,7 @@ func (s *Service) ListGrants(ctx context.Context, c Caller, parent, user string,
 	}
 	var after string
 	if page.Token != "" {
-		parts, err := tokens.DecodePage("grants", page.Token, 1)
+		parts, err := pagetoken.Decode(page.Token, "grants", 1)
 		if err != nil {
 			return nil, "", errBadPageToken
 		}
@@ -62,7 +62,7 @@ func (s *Service) ListGrants(ctx context.Context, c Caller, parent, user string,
 			continue
 		}
 		if len(out) == page.size() {
-			return out, tokens.EncodePage("grants", out[len(out)-1].ID), nil
+			return out, pagetoken.Encode("grants", out[len(out)-1].ID), nil
 		}
 		out = append(out, g)
 	}

@@ -6,10 +6,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/vigil/vigil/services/identity/internal/tokens"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 )
 
 // This file is the internal API other services call (never routed by the
@@ -323,14 +323,15 @@ func (s *Service) ListMembers(ctx context.Context, in ListMembersInput) ([]User,
 	case size > 1000:
 		size = 1000
 	}
-	filter := []string{company, strconv.Itoa(int(in.State)), strconv.Itoa(int(in.Permission))}
+	// The token is bound to the company and the filters.
+	query := strings.Join([]string{"members", company, strconv.Itoa(int(in.State)), strconv.Itoa(int(in.Permission))}, "\x00")
 	var afterCompany, afterUser string
 	if in.Page.Token != "" {
-		parts, err := tokens.DecodePage("members", in.Page.Token, 5)
-		if err != nil || strings.Join(parts[:3], "\x00") != strings.Join(filter, "\x00") || parts[3] == "" {
+		parts, err := pagetoken.Decode(in.Page.Token, query, 2)
+		if err != nil || parts[0] == "" {
 			return nil, "", errBadPageToken
 		}
-		afterCompany, afterUser = parts[3], parts[4]
+		afterCompany, afterUser = parts[0], parts[1]
 	}
 	const batch = 200
 	budget := max(5*size, 1000) // memberships examined per call
@@ -373,7 +374,7 @@ func (s *Service) ListMembers(ctx context.Context, in ListMembersInput) ([]User,
 				if len(out) == size {
 					more, err := tx.MembersAfter(company, afterCompany, afterUser, 1)
 					if err == nil && len(more) > 0 {
-						next = tokens.EncodePage("members", append(filter, afterCompany, afterUser)...)
+						next = pagetoken.Encode(query, afterCompany, afterUser)
 					}
 					return err
 				}
@@ -382,7 +383,7 @@ func (s *Service) ListMembers(ctx context.Context, in ListMembersInput) ([]User,
 				return nil
 			}
 			if scanned >= budget {
-				next = tokens.EncodePage("members", append(filter, afterCompany, afterUser)...)
+				next = pagetoken.Encode(query, afterCompany, afterUser)
 				return nil
 			}
 		}

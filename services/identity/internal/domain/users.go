@@ -7,12 +7,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vigil/vigil/services/identity/internal/tokens"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/feed"
 	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 )
 
 var (
@@ -61,7 +61,7 @@ func (s *Service) ListUsers(ctx context.Context, c Caller, parent string, state 
 	}
 	var after []string
 	if page.Token != "" {
-		if after, err = tokens.DecodePage("users", page.Token, 3); err != nil {
+		if after, err = pagetoken.Decode(page.Token, "users", 3); err != nil {
 			return nil, "", errBadPageToken
 		}
 	}
@@ -106,7 +106,7 @@ func (s *Service) ListUsers(ctx context.Context, c Caller, parent string, state 
 	out := all[start:end]
 	next := ""
 	if end < len(all) {
-		next = tokens.EncodePage("users", key(&all[end-1])...)
+		next = pagetoken.Encode("users", key(&all[end-1])...)
 	}
 	return out, next, nil
 }

@@ -1,6 +1,7 @@
-// Package tokens parses and formats the opaque strings identity hands out and
-// takes back from outside: refresh tokens, single-use link tokens (R-ID-6)
-// and page tokens. Only SHA-256 digests of secrets are ever stored.
+// Package tokens parses and formats the secrets identity hands out and takes
+// back from outside: refresh tokens and single-use link tokens (R-ID-6);
+// page tokens are runtime/pagetoken's. Only SHA-256 digests of secrets are
+// ever stored.
 package tokens
 
 import (
@@ -82,25 +83,4 @@ func ParseLinkToken(s string) (Digest, error) {
 		return Digest{}, ErrMalformed
 	}
 	return Sum(raw), nil
-}
-
-// EncodePage makes a page token of a kind and its key parts.
-func EncodePage(kind string, parts ...string) string {
-	return b64.EncodeToString([]byte(kind + "\x00" + strings.Join(parts, "\x00")))
-}
-
-// DecodePage parses a page token of kind with n parts.
-func DecodePage(kind, token string, n int) ([]string, error) {
-	if len(token) > 1000 {
-		return nil, ErrMalformed
-	}
-	raw, err := b64.DecodeString(token)
-	if err != nil {
-		return nil, ErrMalformed
-	}
-	parts := strings.Split(string(raw), "\x00")
-	if len(parts) != n+1 || parts[0] != kind {
-		return nil, ErrMalformed
-	}
-	return parts[1:], nil
 }

@@ -20,17 +20,6 @@ func TestRefreshRoundTrip(t *testing.T) {
 	}
 }
 
-func TestPageRoundTrip(t *testing.T) {
-	tok := EncodePage("users", "Doe", "John", "abc")
-	parts, err := DecodePage("users", tok, 3)
-	if err != nil || parts[0] != "Doe" || parts[2] != "abc" {
-		t.Fatalf("%v %v", parts, err)
-	}
-	if _, err := DecodePage("audit", tok, 3); err == nil {
-		t.Fatal("wrong kind accepted")
-	}
-}
-
 func FuzzParseRefresh(f *testing.F) {
 	f.Add(NewRefresh("abc").String())
 	f.Add("vrt1.x.y")
@@ -55,15 +44,4 @@ func FuzzParseLinkToken(f *testing.F) {
 	f.Add(tok)
 	f.Add("")
 	f.Fuzz(func(t *testing.T, s string) { _, _ = ParseLinkToken(s) })
-}
-
-func FuzzDecodePage(f *testing.F) {
-	f.Add(EncodePage("users", "a", "b", "c"))
-	f.Add("AAAA")
-	f.Fuzz(func(t *testing.T, s string) {
-		parts, err := DecodePage("users", s, 3)
-		if err == nil && len(parts) != 3 {
-			t.Fatalf("%d parts", len(parts))
-		}
-	})
 }

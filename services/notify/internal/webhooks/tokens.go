@@ -3,40 +3,26 @@ package webhooks
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 )
 
-// Page tokens are base64url of a small JSON cursor bound to the listing
-// that made it. They are not secret: a forged one only moves within what
-// the caller may list anyway.
-type pageToken struct {
-	V  int    `json:"v"`
-	ID string `json:"id"`
-	Q  string `json:"q"`
-}
+// Page tokens are runtime/pagetoken's, bound to the listing that made
+// them; the position is an id.
 
-func encodePageToken(id, q string) string {
-	b, _ := json.Marshal(pageToken{V: 1, ID: id, Q: q})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func encodePageToken(id, q string) string { return pagetoken.Encode(q, id) }
 
 func decodePageToken(s, q string) (string, error) {
-	if s == "" {
-		return "", nil
+	id, err := pagetoken.Cursor(s, q)
+	if err != nil || id == "" {
+		return "", err
 	}
-	bad := errs.InvalidArgument("page_token", "not a token this list returned")
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(s) > 1000 {
-		return "", bad
+	if !names.IsNewID(id) {
+		return "", pagetoken.Invalid()
 	}
-	var t pageToken
-	if json.Unmarshal(raw, &t) != nil || t.V != 1 || t.Q != q || !names.IsNewID(t.ID) {
-		return "", bad
-	}
-	return t.ID, nil
+	return id, nil
 }
 
 // The change feed's cursor is opaque to integrations: a version byte and

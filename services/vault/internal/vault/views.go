@@ -3,15 +3,13 @@ package vault
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"slices"
 	"strings"
 
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 )
 
 // EntryView is an entry with its status on the reference day and its
@@ -346,35 +344,16 @@ func (s *Service) ExportCompliance(ctx context.Context, c Caller, customer strin
 	}
 }
 
-// Page tokens wrap a store cursor with a fingerprint of the query, so that
-// a token is only ever used with the query that returned it.
-func encodeToken(cursor, fingerprint string) string {
-	if cursor == "" {
-		return ""
-	}
-	return base64.RawURLEncoding.EncodeToString([]byte(fp(fingerprint) + cursor))
-}
+// Page tokens (runtime/pagetoken) wrap a store cursor and are bound to the
+// query's fingerprint, so that a token is only ever used with the query
+// that returned it.
+func encodeToken(cursor, fingerprint string) string { return pagetoken.Encode(fingerprint, cursor) }
 
 func decodeToken(token, fingerprint string) (string, error) {
-	if token == "" {
-		return "", nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	f := fp(fingerprint)
-	if err != nil || !strings.HasPrefix(string(raw), f) {
-		return "", errs.InvalidArgument("page_token", "is not a token this list returned for these filters")
-	}
-	return string(raw[len(f):]), nil
+	return pagetoken.Cursor(token, fingerprint)
 }
 
-func fp(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:4])
-}
-
-func invalidToken() error {
-	return errs.InvalidArgument("page_token", "is not a token this list returned")
-}
+func invalidToken() error { return pagetoken.Invalid() }
 
 // BadPageToken is the error of a page token the store cannot read.
 func BadPageToken() error { return invalidToken() }
