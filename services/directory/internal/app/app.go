@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -66,30 +65,23 @@ func (c *Config) Complete() error {
 
 // Run serves directory until ctx ends.
 func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
-	return run(ctx, cfg, log, deps{})
+	return RunWith(ctx, cfg, log, Options{})
 }
 
-// deps replaces the network in tests: a listener to serve on and extra dial
-// options for identity (a bufconn dialer).
-type deps struct {
-	listener     net.Listener
-	identityDial []grpc.DialOption
+// Options let tests replace the process's surroundings.
+type Options struct {
+	// Listener replaces listening on the configured address (bufconn).
+	Listener net.Listener
+	// IdentityConn replaces dialing cfg.IdentityAddr.
+	IdentityConn grpc.ClientConnInterface
 }
 
-func run(ctx context.Context, cfg *Config, log *zap.Logger, d deps) error {
-	// Identity: its keys and revocation feed verify every caller's token
-	// (R-ID-7), its grants are cached and dropped as the feed reports
-	// changes (R-DIR-10: a grant's change bites within a second).
-	conn, err := client.Dial(&cfg.Common, cfg.IdentityAddr, d.identityDial...)
-	if err != nil {
-		return err
-	}
-	remoteCtx, stopRemote := context.WithCancel(ctx)
-	remote := auth.NewRemote(remoteCtx, conn, log)
-
+// RunWith is Run with replaced surroundings. The wiring is every
+// service's (runtime/server lifecycle.go): server, telemetry, connections,
+// store, background work; closers run in reverse.
+func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) error {
 	srv, err := server.New(&cfg.Common, log, server.Options{
-		Auth:     &auth.Authenticator{Verifier: remote.Verifier},
-		Listener: d.listener,
+		Listener: opts.Listener,
 		ServiceNames: []string{
 			directoryv1.CompanyService_ServiceDesc.ServiceName,
 			directoryv1.SupplierService_ServiceDesc.ServiceName,
@@ -102,30 +94,43 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, d deps) error {
 		},
 	})
 	if err != nil {
-		stopRemote()
-		_ = conn.Close()
 		return err
 	}
 	srv.OnClose(telemetry.Setup(&cfg.Common, log))
-	// Closers run last-registered first: the worker, the store, then the
-	// identity connection.
-	srv.OnClose(func() error { stopRemote(); return conn.Close() })
+
+	conns := client.NewConns(&cfg.Common, map[string]grpc.ClientConnInterface{"identity": opts.IdentityConn})
+	srv.OnClose(conns.Close)
+	identityConn, err := conns.Get("identity")
+	if err != nil {
+		return srv.Abort(err)
+	}
+	// Identity: its keys and revocation feed verify every caller's token
+	// (R-ID-7), its grants are cached and dropped as the feed reports
+	// changes (R-DIR-10: a grant's change bites within a second).
+	remoteCtx, stopRemote := context.WithCancel(context.WithoutCancel(ctx))
+	srv.OnClose(func() error { stopRemote(); return nil })
+	remote := auth.NewRemote(remoteCtx, identityConn, log)
+	srv.SetAuth(&auth.Authenticator{Verifier: remote.Verifier})
 
 	store, err := boltstore.Open(filepath.Join(cfg.ServiceDataDir(), "directory.db"))
 	if err != nil {
-		stopRemote()
-		_ = conn.Close()
-		return err
+		return srv.Abort(err)
 	}
 	srv.OnClose(store.Close)
-
 	events := feed.NewServer(boltstore.Source, store)
 	store.OnEvents(events.Wake)
 
 	limits := directory.DefaultLimits
 	limits.MaxImportRows = cfg.ImportMaxRows
-	svc := directory.NewService(store, identityClient{client: identityv1.NewIdentityInternalServiceClient(conn)}, remote.Grants, log,
+	svc := directory.NewService(store, identityClient{client: identityv1.NewIdentityInternalServiceClient(identityConn)}, remote.Grants, log,
 		directory.WithMetrics(newMetrics(srv.Registry())), directory.WithLimits(limits))
+
+	// The worker (imports, queued contacts, event pruning) stops before the
+	// store closes; the feed's watchers end so as not to hold the shutdown.
+	bg := server.NewBackground(ctx)
+	srv.OnClose(bg.Close)
+	bg.Go("worker", func(ctx context.Context) error { svc.RunWorker(ctx); return nil })
+	context.AfterFunc(ctx, events.Stop)
 
 	g := srv.GRPC()
 	directoryv1.RegisterCompanyServiceServer(g, grpcapi.NewCompanyServer(svc))
@@ -136,24 +141,8 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, d deps) error {
 	directoryv1.RegisterProjectServiceServer(g, grpcapi.NewProjectServer(svc))
 	directoryv1.RegisterDirectoryInternalServiceServer(g, grpcapi.NewInternalServer(svc))
 	events.Register(g)
-
-	// The worker (imports, queued contacts, event pruning) stops before the
-	// store closes; the feed's watchers end so as not to hold the shutdown.
-	workerCtx, stopWorker := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		svc.RunWorker(workerCtx)
-	}()
-	srv.OnClose(func() error { stopWorker(); wg.Wait(); return nil })
-	go func() {
-		<-ctx.Done()
-		events.Stop()
-	}()
-
 	srv.MarkServing()
-	return srv.Run(ctx)
+	return bg.Wait(srv.Run(bg.Context()))
 }
 
 // metrics are directory's product metrics.

@@ -4,11 +4,11 @@ import (
 	"context"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/directory/internal/directory"
+	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/names"
 )
@@ -22,11 +22,8 @@ type identityClient struct {
 
 var _ directory.Identity = identityClient{}
 
-// own is a service's own call: the caller's token is not forwarded.
-func own(ctx context.Context) context.Context { return metadata.NewOutgoingContext(ctx, metadata.MD{}) }
-
 func (c identityClient) IsAdministrator(ctx context.Context, user, company string) (bool, error) {
-	resp, err := c.client.CheckPermission(own(ctx), &identityv1.CheckPermissionRequest{
+	resp, err := c.client.CheckPermission(client.AsService(ctx), &identityv1.CheckPermissionRequest{
 		User: user, Company: names.Company.Format(company),
 		// Any permission will do: the answer carries the user's role.
 		Check: &identityv1.CheckPermissionRequest_Permission{Permission: identityv1.Permission_PERMISSION_EDIT_USERS},
@@ -38,7 +35,7 @@ func (c identityClient) IsAdministrator(ctx context.Context, user, company strin
 }
 
 func (c identityClient) SyncCompany(ctx context.Context, co directory.Company) error {
-	_, err := c.client.SyncCompany(own(ctx), &identityv1.SyncCompanyRequest{
+	_, err := c.client.SyncCompany(client.AsService(ctx), &identityv1.SyncCompanyRequest{
 		Company: names.Company.Format(co.ID), Kind: identityv1.CompanyKind(co.Kind), DisplayName: co.LegalName,
 		RequireTwoFactor: co.RequireTwoFactor, Language: co.Language,
 	})
@@ -49,7 +46,7 @@ func (c identityClient) SyncCompany(ctx context.Context, co directory.Company) e
 }
 
 func (c identityClient) AddMember(ctx context.Context, m directory.NewMember) (directory.Member, error) {
-	resp, err := c.client.AddMember(own(ctx), &identityv1.AddMemberRequest{
+	resp, err := c.client.AddMember(client.AsService(ctx), &identityv1.AddMemberRequest{
 		Company: names.Company.Format(m.Company), Email: m.Contact.Email, GivenName: m.Contact.GivenName, FamilyName: m.Contact.FamilyName,
 		Function: m.Contact.Function, Phone: m.Contact.Phone, Mobile: m.Contact.Mobile,
 		// ROLE_UNSPECIFIED: identity applies R-DIR-5 in its own transaction
@@ -72,7 +69,7 @@ func (c identityClient) Members(ctx context.Context, names []string) ([]director
 	for len(names) > 0 {
 		batch := names[:min(len(names), 500)]
 		names = names[len(batch):]
-		resp, err := c.client.BatchGetUsers(own(ctx), &identityv1.BatchGetUsersRequest{Names: batch})
+		resp, err := c.client.BatchGetUsers(client.AsService(ctx), &identityv1.BatchGetUsersRequest{Names: batch})
 		if err != nil {
 			return nil, identityError(err)
 		}

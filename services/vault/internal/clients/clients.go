@@ -10,7 +10,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -18,23 +17,12 @@ import (
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/runtime/authz"
+	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/runtime/outbox"
 	"github.com/vigil/vigil/services/vault/internal/vault"
 )
-
-// asService drops the caller's credentials (client.Dial forwards them) and
-// keeps its request id.
-func asService(ctx context.Context) context.Context {
-	md, _ := metadata.FromIncomingContext(ctx)
-	out := metadata.MD{}
-	if id := md.Get("x-request-id"); len(id) > 0 {
-		out.Set("x-request-id", id[0])
-	}
-	ctx = metadata.NewIncomingContext(ctx, metadata.MD{})
-	return metadata.NewOutgoingContext(ctx, out)
-}
 
 // unavailable turns a failed call into UNAVAILABLE naming the service; the
 // cause is logged by the server, never shown.
@@ -73,7 +61,7 @@ func (d *Directory) Companies(ctx context.Context, ids []string) ([]vault.Compan
 			companies[i] = names.Company.Format(id)
 		}
 		ids = ids[n:]
-		resp, err := d.c.BatchGetCompanies(asService(ctx), &directoryv1.BatchGetCompaniesRequest{Names: companies})
+		resp, err := d.c.BatchGetCompanies(client.AsService(ctx), &directoryv1.BatchGetCompaniesRequest{Names: companies})
 		if err != nil {
 			return nil, unavailable("directory", err)
 		}
@@ -86,7 +74,7 @@ func (d *Directory) Companies(ctx context.Context, ids []string) ([]vault.Compan
 
 // Employee implements vault.Directory.
 func (d *Directory) Employee(ctx context.Context, supplier, employee string) (string, error) {
-	e, err := d.c.GetEmployee(asService(ctx), &directoryv1.GetEmployeeRequest{Name: names.Employee.Format(supplier, employee)})
+	e, err := d.c.GetEmployee(client.AsService(ctx), &directoryv1.GetEmployeeRequest{Name: names.Employee.Format(supplier, employee)})
 	if status.Code(err) == codes.NotFound {
 		return "", vault.ErrNotFound
 	}
@@ -98,7 +86,7 @@ func (d *Directory) Employee(ctx context.Context, supplier, employee string) (st
 
 // Project implements vault.Directory.
 func (d *Directory) Project(ctx context.Context, customer, project string) (*vault.Project, error) {
-	p, err := d.c.GetProject(asService(ctx), &directoryv1.GetProjectRequest{Name: names.Project.Format(customer, project)})
+	p, err := d.c.GetProject(client.AsService(ctx), &directoryv1.GetProjectRequest{Name: names.Project.Format(customer, project)})
 	if status.Code(err) == codes.NotFound {
 		return nil, vault.ErrNotFound
 	}
@@ -110,7 +98,7 @@ func (d *Directory) Project(ctx context.Context, customer, project string) (*vau
 
 // References implements vault.Directory.
 func (d *Directory) References(ctx context.Context, customer, supplier string) ([]string, error) {
-	resp, err := d.c.ListReferences(asService(ctx), &directoryv1.ListReferencesRequest{Customer: names.Company.Format(customer), Supplier: names.Company.Format(supplier)})
+	resp, err := d.c.ListReferences(client.AsService(ctx), &directoryv1.ListReferencesRequest{Customer: names.Company.Format(customer), Supplier: names.Company.Format(supplier)})
 	if err != nil {
 		return nil, unavailable("directory", err)
 	}
@@ -121,7 +109,7 @@ func (d *Directory) References(ctx context.Context, customer, supplier string) (
 func (d *Directory) AllCompanies(ctx context.Context, fn func(c vault.Company, operator bool) error) error {
 	token := ""
 	for {
-		resp, err := d.c.ListCompanies(asService(ctx), &directoryv1.ListCompaniesRequest{PageSize: 1000, PageToken: token})
+		resp, err := d.c.ListCompanies(client.AsService(ctx), &directoryv1.ListCompaniesRequest{PageSize: 1000, PageToken: token})
 		if err != nil {
 			return unavailable("directory", err)
 		}
@@ -141,7 +129,7 @@ func (d *Directory) SuppliersOf(ctx context.Context, customer string) ([]string,
 	var out []string
 	token := ""
 	for {
-		resp, err := d.c.ListSupplierCompanies(asService(ctx), &directoryv1.ListSupplierCompaniesRequest{Customer: names.Company.Format(customer), PageSize: 500, PageToken: token})
+		resp, err := d.c.ListSupplierCompanies(client.AsService(ctx), &directoryv1.ListSupplierCompaniesRequest{Customer: names.Company.Format(customer), PageSize: 500, PageToken: token})
 		if err != nil {
 			return nil, unavailable("directory", err)
 		}
@@ -159,7 +147,7 @@ func (d *Directory) AssignmentsOf(ctx context.Context, customer string) ([]vault
 	var out []vault.Assignment
 	token := ""
 	for {
-		resp, err := d.c.ListAssignments(asService(ctx), &directoryv1.ListAssignmentsRequest{Customer: names.Company.Format(customer), PageSize: 1000, PageToken: token})
+		resp, err := d.c.ListAssignments(client.AsService(ctx), &directoryv1.ListAssignmentsRequest{Customer: names.Company.Format(customer), PageSize: 1000, PageToken: token})
 		if err != nil {
 			return nil, unavailable("directory", err)
 		}
@@ -202,7 +190,7 @@ func (i *Identity) Members(ctx context.Context, company string, permission authz
 	var out []vault.Person
 	token := ""
 	for {
-		resp, err := i.c.ListMembers(asService(ctx), &identityv1.ListMembersRequest{Company: names.Company.Format(company),
+		resp, err := i.c.ListMembers(client.AsService(ctx), &identityv1.ListMembersRequest{Company: names.Company.Format(company),
 			State: identityv1.User_STATE_ACTIVE, Permission: identityv1.Permission(permission), PageSize: 1000, PageToken: token})
 		if err != nil {
 			return nil, unavailable("identity", err)
@@ -221,7 +209,7 @@ func (i *Identity) Users(ctx context.Context, members []string) ([]vault.Person,
 	var out []vault.Person
 	for len(members) > 0 {
 		n := min(len(members), 500)
-		resp, err := i.c.BatchGetUsers(asService(ctx), &identityv1.BatchGetUsersRequest{Names: members[:n]})
+		resp, err := i.c.BatchGetUsers(client.AsService(ctx), &identityv1.BatchGetUsersRequest{Names: members[:n]})
 		if err != nil {
 			return nil, unavailable("identity", err)
 		}
@@ -257,6 +245,6 @@ func (n *Notifier) Enqueue(ctx context.Context, msg vault.Notification) error {
 	for _, r := range msg.Recipients {
 		req.Recipients = append(req.Recipients, &notifyv1.Recipient{User: r.User, Email: r.Email, DisplayName: r.Name, Language: r.Language})
 	}
-	_, err = n.c.EnqueueNotification(asService(ctx), req)
+	_, err = n.c.EnqueueNotification(client.AsService(ctx), req)
 	return outbox.Refused(err)
 }
