@@ -53,6 +53,19 @@ func (c *Conns) Get(name string) (grpc.ClientConnInterface, error) {
 	return conn, nil
 }
 
+// Dial returns the connections to the named services, in the order named.
+func (c *Conns) Dial(names ...string) ([]grpc.ClientConnInterface, error) {
+	out := make([]grpc.ClientConnInterface, len(names))
+	for i, name := range names {
+		conn, err := c.Get(name)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = conn
+	}
+	return out, nil
+}
+
 // Close closes the connections Get dialled, last first.
 func (c *Conns) Close() error {
 	c.mu.Lock()

@@ -39,6 +39,12 @@ func TestConnsDialOnceGivenAndClose(t *testing.T) {
 	if d, _ := conns.Get("directory"); d != fake {
 		t.Fatal("the given connection was not used")
 	}
+	if cs, err := conns.Dial("directory", "identity"); err != nil || cs[0] != fake || cs[1] != a {
+		t.Fatalf("Dial = %v, %v", cs, err)
+	}
+	if _, err := conns.Dial("identity", "vault"); err == nil {
+		t.Fatal("Dial of a service without an address succeeded")
+	}
 	if _, err := conns.Get("vault"); err == nil {
 		t.Fatal("a service without an address was dialled")
 	}

@@ -48,12 +48,8 @@ type Queue[T any] interface {
 
 // Relay hands queued items of type T to the receiver as messages of type M.
 type Relay[T, M any] struct {
-	queue    Queue[T]
-	messages func(context.Context, T) ([]M, error)
-	send     func(context.Context, M) error
-	describe func(M) []zap.Field
-	log      *zap.Logger
-	wake     chan struct{}
+	o    Options[T, M]
+	wake chan struct{}
 }
 
 // Batch is how many items one pass reads.
@@ -83,8 +79,7 @@ func New[T, M any](o Options[T, M]) *Relay[T, M] {
 	if o.Describe == nil {
 		o.Describe = func(M) []zap.Field { return nil }
 	}
-	return &Relay[T, M]{queue: o.Queue, messages: o.Messages, send: o.Send, describe: o.Describe, log: o.Log,
-		wake: make(chan struct{}, 1)}
+	return &Relay[T, M]{o: o, wake: make(chan struct{}, 1)}
 }
 
 // Wake tells the relay that something was queued (after a commit).
@@ -107,7 +102,7 @@ func (r *Relay[T, M]) Run(ctx context.Context) {
 			return
 		case err != nil:
 			wait = retry.Next()
-			r.log.Warn("e-mail relay to notify failed; will retry", zap.Error(err), zap.Duration("backoff", wait))
+			r.o.Log.Warn("e-mail relay to notify failed; will retry", zap.Error(err), zap.Duration("backoff", wait))
 		case more:
 			continue
 		default:
@@ -127,26 +122,26 @@ func (r *Relay[T, M]) Run(ctx context.Context) {
 
 // Once relays one batch; it reports whether more items may be queued.
 func (r *Relay[T, M]) Once(ctx context.Context) (bool, error) {
-	queued, err := r.queue.Queued(ctx, Batch)
+	queued, err := r.o.Queue.Queued(ctx, Batch)
 	if err != nil {
 		return false, err
 	}
 	for _, item := range queued {
-		msgs, err := r.messages(ctx, item)
+		msgs, err := r.o.Messages(ctx, item)
 		if err != nil {
 			return false, err
 		}
 		for _, m := range msgs {
 			sctx, cancel := context.WithTimeout(ctx, sendTimeout)
-			err := r.send(sctx, m)
+			err := r.o.Send(sctx, m)
 			cancel()
 			if errors.Is(err, ErrPermanent) {
-				r.log.Error("notify refused an e-mail for good; dropped", append(r.describe(m), zap.Error(err))...)
+				r.o.Log.Error("notify refused an e-mail for good; dropped", append(r.o.Describe(m), zap.Error(err))...)
 			} else if err != nil {
 				return false, err
 			}
 		}
-		if err := r.queue.Remove(ctx, item); err != nil {
+		if err := r.o.Queue.Remove(ctx, item); err != nil {
 			return false, err
 		}
 	}

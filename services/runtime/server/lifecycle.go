@@ -32,6 +32,16 @@ func (s *Server) Abort(err error) error {
 	return err
 }
 
+// Detached returns a context for work that must outlive the process's
+// context, as the calls being drained rely on it (the revocation watch
+// behind the authenticator), and that ends among the closers, where
+// Detached was called in the wiring.
+func (s *Server) Detached(ctx context.Context) context.Context {
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.OnClose(func() error { cancel(); return nil })
+	return c
+}
+
 // Background runs a service's background work (workers, relays, feed
 // followers) beside its server. Its tasks are not cancelled with the
 // process's context: they run until Close, which the server calls among

@@ -65,12 +65,22 @@ func TestAbortRunsClosersInReverse(t *testing.T) {
 	var order []string
 	s.OnClose(func() error { order = append(order, "telemetry"); return nil })
 	s.OnClose(func() error { order = append(order, "connections"); return nil })
-	s.OnClose(func() error { order = append(order, "store"); return nil })
+	detached := s.Detached(context.Background())
+	s.OnClose(func() error {
+		if detached.Err() != nil {
+			t.Error("a detached context ended before the closers registered after it ran")
+		}
+		order = append(order, "store")
+		return nil
+	})
 	want := errors.New("open store")
 	if err := s.Abort(want); err != want {
 		t.Fatalf("Abort = %v", err)
 	}
 	if len(order) != 3 || order[0] != "store" || order[2] != "telemetry" {
 		t.Fatalf("closed %v", order)
+	}
+	if detached.Err() == nil {
+		t.Fatal("the detached context outlived its closer")
 	}
 }

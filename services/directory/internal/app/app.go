@@ -107,9 +107,7 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 	// Identity: its keys and revocation feed verify every caller's token
 	// (R-ID-7), its grants are cached and dropped as the feed reports
 	// changes (R-DIR-10: a grant's change bites within a second).
-	remoteCtx, stopRemote := context.WithCancel(context.WithoutCancel(ctx))
-	srv.OnClose(func() error { stopRemote(); return nil })
-	remote := auth.NewRemote(remoteCtx, identityConn, log)
+	remote := auth.NewRemote(srv.Detached(ctx), identityConn, log)
 	srv.SetAuth(&auth.Authenticator{Verifier: remote.Verifier})
 
 	store, err := boltstore.Open(filepath.Join(cfg.ServiceDataDir(), "directory.db"))

@@ -151,14 +151,11 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 
 	conns := client.NewConns(&cfg.Common, map[string]grpc.ClientConnInterface{"directory": opts.DirectoryConn, "notify": opts.NotifyConn})
 	srv.OnClose(conns.Close)
-	dirConn, err := conns.Get("directory")
+	cs, err := conns.Dial("directory", "notify")
 	if err != nil {
 		return srv.Abort(err)
 	}
-	notifyConn, err := conns.Get("notify")
-	if err != nil {
-		return srv.Abort(err)
-	}
+	dirConn, notifyConn := cs[0], cs[1]
 
 	bolt, err := boltstore.Open(filepath.Join(cfg.ServiceDataDir(), "identity.db"))
 	if err != nil {

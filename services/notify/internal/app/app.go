@@ -207,18 +207,11 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 	conns := client.NewConns(&cfg.Common, map[string]grpc.ClientConnInterface{
 		"identity": opts.IdentityConn, "directory": opts.DirectoryConn, "vault": opts.VaultConn})
 	srv.OnClose(conns.Close)
-	identityConn, err := conns.Get("identity")
+	cs, err := conns.Dial("identity", "directory", "vault")
 	if err != nil {
 		return srv.Abort(err)
 	}
-	directoryConn, err := conns.Get("directory")
-	if err != nil {
-		return srv.Abort(err)
-	}
-	vaultConn, err := conns.Get("vault")
-	if err != nil {
-		return srv.Abort(err)
-	}
+	identityConn, directoryConn, vaultConn := cs[0], cs[1], cs[2]
 	if opts.Auth == nil {
 		opts.Auth = &auth.Authenticator{Verifier: auth.NewRemoteVerifier(ctx, identityConn, log)}
 	}

@@ -132,24 +132,15 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 	conns := client.NewConns(&cfg.Common, map[string]grpc.ClientConnInterface{
 		"identity": opts.IdentityConn, "directory": opts.DirectoryConn, "notify": opts.NotifyConn})
 	srv.OnClose(conns.Close)
-	identityConn, err := conns.Get("identity")
+	cs, err := conns.Dial("identity", "directory", "notify")
 	if err != nil {
 		return srv.Abort(err)
 	}
-	directoryConn, err := conns.Get("directory")
-	if err != nil {
-		return srv.Abort(err)
-	}
-	notifyConn, err := conns.Get("notify")
-	if err != nil {
-		return srv.Abort(err)
-	}
+	identityConn, directoryConn, notifyConn := cs[0], cs[1], cs[2]
 	// Identity: keys and revocations verify every caller (R-ID-7); grants
 	// (R-DIR-10) are cached and forgotten as its revocation feed reports
 	// changes, so that a grant taken away bites within a second.
-	remoteCtx, stopRemote := context.WithCancel(context.WithoutCancel(ctx))
-	srv.OnClose(func() error { stopRemote(); return nil })
-	remote := auth.NewRemote(remoteCtx, identityConn, log)
+	remote := auth.NewRemote(srv.Detached(ctx), identityConn, log)
 	var authn server.Authenticator = &auth.Authenticator{Verifier: remote.Verifier}
 	if opts.Auth != nil {
 		authn = opts.Auth
