@@ -17,9 +17,9 @@ import (
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
 	eventsv1 "github.com/vigil/vigil/gen/vigil/events/v1"
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
+	"github.com/vigil/vigil/services/directory/internal/api"
 	"github.com/vigil/vigil/services/directory/internal/boltstore"
 	"github.com/vigil/vigil/services/directory/internal/directory"
-	"github.com/vigil/vigil/services/directory/internal/grpcapi"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/config"
@@ -131,13 +131,13 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 	context.AfterFunc(ctx, events.Stop)
 
 	g := srv.GRPC()
-	directoryv1.RegisterCompanyServiceServer(g, grpcapi.NewCompanyServer(svc))
-	directoryv1.RegisterSupplierServiceServer(g, grpcapi.NewSupplierServer(svc))
-	directoryv1.RegisterSupplierImportServiceServer(g, grpcapi.NewImportServer(svc))
-	directoryv1.RegisterCustomerServiceServer(g, grpcapi.NewCustomerServer(svc))
-	directoryv1.RegisterEmployeeServiceServer(g, grpcapi.NewEmployeeServer(svc))
-	directoryv1.RegisterProjectServiceServer(g, grpcapi.NewProjectServer(svc))
-	directoryv1.RegisterDirectoryInternalServiceServer(g, grpcapi.NewInternalServer(svc))
+	directoryv1.RegisterCompanyServiceServer(g, api.NewCompanyServer(svc))
+	directoryv1.RegisterSupplierServiceServer(g, api.NewSupplierServer(svc))
+	directoryv1.RegisterSupplierImportServiceServer(g, api.NewImportServer(svc))
+	directoryv1.RegisterCustomerServiceServer(g, api.NewCustomerServer(svc))
+	directoryv1.RegisterEmployeeServiceServer(g, api.NewEmployeeServer(svc))
+	directoryv1.RegisterProjectServiceServer(g, api.NewProjectServer(svc))
+	directoryv1.RegisterDirectoryInternalServiceServer(g, api.NewInternalServer(svc))
 	events.Register(g)
 	srv.MarkServing()
 	return bg.Wait(srv.Run(bg.Context()))

@@ -3,7 +3,7 @@ package directory
 import "github.com/vigil/vigil/services/runtime/names"
 
 // Resource names are runtime/names'. These forwarders keep the handlers
-// (grpcapi) and protoconv compiling unchanged while the list handlers are
+// (api) and protoconv compiling unchanged while the list handlers are
 // being reworked elsewhere; new code calls runtime/names directly.
 
 // Name is companies/{company}.
