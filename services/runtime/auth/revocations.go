@@ -14,6 +14,7 @@ import (
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/runtime/authz"
+	"github.com/vigil/vigil/services/runtime/backoff"
 	"github.com/vigil/vigil/services/runtime/errs"
 )
 
@@ -218,7 +219,7 @@ func (r *Revocations) ApplyRevocation(ev Revocation) { r.Apply(ev.Proto()) }
 // last applied event and reconnecting with backoff. Events reach the state
 // as identity commits them, well within R-ID-7's second.
 func Watch(ctx context.Context, client identityv1.IdentityInternalServiceClient, r *Revocations, log *zap.Logger) {
-	backoff := 100 * time.Millisecond
+	retry := backoff.Retry{Base: 100 * time.Millisecond, Max: 2 * time.Second}
 	for ctx.Err() == nil {
 		err := watchOnce(ctx, client, r)
 		if ctx.Err() != nil {
@@ -230,13 +231,13 @@ func Watch(ctx context.Context, client identityv1.IdentityInternalServiceClient,
 			r.sequence = 0
 			r.mu.Unlock()
 		}
-		log.Debug("revocation feed interrupted; reconnecting", zap.Error(err), zap.Duration("backoff", backoff))
+		wait := retry.Next()
+		log.Debug("revocation feed interrupted; reconnecting", zap.Error(err), zap.Duration("backoff", wait))
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, 2*time.Second)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	eventsv1 "github.com/vigil/vigil/gen/vigil/events/v1"
+	"github.com/vigil/vigil/services/runtime/backoff"
 )
 
 // Follower follows another service's log with a durable cursor.
@@ -47,15 +48,16 @@ type Follower struct {
 
 // Run follows the log until ctx ends, reconnecting with backoff.
 func (f *Follower) Run(ctx context.Context) {
-	backoff := 100 * time.Millisecond
+	retry := backoff.Retry{Base: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		progressed, err := f.once(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		if progressed {
-			backoff = 100 * time.Millisecond
+			retry.Reset()
 		}
+		wait := retry.Next()
 		if pruned, ok := prunedThrough(err); ok {
 			if err := f.gap(ctx, pruned); err != nil {
 				f.Log.Warn("event feed gap not resolved", zap.String("feed", f.Name), zap.Error(err))
@@ -63,14 +65,13 @@ func (f *Follower) Run(ctx context.Context) {
 				continue
 			}
 		} else if err != nil {
-			f.Log.Debug("event feed interrupted; reconnecting", zap.String("feed", f.Name), zap.Error(err), zap.Duration("backoff", backoff))
+			f.Log.Debug("event feed interrupted; reconnecting", zap.String("feed", f.Name), zap.Error(err), zap.Duration("backoff", wait))
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -18,9 +17,9 @@ import (
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
 	eventsv1 "github.com/vigil/vigil/gen/vigil/events/v1"
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
+	"github.com/vigil/vigil/services/directory/internal/api"
 	"github.com/vigil/vigil/services/directory/internal/boltstore"
 	"github.com/vigil/vigil/services/directory/internal/directory"
-	"github.com/vigil/vigil/services/directory/internal/grpcapi"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/config"
@@ -66,30 +65,23 @@ func (c *Config) Complete() error {
 
 // Run serves directory until ctx ends.
 func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
-	return run(ctx, cfg, log, deps{})
+	return RunWith(ctx, cfg, log, Options{})
 }
 
-// deps replaces the network in tests: a listener to serve on and extra dial
-// options for identity (a bufconn dialer).
-type deps struct {
-	listener     net.Listener
-	identityDial []grpc.DialOption
+// Options let tests replace the process's surroundings.
+type Options struct {
+	// Listener replaces listening on the configured address (bufconn).
+	Listener net.Listener
+	// IdentityConn replaces dialing cfg.IdentityAddr.
+	IdentityConn grpc.ClientConnInterface
 }
 
-func run(ctx context.Context, cfg *Config, log *zap.Logger, d deps) error {
-	// Identity: its keys and revocation feed verify every caller's token
-	// (R-ID-7), its grants are cached and dropped as the feed reports
-	// changes (R-DIR-10: a grant's change bites within a second).
-	conn, err := client.Dial(&cfg.Common, cfg.IdentityAddr, d.identityDial...)
-	if err != nil {
-		return err
-	}
-	remoteCtx, stopRemote := context.WithCancel(ctx)
-	remote := auth.NewRemote(remoteCtx, conn, log)
-
+// RunWith is Run with replaced surroundings. The wiring is every
+// service's (runtime/server lifecycle.go): server, telemetry, connections,
+// store, background work; closers run in reverse.
+func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) error {
 	srv, err := server.New(&cfg.Common, log, server.Options{
-		Auth:     &auth.Authenticator{Verifier: remote.Verifier},
-		Listener: d.listener,
+		Listener: opts.Listener,
 		ServiceNames: []string{
 			directoryv1.CompanyService_ServiceDesc.ServiceName,
 			directoryv1.SupplierService_ServiceDesc.ServiceName,
@@ -102,58 +94,53 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, d deps) error {
 		},
 	})
 	if err != nil {
-		stopRemote()
-		_ = conn.Close()
 		return err
 	}
 	srv.OnClose(telemetry.Setup(&cfg.Common, log))
-	// Closers run last-registered first: the worker, the store, then the
-	// identity connection.
-	srv.OnClose(func() error { stopRemote(); return conn.Close() })
+
+	conns := client.NewConns(&cfg.Common, map[string]grpc.ClientConnInterface{"identity": opts.IdentityConn})
+	srv.OnClose(conns.Close)
+	identityConn, err := conns.Get("identity")
+	if err != nil {
+		return srv.Abort(err)
+	}
+	// Identity: its keys and revocation feed verify every caller's token
+	// (R-ID-7), its grants are cached and dropped as the feed reports
+	// changes (R-DIR-10: a grant's change bites within a second).
+	remote := auth.NewRemote(srv.Detached(ctx), identityConn, log)
+	srv.SetAuth(&auth.Authenticator{Verifier: remote.Verifier})
 
 	store, err := boltstore.Open(filepath.Join(cfg.ServiceDataDir(), "directory.db"))
 	if err != nil {
-		stopRemote()
-		_ = conn.Close()
-		return err
+		return srv.Abort(err)
 	}
 	srv.OnClose(store.Close)
-
 	events := feed.NewServer(boltstore.Source, store)
 	store.OnEvents(events.Wake)
 
 	limits := directory.DefaultLimits
 	limits.MaxImportRows = cfg.ImportMaxRows
-	svc := directory.NewService(store, identityClient{client: identityv1.NewIdentityInternalServiceClient(conn)}, remote.Grants, log,
+	svc := directory.NewService(store, identityClient{client: identityv1.NewIdentityInternalServiceClient(identityConn)}, remote.Grants, log,
 		directory.WithMetrics(newMetrics(srv.Registry())), directory.WithLimits(limits))
-
-	g := srv.GRPC()
-	directoryv1.RegisterCompanyServiceServer(g, grpcapi.NewCompanyServer(svc))
-	directoryv1.RegisterSupplierServiceServer(g, grpcapi.NewSupplierServer(svc))
-	directoryv1.RegisterSupplierImportServiceServer(g, grpcapi.NewImportServer(svc))
-	directoryv1.RegisterCustomerServiceServer(g, grpcapi.NewCustomerServer(svc))
-	directoryv1.RegisterEmployeeServiceServer(g, grpcapi.NewEmployeeServer(svc))
-	directoryv1.RegisterProjectServiceServer(g, grpcapi.NewProjectServer(svc))
-	directoryv1.RegisterDirectoryInternalServiceServer(g, grpcapi.NewInternalServer(svc))
-	events.Register(g)
 
 	// The worker (imports, queued contacts, event pruning) stops before the
 	// store closes; the feed's watchers end so as not to hold the shutdown.
-	workerCtx, stopWorker := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		svc.RunWorker(workerCtx)
-	}()
-	srv.OnClose(func() error { stopWorker(); wg.Wait(); return nil })
-	go func() {
-		<-ctx.Done()
-		events.Stop()
-	}()
+	bg := server.NewBackground(ctx)
+	srv.OnClose(bg.Close)
+	bg.Go("worker", func(ctx context.Context) error { svc.RunWorker(ctx); return nil })
+	context.AfterFunc(ctx, events.Stop)
 
+	g := srv.GRPC()
+	directoryv1.RegisterCompanyServiceServer(g, api.NewCompanyServer(svc))
+	directoryv1.RegisterSupplierServiceServer(g, api.NewSupplierServer(svc))
+	directoryv1.RegisterSupplierImportServiceServer(g, api.NewImportServer(svc))
+	directoryv1.RegisterCustomerServiceServer(g, api.NewCustomerServer(svc))
+	directoryv1.RegisterEmployeeServiceServer(g, api.NewEmployeeServer(svc))
+	directoryv1.RegisterProjectServiceServer(g, api.NewProjectServer(svc))
+	directoryv1.RegisterDirectoryInternalServiceServer(g, api.NewInternalServer(svc))
+	events.Register(g)
 	srv.MarkServing()
-	return srv.Run(ctx)
+	return bg.Wait(srv.Run(bg.Context()))
 }
 
 // metrics are directory's product metrics.

@@ -2,12 +2,13 @@ package app
 
 import (
 	"context"
-	"github.com/vigil/vigil/services/runtime/authz"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigil/vigil/services/runtime/authz"
 
 	"go.uber.org/zap"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -25,6 +26,7 @@ import (
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/runtime/auth"
+	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/config"
 )
 
@@ -133,10 +135,15 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	dirLis := bufconn.Listen(1 << 20)
+	idConn, err := client.Dial(&cfg.Common, cfg.IdentityAddr, bufDialer(idLis))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idConn.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, cfg, zap.NewNop(), deps{listener: dirLis, identityDial: []grpc.DialOption{bufDialer(idLis)}})
+		done <- RunWith(ctx, cfg, zap.NewNop(), Options{Listener: dirLis, IdentityConn: idConn})
 	}()
 
 	conn, err := grpc.NewClient("passthrough:///directory", bufDialer(dirLis), grpc.WithTransportCredentials(insecure.NewCredentials()))

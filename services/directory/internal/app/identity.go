@@ -4,12 +4,13 @@ import (
 	"context"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/directory/internal/directory"
+	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // identityClient answers the domain's questions with identity's internal
@@ -21,12 +22,9 @@ type identityClient struct {
 
 var _ directory.Identity = identityClient{}
 
-// own is a service's own call: the caller's token is not forwarded.
-func own(ctx context.Context) context.Context { return metadata.NewOutgoingContext(ctx, metadata.MD{}) }
-
 func (c identityClient) IsAdministrator(ctx context.Context, user, company string) (bool, error) {
-	resp, err := c.client.CheckPermission(own(ctx), &identityv1.CheckPermissionRequest{
-		User: user, Company: directory.Name(company),
+	resp, err := c.client.CheckPermission(client.AsService(ctx), &identityv1.CheckPermissionRequest{
+		User: user, Company: names.Company.Format(company),
 		// Any permission will do: the answer carries the user's role.
 		Check: &identityv1.CheckPermissionRequest_Permission{Permission: identityv1.Permission_PERMISSION_EDIT_USERS},
 	})
@@ -37,8 +35,8 @@ func (c identityClient) IsAdministrator(ctx context.Context, user, company strin
 }
 
 func (c identityClient) SyncCompany(ctx context.Context, co directory.Company) error {
-	_, err := c.client.SyncCompany(own(ctx), &identityv1.SyncCompanyRequest{
-		Company: directory.Name(co.ID), Kind: identityv1.CompanyKind(co.Kind), DisplayName: co.LegalName,
+	_, err := c.client.SyncCompany(client.AsService(ctx), &identityv1.SyncCompanyRequest{
+		Company: names.Company.Format(co.ID), Kind: identityv1.CompanyKind(co.Kind), DisplayName: co.LegalName,
 		RequireTwoFactor: co.RequireTwoFactor, Language: co.Language,
 	})
 	if err != nil {
@@ -48,13 +46,13 @@ func (c identityClient) SyncCompany(ctx context.Context, co directory.Company) e
 }
 
 func (c identityClient) AddMember(ctx context.Context, m directory.NewMember) (directory.Member, error) {
-	resp, err := c.client.AddMember(own(ctx), &identityv1.AddMemberRequest{
-		Company: directory.Name(m.Company), Email: m.Contact.Email, GivenName: m.Contact.GivenName, FamilyName: m.Contact.FamilyName,
+	resp, err := c.client.AddMember(client.AsService(ctx), &identityv1.AddMemberRequest{
+		Company: names.Company.Format(m.Company), Email: m.Contact.Email, GivenName: m.Contact.GivenName, FamilyName: m.Contact.FamilyName,
 		Function: m.Contact.Function, Phone: m.Contact.Phone, Mobile: m.Contact.Mobile,
 		// ROLE_UNSPECIFIED: identity applies R-DIR-5 in its own transaction
 		// (Administrator when the company has no user yet, else Restricted).
 		Role:      identityv1.Role_ROLE_UNSPECIFIED,
-		InvitedBy: directory.Name(m.InvitedBy), Language: m.Language, Actor: m.Actor,
+		InvitedBy: names.Company.Format(m.InvitedBy), Language: m.Language, Actor: m.Actor,
 	})
 	if err != nil {
 		return directory.Member{}, identityError(err)
@@ -71,7 +69,7 @@ func (c identityClient) Members(ctx context.Context, names []string) ([]director
 	for len(names) > 0 {
 		batch := names[:min(len(names), 500)]
 		names = names[len(batch):]
-		resp, err := c.client.BatchGetUsers(own(ctx), &identityv1.BatchGetUsersRequest{Names: batch})
+		resp, err := c.client.BatchGetUsers(client.AsService(ctx), &identityv1.BatchGetUsersRequest{Names: batch})
 		if err != nil {
 			return nil, identityError(err)
 		}
@@ -85,7 +83,7 @@ func (c identityClient) Members(ctx context.Context, names []string) ([]director
 }
 
 func member(u *identityv1.User) (directory.Member, bool) {
-	company, user, err := directory.ParseChildName("name", u.GetName(), "users")
+	company, user, err := names.Member.Parse("name", u.GetName())
 	if err != nil {
 		return directory.Member{}, false
 	}

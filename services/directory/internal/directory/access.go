@@ -7,6 +7,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Who may do what in the directory, in one place. Every decision is
@@ -35,19 +36,19 @@ import (
 func (s *Service) authorize(ctx context.Context, p auth.Principal, company string, a authz.Action, project string) error {
 	proj := ""
 	if project != "" {
-		proj = ProjectName(company, project)
+		proj = names.Project.Format(company, project)
 	}
-	return authz.Authorize(ctx, p.Subject(), Name(company), a, proj, s.grants)
+	return authz.Authorize(ctx, p.Subject(), names.Company.Format(company), a, proj, s.grants)
 }
 
 // canRead decides whether p may read company id's master data: its own
 // members (R-ID-3), and the users of its customers who may view their
 // suppliers area (R-DIR-7, R-DIR-10).
 func (s *Service) canRead(ctx context.Context, p auth.Principal, id string) error {
-	if p.Company == Name(id) {
+	if p.Company == names.Company.Format(id) {
 		return s.authorize(ctx, p, id, authz.ReadMasterData, "")
 	}
-	customer, err := ParseName("company", p.Company)
+	customer, err := names.Company.Parse("company", p.Company)
 	if err != nil {
 		return errDenied()
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // fakeIdentity answers the domain's questions to identity: administrators
@@ -78,15 +78,15 @@ func (f *fakeIdentity) AddMember(_ context.Context, m directory.NewMember) (dire
 	return mem, nil
 }
 
-func (f *fakeIdentity) Members(_ context.Context, names []string) ([]directory.Member, error) {
+func (f *fakeIdentity) Members(_ context.Context, members []string) ([]directory.Member, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.down {
 		return nil, errs.Unavailable("IDENTITY_UNAVAILABLE", "down")
 	}
 	var out []directory.Member
-	for _, n := range names {
-		c, u, err := directory.ParseChildName("names", n, "users")
+	for _, n := range members {
+		c, u, err := names.Member.Parse("names", n)
 		if err != nil {
 			return nil, err
 		}
@@ -169,11 +169,11 @@ func kindOf(ctx context.Context, store directory.Store, company string) authz.Co
 }
 
 func member(user, company string, role identityv1.Role) auth.Principal {
-	return auth.Principal{User: "users/" + user, Company: directory.Name(company), Role: authz.Role(role), CompanyKind: authz.KindSupplier}
+	return auth.Principal{User: "users/" + user, Company: names.Company.Format(company), Role: authz.Role(role), CompanyKind: authz.KindSupplier}
 }
 
 func memberOf(user string, c directory.Company, role authz.Role) auth.Principal {
-	return auth.Principal{User: "users/" + user, Company: directory.Name(c.ID), Role: role, CompanyKind: c.Kind}
+	return auth.Principal{User: "users/" + user, Company: names.Company.Format(c.ID), Role: role, CompanyKind: c.Kind}
 }
 
 // TestCustomersReadSupplier: R-DIR-7 — a supplier's master data is visible
@@ -192,7 +192,7 @@ func TestCustomersReadSupplier(t *testing.T) {
 	if _, err := store.LinkSupplier(ctx, directory.Relationship{Customer: customer.ID, Supplier: supplier.ID, CreateTime: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	e.grants.grant("users/viewer", directory.Name(customer.ID), authz.ScopeSuppliers, authz.LevelView, "")
+	e.grants.grant("users/viewer", names.Company.Format(customer.ID), authz.ScopeSuppliers, authz.LevelView, "")
 
 	tests := []struct {
 		name   string
@@ -322,20 +322,3 @@ func TestPaging(t *testing.T) {
 }
 
 func zapNop() *zap.Logger { return zap.NewNop() }
-
-// TestNewIDSorts: ids made later sort later (store locality), and are 26
-// URL-safe characters.
-func TestNewIDSorts(t *testing.T) {
-	prev := directory.NewID()
-	for range 1000 {
-		time.Sleep(time.Microsecond)
-		id := directory.NewID()
-		if len(id) != 26 || strings.Trim(id, "0123456789abcdefghijklmnopqrstuv") != "" {
-			t.Fatalf("id %q", id)
-		}
-		if id[:9] < prev[:9] { // the first 9 characters are the time alone
-			t.Fatalf("%s sorts before %s", id, prev)
-		}
-		prev = id
-	}
-}

@@ -14,6 +14,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // CreateCompany creates a company for identity's self sign-up. The
@@ -41,7 +42,7 @@ func (s *Service) CreateCompany(ctx context.Context, c Company, requestID string
 		return Company{}, err
 	}
 	now := s.now().UTC()
-	c.ID = NewID()
+	c.ID = names.NewID()
 	c.RegistrationNumber = number
 	c.CreateTime, c.UpdateTime = now, now
 	created, err := s.store.CreateCompany(ctx, c, requestID)
@@ -211,7 +212,7 @@ func (s *Service) UpdateCompany(ctx context.Context, p auth.Principal, id string
 		// Best effort: identity also refreshes its copy from directory at
 		// each sign-in, so a failure here delays the change, never loses it.
 		if err := s.identity.SyncCompany(ctx, updated); err != nil {
-			s.log.Warn("sync company to identity", zap.String("company", Name(id)), zap.Error(err))
+			s.log.Warn("sync company to identity", zap.String("company", names.Company.Format(id)), zap.Error(err))
 		}
 	}
 	return updated, nil
@@ -228,14 +229,14 @@ func setParent(r Reader, c *Company, parent string) error {
 		next := parent
 		for depth := 0; next != ""; depth++ {
 			if next == c.ID {
-				return errs.FailedPrecondition("GROUP_CYCLE", "company.parent: %s already belongs to this company's group", "companies/"+parent)
+				return errs.FailedPrecondition("GROUP_CYCLE", "company.parent: %s already belongs to this company's group", names.Company.Format(parent))
 			}
 			if depth >= maxGroupDepth {
 				return errs.FailedPrecondition("GROUP_TOO_DEEP", "company.parent: groups nest at most %d levels", maxGroupDepth)
 			}
 			pc, err := r.Company(next)
 			if errors.Is(err, ErrNotFound) {
-				return errs.NotFound("PARENT_NOT_FOUND", "company.parent: company %s not found", "companies/"+next)
+				return errs.NotFound("PARENT_NOT_FOUND", "company.parent: company %s not found", names.Company.Format(next))
 			}
 			if err != nil {
 				return err
@@ -281,31 +282,6 @@ func checkLanguage(lang string) error {
 		return nil
 	}
 	return errs.InvalidArgument("company.language", "must be en or fr")
-}
-
-// Name is the resource name of a company id.
-func Name(id string) string { return "companies/" + id }
-
-// ParseName returns the id of companies/{company}; field names the request
-// field in the error.
-func ParseName(field, name string) (string, error) {
-	id, ok := strings.CutPrefix(name, "companies/")
-	if !ok || id == "" || !validID(id) {
-		return "", errs.InvalidArgument(field, "must be companies/{company}")
-	}
-	return id, nil
-}
-
-func validID(id string) bool {
-	if len(id) > 190 {
-		return false
-	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // ListCompanies pages through every company in id order (internal: notify's

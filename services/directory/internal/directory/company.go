@@ -8,9 +8,6 @@ package directory
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -167,25 +164,4 @@ func (s *Service) wake() {
 	case s.work <- struct{}{}:
 	default:
 	}
-}
-
-// idEncoding is base32 with the "extended hex" alphabet, lower-cased: it
-// sorts as the bytes it encodes.
-var idEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
-
-// NewID returns a random, URL-safe id of 26 characters: 6 bytes of the
-// current time in milliseconds then 10 random bytes (80 bits), in
-// order-preserving base32. Ids made later sort later, so that records
-// created together are written side by side in the store's ordered
-// indexes (a mass registration appends instead of touching pages all over
-// the file); the random part keeps them unguessable.
-func NewID() string {
-	var b [16]byte
-	ms := uint64(time.Now().UnixMilli())
-	for i := 5; i >= 0; i-- {
-		b[i] = byte(ms)
-		ms >>= 8
-	}
-	_, _ = rand.Read(b[6:])
-	return strings.ToLower(idEncoding.EncodeToString(b[:]))
 }

@@ -3,11 +3,11 @@ package directory
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Customer is a relationship seen from its supplier.
@@ -89,17 +89,17 @@ func (s *Service) UpdateCustomer(ctx context.Context, p auth.Principal, supplier
 
 // checkReferences reads `companies/{supplier}/users/{user}` names: each a
 // user of supplier (asked of identity), no duplicate, at most MaxReferences.
-func (s *Service) checkReferences(ctx context.Context, supplier string, names []string) ([]string, error) {
-	if len(names) > MaxReferences {
+func (s *Service) checkReferences(ctx context.Context, supplier string, refs []string) ([]string, error) {
+	if len(refs) > MaxReferences {
 		return nil, errs.InvalidArgument("customer.references", "at most %d references", MaxReferences)
 	}
-	prefix := MemberName(supplier, "")
-	users := make([]string, len(names))
+	prefix := names.Member.Format(supplier, "")
+	users := make([]string, len(refs))
 	seen := map[string]bool{}
-	for i, n := range names {
-		u, ok := strings.CutPrefix(n, prefix)
+	for i, n := range refs {
+		c, u, ok := names.Member.Match(n)
 		field := "customer.references[" + itoa(i) + "]"
-		if !ok || !validID(u) || u == "" {
+		if !ok || c != supplier {
 			return nil, errs.InvalidArgument(field, "must be a user of this company, %s{user}", prefix)
 		}
 		if seen[u] {
@@ -108,10 +108,10 @@ func (s *Service) checkReferences(ctx context.Context, supplier string, names []
 		seen[u] = true
 		users[i] = u
 	}
-	if len(names) == 0 {
+	if len(refs) == 0 {
 		return nil, nil
 	}
-	members, err := s.identity.Members(ctx, names)
+	members, err := s.identity.Members(ctx, refs)
 	if err != nil {
 		return nil, err
 	}

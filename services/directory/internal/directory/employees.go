@@ -8,6 +8,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Employees belong to one supplier (R-DIR-9). Every member lists and reads
@@ -26,7 +27,7 @@ func (s *Service) CreateEmployee(ctx context.Context, p auth.Principal, supplier
 		return Employee{}, err
 	}
 	now := s.now().UTC()
-	in.ID, in.Supplier, in.CreateTime, in.UpdateTime, in.Projects = NewID(), supplier, now, now, nil
+	in.ID, in.Supplier, in.CreateTime, in.UpdateTime, in.Projects = names.NewID(), supplier, now, now, nil
 	if err := s.store.CreateEmployee(ctx, in); errors.Is(err, ErrNotFound) {
 		return Employee{}, errCompanyNotFound()
 	} else if err != nil {

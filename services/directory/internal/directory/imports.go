@@ -15,6 +15,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Mass registration (R-DIR-4) is a job: the list is read as it arrives
@@ -51,8 +52,8 @@ func (s *Service) ImportSuppliers(ctx context.Context, p auth.Principal, custome
 		return Import{}, err
 	}
 	now := s.now().UTC()
-	imp := Import{ID: NewID(), Customer: customer, State: ImportUploading, FileName: src.FileName, SubmittedBy: p.User,
-		OnBehalf: p.PlatformAdmin && p.Company != Name(customer), Language: cust.Language, CreateTime: now, UpdateTime: now}
+	imp := Import{ID: names.NewID(), Customer: customer, State: ImportUploading, FileName: src.FileName, SubmittedBy: p.User,
+		OnBehalf: p.PlatformAdmin && p.Company != names.Company.Format(customer), Language: cust.Language, CreateTime: now, UpdateTime: now}
 	if err := s.store.CreateImport(ctx, imp); err != nil {
 		return Import{}, errs.Internal(err)
 	}
@@ -61,7 +62,7 @@ func (s *Service) ImportSuppliers(ctx context.Context, p auth.Principal, custome
 		dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := s.store.DiscardImport(dctx, customer, imp.ID); err != nil {
-			s.log.Warn("discard an interrupted import", zap.String("import", ImportName(customer, imp.ID)), zap.Error(err))
+			s.log.Warn("discard an interrupted import", zap.String("import", names.SupplierImport.Format(customer, imp.ID)), zap.Error(err))
 		}
 		return Import{}, cause
 	}
@@ -184,7 +185,7 @@ func fromCSV(r csvimport.Row) ImportRow {
 // authorizeImportRead: reading an import needs the suppliers area's view
 // right, or for a platform administrator the right to run one (R-ID-11).
 func (s *Service) authorizeImportRead(ctx context.Context, p auth.Principal, customer string) error {
-	if p.PlatformAdmin && p.Company != Name(customer) {
+	if p.PlatformAdmin && p.Company != names.Company.Format(customer) {
 		return s.authorize(ctx, p, customer, authz.ImportSuppliers, "")
 	}
 	return s.authorize(ctx, p, customer, authz.ViewSuppliers, "")
@@ -293,7 +294,7 @@ func (s *Service) ExportImportResults(ctx context.Context, p auth.Principal, cus
 		for _, r := range rs {
 			sup := ""
 			if r.Supplier != "" {
-				sup = SupplierName(customer, r.Supplier)
+				sup = names.Supplier.Format(customer, r.Supplier)
 			}
 			if err := cw.Write([]string{strconv.Itoa(r.Line), safeCell(r.RegistrationNumber), safeCell(r.LegalName), r.Outcome.String(),
 				sup, safeCell(r.Error), safeCell(r.ContactError)}); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // sirenN is the n-th valid SIREN of a range the tests own.
@@ -52,7 +53,7 @@ func newImportWorld(t *testing.T, opts ...directory.Option) *importWorld {
 	ctx := context.Background()
 	w := &importWorld{env: e}
 	mk := func(name, number string, kind directory.Kind) directory.Company {
-		c := directory.Company{ID: directory.NewID(), LegalName: name, Kind: kind, Country: "FR", RegistrationNumber: number, Language: "fr"}
+		c := directory.Company{ID: names.NewID(), LegalName: name, Kind: kind, Country: "FR", RegistrationNumber: number, Language: "fr"}
 		if _, err := e.store.CreateCompany(ctx, c, ""); err != nil {
 			t.Fatal(err)
 		}
@@ -313,7 +314,7 @@ func TestImportRefusals(t *testing.T) {
 		{"another customer", memberOf("bob", w.other, authz.RoleAdministrator), w.cust.ID, errs.ErrPermissionDenied},
 		{"a supplier", memberOf("sam", w.sup, authz.RoleAdministrator), w.cust.ID, errs.ErrPermissionDenied},
 		{"a supplier for itself", memberOf("sam", w.sup, authz.RoleAdministrator), w.sup.ID, errs.ErrPermissionDenied},
-		{"a platform administrator for a supplier", auth.Principal{User: "users/root", Company: directory.Name(w.other.ID), Role: authz.RoleRestricted,
+		{"a platform administrator for a supplier", auth.Principal{User: "users/root", Company: names.Company.Format(w.other.ID), Role: authz.RoleRestricted,
 			CompanyKind: authz.KindOperator, PlatformAdmin: true}, w.sup.ID, errs.ErrFailedPrecondition},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -330,7 +331,7 @@ func TestImportRefusals(t *testing.T) {
 	}
 	// A platform administrator runs one for the customer, on its behalf,
 	// and reads it; the contact's invitation names no actor.
-	root := auth.Principal{User: "users/root", Company: directory.Name(w.other.ID), Role: authz.RoleRestricted, CompanyKind: authz.KindOperator, PlatformAdmin: true}
+	root := auth.Principal{User: "users/root", Company: names.Company.Format(w.other.ID), Role: authz.RoleRestricted, CompanyKind: authz.KindOperator, PlatformAdmin: true}
 	imp, err := w.svc.ImportSuppliers(ctx, root, w.cust.ID, directory.ImportSource{CSV: strings.NewReader("siret,name,email,first name,last name\n" + sirenN(10) + ",Y,y@x.test,Y,Z\n")})
 	if err != nil || !imp.OnBehalf || imp.SubmittedBy != "users/root" {
 		t.Fatalf("platform import %+v %v", imp, err)

@@ -8,6 +8,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // CreateProject creates a project of an operator (its Administrators,
@@ -23,7 +24,7 @@ func (s *Service) CreateProject(ctx context.Context, p auth.Principal, customer 
 		return Project{}, err
 	}
 	now := s.now().UTC()
-	in.ID, in.Customer, in.CreateTime, in.UpdateTime = NewID(), customer, now, now
+	in.ID, in.Customer, in.CreateTime, in.UpdateTime = names.NewID(), customer, now, now
 	if err := s.store.CreateProject(ctx, in); errors.Is(err, ErrNotFound) {
 		return Project{}, errCompanyNotFound()
 	} else if err != nil {
@@ -211,27 +212,3 @@ func (s *Service) InternalProject(ctx context.Context, customer, id string) (Pro
 }
 
 func errProjectNotFound() error { return errs.NotFound("PROJECT_NOT_FOUND", "project not found") }
-
-// ParseProjectName reads `companies/{customer}/projects/{project}`.
-func ParseProjectName(field, name string) (customer, project string, err error) {
-	return parseChild(field, name, "projects", "companies/{company}/projects/{project}")
-}
-
-// ParseEmployeeName reads `companies/{supplier}/employees/{employee}`.
-func ParseEmployeeName(field, name string) (supplier, employee string, err error) {
-	return parseChild(field, name, "employees", "companies/{company}/employees/{employee}")
-}
-
-// ParseChildName reads `companies/{company}/{collection}/{id}`.
-func ParseChildName(field, name, collection string) (company, id string, err error) {
-	return parseChild(field, name, collection, "companies/{company}/"+collection+"/{id}")
-}
-
-func parseChild(field, name, collection, shape string) (string, string, error) {
-	parts := strings.Split(name, "/")
-	if len(parts) != 4 || parts[0] != "companies" || parts[2] != collection || !validID(parts[1]) || !validID(parts[3]) ||
-		parts[1] == "" || parts[3] == "" {
-		return "", "", errs.InvalidArgument(field, "must be %s", shape)
-	}
-	return parts[1], parts[3], nil
-}

@@ -2,10 +2,11 @@ package directory
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 )
 
 // Page sizes of the lists.
@@ -84,25 +85,12 @@ func pageSizeOf(size, def, max int) (int, error) {
 	return size, nil
 }
 
-// encodeToken makes a list cursor an opaque page token.
-func encodeToken(cursor string) string {
-	if cursor == "" {
-		return ""
-	}
-	return base64.RawURLEncoding.EncodeToString([]byte(cursor))
-}
+// encodeToken makes a list cursor an opaque page token (runtime/pagetoken;
+// directory's lists do not bind their tokens to their filters).
+func encodeToken(cursor string) string { return pagetoken.Encode("", cursor) }
 
 // cursorToken reads a page token made by encodeToken.
-func cursorToken(token string) (string, error) {
-	if token == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(b) == 0 || len(b) > 700 {
-		return "", errs.InvalidArgument("page_token", "is not a token returned by this list")
-	}
-	return string(b), nil
-}
+func cursorToken(token string) (string, error) { return pagetoken.Cursor(token, "") }
 
 // idToken reads a page token whose cursor is an id.
 func idToken(token string) (string, error) {
@@ -110,8 +98,8 @@ func idToken(token string) (string, error) {
 	if err != nil || c == "" {
 		return c, err
 	}
-	if !validID(c) {
-		return "", errs.InvalidArgument("page_token", "is not a token returned by this list")
+	if !names.ValidID(c) {
+		return "", pagetoken.Invalid()
 	}
 	return c, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Supplier is a relationship seen from its customer: the supplier company's
@@ -72,7 +73,7 @@ func (s *Service) registration(cust Company, in supplierInput, f fieldNames, act
 	now := s.now().UTC()
 	reg := Registration{
 		Customer: cust.ID,
-		NewCompany: Company{ID: NewID(), LegalName: in.LegalName, Kind: KindSupplier, Country: in.Country,
+		NewCompany: Company{ID: names.NewID(), LegalName: in.LegalName, Kind: KindSupplier, Country: in.Country,
 			RegistrationNumber: in.Number, Address: in.Address, CreateTime: now, UpdateTime: now},
 		Accept: func(existing Company) error {
 			if existing.Kind != KindSupplier {
@@ -218,7 +219,7 @@ func (s *Service) ExportSuppliers(ctx context.Context, p auth.Principal, custome
 		for _, r := range page {
 			c := r.Company
 			if err := cw.Write([]string{c.RegistrationNumber, c.Country, safeCell(c.LegalName), safeCell(strings.Join(c.Address.Lines, ", ")),
-				safeCell(c.Address.PostalCode), safeCell(c.Address.City), SupplierName(customer, c.ID),
+				safeCell(c.Address.PostalCode), safeCell(c.Address.City), names.Supplier.Format(customer, c.ID),
 				r.Relationship.CreateTime.UTC().Format("2006-01-02")}); err != nil {
 				return err
 			}
@@ -287,11 +288,11 @@ func (s *Service) ListContacts(ctx context.Context, p auth.Principal, customer, 
 	if len(refs) == 0 {
 		return nil, next, nil
 	}
-	names := make([]string, len(refs))
+	users := make([]string, len(refs))
 	for i, u := range refs {
-		names[i] = MemberName(supplier, u)
+		users[i] = names.Member.Format(supplier, u)
 	}
-	members, err := s.identity.Members(ctx, names)
+	members, err := s.identity.Members(ctx, users)
 	if err != nil {
 		return nil, "", err
 	}

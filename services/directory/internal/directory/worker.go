@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // The worker runs the directory's background work: imports (R-DIR-4),
@@ -68,7 +70,7 @@ func (s *Service) runImports(ctx context.Context) error {
 		switch imp.State {
 		case ImportUploading:
 			if s.now().Sub(imp.UpdateTime) > uploadStale {
-				s.log.Info("discarding an upload cut short", zap.String("import", ImportName(imp.Customer, imp.ID)))
+				s.log.Info("discarding an upload cut short", zap.String("import", names.SupplierImport.Format(imp.Customer, imp.ID)))
 				if err := s.store.DiscardImport(ctx, imp.Customer, imp.ID); err != nil {
 					return err
 				}

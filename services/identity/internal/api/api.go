@@ -21,6 +21,7 @@ import (
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/identity/internal/domain"
 	"github.com/vigil/vigil/services/runtime/auth"
+	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/runtime/server"
 )
 
@@ -230,7 +231,7 @@ func (s *identityServer) GetMyPermissions(ctx context.Context, _ *identityv1.Get
 	if err != nil {
 		return nil, err
 	}
-	out := &identityv1.GetMyPermissionsResponse{Company: domain.CompanyName(p.Company), Role: identityv1.Role(p.Role),
+	out := &identityv1.GetMyPermissionsResponse{Company: names.Company.Format(p.Company), Role: identityv1.Role(p.Role),
 		Permissions: permissionsProto(p.Permissions), AllExtendedPermissions: p.AllExtended}
 	for _, g := range p.Extended {
 		out.ExtendedPermissions = append(out.ExtendedPermissions, &identityv1.ExtendedPermission{Scope: identityv1.GrantScope(g.Scope), Level: identityv1.GrantLevel(g.Level), Project: g.Project})

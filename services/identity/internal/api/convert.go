@@ -5,6 +5,7 @@ import (
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	"github.com/vigil/vigil/services/identity/internal/domain"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // toUser is the wire form of a member as the domain chose to show it.
@@ -38,7 +39,7 @@ func toUsers(us []domain.User) []*identityv1.User {
 
 func toMembership(mi *domain.MembershipInfo) *identityv1.Membership {
 	return &identityv1.Membership{
-		Company:            domain.CompanyName(mi.Company.ID),
+		Company:            names.Company.Format(mi.Company.ID),
 		Role:               identityv1.Role(mi.Membership.Role),
 		CompanyDisplayName: mi.Company.DisplayName,
 		CompanyKind:        identityv1.CompanyKind(mi.Company.Kind),
@@ -62,15 +63,15 @@ func toUserInput(u *identityv1.User) domain.UserInput {
 
 func toGrant(g *domain.Grant) *identityv1.Grant {
 	return &identityv1.Grant{
-		Name: domain.GrantName(g.Company, g.ID), User: domain.MemberName(g.Company, g.User),
+		Name: names.Grant.Format(g.Company, g.ID), User: names.Member.Format(g.Company, g.User),
 		Scope: identityv1.GrantScope(g.Scope), Project: g.Project, Level: identityv1.GrantLevel(g.Level),
-		CreateTime: timestamppb.New(g.CreateTime), Creator: domain.MemberName(g.Company, g.Creator),
+		CreateTime: timestamppb.New(g.CreateTime), Creator: names.Member.Format(g.Company, g.Creator),
 	}
 }
 
 func toAuditEvent(e *domain.AuditEvent) *identityv1.AuditEvent {
 	return &identityv1.AuditEvent{
-		Name:  domain.CompanyName(e.Company) + "/auditEvents/" + itoa(e.Seq),
+		Name:  names.Company.Format(e.Company) + "/auditEvents/" + itoa(e.Seq),
 		Actor: e.Actor, ActorDisplayName: e.ActorDisplayName, Action: e.Action, Target: e.Target,
 		Detail: e.Detail, CreateTime: timestamppb.New(e.Time), RequestId: e.RequestID,
 	}
@@ -104,6 +105,6 @@ func toSignIn(si *domain.SignIn) signIn {
 	return signIn{
 		accessToken: si.AccessToken, refreshToken: si.RefreshToken, expiresIn: int32(si.ExpiresIn.Seconds()),
 		user: toUser(&si.User), memberships: toMemberships(si.Memberships),
-		company: domain.CompanyName(si.Company), pending: si.TOTPEnrollmentRequired,
+		company: names.Company.Format(si.Company), pending: si.TOTPEnrollmentRequired,
 	}
 }

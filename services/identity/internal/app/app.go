@@ -131,39 +131,40 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
 	return RunWith(ctx, cfg, log, Options{})
 }
 
-// RunWith is Run with replaced surroundings.
+// RunWith is Run with replaced surroundings. The wiring is every
+// service's (runtime/server lifecycle.go): server, telemetry, connections,
+// store, background work; closers run in reverse.
 func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) error {
 	box, err := secrets.Load(cfg.SecretKeyFile)
 	if err != nil {
 		return err
 	}
-	bolt, err := boltstore.Open(filepath.Join(cfg.ServiceDataDir(), "identity.db"))
+	srv, err := server.New(&cfg.Common, log, server.Options{Listener: opts.Listener, ServiceNames: []string{
+		identityv1.IdentityService_ServiceDesc.ServiceName,
+		identityv1.IdentityInternalService_ServiceDesc.ServiceName,
+		eventsv1.EventsInternalService_ServiceDesc.ServiceName,
+	}})
 	if err != nil {
 		return err
 	}
+	srv.OnClose(telemetry.Setup(&cfg.Common, log))
+
+	conns := client.NewConns(&cfg.Common, map[string]grpc.ClientConnInterface{"directory": opts.DirectoryConn, "notify": opts.NotifyConn})
+	srv.OnClose(conns.Close)
+	cs, err := conns.Dial("directory", "notify")
+	if err != nil {
+		return srv.Abort(err)
+	}
+	dirConn, notifyConn := cs[0], cs[1]
+
+	bolt, err := boltstore.Open(filepath.Join(cfg.ServiceDataDir(), "identity.db"))
+	if err != nil {
+		return srv.Abort(err)
+	}
+	srv.OnClose(bolt.Close)
 	var store domain.Store = bolt
 	if opts.WrapStore != nil {
 		store = opts.WrapStore(bolt)
-	}
-	fail := func(err error) error {
-		_ = bolt.Close()
-		return err
-	}
-	dirConn, notifyConn := opts.DirectoryConn, opts.NotifyConn
-	var conns []*grpc.ClientConn
-	if dirConn == nil {
-		c, err := client.Dial(&cfg.Common, cfg.DirectoryAddr)
-		if err != nil {
-			return fail(err)
-		}
-		conns, dirConn = append(conns, c), c
-	}
-	if notifyConn == nil {
-		c, err := client.Dial(&cfg.Common, cfg.NotifyAddr)
-		if err != nil {
-			return fail(err)
-		}
-		conns, notifyConn = append(conns, c), c
 	}
 	events := feed.NewServer("identity", store)
 	logins := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_identity_logins_total",
@@ -180,42 +181,30 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 		EventsAppended: events.Wake,
 	}, log, store, clients.NewDirectory(dirConn), clients.NewNotifier(notifyConn), box)
 	if err != nil {
-		return fail(err)
+		return srv.Abort(err)
 	}
 	var authn server.Authenticator = api.NewAuthenticator(svc)
 	if opts.Auth != nil {
 		authn = opts.Auth
 	}
-	srv, err := server.New(&cfg.Common, log, server.Options{Auth: authn, Listener: opts.Listener, ServiceNames: []string{
-		identityv1.IdentityService_ServiceDesc.ServiceName,
-		identityv1.IdentityInternalService_ServiceDesc.ServiceName,
-		eventsv1.EventsInternalService_ServiceDesc.ServiceName,
-	}})
-	if err != nil {
-		return fail(err)
-	}
+	srv.SetAuth(authn)
 	srv.Registry().MustRegister(logins,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigil_identity_password_hash_queue",
 			Help: "Password hashes waiting for a hashing slot."}, func() float64 { return float64(svc.HashQueue()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_identity_password_hash_refused_total",
 			Help: "Sign-ins refused for lack of hashing capacity (HASHING_CAPACITY)."}, func() float64 { return float64(svc.HashRefused()) }))
-	srv.OnClose(telemetry.Setup(&cfg.Common, log))
-	// Closers run in reverse: background work stops, then connections, then the store.
-	srv.OnClose(bolt.Close)
-	for _, c := range conns {
-		srv.OnClose(c.Close)
-	}
-	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
-	bgDone := make(chan struct{})
-	go func() { defer close(bgDone); svc.Run(bgCtx) }()
-	srv.OnClose(func() error { stopBg(); <-bgDone; return nil })
 
-	go func() { <-ctx.Done(); svc.Stop(); events.Stop() }()
+	bg := server.NewBackground(ctx)
+	srv.OnClose(bg.Close)
+	bg.Go("identity", func(ctx context.Context) error { svc.Run(ctx); return nil })
+	// Watchers of the feeds must not hold the graceful stop open.
+	context.AfterFunc(ctx, func() { svc.Stop(); events.Stop() })
+
 	api.Register(srv.GRPC(), svc, api.Options{TrustedProxyHops: cfg.TrustedProxyHops})
 	events.Register(srv.GRPC())
 	srv.MarkServing()
 	if opts.Started != nil {
 		opts.Started(svc)
 	}
-	return srv.Run(ctx)
+	return bg.Wait(srv.Run(bg.Context()))
 }

@@ -4,7 +4,6 @@ package clients
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -17,7 +16,10 @@ import (
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/identity/internal/domain"
+	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/outbox"
 )
 
 // Directory is domain.Directory over directory's gRPC API.
@@ -31,18 +33,6 @@ func NewDirectory(conn grpc.ClientConnInterface) *Directory {
 	return &Directory{internal: directoryv1.NewDirectoryInternalServiceClient(conn), companies: directoryv1.NewCompanyServiceClient(conn)}
 }
 
-// service calls carry no user credentials: drop what client.Dial forwards.
-func asService(ctx context.Context) context.Context {
-	md, _ := metadata.FromIncomingContext(ctx)
-	out := metadata.MD{}
-	if id := md.Get("x-request-id"); len(id) > 0 {
-		out.Set("x-request-id", id[0])
-	}
-	// client.Dial forwards incoming credentials; a service call has none.
-	ctx = metadata.NewIncomingContext(ctx, metadata.MD{})
-	return metadata.NewOutgoingContext(ctx, out)
-}
-
 // CreateCompany implements domain.Directory.
 func (d *Directory) CreateCompany(ctx context.Context, in domain.CompanyDraft, requestID string) (*domain.Company, error) {
 	c := &directoryv1.Company{
@@ -52,7 +42,7 @@ func (d *Directory) CreateCompany(ctx context.Context, in domain.CompanyDraft, r
 	if in.Address != "" {
 		c.Address = &directoryv1.PostalAddress{Lines: splitLines(in.Address), Country: in.Country}
 	}
-	out, err := d.internal.CreateCompany(asService(ctx), &directoryv1.CreateCompanyRequest{Company: c, RequestId: requestID})
+	out, err := d.internal.CreateCompany(client.AsService(ctx), &directoryv1.CreateCompanyRequest{Company: c, RequestId: requestID})
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -62,7 +52,7 @@ func (d *Directory) CreateCompany(ctx context.Context, in domain.CompanyDraft, r
 // DeleteCompany implements domain.Directory; NOT_FOUND counts as done, and
 // FAILED_PRECONDITION (the company is in use) is an errs FailedPrecondition.
 func (d *Directory) DeleteCompany(ctx context.Context, id string) error {
-	_, err := d.internal.DeleteCompany(asService(ctx), &directoryv1.DeleteCompanyRequest{Name: domain.CompanyName(id)})
+	_, err := d.internal.DeleteCompany(client.AsService(ctx), &directoryv1.DeleteCompanyRequest{Name: names.Company.Format(id)})
 	switch status.Code(err) {
 	case codes.OK, codes.NotFound:
 		return nil
@@ -74,8 +64,8 @@ func (d *Directory) DeleteCompany(ctx context.Context, id string) error {
 
 // GetCompany implements domain.Directory.
 func (d *Directory) GetCompany(ctx context.Context, id, bearer string) (*domain.Company, error) {
-	ctx = metadata.AppendToOutgoingContext(asService(ctx), "authorization", "Bearer "+bearer)
-	out, err := d.companies.GetCompany(ctx, &directoryv1.GetCompanyRequest{Name: domain.CompanyName(id)})
+	ctx = metadata.AppendToOutgoingContext(client.AsService(ctx), "authorization", "Bearer "+bearer)
+	out, err := d.companies.GetCompany(ctx, &directoryv1.GetCompanyRequest{Name: names.Company.Format(id)})
 	if err != nil {
 		return nil, err
 	}
@@ -164,12 +154,8 @@ func (n *Notifier) Enqueue(ctx context.Context, msg *domain.Notification) error 
 	for _, r := range msg.Recipients {
 		req.Recipients = append(req.Recipients, &notifyv1.Recipient{User: r.User, Email: r.Email, DisplayName: r.DisplayName, Language: r.Language})
 	}
-	_, err = n.c.EnqueueNotification(asService(ctx), req)
-	switch status.Code(err) {
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.PermissionDenied, codes.AlreadyExists:
-		return fmt.Errorf("%w: %v", domain.ErrPermanent, err)
-	}
-	return err
+	_, err = n.c.EnqueueNotification(client.AsService(ctx), req)
+	return outbox.Refused(err)
 }
 
 var (

@@ -5,8 +5,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/vigil/vigil/services/identity/internal/tokens"
 	"github.com/vigil/vigil/services/runtime/authz"
+	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 )
 
 // AuditFilter bounds ListAuditEvents by time (zero: unbounded).
@@ -17,7 +18,7 @@ type AuditFilter struct {
 // ListAuditEvents pages through a company's audit log, newest first
 // (R-ID-9); Administrators only.
 func (s *Service) ListAuditEvents(ctx context.Context, c Caller, parent string, f AuditFilter, page Page) ([]*AuditEvent, string, error) {
-	company, err := ParseCompany("parent", parent)
+	company, err := names.Company.Parse("parent", parent)
 	if err != nil {
 		return nil, "", err
 	}
@@ -26,7 +27,7 @@ func (s *Service) ListAuditEvents(ctx context.Context, c Caller, parent string, 
 	}
 	var before uint64
 	if page.Token != "" {
-		parts, err := tokens.DecodePage("audit", page.Token, 1)
+		parts, err := pagetoken.Decode(page.Token, "audit", 1)
 		if err != nil {
 			return nil, "", errBadPageToken
 		}
@@ -67,7 +68,7 @@ func (s *Service) ListAuditEvents(ctx context.Context, c Caller, parent string, 
 	}
 	next := ""
 	if len(out) == size && before != 0 {
-		next = tokens.EncodePage("audit", strconv.FormatUint(out[len(out)-1].Seq, 10))
+		next = pagetoken.Encode("audit", strconv.FormatUint(out[len(out)-1].Seq, 10))
 	}
 	return out, next, nil
 }

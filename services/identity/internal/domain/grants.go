@@ -5,16 +5,17 @@ import (
 	"errors"
 	"sort"
 
-	"github.com/vigil/vigil/services/identity/internal/tokens"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 )
 
 // ListGrants pages through an operator's grants (R-DIR-10); members who may
 // not manage grants see their own only. user ({user}) filters when set.
 func (s *Service) ListGrants(ctx context.Context, c Caller, parent, user string, page Page) ([]*Grant, string, error) {
-	company, err := ParseCompany("parent", parent)
+	company, err := names.Company.Parse("parent", parent)
 	if err != nil {
 		return nil, "", err
 	}
@@ -23,7 +24,7 @@ func (s *Service) ListGrants(ctx context.Context, c Caller, parent, user string,
 	}
 	ownOnly := !may(c, authz.ManageGrants)
 	if user != "" {
-		uc, u, err := ParseMember("user", user)
+		uc, u, err := names.Member.Parse("user", user)
 		if err != nil {
 			return nil, "", err
 		}
@@ -40,7 +41,7 @@ func (s *Service) ListGrants(ctx context.Context, c Caller, parent, user string,
 	}
 	var after string
 	if page.Token != "" {
-		parts, err := tokens.DecodePage("grants", page.Token, 1)
+		parts, err := pagetoken.Decode(page.Token, "grants", 1)
 		if err != nil {
 			return nil, "", errBadPageToken
 		}
@@ -61,7 +62,7 @@ func (s *Service) ListGrants(ctx context.Context, c Caller, parent, user string,
 			continue
 		}
 		if len(out) == page.size() {
-			return out, tokens.EncodePage("grants", out[len(out)-1].ID), nil
+			return out, pagetoken.Encode("grants", out[len(out)-1].ID), nil
 		}
 		out = append(out, g)
 	}
@@ -70,7 +71,7 @@ func (s *Service) ListGrants(ctx context.Context, c Caller, parent, user string,
 
 // CreateGrant gives a member of an operator an extended permission.
 func (s *Service) CreateGrant(ctx context.Context, c Caller, parent string, g Grant) (*Grant, error) {
-	company, err := ParseCompany("parent", parent)
+	company, err := names.Company.Parse("parent", parent)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +79,7 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, parent string, g Gr
 	if err := s.authorize(ctx, c, company, authz.ManageGrants); err != nil {
 		return nil, err
 	}
-	uc, user, err := ParseMember("grant.user", g.User)
+	uc, user, err := names.Member.Parse("grant.user", g.User)
 	if err != nil {
 		return nil, err
 	}
@@ -104,22 +105,22 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, parent string, g Gr
 				return errs.AlreadyExists("GRANT_EXISTS", "the member already has this grant")
 			}
 		}
-		out = &Grant{ID: newID(), Company: company, User: user, Scope: g.Scope, Level: g.Level, Project: g.Project,
+		out = &Grant{ID: names.NewID(), Company: company, User: user, Scope: g.Scope, Level: g.Level, Project: g.Project,
 			Creator: callerID(c), CreateTime: t.now}
 		if err := t.PutGrant(out); err != nil {
 			return err
 		}
-		if err := t.revoke(RevocationEvent{User: UserName(user), Company: CompanyName(company), Kind: auth.RevokeGrantsChanged}); err != nil {
+		if err := t.revoke(RevocationEvent{User: names.User.Format(user), Company: names.Company.Format(company), Kind: auth.RevokeGrantsChanged}); err != nil {
 			return err
 		}
-		return t.audit(company, "grant.create", GrantName(company, out.ID), grantDetail(out))
+		return t.audit(company, "grant.create", names.Grant.Format(company, out.ID), grantDetail(out))
 	})
 	return out, err
 }
 
 // DeleteGrant withdraws an extended permission.
 func (s *Service) DeleteGrant(ctx context.Context, c Caller, name string) error {
-	company, id, err := ParseGrant("name", name)
+	company, id, err := names.Grant.Parse("name", name)
 	if err != nil {
 		return err
 	}
@@ -137,7 +138,7 @@ func (s *Service) DeleteGrant(ctx context.Context, c Caller, name string) error 
 		if err := t.DeleteGrant(company, id); err != nil {
 			return err
 		}
-		if err := t.revoke(RevocationEvent{User: UserName(g.User), Company: CompanyName(company), Kind: auth.RevokeGrantsChanged}); err != nil {
+		if err := t.revoke(RevocationEvent{User: names.User.Format(g.User), Company: names.Company.Format(company), Kind: auth.RevokeGrantsChanged}); err != nil {
 			return err
 		}
 		return t.audit(company, "grant.delete", name, grantDetail(g))
@@ -145,7 +146,7 @@ func (s *Service) DeleteGrant(ctx context.Context, c Caller, name string) error 
 }
 
 func grantDetail(g *Grant) map[string]string {
-	d := map[string]string{"user": MemberName(g.Company, g.User), "scope": g.Scope.String(), "level": g.Level.String()}
+	d := map[string]string{"user": names.Member.Format(g.Company, g.User), "scope": g.Scope.String(), "level": g.Level.String()}
 	if g.Project != "" {
 		d["project"] = g.Project
 	}

@@ -6,9 +6,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/vigil/vigil/services/identity/internal/tokens"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 )
 
 // This file is the internal API other services call (never routed by the
@@ -35,17 +36,17 @@ type AddMemberInput struct {
 // yet, else Restricted user (R-DIR-5); in the latter case the company's
 // Administrators are asked to review the new user's rights.
 func (s *Service) AddMember(ctx context.Context, c Caller, in AddMemberInput) (*User, bool, error) {
-	company, err := ParseCompany("company", in.Company)
+	company, err := names.Company.Parse("company", in.Company)
 	if err != nil {
 		return nil, false, err
 	}
-	customer, err := ParseCompany("invited_by", in.InvitedBy)
+	customer, err := names.Company.Parse("invited_by", in.InvitedBy)
 	if err != nil {
 		return nil, false, err
 	}
 	var actor *Login
 	if in.Actor != "" {
-		id, err := ParseUser("actor", in.Actor)
+		id, err := names.User.Parse("actor", in.Actor)
 		if err != nil {
 			return nil, false, err
 		}
@@ -92,8 +93,8 @@ func (s *Service) AddMember(ctx context.Context, c Caller, in AddMemberInput) (*
 				actor = a
 			}
 		}
-		if err := t.auditAs(actor, company, "user.create", MemberName(company, login.ID),
-			map[string]string{"role": role.String(), "state": m.State.String(), "invited_by": CompanyName(customer), "via": "contact"}); err != nil {
+		if err := t.auditAs(actor, company, "user.create", names.Member.Format(company, login.ID),
+			map[string]string{"role": role.String(), "state": m.State.String(), "invited_by": names.Company.Format(customer), "via": "contact"}); err != nil {
 			return err
 		}
 		if len(members) > 0 {
@@ -131,12 +132,12 @@ func (t *txn) askReview(comp *Company, customer string, newUser *Login, m *Membe
 		// Unique to this request: notify keeps keys for good, and a user
 		// removed and added again must be reviewed again. Relay retries
 		// reuse the queued key, so notify still sends this one once.
-		IdempotencyKey: "review:" + comp.ID + ":" + newUser.ID + ":" + newID(),
+		IdempotencyKey: "review:" + comp.ID + ":" + newUser.ID + ":" + names.NewID(),
 		Template:       TemplateReviewNewUser,
 		Recipients:     to,
 		Data: map[string]string{"company_name": comp.Label(), "customer_name": customer,
 			"new_user_name": m.DisplayName(), "new_user_email": newUser.Email},
-		Company: CompanyName(comp.ID),
+		Company: names.Company.Format(comp.ID),
 	})
 }
 
@@ -145,7 +146,7 @@ type MemberCount struct{ Active, Total int }
 
 // CountMembers counts a company's members.
 func (s *Service) CountMembers(ctx context.Context, company string) (MemberCount, error) {
-	id, err := ParseCompany("company", company)
+	id, err := names.Company.Parse("company", company)
 	if err != nil {
 		return MemberCount{}, err
 	}
@@ -165,11 +166,11 @@ func (s *Service) CountMembers(ctx context.Context, company string) (MemberCount
 
 // BatchGetUsers returns the members named, in order, leaving out unknown
 // ones, as their companies show them (R-DIR-8).
-func (s *Service) BatchGetUsers(ctx context.Context, names []string) ([]User, error) {
+func (s *Service) BatchGetUsers(ctx context.Context, members []string) ([]User, error) {
 	var out []User
 	err := s.view(ctx, func(tx Tx) error {
-		for i, name := range names {
-			company, user, err := ParseMember("names["+strconv.Itoa(i)+"]", name)
+		for i, name := range members {
+			company, user, err := names.Member.Parse("names["+strconv.Itoa(i)+"]", name)
 			if err != nil {
 				return err
 			}
@@ -189,7 +190,7 @@ func (s *Service) BatchGetUsers(ctx context.Context, names []string) ([]User, er
 
 // ListMemberships lists every membership of a user, in any state.
 func (s *Service) ListMemberships(ctx context.Context, user string) ([]MembershipInfo, error) {
-	id, err := ParseUser("user", user)
+	id, err := names.User.Parse("user", user)
 	if err != nil {
 		return nil, err
 	}
@@ -225,11 +226,11 @@ type Check struct {
 // grants, which an operator's Administrators hold all of. An inactive or
 // missing membership is never allowed.
 func (s *Service) CheckPermission(ctx context.Context, user, company string, q Check) (bool, Role, error) {
-	uid, err := ParseUser("user", user)
+	uid, err := names.User.Parse("user", user)
 	if err != nil {
 		return false, 0, err
 	}
-	cid, err := ParseCompany("company", company)
+	cid, err := names.Company.Parse("company", company)
 	if err != nil {
 		return false, 0, err
 	}
@@ -259,8 +260,8 @@ func (s *Service) CheckPermission(ctx context.Context, user, company string, q C
 		if err != nil {
 			return err
 		}
-		subject := authz.Subject{User: UserName(uid), Company: CompanyName(cid), Kind: comp.Kind, Role: m.Role}
-		err = authz.Authorize(ctx, subject, CompanyName(cid), action, q.Project, txGrants{tx})
+		subject := authz.Subject{User: names.User.Format(uid), Company: names.Company.Format(cid), Kind: comp.Kind, Role: m.Role}
+		err = authz.Authorize(ctx, subject, names.Company.Format(cid), action, q.Project, txGrants{tx})
 		allowed = err == nil
 		if denied(err) {
 			return nil
@@ -274,7 +275,7 @@ func (s *Service) CheckPermission(ctx context.Context, user, company string, q C
 // flag); a new two-factor requirement limits the tokens of the members not
 // enrolled to enrolment at once (putCompany).
 func (s *Service) SyncCompany(ctx context.Context, c Caller, in Company) error {
-	id, err := ParseCompany("company", in.ID)
+	id, err := names.Company.Parse("company", in.ID)
 	if err != nil {
 		return err
 	}
@@ -308,7 +309,7 @@ func (s *Service) ListMembers(ctx context.Context, in ListMembersInput) ([]User,
 	var company string
 	if in.Company != "" {
 		var err error
-		if company, err = ParseCompany("company", in.Company); err != nil {
+		if company, err = names.Company.Parse("company", in.Company); err != nil {
 			return nil, "", err
 		}
 	}
@@ -322,14 +323,15 @@ func (s *Service) ListMembers(ctx context.Context, in ListMembersInput) ([]User,
 	case size > 1000:
 		size = 1000
 	}
-	filter := []string{company, strconv.Itoa(int(in.State)), strconv.Itoa(int(in.Permission))}
+	// The token is bound to the company and the filters.
+	query := strings.Join([]string{"members", company, strconv.Itoa(int(in.State)), strconv.Itoa(int(in.Permission))}, "\x00")
 	var afterCompany, afterUser string
 	if in.Page.Token != "" {
-		parts, err := tokens.DecodePage("members", in.Page.Token, 5)
-		if err != nil || strings.Join(parts[:3], "\x00") != strings.Join(filter, "\x00") || parts[3] == "" {
+		parts, err := pagetoken.Decode(in.Page.Token, query, 2)
+		if err != nil || parts[0] == "" {
 			return nil, "", errBadPageToken
 		}
-		afterCompany, afterUser = parts[3], parts[4]
+		afterCompany, afterUser = parts[0], parts[1]
 	}
 	const batch = 200
 	budget := max(5*size, 1000) // memberships examined per call
@@ -372,7 +374,7 @@ func (s *Service) ListMembers(ctx context.Context, in ListMembersInput) ([]User,
 				if len(out) == size {
 					more, err := tx.MembersAfter(company, afterCompany, afterUser, 1)
 					if err == nil && len(more) > 0 {
-						next = tokens.EncodePage("members", append(filter, afterCompany, afterUser)...)
+						next = pagetoken.Encode(query, afterCompany, afterUser)
 					}
 					return err
 				}
@@ -381,7 +383,7 @@ func (s *Service) ListMembers(ctx context.Context, in ListMembersInput) ([]User,
 				return nil
 			}
 			if scanned >= budget {
-				next = tokens.EncodePage("members", append(filter, afterCompany, afterUser)...)
+				next = pagetoken.Encode(query, afterCompany, afterUser)
 				return nil
 			}
 		}
@@ -417,7 +419,7 @@ func (s *Service) ReportUndeliverableEmail(ctx context.Context, c Caller, email,
 			return err
 		}
 		for _, m := range ms {
-			if err := t.auditAs(nil, m.Company, "user.email_undeliverable", MemberName(m.Company, l.ID),
+			if err := t.auditAs(nil, m.Company, "user.email_undeliverable", names.Member.Format(m.Company, l.ID),
 				map[string]string{"reason": reason}); err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil/vigil/services/identity/internal/tokens"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 var errInvalidLink = errs.Unauthenticated("INVALID_LINK_TOKEN", "the link is invalid, used or expired")
@@ -31,7 +32,7 @@ func (s *Service) RequestPasswordReset(_ context.Context, c Caller, email string
 				return err
 			}
 			s.resets.Failure(email) // counts requests, silently limiting them
-			return t.queue(&Notification{IdempotencyKey: "reset:" + newID(), Template: TemplatePasswordReset,
+			return t.queue(&Notification{IdempotencyKey: "reset:" + names.NewID(), Template: TemplatePasswordReset,
 				Recipients: []Recipient{recipient(l)}, Data: map[string]string{}, Link: LinkReset, LinkUser: l.ID})
 		})
 		if err != nil {
@@ -162,7 +163,7 @@ func (t *txn) setPassword(l *Login, hash, keep string) error {
 		if m.State == StateInvited {
 			continue // not joined: that company must not learn of the login (R-ID-10)
 		}
-		if err := t.auditAs(l, m.Company, "password.reset", MemberName(m.Company, l.ID), nil); err != nil {
+		if err := t.auditAs(l, m.Company, "password.reset", names.Member.Format(m.Company, l.ID), nil); err != nil {
 			return err
 		}
 	}
@@ -187,7 +188,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, c Caller, in InvitationI
 	}
 	via, hash := "password", ""
 	switch {
-	case c.Authenticated && c.Principal.User == UserName(login.ID):
+	case c.Authenticated && c.Principal.User == names.User.Format(login.ID):
 		via = "session"
 	case login.PasswordHash == "":
 		via = "new_password"
@@ -273,7 +274,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, c Caller, in InvitationI
 		if err := t.PutLogin(l); err != nil {
 			return err
 		}
-		if err := t.auditAs(l, lt.Company, "invitation.accept", MemberName(lt.Company, l.ID), map[string]string{"via": via}); err != nil {
+		if err := t.auditAs(l, lt.Company, "invitation.accept", names.Member.Format(lt.Company, l.ID), map[string]string{"via": via}); err != nil {
 			return err
 		}
 		comp, err := companyOrStub(t, lt.Company)

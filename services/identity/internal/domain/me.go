@@ -7,6 +7,7 @@ import (
 	"github.com/vigil/vigil/services/identity/internal/totp"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // selfCompany is the caller's session company and user ids.
@@ -14,7 +15,7 @@ func selfCompany(c Caller) (string, string, error) {
 	if !c.Authenticated {
 		return "", "", errNotSignedIn
 	}
-	company, err := ParseCompany("company", c.Principal.Company)
+	company, err := names.Company.Parse("company", c.Principal.Company)
 	if err != nil {
 		return "", "", errs.Unauthenticated("INVALID_TOKEN", "invalid access token")
 	}
@@ -83,7 +84,7 @@ func (s *Service) UpdateMe(ctx context.Context, c Caller, in UserInput, mask []s
 				return err
 			}
 			detail["via"] = "self"
-			if err := t.auditAs(l, m.Company, "user.update", MemberName(m.Company, user), detail); err != nil {
+			if err := t.auditAs(l, m.Company, "user.update", names.Member.Format(m.Company, user), detail); err != nil {
 				return err
 			}
 			if m.Company == company {
@@ -140,7 +141,7 @@ func (s *Service) ChangePassword(ctx context.Context, c Caller, current, next, c
 		if err := t.setPassword(l, hash, c.Principal.Session); err != nil {
 			return err
 		}
-		return t.audit(company, "password.change", MemberName(company, user), nil)
+		return t.audit(company, "password.change", names.Member.Format(company, user), nil)
 	})
 }
 
@@ -280,7 +281,7 @@ func (s *Service) ConfirmTotp(ctx context.Context, c Caller, pw, code string) er
 		if err := t.markSecondFactor(c.Principal.Session); err != nil {
 			return err
 		}
-		return t.audit(company, "totp.enroll", MemberName(company, user), nil)
+		return t.audit(company, "totp.enroll", names.Member.Format(company, user), nil)
 	})
 }
 
@@ -331,7 +332,7 @@ func (s *Service) DisableTotp(ctx context.Context, c Caller, pw, code string) er
 		if err := t.PutLogin(l); err != nil {
 			return err
 		}
-		return t.audit(company, "totp.disable", MemberName(company, user), nil)
+		return t.audit(company, "totp.disable", names.Member.Format(company, user), nil)
 	})
 }
 
@@ -351,7 +352,7 @@ func requiredBy(tx Tx, user string) error {
 			return err
 		}
 		if comp != nil && comp.RequireTwoFactor {
-			return errs.FailedPrecondition("TOTP_REQUIRED_BY_COMPANY", "%s requires two-factor authentication", CompanyName(m.Company))
+			return errs.FailedPrecondition("TOTP_REQUIRED_BY_COMPANY", "%s requires two-factor authentication", names.Company.Format(m.Company))
 		}
 	}
 	return nil

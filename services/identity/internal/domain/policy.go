@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 var errNotSignedIn = errs.Unauthenticated("MISSING_TOKEN", "missing bearer access token")
@@ -19,13 +20,13 @@ func (s *Service) authorize(ctx context.Context, c Caller, company string, a aut
 	if !c.Authenticated {
 		return errNotSignedIn
 	}
-	return authz.Authorize(ctx, c.Principal.Subject(), CompanyName(company), a, "", localGrants{s})
+	return authz.Authorize(ctx, c.Principal.Subject(), names.Company.Format(company), a, "", localGrants{s})
 }
 
 // authorizeMember is authorize for an operation on one member: reading
 // oneself needs only ReadOwnProfile, anything else the action given.
 func (s *Service) authorizeMember(ctx context.Context, c Caller, company, user string, a authz.Action) error {
-	if a == authz.ViewUsers && c.Authenticated && c.Principal.User == UserName(user) {
+	if a == authz.ViewUsers && c.Authenticated && c.Principal.User == names.User.Format(user) {
 		a = authz.ReadOwnProfile
 	}
 	return s.authorize(ctx, c, company, a)
@@ -40,7 +41,7 @@ func may(c Caller, a authz.Action) bool {
 // audienceOf is who c is to the member user of its session's company.
 func audienceOf(c Caller, user string) audience {
 	switch {
-	case c.Principal.User == UserName(user):
+	case c.Principal.User == names.User.Format(user):
 		return toSelf
 	case may(c, authz.EditUsers):
 		return toAdmins
@@ -90,11 +91,11 @@ type txGrants struct{ tx Tx }
 
 // HasGrant implements authz.Grants.
 func (g txGrants) HasGrant(_ context.Context, user, company string, scope GrantScope, level GrantLevel, project string) (bool, error) {
-	uid, err := ParseUser("user", user)
+	uid, err := names.User.Parse("user", user)
 	if err != nil {
 		return false, err
 	}
-	cid, err := ParseCompany("company", company)
+	cid, err := names.Company.Parse("company", company)
 	if err != nil {
 		return false, err
 	}

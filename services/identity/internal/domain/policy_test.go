@@ -9,6 +9,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // TestAuthorizeFollowsTheTable: identity's decisions are runtime/authz's
@@ -107,8 +108,8 @@ func FuzzParseMember(f *testing.F) {
 	f.Add("companies/c1/users/u1")
 	f.Add("companies//users/")
 	f.Fuzz(func(t *testing.T, s string) {
-		c, u, err := ParseMember("name", s)
-		if err == nil && MemberName(c, u) != s {
+		c, u, err := names.Member.Parse("name", s)
+		if err == nil && names.Member.Format(c, u) != s {
 			t.Fatalf("%q parsed to %q %q", s, c, u)
 		}
 	})

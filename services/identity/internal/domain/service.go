@@ -13,6 +13,8 @@ import (
 	"github.com/vigil/vigil/services/identity/internal/throttle"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/outbox"
 )
 
 // Directory is what identity needs of the directory service.
@@ -38,10 +40,6 @@ type CompanyDraft struct {
 	TimeZone           string
 	Language           string
 }
-
-// ErrPermanent marks a notification the notification service refused for
-// good (e.g. invalid data): retrying cannot help, so the relay drops it.
-var ErrPermanent = errors.New("notification refused for good")
 
 // ErrCompanyRefused marks directory's definitive refusal of a company
 // (invalid, already registered): it created nothing.
@@ -166,11 +164,11 @@ type Service struct {
 	verifier    *auth.Verifier
 	revWake     wake
 
-	outboxWake chan struct{}
-	async      chan func(context.Context)
-	stopping   chan struct{}
-	stopOnce   sync.Once
-	bg         sync.WaitGroup
+	relay    *outbox.Relay[*Notification, *Notification] // nil without a notifier
+	async    chan func(context.Context)
+	stopping chan struct{}
+	stopOnce sync.Once
+	bg       sync.WaitGroup
 }
 
 // New builds the service over an open store, sealing any secret an older
@@ -189,9 +187,11 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, store Store, dir Dire
 		resets:         throttle.New(resetThrottle, cfg.Now),
 		platformAdmins: map[string]bool{},
 		revocations:    auth.NewRevocations(),
-		outboxWake:     make(chan struct{}, 1),
 		async:          make(chan func(context.Context), 1024),
 		stopping:       make(chan struct{}),
+	}
+	if notifier != nil {
+		s.relay = s.newRelay()
 	}
 	for _, e := range cfg.PlatformAdmins {
 		if e = NormalizeEmail(e); e != "" {
@@ -239,7 +239,12 @@ func (s *Service) HashRefused() uint64 { return s.pool.Refused() }
 // keys.
 func (s *Service) Run(ctx context.Context) {
 	s.bg.Add(3)
-	go func() { defer s.bg.Done(); s.relayOutbox(ctx) }()
+	go func() {
+		defer s.bg.Done()
+		if s.relay != nil {
+			s.relay.Run(ctx)
+		}
+	}()
 	go func() { defer s.bg.Done(); s.runAsync(ctx) }()
 	go func() { defer s.bg.Done(); s.housekeeping(ctx) }()
 	<-ctx.Done()
@@ -350,11 +355,8 @@ func (s *Service) update(ctx context.Context, c Caller, fn func(t *txn) error) e
 	if t.events > 0 {
 		s.cfg.EventsAppended()
 	}
-	if t.mail {
-		select {
-		case s.outboxWake <- struct{}{}:
-		default:
-		}
+	if t.mail && s.relay != nil {
+		s.relay.Wake()
 	}
 	return nil
 }
@@ -400,7 +402,7 @@ func (t *txn) audit(company, action, target string, detail map[string]string) er
 func (t *txn) auditAs(actor *Login, company, action, target string, detail map[string]string) error {
 	e := &AuditEvent{Company: company, Action: action, Target: target, Detail: detail, Time: t.now, RequestID: t.caller.RequestID}
 	if actor != nil {
-		e.Actor, e.ActorDisplayName = UserName(actor.ID), t.nameIn(company, actor.ID)
+		e.Actor, e.ActorDisplayName = names.User.Format(actor.ID), t.nameIn(company, actor.ID)
 	}
 	return t.AppendAudit(e)
 }
@@ -419,7 +421,7 @@ func (t *txn) nameIn(company, user string) string {
 
 // queue puts a notification in the outbox, committed with the change.
 func (t *txn) queue(n *Notification) error {
-	n.ID = newID()
+	n.ID = names.NewID()
 	n.CreateTime = t.now
 	t.mail = true
 	return t.PutNotification(n)

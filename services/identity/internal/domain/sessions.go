@@ -17,6 +17,7 @@ import (
 	"github.com/vigil/vigil/services/identity/internal/tokens"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 var (
@@ -59,7 +60,7 @@ type session struct {
 // secondFactor says a TOTP code of login was verified for it. A login keeps
 // at most MaxSessions sessions: the oldest beyond end.
 func (t *txn) startSession(login *Login, m *Membership, comp *Company, secondFactor bool) (*session, error) {
-	sess := &Session{ID: newID(), User: login.ID, Company: m.Company, CreateTime: t.now,
+	sess := &Session{ID: names.NewID(), User: login.ID, Company: m.Company, CreateTime: t.now,
 		MaxTime: t.now.Add(t.s.cfg.SessionMaxAge), SecondFactor: secondFactor}
 	sess.ExpireTime = minTime(t.now.Add(t.s.cfg.RefreshTTL), sess.MaxTime)
 	refresh := tokens.NewRefresh(sess.ID)
@@ -131,7 +132,7 @@ func companyOrStub(tx Tx, id string) (*Company, error) {
 // used): anyone may sign up with any e-mail that has no login yet.
 func (s *Service) principal(ses *session) auth.Principal {
 	return auth.Principal{
-		User: UserName(ses.login.ID), Company: CompanyName(ses.member.Company), CompanyKind: ses.company.Kind,
+		User: names.User.Format(ses.login.ID), Company: names.Company.Format(ses.member.Company), CompanyKind: ses.company.Kind,
 		Role: ses.member.Role, Session: ses.sess.ID,
 		TOTPPending:   ses.company.RequireTwoFactor && !ses.login.TwoFactor(),
 		PlatformAdmin: s.platformAdmins[NormalizeEmail(ses.login.Email)] && !ses.login.EmailProvenTime.IsZero(),
@@ -174,7 +175,7 @@ func (s *Service) login(ctx context.Context, c Caller, in LoginInput) (*SignIn, 
 	var want string
 	if in.Company != "" {
 		var err error
-		if want, err = ParseCompany("company", in.Company); err != nil {
+		if want, err = names.Company.Parse("company", in.Company); err != nil {
 			return nil, err
 		}
 	}
@@ -220,7 +221,7 @@ func (s *Service) login(ctx context.Context, c Caller, in LoginInput) (*SignIn, 
 		if err := t.PutLogin(l); err != nil {
 			return err
 		}
-		if err := t.auditAs(l, company, "session.login", MemberName(company, l.ID), nil); err != nil {
+		if err := t.auditAs(l, company, "session.login", names.Member.Format(company, l.ID), nil); err != nil {
 			return err
 		}
 		ses, err = t.startSession(l, m, comp, secondFactor)
@@ -252,7 +253,7 @@ func (s *Service) auditLoginFailed(c Caller, login *Login, want string) {
 			if m, err := t.Membership(company, login.ID); err != nil || m.State == StateInvited {
 				return nil // not a member: nothing to tell that company
 			}
-			return t.auditAs(login, company, "session.login_failed", MemberName(company, login.ID), nil)
+			return t.auditAs(login, company, "session.login_failed", names.Member.Format(company, login.ID), nil)
 		})
 		if err != nil {
 			s.log.Warn("audit failed sign-in", zap.Error(err))
@@ -320,7 +321,7 @@ func (s *Service) freshCompany(ctx context.Context, login *Login, m *Membership)
 		return nil, err
 	}
 	if s.dir != nil {
-		p := auth.Principal{User: UserName(login.ID), Company: CompanyName(m.Company), Role: m.Role}
+		p := auth.Principal{User: names.User.Format(login.ID), Company: names.Company.Format(m.Company), Role: m.Role}
 		if local != nil {
 			p.CompanyKind = local.Kind
 		}
@@ -382,7 +383,7 @@ func (t *txn) putCompany(c *Company) error {
 		if l.TwoFactor() {
 			continue
 		}
-		if err := t.revoke(RevocationEvent{User: UserName(m.User), Company: CompanyName(c.ID), Kind: auth.RevokeTwoFactorRequired}); err != nil {
+		if err := t.revoke(RevocationEvent{User: names.User.Format(m.User), Company: names.Company.Format(c.ID), Kind: auth.RevokeTwoFactorRequired}); err != nil {
 			return err
 		}
 	}
@@ -493,11 +494,11 @@ func (t *txn) endSession(sess *Session, action string, detail map[string]string)
 	if err := t.DeleteSession(sess.ID); err != nil {
 		return err
 	}
-	if err := t.revoke(RevocationEvent{User: UserName(sess.User), Kind: auth.RevokeSessions, Session: sess.ID}); err != nil {
+	if err := t.revoke(RevocationEvent{User: names.User.Format(sess.User), Kind: auth.RevokeSessions, Session: sess.ID}); err != nil {
 		return err
 	}
 	login, _ := t.Login(sess.User)
-	return t.auditAs(login, sess.Company, action, MemberName(sess.Company, sess.User), detail)
+	return t.auditAs(login, sess.Company, action, names.Member.Format(sess.Company, sess.User), detail)
 }
 
 // endSessions ends every session of user but keep (may be empty).
@@ -513,7 +514,7 @@ func (t *txn) endSessions(user, keep string) error {
 		if err := t.DeleteSession(sess.ID); err != nil {
 			return err
 		}
-		if err := t.revoke(RevocationEvent{User: UserName(user), Kind: auth.RevokeSessions, Session: sess.ID}); err != nil {
+		if err := t.revoke(RevocationEvent{User: names.User.Format(user), Kind: auth.RevokeSessions, Session: sess.ID}); err != nil {
 			return err
 		}
 	}
@@ -537,7 +538,7 @@ func (t *txn) endCompanySessions(user, company, reason string) error {
 		if err := t.DeleteSession(sess.ID); err != nil {
 			return err
 		}
-		if err := t.audit(company, "session.revoke", MemberName(company, user), map[string]string{"reason": reason}); err != nil {
+		if err := t.audit(company, "session.revoke", names.Member.Format(company, user), map[string]string{"reason": reason}); err != nil {
 			return err
 		}
 	}
@@ -573,7 +574,7 @@ func (s *Service) Logout(ctx context.Context, c Caller, raw string) error {
 // SwitchCompany moves the caller's session to another company where it is
 // an active member (R-ID-4, R-DIR-2) since before the session began.
 func (s *Service) SwitchCompany(ctx context.Context, c Caller, company, raw string) (*SignIn, error) {
-	target, err := ParseCompany("company", company)
+	target, err := names.Company.Parse("company", company)
 	if err != nil {
 		return nil, err
 	}
@@ -639,7 +640,7 @@ func (s *Service) SwitchCompany(ctx context.Context, c Caller, company, raw stri
 		if err := t.PutLogin(l); err != nil {
 			return err
 		}
-		if err := t.auditAs(l, target, "session.switch_company", MemberName(target, l.ID), map[string]string{"from": CompanyName(from)}); err != nil {
+		if err := t.auditAs(l, target, "session.switch_company", names.Member.Format(target, l.ID), map[string]string{"from": names.Company.Format(from)}); err != nil {
 			return err
 		}
 		ses, err = t.prepare(l, m, comp, sess, next)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // SignUpInput is a self sign-up: a company and its first user.
@@ -62,7 +63,7 @@ func (s *Service) SignUp(ctx context.Context, c Caller, in SignUpInput) (*SignIn
 	}
 
 	now := s.now()
-	pending := &PendingSignUp{ID: newID(), Draft: in.Company, CreateTime: now, ExpireTime: now.Add(s.cfg.SignUpTimeout)}
+	pending := &PendingSignUp{ID: names.NewID(), Draft: in.Company, CreateTime: now, ExpireTime: now.Add(s.cfg.SignUpTimeout)}
 	if err := s.update(ctx, c, func(t *txn) error { return t.PutPendingSignUp(pending) }); err != nil {
 		return nil, err
 	}
@@ -118,7 +119,7 @@ func (s *Service) SignUp(ctx context.Context, c Caller, in SignUpInput) (*SignIn
 		if err := t.PutMembership(m); err != nil {
 			return err
 		}
-		name := MemberName(comp.ID, login.ID)
+		name := names.Member.Format(comp.ID, login.ID)
 		if err := t.auditAs(login, comp.ID, "user.create", name, map[string]string{"role": m.Role.String(), "via": "signup"}); err != nil {
 			return err
 		}
@@ -159,7 +160,7 @@ func (t *txn) signUpLogin(email string, existing *Login, hash string, in SignUpI
 	l, err := t.LoginByEmail(email)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		l = &Login{ID: newID(), Email: email, CreateTime: t.now}
+		l = &Login{ID: names.NewID(), Email: email, CreateTime: t.now}
 	case err != nil:
 		return nil, false, err
 	case l.PasswordHash != "":
@@ -183,12 +184,12 @@ func (s *Service) compensate(ctx context.Context, id, company string, cause erro
 		return // another replica's recovery holds it, or the store failed: it stays for the recovery
 	}
 	if err := s.dir.DeleteCompany(cctx, company); err != nil {
-		s.log.Warn("sign-up compensation failed; the recovery will retry", zap.String("company", CompanyName(company)),
+		s.log.Warn("sign-up compensation failed; the recovery will retry", zap.String("company", names.Company.Format(company)),
 			zap.Error(err), zap.NamedError("cause", cause))
 		return
 	}
 	s.forgetPending(cctx, id)
-	s.log.Info("sign-up rolled back", zap.String("company", CompanyName(company)), zap.NamedError("cause", cause))
+	s.log.Info("sign-up rolled back", zap.String("company", names.Company.Format(company)), zap.NamedError("cause", cause))
 }
 
 // abandon marks a pending sign-up abandoned; false when it is gone.
@@ -252,9 +253,9 @@ func (s *Service) RecoverSignUps(ctx context.Context) error {
 				// Linked by a customer meanwhile: it stays, as a company
 				// registered by a customer would (R-DIR-3).
 				s.log.Error("abandoned sign-up's company is in use and stays without users",
-					zap.String("company", CompanyName(comp.ID)), zap.Error(err))
+					zap.String("company", names.Company.Format(comp.ID)), zap.Error(err))
 			} else {
-				s.log.Info("abandoned sign-up undone", zap.String("company", CompanyName(comp.ID)))
+				s.log.Info("abandoned sign-up undone", zap.String("company", names.Company.Format(comp.ID)))
 			}
 		}
 		s.forgetPending(ctx, p.ID)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Plain types shared with runtime/authz and runtime/auth; their numbers are
@@ -177,7 +178,7 @@ func (c *Company) Label() string {
 	if c.DisplayName != "" {
 		return c.DisplayName
 	}
-	return CompanyName(c.ID)
+	return names.Company.Format(c.ID)
 }
 
 // Session is one sign-in, scoped to one company at a time (R-ID-4), with a

@@ -7,11 +7,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vigil/vigil/services/identity/internal/tokens"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 )
 
 var (
@@ -26,6 +27,9 @@ type UserInput struct {
 	Profile
 	Role Role
 }
+
+// NormalizeEmail is the form e-mails are stored and looked up in.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 // Page asks for one page of a list.
 type Page struct {
@@ -48,7 +52,7 @@ var errBadPageToken = errs.InvalidArgument("page_token", "is not a token this li
 // ListUsers pages through a company's members by family then given name,
 // as the company shows them.
 func (s *Service) ListUsers(ctx context.Context, c Caller, parent string, state State, page Page) ([]User, string, error) {
-	company, err := ParseCompany("parent", parent)
+	company, err := names.Company.Parse("parent", parent)
 	if err != nil {
 		return nil, "", err
 	}
@@ -57,7 +61,7 @@ func (s *Service) ListUsers(ctx context.Context, c Caller, parent string, state 
 	}
 	var after []string
 	if page.Token != "" {
-		if after, err = tokens.DecodePage("users", page.Token, 3); err != nil {
+		if after, err = pagetoken.Decode(page.Token, "users", 3); err != nil {
 			return nil, "", errBadPageToken
 		}
 	}
@@ -102,7 +106,7 @@ func (s *Service) ListUsers(ctx context.Context, c Caller, parent string, state 
 	out := all[start:end]
 	next := ""
 	if end < len(all) {
-		next = tokens.EncodePage("users", key(&all[end-1])...)
+		next = pagetoken.Encode("users", key(&all[end-1])...)
 	}
 	return out, next, nil
 }
@@ -110,7 +114,7 @@ func (s *Service) ListUsers(ctx context.Context, c Caller, parent string, state 
 // GetUser returns one member as its company shows it; members may always
 // read themselves.
 func (s *Service) GetUser(ctx context.Context, c Caller, name string) (*User, error) {
-	company, user, err := ParseMember("name", name)
+	company, user, err := names.Member.Parse("name", name)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +151,7 @@ func loadMember(tx Tx, company, user string) (*Login, *Membership, error) {
 // person's consent (R-ID-10), so the person is invited (R-ID-6), whether or
 // not the e-mail has a login, and the answer is the same either way.
 func (s *Service) CreateUser(ctx context.Context, c Caller, parent string, in UserInput) (*User, error) {
-	company, err := ParseCompany("parent", parent)
+	company, err := names.Company.Parse("parent", parent)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +172,7 @@ func (s *Service) CreateUser(ctx context.Context, c Caller, parent string, in Us
 		if err != nil {
 			return err
 		}
-		if err := t.audit(company, "user.create", MemberName(company, l.ID), map[string]string{"role": role.String(), "state": m.State.String()}); err != nil {
+		if err := t.audit(company, "user.create", names.Member.Format(company, l.ID), map[string]string{"role": role.String(), "state": m.State.String()}); err != nil {
 			return err
 		}
 		out = view(l, m, toAdmins)
@@ -190,7 +194,7 @@ func (t *txn) invite(comp *Company, in UserInput, role Role, inviterName, invite
 	login, err := t.LoginByEmail(email)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		login = &Login{ID: newID(), Email: email, Profile: profile, CreateTime: t.now, UpdateTime: t.now}
+		login = &Login{ID: names.NewID(), Email: email, Profile: profile, CreateTime: t.now, UpdateTime: t.now}
 		if err := t.PutLogin(login); err != nil {
 			return nil, nil, err
 		}
@@ -220,17 +224,17 @@ func (t *txn) queueInvitation(comp *Company, l *Login, m *Membership, inviterNam
 		to.Language = comp.Language
 	}
 	return t.queue(&Notification{
-		IdempotencyKey: "invitation:" + comp.ID + ":" + l.ID + ":" + newID(),
+		IdempotencyKey: "invitation:" + comp.ID + ":" + l.ID + ":" + names.NewID(),
 		Template:       TemplateInvitation,
 		Recipients:     []Recipient{to},
 		Data:           map[string]string{"company_name": comp.Label(), "inviter_name": inviterName},
-		Company:        CompanyName(comp.ID),
+		Company:        names.Company.Format(comp.ID),
 		Link:           LinkInvitation, LinkUser: l.ID, LinkCompany: comp.ID,
 	})
 }
 
 func recipient(l *Login) Recipient {
-	return Recipient{User: UserName(l.ID), Email: l.Email, DisplayName: l.DisplayName(), Language: l.Language}
+	return Recipient{User: names.User.Format(l.ID), Email: l.Email, DisplayName: l.DisplayName(), Language: l.Language}
 }
 
 // profileFields are the person's fields an update mask may name.
@@ -275,7 +279,7 @@ func applyProfile(p *Profile, in Profile, mask []string, prefix string) (map[str
 // companies change. Demoting the last active Administrator is refused
 // (R-ID-2); a role change reaches every service within a second (R-ID-7).
 func (s *Service) UpdateUser(ctx context.Context, c Caller, name string, in UserInput, mask []string) (*User, error) {
-	company, user, err := ParseMember("user.name", name)
+	company, user, err := names.Member.Parse("user.name", name)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +309,7 @@ func (s *Service) UpdateUser(ctx context.Context, c Caller, name string, in User
 			}
 			detail["previous_role"], detail["role"] = m.Role.String(), in.Role.String()
 			m.Role = in.Role
-			if err := t.revoke(RevocationEvent{User: UserName(user), Company: CompanyName(company),
+			if err := t.revoke(RevocationEvent{User: names.User.Format(user), Company: names.Company.Format(company),
 				Kind: auth.RevokeRoleChanged, Role: m.Role}); err != nil {
 				return err
 			}
@@ -352,7 +356,7 @@ func (t *txn) guardLastAdmin(m *Membership) error {
 // other memberships stay; a login that was only ever invited, and is left
 // with no membership, goes too.
 func (s *Service) DeleteUser(ctx context.Context, c Caller, name string) error {
-	company, user, err := ParseMember("name", name)
+	company, user, err := names.Member.Parse("name", name)
 	if err != nil {
 		return err
 	}
@@ -390,7 +394,7 @@ func (s *Service) DeleteUser(ctx context.Context, c Caller, name string) error {
 		if err := t.withdrawInvitations(user, company); err != nil {
 			return err
 		}
-		if err := t.revoke(RevocationEvent{User: UserName(user), Company: CompanyName(company), Kind: auth.RevokeUserDeleted}); err != nil {
+		if err := t.revoke(RevocationEvent{User: names.User.Format(user), Company: names.Company.Format(company), Kind: auth.RevokeUserDeleted}); err != nil {
 			return err
 		}
 		return t.audit(company, "user.delete", name, map[string]string{"role": m.Role.String()})
@@ -444,7 +448,7 @@ func (s *Service) ActivateUser(ctx context.Context, c Caller, name string) (*Use
 }
 
 func (s *Service) setState(ctx context.Context, c Caller, name string, to State) (*User, error) {
-	company, user, err := ParseMember("name", name)
+	company, user, err := names.Member.Parse("name", name)
 	if err != nil {
 		return nil, err
 	}
@@ -472,14 +476,14 @@ func (s *Service) setState(ctx context.Context, c Caller, name string, to State)
 			}
 		}
 		m.State, m.UpdateTime = to, t.now
-		ev := RevocationEvent{User: UserName(user), Company: CompanyName(company)}
+		ev := RevocationEvent{User: names.User.Format(user), Company: names.Company.Format(company)}
 		action := "user.activate"
 		if to == StateDeactivated {
 			ev.Kind, action = auth.RevokeUserDeactivated, "user.deactivate"
 			if err := t.endCompanySessions(user, company, "user_deactivated"); err != nil {
 				return err
 			}
-			if err := t.emit(feed.Event{Type: feed.TypeUserDeactivated, Company: CompanyName(company), Subject: name,
+			if err := t.emit(feed.Event{Type: feed.TypeUserDeactivated, Company: names.Company.Format(company), Subject: name,
 				Resources: map[string]string{feed.ResourceUser: name}}); err != nil {
 				return err
 			}
@@ -502,7 +506,7 @@ func (s *Service) setState(ctx context.Context, c Caller, name string, to State)
 // SendPasswordReset e-mails a member a reset link (R-ID-3 row 13, R-ID-6);
 // a member who has not joined yet gets a new invitation instead.
 func (s *Service) SendPasswordReset(ctx context.Context, c Caller, name string) (time.Time, error) {
-	company, user, err := ParseMember("name", name)
+	company, user, err := names.Member.Parse("name", name)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -526,8 +530,8 @@ func (s *Service) SendPasswordReset(ctx context.Context, c Caller, name string) 
 			}
 		} else {
 			expire = t.now.Add(s.cfg.ResetTTL)
-			if err := t.queue(&Notification{IdempotencyKey: "reset:" + newID(), Template: TemplatePasswordReset,
-				Recipients: []Recipient{recipient(l)}, Company: CompanyName(company), Data: map[string]string{},
+			if err := t.queue(&Notification{IdempotencyKey: "reset:" + names.NewID(), Template: TemplatePasswordReset,
+				Recipients: []Recipient{recipient(l)}, Company: names.Company.Format(company), Data: map[string]string{},
 				Link: LinkReset, LinkUser: user, LinkCompany: company}); err != nil {
 				return err
 			}

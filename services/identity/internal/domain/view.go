@@ -1,6 +1,10 @@
 package domain
 
-import "time"
+import (
+	"time"
+
+	"github.com/vigil/vigil/services/runtime/names"
+)
 
 // User is a person as one company shows it (SPEC §4's User, R-ID-10): every
 // read of a member answers one, built by view, so that one rule decides
@@ -19,7 +23,7 @@ type User struct {
 }
 
 // Name is companies/{company}/users/{user}.
-func (u *User) Name() string { return MemberName(u.Company, u.ID) }
+func (u *User) Name() string { return names.Member.Format(u.Company, u.ID) }
 
 // audience is who looks at a member.
 type audience int

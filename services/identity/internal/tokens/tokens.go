@@ -1,15 +1,17 @@
-// Package tokens parses and formats the opaque strings identity hands out and
-// takes back from outside: refresh tokens, single-use link tokens (R-ID-6)
-// and page tokens. Only SHA-256 digests of secrets are ever stored.
+// Package tokens parses and formats the secrets identity hands out and takes
+// back from outside: refresh tokens and single-use link tokens (R-ID-6);
+// page tokens are runtime/pagetoken's. Only SHA-256 digests of secrets are
+// ever stored.
 package tokens
 
 import (
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/base64"
 	"errors"
 	"strings"
+
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // ErrMalformed is returned for a string that is not a token of the kind.
@@ -30,29 +32,6 @@ func NewSecret() []byte {
 	b := make([]byte, secretLen)
 	_, _ = rand.Read(b)
 	return b
-}
-
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-// NewID returns a random 128-bit id of 26 lowercase letters and digits,
-// valid in every resource name ([A-Za-z0-9_-]+).
-func NewID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return idEncoding.EncodeToString(b[:])
-}
-
-// ValidID reports whether s may be used as an id in a resource name.
-func ValidID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 const refreshPrefix = "vrt1."
@@ -81,7 +60,7 @@ func ParseRefresh(s string) (Refresh, error) {
 		return Refresh{}, ErrMalformed
 	}
 	sid, secret, ok := strings.Cut(rest, ".")
-	if !ok || !ValidID(sid) {
+	if !ok || !names.ValidID(sid) {
 		return Refresh{}, ErrMalformed
 	}
 	raw, err := b64.DecodeString(secret)
@@ -104,25 +83,4 @@ func ParseLinkToken(s string) (Digest, error) {
 		return Digest{}, ErrMalformed
 	}
 	return Sum(raw), nil
-}
-
-// EncodePage makes a page token of a kind and its key parts.
-func EncodePage(kind string, parts ...string) string {
-	return b64.EncodeToString([]byte(kind + "\x00" + strings.Join(parts, "\x00")))
-}
-
-// DecodePage parses a page token of kind with n parts.
-func DecodePage(kind, token string, n int) ([]string, error) {
-	if len(token) > 1000 {
-		return nil, ErrMalformed
-	}
-	raw, err := b64.DecodeString(token)
-	if err != nil {
-		return nil, ErrMalformed
-	}
-	parts := strings.Split(string(raw), "\x00")
-	if len(parts) != n+1 || parts[0] != kind {
-		return nil, ErrMalformed
-	}
-	return parts[1:], nil
 }

@@ -3,10 +3,12 @@ package tokens
 import (
 	"bytes"
 	"testing"
+
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 func TestRefreshRoundTrip(t *testing.T) {
-	r := NewRefresh(NewID())
+	r := NewRefresh(names.NewID())
 	got, err := ParseRefresh(r.String())
 	if err != nil || got.Session != r.Session || !bytes.Equal(got.Secret, r.Secret) {
 		t.Fatalf("round trip: %+v %v", got, err)
@@ -15,17 +17,6 @@ func TestRefreshRoundTrip(t *testing.T) {
 		if _, err := ParseRefresh(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
-	}
-}
-
-func TestPageRoundTrip(t *testing.T) {
-	tok := EncodePage("users", "Doe", "John", "abc")
-	parts, err := DecodePage("users", tok, 3)
-	if err != nil || parts[0] != "Doe" || parts[2] != "abc" {
-		t.Fatalf("%v %v", parts, err)
-	}
-	if _, err := DecodePage("audit", tok, 3); err == nil {
-		t.Fatal("wrong kind accepted")
 	}
 }
 
@@ -53,15 +44,4 @@ func FuzzParseLinkToken(f *testing.F) {
 	f.Add(tok)
 	f.Add("")
 	f.Fuzz(func(t *testing.T, s string) { _, _ = ParseLinkToken(s) })
-}
-
-func FuzzDecodePage(f *testing.F) {
-	f.Add(EncodePage("users", "a", "b", "c"))
-	f.Add("AAAA")
-	f.Fuzz(func(t *testing.T, s string) {
-		parts, err := DecodePage("users", s, 3)
-		if err == nil && len(parts) != 3 {
-			t.Fatalf("%d parts", len(parts))
-		}
-	})
 }

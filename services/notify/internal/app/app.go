@@ -12,11 +12,9 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
@@ -153,18 +151,18 @@ func ParseConfig(args []string) (*Config, error) {
 // MailDir is where e-mails are written when no SMTP server is configured.
 func (c *Config) MailDir() string { return filepath.Join(c.ServiceDataDir(), "outbox-mail") }
 
-// Options are the parts tests replace.
+// Options let tests replace the process's surroundings.
 type Options struct {
-	// Listener, when set, is served instead of the configured address.
+	// Listener replaces listening on the configured address (bufconn).
 	Listener net.Listener
-	// Authenticator replaces the access-token verifier (tests); it must put
-	// the caller in the context with auth.WithPrincipal.
-	Authenticator server.Authenticator
-	// IdentityConn, DirectoryConn and VaultConn replace the connections to
-	// those services (tests serve fakes over bufconn).
+	// Auth replaces the access-token verifier (tests); it must put the
+	// caller in the context with auth.WithPrincipal.
+	Auth server.Authenticator
+	// IdentityConn, DirectoryConn and VaultConn replace dialing those
+	// services (tests serve fakes over bufconn).
 	IdentityConn, DirectoryConn, VaultConn grpc.ClientConnInterface
-	// Clock replaces the scheduler's clock (tests).
-	Clock func() time.Time
+	// Now replaces the scheduler's clock.
+	Now func() time.Time
 }
 
 // principalFrom reads the caller the interceptor chain authenticated.
@@ -173,63 +171,27 @@ func principalFrom(ctx context.Context) (authz.Subject, bool) {
 	return p.Subject(), ok
 }
 
-// dial returns conn, or a connection to addr when conn is nil.
-func dial(cfg *Config, conn grpc.ClientConnInterface, addr string, closers *[]func() error) (grpc.ClientConnInterface, error) {
-	if conn != nil {
-		return conn, nil
-	}
-	c, err := client.Dial(&cfg.Common, addr)
-	if err != nil {
-		return nil, err
-	}
-	*closers = append(*closers, c.Close)
-	return c, nil
+// Run serves notify until ctx ends.
+func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
+	return RunWith(ctx, cfg, log, Options{})
 }
 
-// Run serves notify until ctx ends.
-func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) error {
-	var o Options
-	if len(opts) > 0 {
-		o = opts[0]
-	}
+// RunWith is Run with replaced surroundings. The wiring is every
+// service's (runtime/server lifecycle.go): server, telemetry, connections,
+// store, background work; closers run in reverse.
+func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) error {
 	// Secrets at rest (issue 7): links of invitations and resets wait in the
 	// outbox sealed with the operator's key; without one notify refuses to start.
 	box, err := secrets.Load(cfg.SecretKeyFile)
 	if err != nil {
 		return err
 	}
-	var conns []func() error
-	defer func() {
-		for _, c := range conns {
-			_ = c()
-		}
-	}()
-	identityConn, err := dial(cfg, o.IdentityConn, cfg.IdentityAddr, &conns)
-	if err != nil {
-		return err
-	}
-	directoryConn, err := dial(cfg, o.DirectoryConn, cfg.DirectoryAddr, &conns)
-	if err != nil {
-		return err
-	}
-	vaultConn, err := dial(cfg, o.VaultConn, cfg.VaultAddr, &conns)
-	if err != nil {
-		return err
-	}
-	if o.Authenticator == nil {
-		o.Authenticator = &auth.Authenticator{Verifier: auth.NewRemoteVerifier(ctx, identityConn, log)}
-	}
 	renderer, err := templates.Load()
 	if err != nil {
 		return err
 	}
-	sender, closeSender, err := newSender(cfg, log)
-	if err != nil {
-		return err
-	}
 	srv, err := server.New(&cfg.Common, log, server.Options{
-		Listener: o.Listener,
-		Auth:     o.Authenticator,
+		Listener: opts.Listener,
 		ServiceNames: []string{
 			notifyv1.NotificationService_ServiceDesc.ServiceName,
 			notifyv1.NotificationInternalService_ServiceDesc.ServiceName,
@@ -241,10 +203,30 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 		return err
 	}
 	srv.OnClose(telemetry.Setup(&cfg.Common, log))
+
+	conns := client.NewConns(&cfg.Common, map[string]grpc.ClientConnInterface{
+		"identity": opts.IdentityConn, "directory": opts.DirectoryConn, "vault": opts.VaultConn})
+	srv.OnClose(conns.Close)
+	cs, err := conns.Dial("identity", "directory", "vault")
+	if err != nil {
+		return srv.Abort(err)
+	}
+	identityConn, directoryConn, vaultConn := cs[0], cs[1], cs[2]
+	if opts.Auth == nil {
+		opts.Auth = &auth.Authenticator{Verifier: auth.NewRemoteVerifier(ctx, identityConn, log)}
+	}
+	srv.SetAuth(opts.Auth)
+	sender, closeSender, err := newSender(cfg, log)
+	if err != nil {
+		return srv.Abort(err)
+	}
+	srv.OnClose(closeSender)
+
 	store, err := boltstore.Open(filepath.Join(cfg.ServiceDataDir(), "notify.db"))
 	if err != nil {
-		return err
+		return srv.Abort(err)
 	}
+	srv.OnClose(store.Close)
 	log.Info("secrets at rest sealed", zap.String("key_id", box.KeyID()))
 
 	m := metrics.New(srv.Registry())
@@ -267,53 +249,33 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger, opts ...Options) err
 		jobs.NewDigest(jobs.DigestConfig{Config: common, Weekday: cfg.digestWeekday, Hour: cfg.DigestHour}, directory, identity, vault, svc, log.Named("digest")),
 		jobs.NewReminders(jobs.RemindersConfig{Config: common, Hour: cfg.ReminderHour}, directory, identity, vault, svc, log.Named("reminders")),
 	)
-	if o.Clock != nil {
-		scheduler.SetClock(o.Clock)
+	if opts.Now != nil {
+		scheduler.SetClock(opts.Now)
 	}
-	notifyv1.RegisterNotificationServiceServer(srv.GRPC(), api.NewNotificationServer(svc, principalFrom))
-	notifyv1.RegisterNotificationInternalServiceServer(srv.GRPC(), api.NewInternalServer(svc))
-	notifyv1.RegisterJobServiceServer(srv.GRPC(), api.NewJobServer(scheduler, principalFrom))
-	hooks, err := newWebhooks(cfg, log, srv, svc, box, func(result string) { m.Delivered(metrics.ChannelWebhook, result) },
-		map[string]grpc.ClientConnInterface{"identity": identityConn, "directory": directoryConn, "vault": vaultConn})
+	hooks, err := newWebhooks(cfg, log, srv, svc, box, func(result string) { m.Delivered(metrics.ChannelWebhook, result) }, conns)
 	if err != nil {
-		_ = store.Close()
-		return err
+		return srv.Abort(err)
 	}
+	srv.OnClose(hooks.close)
 
-	g, gctx := errgroup.WithContext(ctx)
-	bg, stopBg := context.WithCancel(gctx)
-	defer stopBg()
-	var background sync.WaitGroup
-	goBackground := func(name string, run func(context.Context) error) {
-		background.Add(1)
-		g.Go(func() error {
-			defer background.Done()
-			if err := run(bg); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			return nil
-		})
-	}
-	goBackground("dispatcher", dispatcher.Run)
-	goBackground("bounce reporter", reporter.Run)
+	// The background work stops (a send in progress records its outcome)
+	// before the stores close.
+	bg := server.NewBackground(ctx)
+	srv.OnClose(bg.Close)
+	bg.Go("dispatcher", dispatcher.Run)
+	bg.Go("bounce reporter", reporter.Run)
 	if cfg.Scheduler {
-		goBackground("scheduler", scheduler.Run)
+		bg.Go("scheduler", scheduler.Run)
 	} else {
 		log.Info("scheduled jobs are off in this process (notify-scheduler=false); they run by hand only")
 	}
-	goBackground("webhooks", hooks.run)
-	// Closers run last-registered first: the background work stops (a send
-	// in progress records its outcome) before the store closes.
-	srv.OnClose(store.Close)
-	srv.OnClose(hooks.close)
-	srv.OnClose(func() error {
-		stopBg()
-		background.Wait()
-		return closeSender()
-	})
+	bg.Go("webhooks", hooks.run)
+
+	notifyv1.RegisterNotificationServiceServer(srv.GRPC(), api.NewNotificationServer(svc, principalFrom))
+	notifyv1.RegisterNotificationInternalServiceServer(srv.GRPC(), api.NewInternalServer(svc))
+	notifyv1.RegisterJobServiceServer(srv.GRPC(), api.NewJobServer(scheduler, principalFrom))
 	srv.MarkServing()
-	g.Go(func() error { return srv.Run(gctx) })
-	return g.Wait()
+	return bg.Wait(srv.Run(bg.Context()))
 }
 
 // newSender is SMTP when an SMTP server is configured, .eml files otherwise.

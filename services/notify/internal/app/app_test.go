@@ -121,8 +121,8 @@ func startServerWith(t *testing.T, o serverOptions) *testServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, cfg, zap.NewNop(), Options{Listener: lis, Authenticator: testAuth{},
-			IdentityConn: up, DirectoryConn: up, VaultConn: up, Clock: o.clock})
+		done <- RunWith(ctx, cfg, zap.NewNop(), Options{Listener: lis, Auth: testAuth{},
+			IdentityConn: up, DirectoryConn: up, VaultConn: up, Now: o.clock})
 	}()
 	conn := servertest.Dial(t, lis)
 	stopped := false

@@ -408,7 +408,7 @@ func TestRefusesToStartWithoutSecretKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Run(context.Background(), cfg, zap.NewNop(), Options{Authenticator: testAuth{}})
+	err = RunWith(context.Background(), cfg, zap.NewNop(), Options{Auth: testAuth{}})
 	if err == nil || !strings.Contains(err.Error(), "secret-key-file") {
 		t.Fatalf("Run without a key = %v, want a refusal naming secret-key-file", err)
 	}

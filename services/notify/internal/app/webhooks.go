@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/metadata"
 
 	eventsv1 "github.com/vigil/vigil/gen/vigil/events/v1"
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
@@ -28,6 +26,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/runtime/secrets"
 	"github.com/vigil/vigil/services/runtime/server"
 )
@@ -81,18 +80,15 @@ type webhookParts struct {
 	dispatcher *webhooks.Dispatcher
 	followers  []*feed.Follower
 	client     *webhooks.Client
-	conns      []*grpc.ClientConn
-	done       chan struct{}
-	closeOnce  sync.Once
 }
 
 // newWebhooks opens webhooks.db, registers WebhookService on srv and builds
 // the followers and the dispatcher; run starts them. Signing secrets are
 // sealed with box; the Administrators of a disabled endpoint are told
-// through mail, in process. conns holds connections to identity, directory
-// and vault by name; those missing are dialled.
+// through mail, in process. conns are the process's connections to
+// identity, directory and vault.
 func newWebhooks(cfg *Config, log *zap.Logger, srv *server.Server, mail *notify.Service, box *secrets.Box, observe func(string),
-	conns map[string]grpc.ClientConnInterface) (*webhookParts, error) {
+	conns *client.Conns) (*webhookParts, error) {
 	roots, err := webhookRoots(cfg.WebhookCAFile)
 	if err != nil {
 		return nil, err
@@ -101,21 +97,10 @@ func newWebhooks(cfg *Config, log *zap.Logger, srv *server.Server, mail *notify.
 	if err != nil {
 		return nil, err
 	}
-	p := &webhookParts{store: store, done: make(chan struct{})}
-	conn := func(name string) (grpc.ClientConnInterface, error) {
-		if c := conns[name]; c != nil {
-			return c, nil
-		}
-		c, err := client.Dial(&cfg.Common, cfg.ServiceAddr(name))
-		if err != nil {
-			return nil, err
-		}
-		p.conns = append(p.conns, c)
-		return c, nil
-	}
-	identity, err := conn("identity")
+	p := &webhookParts{store: store}
+	identity, err := conns.Get("identity")
 	if err != nil {
-		p.closeAll()
+		_ = p.close()
 		return nil, err
 	}
 	p.client = webhooks.NewClient(webhooks.ClientOptions{
@@ -137,9 +122,9 @@ func newWebhooks(cfg *Config, log *zap.Logger, srv *server.Server, mail *notify.
 
 	relay := webhooks.NewRelay(store, log.Named("relay"), p.dispatcher.Wake)
 	for _, source := range feedSources {
-		c, err := conn(source)
+		c, err := conns.Get(source)
 		if err != nil {
-			p.closeAll()
+			_ = p.close()
 			return nil, err
 		}
 		p.followers = append(p.followers, &feed.Follower{
@@ -152,7 +137,6 @@ func newWebhooks(cfg *Config, log *zap.Logger, srv *server.Server, mail *notify.
 
 // run follows the feeds and delivers until ctx ends.
 func (p *webhookParts) run(ctx context.Context) error {
-	defer close(p.done)
 	var wg sync.WaitGroup
 	for _, f := range p.followers {
 		wg.Add(1)
@@ -166,25 +150,13 @@ func (p *webhookParts) run(ctx context.Context) error {
 	return nil
 }
 
-// close waits for run to end (its context is cancelled first), then closes
-// the connections and the store.
+// close closes the webhook client and store, once run has returned (the
+// background work stops before the closers that come before it).
 func (p *webhookParts) close() error {
-	<-p.done
-	return p.closeAll()
-}
-
-func (p *webhookParts) closeAll() error {
-	var err error
-	p.closeOnce.Do(func() {
-		if p.client != nil {
-			p.client.Close()
-		}
-		for _, c := range p.conns {
-			_ = c.Close()
-		}
-		err = p.store.Close()
-	})
-	return err
+	if p.client != nil {
+		p.client.Close()
+	}
+	return p.store.Close()
 }
 
 // subjectFrom is the authenticated caller as the authorization table sees it.
@@ -226,7 +198,7 @@ type adminMailer struct {
 // WebhookDisabled implements webhooks.Notifier.
 func (m *adminMailer) WebhookDisabled(ctx context.Context, e webhooks.Endpoint) error {
 	// A service's own question: no caller's token to forward.
-	ctx = metadata.NewOutgoingContext(ctx, metadata.MD{})
+	ctx = client.AsService(ctx)
 	var to []notify.Recipient
 	token := ""
 	for {
@@ -242,8 +214,8 @@ func (m *adminMailer) WebhookDisabled(ctx context.Context, e webhooks.Endpoint) 
 			}
 			r := notify.Recipient{Email: u.GetEmail(), Language: u.GetLanguage(),
 				Name: strings.TrimSpace(u.GetGivenName() + " " + u.GetFamilyName())}
-			if i := strings.Index(u.GetName(), "/users/"); i > 0 {
-				r.User = u.GetName()[i+1:]
+			if _, user, ok := names.Member.Match(u.GetName()); ok {
+				r.User = names.User.Format(user)
 			}
 			to = append(to, r)
 		}

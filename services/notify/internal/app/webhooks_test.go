@@ -212,7 +212,7 @@ func (h *hooksServer) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, cfg, zap.NewNop(), Options{Listener: lis, Authenticator: subjectAuth{},
+		done <- RunWith(ctx, cfg, zap.NewNop(), Options{Listener: lis, Auth: subjectAuth{},
 			IdentityConn: h.conns["identity"], DirectoryConn: h.conns["directory"], VaultConn: h.conns["vault"]})
 	}()
 	conn := servertest.Dial(h.t, lis)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/vigil/vigil/services/notify/internal/notify"
 	"github.com/vigil/vigil/services/notify/internal/schedule"
+	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/runtime/storage"
 )
 
@@ -337,7 +338,7 @@ func inboxEntry(tx *bolt.Tx, k []byte) (notify.InboxEntry, error) {
 	}
 	e := notify.InboxEntry{ID: string(id), User: string(user), NotificationID: string(id[:26])}
 	e.Index, _ = strconv.Atoi(string(id[27:]))
-	e.CreateTime, _ = notify.IDTime(e.ID)
+	e.CreateTime, _ = names.IDTime(e.ID)
 	if len(v) == 8 {
 		e.ReadTime = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
 	}
@@ -828,7 +829,7 @@ func (s *Store) Stats(_ context.Context) (st notify.Stats, err error) {
 		st.Pending = int(storage.GetU64(tx, bucketStats, statPending))
 		st.DeadLetters = int(storage.GetU64(tx, bucketStats, statDead))
 		if k, _ := tx.Bucket(bucketPending).Cursor().First(); k != nil {
-			st.OldestPending, _ = notify.IDTime(string(k))
+			st.OldestPending, _ = names.IDTime(string(k))
 		}
 		return nil
 	})

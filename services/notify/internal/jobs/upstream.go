@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil/vigil/services/notify/internal/notify"
 	"github.com/vigil/vigil/services/runtime/authz"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Company is a company as directory lists it (ListCompanies, BatchGetCompanies).
@@ -39,10 +40,8 @@ type Member struct {
 
 // User is the member's login resource `users/{u}`.
 func (m Member) User() string {
-	for i := len(m.Name) - 1; i >= 0; i-- {
-		if m.Name[i] == '/' {
-			return "users/" + m.Name[i+1:]
-		}
+	if _, user, ok := names.Member.Match(m.Name); ok {
+		return names.User.Format(user)
 	}
 	return ""
 }

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/vigil/vigil/services/runtime/backoff"
 )
 
 // Email is one rendered message to one recipient, as a Sender sends it.
@@ -90,9 +91,6 @@ type Dispatcher struct {
 	cfg    DispatcherConfig
 	now    func() time.Time
 	wake   chan struct{}
-
-	rndMu sync.Mutex
-	rnd   *rand.Rand
 }
 
 // NewDispatcher builds a dispatcher; Run starts it. sealer opens the
@@ -102,7 +100,6 @@ func NewDispatcher(store Store, render Renderer, sealer Sealer, send Sender, log
 	return &Dispatcher{
 		store: store, render: render, sealer: sealer, send: send, log: log, cfg: cfg, now: time.Now,
 		wake: make(chan struct{}, 1),
-		rnd:  rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 }
 
@@ -264,7 +261,7 @@ func resultName(s DeliveryState) string {
 // context ends at shutdown; the claim is then released at the next start.
 // The store closes only after the dispatcher returns.
 func (d *Dispatcher) record(ctx context.Context, out Outcome, log *zap.Logger) bool {
-	wait := 10 * time.Millisecond
+	retry := backoff.Retry{Base: 10 * time.Millisecond, Max: time.Second}
 	for {
 		err := d.store.CompleteDelivery(context.WithoutCancel(ctx), out)
 		switch {
@@ -274,13 +271,13 @@ func (d *Dispatcher) record(ctx context.Context, out Outcome, log *zap.Logger) b
 			log.Warn("outcome of a stale claim ignored")
 			return false
 		}
+		wait := retry.Next()
 		log.Error("record delivery outcome; retrying", zap.Error(err), zap.Duration("backoff", wait))
 		select {
 		case <-ctx.Done():
 			return false
 		case <-time.After(wait):
 		}
-		wait = min(wait*2, time.Second)
 	}
 }
 
@@ -335,14 +332,5 @@ func (d *Dispatcher) attempt(ctx context.Context, job Delivery) (string, error) 
 // half random) so that a recovering SMTP server is not hit by every queued
 // message at once.
 func (d *Dispatcher) backoff(attempt int) time.Duration {
-	exp := d.cfg.BackoffBase
-	for i := 1; i < attempt && exp < d.cfg.BackoffMax; i++ {
-		exp *= 2
-	}
-	exp = min(exp, d.cfg.BackoffMax)
-	half := exp / 2
-	d.rndMu.Lock()
-	j := time.Duration(d.rnd.Int64N(int64(half) + 1))
-	d.rndMu.Unlock()
-	return half + j
+	return backoff.Delay(d.cfg.BackoffBase, d.cfg.BackoffMax, attempt)
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/vigil/vigil/services/runtime/backoff"
 )
 
 // BounceTarget is told that mail to an address failed for good: identity's
@@ -46,17 +48,17 @@ func (r *Reporter) Wake() {
 
 // Run reports until ctx ends.
 func (r *Reporter) Run(ctx context.Context) error {
-	backoff := r.BackoffBase
+	retry := backoff.Retry{Base: r.BackoffBase, Max: r.BackoffMax}
 	for {
 		wait := r.Idle
 		if err := r.flush(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			r.log.Warn("report undeliverable addresses to identity; will retry", zap.Error(err), zap.Duration("backoff", backoff))
-			wait, backoff = backoff, min(backoff*2, r.BackoffMax)
+			wait = retry.Next()
+			r.log.Warn("report undeliverable addresses to identity; will retry", zap.Error(err), zap.Duration("backoff", wait))
 		} else {
-			backoff = r.BackoffBase
+			retry.Reset()
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // ReasonSecretDropped refuses to retry a dead letter whose single-use link
@@ -233,7 +234,7 @@ func (s *Service) prepare(req EnqueueRequest, now time.Time, memo *batchMemo) (B
 		memo.checked[memoKey{data: id}] = true
 	}
 	n := Notification{
-		ID:             newNotificationID(now),
+		ID:             names.NewIDAt(now),
 		IdempotencyKey: req.IdempotencyKey,
 		Template:       req.Template,
 		Data:           req.Data,

@@ -13,7 +13,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
@@ -21,19 +20,8 @@ import (
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
 	"github.com/vigil/vigil/services/notify/internal/jobs"
 	"github.com/vigil/vigil/services/runtime/authz"
+	"github.com/vigil/vigil/services/runtime/client"
 )
-
-// asService strips the incoming credentials (which runtime/client would
-// forward) and keeps the request id.
-func asService(ctx context.Context) context.Context {
-	md, _ := metadata.FromIncomingContext(ctx)
-	out := metadata.MD{}
-	if id := md.Get("x-request-id"); len(id) > 0 {
-		out.Set("x-request-id", id[0])
-	}
-	ctx = metadata.NewIncomingContext(ctx, metadata.MD{})
-	return metadata.NewOutgoingContext(ctx, out)
-}
 
 // ErrNotImplemented is returned when the upstream service does not serve
 // the method yet (codes.Unimplemented): a deployment with an older service.
@@ -66,7 +54,7 @@ func company(c *directoryv1.Company) jobs.Company {
 
 // ListCompanies implements jobs.Directory.
 func (d *Directory) ListCompanies(ctx context.Context, pageSize int, token string) ([]jobs.Company, string, error) {
-	resp, err := d.c.ListCompanies(asService(ctx), &directoryv1.ListCompaniesRequest{PageSize: int32(pageSize), PageToken: token})
+	resp, err := d.c.ListCompanies(client.AsService(ctx), &directoryv1.ListCompaniesRequest{PageSize: int32(pageSize), PageToken: token})
 	if err != nil {
 		return nil, "", wrap("directory", "ListCompanies", err)
 	}
@@ -82,7 +70,7 @@ func (d *Directory) BatchGetCompanies(ctx context.Context, names []string) ([]jo
 	if len(names) == 0 {
 		return nil, nil
 	}
-	resp, err := d.c.BatchGetCompanies(asService(ctx), &directoryv1.BatchGetCompaniesRequest{Names: names})
+	resp, err := d.c.BatchGetCompanies(client.AsService(ctx), &directoryv1.BatchGetCompaniesRequest{Names: names})
 	if err != nil {
 		return nil, wrap("directory", "BatchGetCompanies", err)
 	}
@@ -95,7 +83,7 @@ func (d *Directory) BatchGetCompanies(ctx context.Context, names []string) ([]jo
 
 // ListReferences implements jobs.Directory.
 func (d *Directory) ListReferences(ctx context.Context, customer, supplier string) ([]string, error) {
-	resp, err := d.c.ListReferences(asService(ctx), &directoryv1.ListReferencesRequest{Customer: customer, Supplier: supplier})
+	resp, err := d.c.ListReferences(client.AsService(ctx), &directoryv1.ListReferencesRequest{Customer: customer, Supplier: supplier})
 	if err != nil {
 		return nil, wrap("directory", "ListReferences", err)
 	}
@@ -105,7 +93,7 @@ func (d *Directory) ListReferences(ctx context.Context, customer, supplier strin
 // EmployeeName implements jobs.Directory; an employee deleted meanwhile has
 // no name (the reminder goes out without it).
 func (d *Directory) EmployeeName(ctx context.Context, name string) (string, error) {
-	e, err := d.c.GetEmployee(asService(ctx), &directoryv1.GetEmployeeRequest{Name: name})
+	e, err := d.c.GetEmployee(client.AsService(ctx), &directoryv1.GetEmployeeRequest{Name: name})
 	if status.Code(err) == codes.NotFound {
 		return "", nil
 	}
@@ -133,7 +121,7 @@ func member(u *identityv1.User) jobs.Member {
 // ListMembers implements jobs.Identity: active members whose role holds
 // permission (identity's R-ID-3 filter).
 func (i *Identity) ListMembers(ctx context.Context, company string, permission authz.Action, pageSize int, token string) ([]jobs.Member, string, error) {
-	resp, err := i.c.ListMembers(asService(ctx), &identityv1.ListMembersRequest{
+	resp, err := i.c.ListMembers(client.AsService(ctx), &identityv1.ListMembersRequest{
 		Company: company, State: identityv1.User_STATE_ACTIVE, Permission: identityv1.Permission(permission),
 		PageSize: int32(pageSize), PageToken: token,
 	})
@@ -154,7 +142,7 @@ func (i *Identity) BatchGetUsers(ctx context.Context, names []string) ([]jobs.Me
 	if len(names) == 0 {
 		return nil, nil
 	}
-	resp, err := i.c.BatchGetUsers(asService(ctx), &identityv1.BatchGetUsersRequest{Names: names})
+	resp, err := i.c.BatchGetUsers(client.AsService(ctx), &identityv1.BatchGetUsersRequest{Names: names})
 	if err != nil {
 		return nil, wrap("identity", "BatchGetUsers", err)
 	}
@@ -172,7 +160,7 @@ func (i *Identity) ReportUndeliverable(ctx context.Context, email, reason string
 	if len(reason) > 500 {
 		reason = reason[:500]
 	}
-	_, err := i.c.ReportUndeliverableEmail(asService(ctx), &identityv1.ReportUndeliverableEmailRequest{Email: email, Reason: reason})
+	_, err := i.c.ReportUndeliverableEmail(client.AsService(ctx), &identityv1.ReportUndeliverableEmailRequest{Email: email, Reason: reason})
 	return wrap("identity", "ReportUndeliverableEmail", err)
 }
 
@@ -210,7 +198,7 @@ func summary(s *vaultv1.ComplianceSummary) jobs.Summary {
 
 // BatchGetComplianceDigests implements jobs.Vault.
 func (v *Vault) BatchGetComplianceDigests(ctx context.Context, companies []string, asOf string, worst int) ([]jobs.Digest, error) {
-	resp, err := v.c.BatchGetComplianceDigests(asService(ctx), &vaultv1.BatchGetComplianceDigestsRequest{
+	resp, err := v.c.BatchGetComplianceDigests(client.AsService(ctx), &vaultv1.BatchGetComplianceDigestsRequest{
 		Companies: companies, AsOfDate: asOf, WorstLimit: int32(worst),
 	})
 	if err != nil {
@@ -244,7 +232,7 @@ func (v *Vault) ListExpiringForReminders(ctx context.Context, asOf string, windo
 	for i, d := range windows {
 		w[i] = int32(d)
 	}
-	resp, err := v.c.ListExpiringForReminders(asService(ctx), &vaultv1.ListExpiringForRemindersRequest{
+	resp, err := v.c.ListExpiringForReminders(client.AsService(ctx), &vaultv1.ListExpiringForRemindersRequest{
 		AsOfDate: asOf, WindowsDays: w, PageSize: int32(pageSize), PageToken: token,
 	})
 	if err != nil {

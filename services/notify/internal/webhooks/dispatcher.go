@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/vigil/vigil/services/runtime/backoff"
 )
 
 // Results of an attempt, as counted by vigil_notify_deliveries_total{channel="webhook"}.
@@ -109,9 +110,6 @@ type Dispatcher struct {
 	wake    chan struct{}
 	notices chan struct{}
 	sched   *scheduler
-
-	rndMu sync.Mutex
-	rnd   *rand.Rand
 }
 
 // NewDispatcher builds a dispatcher; Run starts it.
@@ -126,7 +124,6 @@ func NewDispatcher(o DispatcherOptions, cfg DispatcherConfig) *Dispatcher {
 	d := &Dispatcher{
 		DispatcherOptions: o, cfg: cfg,
 		wake: make(chan struct{}, 1), notices: make(chan struct{}, 1),
-		rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 	d.sched = newScheduler(cfg.PerEndpoint, o.Now, d.backoff)
 	return d
@@ -354,7 +351,7 @@ func (d *Dispatcher) secrets(e Endpoint, now time.Time) ([]string, error) {
 // record stores an outcome, retrying a failing store until shutdown (a
 // claim without its outcome is retried only at the next start).
 func (d *Dispatcher) record(ctx context.Context, out Outcome, log *zap.Logger) time.Time {
-	wait := 10 * time.Millisecond
+	retry := backoff.Retry{Base: 10 * time.Millisecond, Max: time.Second}
 	for {
 		failingSince, err := d.Store.CompleteDelivery(context.WithoutCancel(ctx), out)
 		switch {
@@ -364,13 +361,13 @@ func (d *Dispatcher) record(ctx context.Context, out Outcome, log *zap.Logger) t
 			log.Warn("outcome of a stale webhook claim ignored")
 			return time.Time{}
 		}
+		wait := retry.Next()
 		log.Error("record webhook delivery outcome; retrying", zap.Error(err), zap.Duration("backoff", wait))
 		select {
 		case <-ctx.Done():
 			return time.Time{}
 		case <-time.After(wait):
 		}
-		wait = min(wait*2, time.Second)
 	}
 }
 
@@ -484,16 +481,7 @@ func (d *Dispatcher) prune(ctx context.Context) {
 // earlier failure, capped at BackoffMax, with equal jitter (half fixed, half
 // random) so that a recovering endpoint is not hit by everything at once.
 func (d *Dispatcher) backoff(n int) time.Duration {
-	exp := d.cfg.BackoffBase
-	for i := 1; i < n && exp < d.cfg.BackoffMax; i++ {
-		exp *= 2
-	}
-	exp = min(exp, d.cfg.BackoffMax)
-	half := exp / 2
-	d.rndMu.Lock()
-	j := time.Duration(d.rnd.Int64N(int64(half) + 1))
-	d.rndMu.Unlock()
-	return half + j
+	return backoff.Delay(d.cfg.BackoffBase, d.cfg.BackoffMax, n)
 }
 
 func truncate(s string) string {

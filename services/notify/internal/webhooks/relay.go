@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Relay turns the events of the services' feeds into the change feed and
@@ -49,7 +50,7 @@ func (r *Relay) HandleBatch(source string) func(context.Context, []feed.Event) e
 			if feed.IsSkip(e) || !feed.IsPublic(e.Type) {
 				continue
 			}
-			if !companyName.MatchString(e.Company) {
+			if _, ok := names.Company.Match(e.Company); !ok {
 				// A producer's bug: without its company the event cannot be
 				// addressed to anyone, so it reaches no one.
 				r.log.Error("event without a valid company dropped", zap.String("event", feed.ID(source, e.Sequence)),
@@ -83,7 +84,7 @@ func fanout(ev Event, endpoints []Endpoint, now time.Time) []Delivery {
 			continue
 		}
 		out = append(out, Delivery{
-			ID: newID(now), Endpoint: e.ID, Company: e.Company, EventSeq: ev.Seq, EventID: ev.ID, EventType: ev.Type,
+			ID: names.NewIDAt(now), Endpoint: e.ID, Company: e.Company, EventSeq: ev.Seq, EventID: ev.ID, EventType: ev.Type,
 			State: StatePending, NextAttempt: now, WindowStart: now, CreateTime: now,
 		})
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"regexp"
 	"slices"
 	"time"
 	"unicode"
@@ -16,6 +15,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Limits and periods of the webhook rules.
@@ -98,14 +98,6 @@ func NewService(store Store, box Sealer, log *zap.Logger, opts ServiceOptions) *
 	return &Service{store: store, box: box, log: log, opts: opts}
 }
 
-var (
-	companyName = regexp.MustCompile(`^companies/[A-Za-z0-9_-]{1,100}$`)
-	webhookName = regexp.MustCompile(`^(companies/[A-Za-z0-9_-]{1,100})/webhooks/([0-9a-v]{26})$`)
-	// anyWebhookName is a webhook name whose id notify never made.
-	anyWebhookName = regexp.MustCompile(`^(companies/[A-Za-z0-9_-]{1,100})/webhooks/[A-Za-z0-9_-]{1,100}$`)
-	deliveryName   = regexp.MustCompile(`^(companies/[A-Za-z0-9_-]{1,100})/webhooks/([0-9a-v]{26})/deliveries/([0-9a-v]{26})$`)
-)
-
 // authorize is the one rule of who may: the company's Administrators
 // (authz ManageWebhooks), for endpoints, deliveries and the feed alike.
 func authorize(ctx context.Context, sub authz.Subject, company string) error {
@@ -113,30 +105,25 @@ func authorize(ctx context.Context, sub authz.Subject, company string) error {
 }
 
 func checkCompany(company, field string) error {
-	if !companyName.MatchString(company) {
-		return errs.InvalidArgument(field, "must be companies/{company}")
-	}
-	return nil
+	_, err := names.Company.Parse(field, company)
+	return err
 }
 
 // endpointOf authorizes the caller on the company a webhook name names,
 // then loads the endpoint, which must belong to that company.
 func (s *Service) endpointOf(ctx context.Context, sub authz.Subject, name, field string) (Endpoint, error) {
-	company, id := "", ""
-	if m := webhookName.FindStringSubmatch(name); m != nil {
-		company, id = m[1], m[2]
-	} else if m := anyWebhookName.FindStringSubmatch(name); m != nil {
-		// A well-formed company with an unknown id: authorize first, so that
-		// an outsider learns nothing, then not found.
-		if err := authorize(ctx, sub, m[1]); err != nil {
-			return Endpoint{}, err
-		}
-		return Endpoint{}, errs.NotFound(ReasonWebhookNotFound, "webhook not found")
-	} else {
-		return Endpoint{}, errs.InvalidArgument(field, "must be companies/{company}/webhooks/{webhook}")
+	c, id, err := names.Webhook.Parse(field, name)
+	if err != nil {
+		return Endpoint{}, err
 	}
+	company := names.Company.Format(c)
 	if err := authorize(ctx, sub, company); err != nil {
 		return Endpoint{}, err
+	}
+	if !names.IsNewID(id) {
+		// A well-formed company with an id notify never made: authorized
+		// first, so that an outsider learns nothing, then not found.
+		return Endpoint{}, errs.NotFound(ReasonWebhookNotFound, "webhook not found")
 	}
 	e, err := s.store.Endpoint(ctx, id)
 	if errors.Is(err, ErrNotFound) || err == nil && e.Company != company {
@@ -207,7 +194,7 @@ func (s *Service) Create(ctx context.Context, sub authz.Subject, company string,
 	}
 	now := s.opts.Now().UTC()
 	e := Endpoint{
-		ID: newID(now), Company: company, URL: in.URL, EventTypes: slices.Clone(in.EventTypes),
+		ID: names.NewIDAt(now), Company: company, URL: in.URL, EventTypes: slices.Clone(in.EventTypes),
 		Enabled: in.Enabled == nil || *in.Enabled, Description: in.Description, CreateTime: now, UpdateTime: now,
 	}
 	secret := newSecret()
@@ -359,7 +346,7 @@ func (s *Service) Test(ctx context.Context, sub authz.Subject, name string) (Del
 		return Delivery{}, err
 	}
 	now := s.opts.Now().UTC()
-	id := newID(now)
+	id := names.NewIDAt(now)
 	ev := &Event{ID: "test-" + id, Source: "notify", Type: TypeTest, Company: e.Company, Subject: e.Name(),
 		Time: now, Resources: map[string]string{"webhook": e.Name()}, StoreTime: now}
 	d := Delivery{ID: id, Endpoint: e.ID, Company: e.Company, EventID: ev.ID, EventType: ev.Type, Test: ev,
@@ -398,15 +385,15 @@ func (s *Service) ListDeliveries(ctx context.Context, sub authz.Subject, parent 
 
 // Redeliver sends a delivery again now, with a fresh retry period.
 func (s *Service) Redeliver(ctx context.Context, sub authz.Subject, name string) (Delivery, error) {
-	m := deliveryName.FindStringSubmatch(name)
-	if m == nil {
-		return Delivery{}, errs.InvalidArgument("name", "must be companies/{company}/webhooks/{webhook}/deliveries/{delivery}")
+	company, webhook, delivery, ok := names.WebhookDelivery.Match(name)
+	if !ok || !names.IsNewID(webhook) || !names.IsNewID(delivery) {
+		return Delivery{}, errs.InvalidArgument("name", "must be %s", names.WebhookDelivery)
 	}
-	e, err := s.endpointOf(ctx, sub, m[1]+"/webhooks/"+m[2], "name")
+	e, err := s.endpointOf(ctx, sub, names.Webhook.Format(company, webhook), "name")
 	if err != nil {
 		return Delivery{}, err
 	}
-	d, err := s.store.Delivery(ctx, m[3])
+	d, err := s.store.Delivery(ctx, delivery)
 	if errors.Is(err, ErrNotFound) || err == nil && d.Endpoint != e.ID {
 		return Delivery{}, errs.NotFound(ReasonDeliveryNotFound, "delivery not found")
 	}

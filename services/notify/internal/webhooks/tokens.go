@@ -1,62 +1,28 @@
 package webhooks
 
 import (
-	"crypto/rand"
-	"encoding/base32"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
-	"regexp"
-	"strings"
-	"time"
 
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 )
 
-// idEncoding keeps byte order in string order, so that IDs sort by time.
-var idEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
+// Page tokens are runtime/pagetoken's, bound to the listing that made
+// them; the position is an id.
 
-// newID is 26 characters: 8 bytes of time (Unix ns) and 8 random bytes.
-func newID(t time.Time) string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixNano()))
-	_, _ = rand.Read(b[8:])
-	return strings.ToLower(idEncoding.EncodeToString(b[:]))
-}
-
-var idPattern = regexp.MustCompile(`^[0-9a-v]{26}$`)
-
-// validID reports whether id has newID's shape.
-func validID(id string) bool { return idPattern.MatchString(id) }
-
-// Page tokens are base64url of a small JSON cursor bound to the listing
-// that made it. They are not secret: a forged one only moves within what
-// the caller may list anyway.
-type pageToken struct {
-	V  int    `json:"v"`
-	ID string `json:"id"`
-	Q  string `json:"q"`
-}
-
-func encodePageToken(id, q string) string {
-	b, _ := json.Marshal(pageToken{V: 1, ID: id, Q: q})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func encodePageToken(id, q string) string { return pagetoken.Encode(q, id) }
 
 func decodePageToken(s, q string) (string, error) {
-	if s == "" {
-		return "", nil
+	id, err := pagetoken.Cursor(s, q)
+	if err != nil || id == "" {
+		return "", err
 	}
-	bad := errs.InvalidArgument("page_token", "not a token this list returned")
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(s) > 1000 {
-		return "", bad
+	if !names.IsNewID(id) {
+		return "", pagetoken.Invalid()
 	}
-	var t pageToken
-	if json.Unmarshal(raw, &t) != nil || t.V != 1 || t.Q != q || !validID(t.ID) {
-		return "", bad
-	}
-	return t.ID, nil
+	return id, nil
 }
 
 // The change feed's cursor is opaque to integrations: a version byte and

@@ -3,10 +3,13 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+
 	// Every customer's time zone decides its "today" (R-VAULT-6), also on
 	// hosts without a zoneinfo database.
 	_ "time/tzdata"
@@ -18,7 +21,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx); err != nil {
+	if err := run(ctx); err != nil && !errors.Is(err, flag.ErrHelp) { // -h printed the flags: exit 0
 		fmt.Fprintln(os.Stderr, "vault:", err)
 		os.Exit(1)
 	}

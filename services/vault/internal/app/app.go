@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -121,59 +120,11 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
 	return RunWith(ctx, cfg, log, Options{})
 }
 
-// RunWith is Run with replaced surroundings.
+// RunWith is Run with replaced surroundings. The wiring is every
+// service's (runtime/server lifecycle.go): server, telemetry, connections,
+// store, background work; closers run in reverse.
 func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) error {
-	store, err := boltstore.Open(filepath.Join(cfg.ServiceDataDir(), "vault.db"))
-	if err != nil {
-		return err
-	}
-	blobs, err := localfs.Open(cfg.BlobDir)
-	if err != nil {
-		_ = store.Close()
-		return err
-	}
-	var conns []*grpc.ClientConn
-	fail := func(err error) error {
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		_ = store.Close()
-		return err
-	}
-	dial := func(given grpc.ClientConnInterface, addr string) (grpc.ClientConnInterface, error) {
-		if given != nil {
-			return given, nil
-		}
-		c, err := client.Dial(&cfg.Common, addr)
-		if err != nil {
-			return nil, err
-		}
-		conns = append(conns, c)
-		return c, nil
-	}
-	identityConn, err := dial(opts.IdentityConn, cfg.IdentityAddr)
-	if err != nil {
-		return fail(err)
-	}
-	directoryConn, err := dial(opts.DirectoryConn, cfg.DirectoryAddr)
-	if err != nil {
-		return fail(err)
-	}
-	notifyConn, err := dial(opts.NotifyConn, cfg.NotifyAddr)
-	if err != nil {
-		return fail(err)
-	}
-
-	// Identity: keys and revocations verify every caller (R-ID-7); grants
-	// (R-DIR-10) are cached and forgotten as its revocation feed reports
-	// changes, so that a grant taken away bites within a second.
-	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
-	remote := auth.NewRemote(bgCtx, identityConn, log)
-	var authn server.Authenticator = &auth.Authenticator{Verifier: remote.Verifier}
-	if opts.Auth != nil {
-		authn = opts.Auth
-	}
-	srv, err := server.New(&cfg.Common, log, server.Options{Auth: authn, Listener: opts.Listener, ServiceNames: []string{
+	srv, err := server.New(&cfg.Common, log, server.Options{Listener: opts.Listener, ServiceNames: []string{
 		vaultv1.DocumentTypeService_ServiceDesc.ServiceName,
 		vaultv1.RequirementService_ServiceDesc.ServiceName,
 		vaultv1.DocumentService_ServiceDesc.ServiceName,
@@ -182,10 +133,37 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 		eventsv1.EventsInternalService_ServiceDesc.ServiceName,
 	}})
 	if err != nil {
-		stopBg()
-		return fail(err)
+		return err
 	}
 	srv.OnClose(telemetry.Setup(&cfg.Common, log))
+
+	conns := client.NewConns(&cfg.Common, map[string]grpc.ClientConnInterface{
+		"identity": opts.IdentityConn, "directory": opts.DirectoryConn, "notify": opts.NotifyConn})
+	srv.OnClose(conns.Close)
+	cs, err := conns.Dial("identity", "directory", "notify")
+	if err != nil {
+		return srv.Abort(err)
+	}
+	identityConn, directoryConn, notifyConn := cs[0], cs[1], cs[2]
+	// Identity: keys and revocations verify every caller (R-ID-7); grants
+	// (R-DIR-10) are cached and forgotten as its revocation feed reports
+	// changes, so that a grant taken away bites within a second.
+	remote := auth.NewRemote(srv.Detached(ctx), identityConn, log)
+	var authn server.Authenticator = &auth.Authenticator{Verifier: remote.Verifier}
+	if opts.Auth != nil {
+		authn = opts.Auth
+	}
+	srv.SetAuth(authn)
+
+	store, err := boltstore.Open(filepath.Join(cfg.ServiceDataDir(), "vault.db"))
+	if err != nil {
+		return srv.Abort(err)
+	}
+	srv.OnClose(store.Close)
+	blobs, err := localfs.Open(cfg.BlobDir)
+	if err != nil {
+		return srv.Abort(err)
+	}
 	feedSrv := feed.NewServer("vault", store)
 	svc, err := vault.New(ctx, vault.Config{
 		MaxUploadBytes: cfg.MaxUploadBytes, ContentTypes: cfg.ContentTypes, PublicURL: cfg.PublicURL, Now: opts.Now,
@@ -196,29 +174,21 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 		Wake: feedSrv.Wake,
 	})
 	if err != nil {
-		stopBg()
-		return fail(err)
+		return srv.Abort(err)
 	}
-	// Closers run in reverse: background work stops, then the
-	// connections, then the store.
-	srv.OnClose(store.Close)
-	for _, c := range conns {
-		srv.OnClose(c.Close)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); svc.Run(bgCtx) }()
+
+	bg := server.NewBackground(ctx)
+	srv.OnClose(bg.Close)
+	bg.Go("vault", func(ctx context.Context) error { svc.Run(ctx); return nil })
 	if !opts.NoFollow {
 		follower := &feed.Follower{
 			Client: eventsv1.NewEventsInternalServiceClient(directoryConn), Name: vault.DirectoryFeed, Log: log,
 			Types: vault.DirectoryEventTypes, Cursor: svc.DirectoryCursor, Handle: svc.ApplyDirectoryEvent, Gap: svc.ResyncDirectory,
 		}
-		wg.Add(1)
-		go func() { defer wg.Done(); follower.Run(bgCtx) }()
+		bg.Go("directory feed", func(ctx context.Context) error { follower.Run(ctx); return nil })
 	}
-	srv.OnClose(func() error { stopBg(); wg.Wait(); return nil })
 	// Watchers of the vault's feed must not hold the graceful stop open.
-	go func() { <-ctx.Done(); feedSrv.Stop() }()
+	context.AfterFunc(ctx, feedSrv.Stop)
 
 	api.Register(srv.GRPC(), svc)
 	feedSrv.Register(srv.GRPC())
@@ -226,5 +196,5 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 	if opts.Started != nil {
 		opts.Started(svc)
 	}
-	return srv.Run(ctx)
+	return bg.Wait(srv.Run(bg.Context()))
 }

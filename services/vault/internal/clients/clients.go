@@ -12,7 +12,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -20,21 +19,12 @@ import (
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/runtime/authz"
+	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/outbox"
 	"github.com/vigil/vigil/services/vault/internal/vault"
 )
-
-// asService drops the caller's credentials (client.Dial forwards them) and
-// keeps its request id.
-func asService(ctx context.Context) context.Context {
-	md, _ := metadata.FromIncomingContext(ctx)
-	out := metadata.MD{}
-	if id := md.Get("x-request-id"); len(id) > 0 {
-		out.Set("x-request-id", id[0])
-	}
-	ctx = metadata.NewIncomingContext(ctx, metadata.MD{})
-	return metadata.NewOutgoingContext(ctx, out)
-}
 
 // unavailable turns a failed call into UNAVAILABLE naming the service; the
 // cause is logged by the server, never shown.
@@ -68,12 +58,12 @@ func (d *Directory) Companies(ctx context.Context, ids []string) ([]vault.Compan
 	var out []vault.Company
 	for len(ids) > 0 {
 		n := min(len(ids), 1000)
-		names := make([]string, n)
+		companies := make([]string, n)
 		for i, id := range ids[:n] {
-			names[i] = vault.CompanyName(id)
+			companies[i] = names.Company.Format(id)
 		}
 		ids = ids[n:]
-		resp, err := d.c.BatchGetCompanies(asService(ctx), &directoryv1.BatchGetCompaniesRequest{Names: names})
+		resp, err := d.c.BatchGetCompanies(client.AsService(ctx), &directoryv1.BatchGetCompaniesRequest{Names: companies})
 		if err != nil {
 			return nil, unavailable("directory", err)
 		}
@@ -86,7 +76,7 @@ func (d *Directory) Companies(ctx context.Context, ids []string) ([]vault.Compan
 
 // Employee implements vault.Directory.
 func (d *Directory) Employee(ctx context.Context, supplier, employee string) (string, error) {
-	e, err := d.c.GetEmployee(asService(ctx), &directoryv1.GetEmployeeRequest{Name: vault.EmployeeName(supplier, employee)})
+	e, err := d.c.GetEmployee(client.AsService(ctx), &directoryv1.GetEmployeeRequest{Name: names.Employee.Format(supplier, employee)})
 	if status.Code(err) == codes.NotFound {
 		return "", vault.ErrNotFound
 	}
@@ -98,7 +88,7 @@ func (d *Directory) Employee(ctx context.Context, supplier, employee string) (st
 
 // Project implements vault.Directory.
 func (d *Directory) Project(ctx context.Context, customer, project string) (*vault.Project, error) {
-	p, err := d.c.GetProject(asService(ctx), &directoryv1.GetProjectRequest{Name: vault.ProjectName(customer, project)})
+	p, err := d.c.GetProject(client.AsService(ctx), &directoryv1.GetProjectRequest{Name: names.Project.Format(customer, project)})
 	if status.Code(err) == codes.NotFound {
 		return nil, vault.ErrNotFound
 	}
@@ -110,7 +100,7 @@ func (d *Directory) Project(ctx context.Context, customer, project string) (*vau
 
 // References implements vault.Directory.
 func (d *Directory) References(ctx context.Context, customer, supplier string) ([]string, error) {
-	resp, err := d.c.ListReferences(asService(ctx), &directoryv1.ListReferencesRequest{Customer: vault.CompanyName(customer), Supplier: vault.CompanyName(supplier)})
+	resp, err := d.c.ListReferences(client.AsService(ctx), &directoryv1.ListReferencesRequest{Customer: names.Company.Format(customer), Supplier: names.Company.Format(supplier)})
 	if err != nil {
 		return nil, unavailable("directory", err)
 	}
@@ -121,7 +111,7 @@ func (d *Directory) References(ctx context.Context, customer, supplier string) (
 func (d *Directory) AllCompanies(ctx context.Context, fn func(c vault.Company, operator bool) error) error {
 	token := ""
 	for {
-		resp, err := d.c.ListCompanies(asService(ctx), &directoryv1.ListCompaniesRequest{PageSize: 1000, PageToken: token})
+		resp, err := d.c.ListCompanies(client.AsService(ctx), &directoryv1.ListCompaniesRequest{PageSize: 1000, PageToken: token})
 		if err != nil {
 			return unavailable("directory", err)
 		}
@@ -141,7 +131,7 @@ func (d *Directory) SuppliersOf(ctx context.Context, customer string) ([]string,
 	var out []string
 	token := ""
 	for {
-		resp, err := d.c.ListSupplierCompanies(asService(ctx), &directoryv1.ListSupplierCompaniesRequest{Customer: vault.CompanyName(customer), PageSize: 500, PageToken: token})
+		resp, err := d.c.ListSupplierCompanies(client.AsService(ctx), &directoryv1.ListSupplierCompaniesRequest{Customer: names.Company.Format(customer), PageSize: 500, PageToken: token})
 		if err != nil {
 			return nil, unavailable("directory", err)
 		}
@@ -159,15 +149,15 @@ func (d *Directory) AssignmentsOf(ctx context.Context, customer string) ([]vault
 	var out []vault.Assignment
 	token := ""
 	for {
-		resp, err := d.c.ListAssignments(asService(ctx), &directoryv1.ListAssignmentsRequest{Customer: vault.CompanyName(customer), PageSize: 1000, PageToken: token})
+		resp, err := d.c.ListAssignments(client.AsService(ctx), &directoryv1.ListAssignmentsRequest{Customer: names.Company.Format(customer), PageSize: 1000, PageToken: token})
 		if err != nil {
 			return nil, unavailable("directory", err)
 		}
 		for _, a := range resp.GetAssignments() {
-			emp, ok1 := vault.ParseName(a.GetEmployee(), "companies", "employees")
-			proj, ok2 := vault.ParseName(a.GetProject(), "companies", "projects")
+			sup, emp, ok1 := names.Employee.Match(a.GetEmployee())
+			cust, proj, ok2 := names.Project.Match(a.GetProject())
 			if ok1 && ok2 {
-				out = append(out, vault.Assignment{Customer: proj[0], Supplier: emp[0], Employee: emp[1], Project: proj[1]})
+				out = append(out, vault.Assignment{Customer: cust, Supplier: sup, Employee: emp, Project: proj})
 			}
 		}
 		if token = resp.GetNextPageToken(); token == "" {
@@ -191,8 +181,8 @@ var _ vault.Identity = (*Identity)(nil)
 func person(u *identityv1.User) vault.Person {
 	p := vault.Person{Member: u.GetName(), Email: u.GetEmail(), Language: u.GetLanguage(),
 		Name: strings.TrimSpace(u.GetGivenName() + " " + u.GetFamilyName())}
-	if ids, ok := vault.ParseName(u.GetName(), "companies", "users"); ok {
-		p.User = "users/" + ids[1]
+	if _, user, ok := names.Member.Match(u.GetName()); ok {
+		p.User = names.User.Format(user)
 	}
 	return p
 }
@@ -202,7 +192,7 @@ func (i *Identity) Members(ctx context.Context, company string, permission authz
 	var out []vault.Person
 	token := ""
 	for {
-		resp, err := i.c.ListMembers(asService(ctx), &identityv1.ListMembersRequest{Company: vault.CompanyName(company),
+		resp, err := i.c.ListMembers(client.AsService(ctx), &identityv1.ListMembersRequest{Company: names.Company.Format(company),
 			State: identityv1.User_STATE_ACTIVE, Permission: identityv1.Permission(permission), PageSize: 1000, PageToken: token})
 		if err != nil {
 			return nil, unavailable("identity", err)
@@ -221,7 +211,7 @@ func (i *Identity) Users(ctx context.Context, members []string) ([]vault.Person,
 	var out []vault.Person
 	for len(members) > 0 {
 		n := min(len(members), 500)
-		resp, err := i.c.BatchGetUsers(asService(ctx), &identityv1.BatchGetUsersRequest{Names: members[:n]})
+		resp, err := i.c.BatchGetUsers(client.AsService(ctx), &identityv1.BatchGetUsersRequest{Names: members[:n]})
 		if err != nil {
 			return nil, unavailable("identity", err)
 		}
@@ -251,20 +241,14 @@ var _ vault.Notifier = (*Notifier)(nil)
 func (n *Notifier) Enqueue(ctx context.Context, msg vault.Notification) error {
 	data, err := structpb.NewStruct(msg.Data)
 	if err != nil {
-		return fmt.Errorf("%w: %v", vault.ErrPermanent, err)
+		return fmt.Errorf("%w: %v", outbox.ErrPermanent, err)
 	}
 	req := &notifyv1.EnqueueNotificationRequest{IdempotencyKey: msg.IdempotencyKey, Template: notifyv1.Template(msg.Template), Data: data, Company: msg.Company}
 	for _, r := range msg.Recipients {
 		req.Recipients = append(req.Recipients, &notifyv1.Recipient{User: r.User, Email: r.Email, DisplayName: displayName(r.Name), Language: r.Language})
 	}
-	_, err = n.c.EnqueueNotification(asService(ctx), req)
-	switch status.Code(err) {
-	case codes.OK:
-		return nil
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.PermissionDenied, codes.AlreadyExists:
-		return fmt.Errorf("%w: %v", vault.ErrPermanent, err)
-	}
-	return err
+	_, err = n.c.EnqueueNotification(client.AsService(ctx), req)
+	return outbox.Refused(err)
 }
 
 // maxDisplayName is notify's bound on a recipient's display name.

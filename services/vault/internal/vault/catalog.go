@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // seed is the platform catalog every deployment starts with (issue 9
@@ -170,7 +171,7 @@ func (s *Service) CreateDocumentType(ctx context.Context, c Caller, customer str
 	}
 	t.Owner, t.Category = customer, CategorySpecific
 	if t.ID == "" {
-		t.ID = NewID()
+		t.ID = names.NewID()
 	}
 	return s.createType(ctx, t)
 }
@@ -189,7 +190,7 @@ func (s *Service) CreateCatalogDocumentType(ctx context.Context, c Caller, t Doc
 }
 
 func (s *Service) createType(ctx context.Context, t DocumentType) (*DocumentType, error) {
-	if !validID(t.ID) {
+	if !names.ValidID(t.ID) {
 		return nil, errs.InvalidArgument("document_type_id", "must match [A-Za-z0-9_-]{1,64}")
 	}
 	if t.Subject != SubjectCompany && t.Subject != SubjectEmployee {
@@ -206,7 +207,7 @@ func (s *Service) createType(ctx context.Context, t DocumentType) (*DocumentType
 	t.CreateTime = s.now().UTC().Truncate(time.Microsecond)
 	err := s.update(ctx, func(tx Tx) error {
 		if _, err := tx.DocumentType(t.ID); err == nil {
-			return errs.AlreadyExists(ReasonTypeExists, "document type %s already exists", TypeName(t.ID))
+			return errs.AlreadyExists(ReasonTypeExists, "document type %s already exists", names.DocumentType.Format(t.ID))
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}

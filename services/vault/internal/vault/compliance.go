@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Compliance is kept current, never rescanned per request (issue 10 point
@@ -223,13 +224,13 @@ func (s *Service) refreshPair(tx Tx, cc *custCtx, supplier string) error {
 // appendComplianceChanged tells the customer (and the supplier) that the
 // supplier turned compliant or not compliant for the customer.
 func (s *Service) appendComplianceChanged(tx Tx, customer, supplier string, compliant bool) error {
-	res := map[string]string{feed.ResourceCustomer: CompanyName(customer), feed.ResourceSupplier: CompanyName(supplier)}
+	res := map[string]string{feed.ResourceCustomer: names.Company.Format(customer), feed.ResourceSupplier: names.Company.Format(supplier)}
 	attrs := map[string]string{feed.AttrCompliant: strconv.FormatBool(compliant)}
 	now := s.now().UTC()
-	if err := tx.AppendEvent(&feed.Event{Type: feed.TypeComplianceChanged, Time: now, Company: CompanyName(customer),
-		Subject: CompanyName(customer) + "/suppliers/" + supplier + "/compliance", Resources: res, Attributes: attrs}); err != nil {
+	if err := tx.AppendEvent(&feed.Event{Type: feed.TypeComplianceChanged, Time: now, Company: names.Company.Format(customer),
+		Subject: names.Company.Format(customer) + "/suppliers/" + supplier + "/compliance", Resources: res, Attributes: attrs}); err != nil {
 		return err
 	}
-	return tx.AppendEvent(&feed.Event{Type: feed.TypeComplianceChanged, Time: now, Company: CompanyName(supplier),
-		Subject: CompanyName(supplier) + "/customers/" + customer + "/compliance", Resources: res, Attributes: attrs})
+	return tx.AppendEvent(&feed.Event{Type: feed.TypeComplianceChanged, Time: now, Company: names.Company.Format(supplier),
+		Subject: names.Company.Format(supplier) + "/customers/" + customer + "/compliance", Resources: res, Attributes: attrs})
 }

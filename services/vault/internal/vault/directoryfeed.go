@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // The vault keeps its own copy of what it needs of directory — the
@@ -38,10 +39,7 @@ func (s *Service) DirectoryCursor(ctx context.Context) (n uint64, err error) {
 }
 
 func companyOf(name string) string {
-	id, ok := strings.CutPrefix(name, "companies/")
-	if !ok || !validID(id) {
-		return ""
-	}
+	id, _ := names.Company.Match(name)
 	return id
 }
 
@@ -77,12 +75,12 @@ func (s *Service) ApplyDirectoryEvent(ctx context.Context, e feed.Event) error {
 			return s.refreshPairs(tx, [][2]string{{customer, supplier}})
 		}
 	case feed.TypeEmployeeAssigned, feed.TypeEmployeeUnassigned:
-		emp, ok1 := ParseName(r[feed.ResourceEmployee], "companies", "employees")
-		proj, ok2 := ParseName(r[feed.ResourceProject], "companies", "projects")
+		supplier, employee, ok1 := names.Employee.Match(r[feed.ResourceEmployee])
+		customer, project, ok2 := names.Project.Match(r[feed.ResourceProject])
 		if !ok1 || !ok2 {
 			break
 		}
-		a := Assignment{Customer: proj[0], Supplier: emp[0], Employee: emp[1], Project: proj[1]}
+		a := Assignment{Customer: customer, Supplier: supplier, Employee: employee, Project: project}
 		assigned := e.Type == feed.TypeEmployeeAssigned
 		apply = func(tx Tx) error {
 			if assigned {
@@ -100,12 +98,12 @@ func (s *Service) ApplyDirectoryEvent(ctx context.Context, e feed.Event) error {
 			return s.refreshPairs(tx, [][2]string{{a.Customer, a.Supplier}})
 		}
 	case feed.TypeEmployeeDeleted:
-		emp, ok := ParseName(r[feed.ResourceEmployee], "companies", "employees")
+		supplier, employee, ok := names.Employee.Match(r[feed.ResourceEmployee])
 		if !ok {
 			break
 		}
 		apply = func(tx Tx) error {
-			as, err := tx.EmployeeAssignments(emp[0], emp[1])
+			as, err := tx.EmployeeAssignments(supplier, employee)
 			if err != nil {
 				return err
 			}
@@ -119,16 +117,16 @@ func (s *Service) ApplyDirectoryEvent(ctx context.Context, e feed.Event) error {
 			return s.refreshPairs(tx, pairs)
 		}
 	case feed.TypeProjectChanged:
-		proj, ok := ParseName(r[feed.ResourceProject], "companies", "projects")
+		customer, project, ok := names.Project.Match(r[feed.ResourceProject])
 		if !ok {
 			break
 		}
 		closed := strings.Contains(strings.ToUpper(e.Attributes["state"]), "CLOSED")
 		apply = func(tx Tx) error {
-			if err := tx.PutProject(&Project{Customer: proj[0], ID: proj[1], Closed: closed}); err != nil {
+			if err := tx.PutProject(&Project{Customer: customer, ID: project, Closed: closed}); err != nil {
 				return err
 			}
-			as, err := tx.ProjectAssignments(proj[0], proj[1])
+			as, err := tx.ProjectAssignments(customer, project)
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil/vigil/services/runtime/authz"
+	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/outbox"
 )
 
 // Outbound kinds.
@@ -37,69 +39,38 @@ type Outbound struct {
 	Time          time.Time `json:"time"`
 }
 
-const relayBatch = 50
+// The e-mail relay (runtime/outbox) hands queued outbounds to notify, one
+// notification per language (render).
+func (s *Service) newRelay() *outbox.Relay[*Outbound, Notification] {
+	return outbox.New(outbox.Options[*Outbound, Notification]{
+		Queue: outboundQueue{s}, Messages: s.render, Send: s.notifier.Enqueue, Log: s.log,
+		Describe: func(n Notification) []zap.Field { return []zap.Field{zap.String("idempotency_key", n.IdempotencyKey)} },
+	})
+}
 
 // relayOutbox hands queued e-mails to notify until ctx ends.
 func (s *Service) relayOutbox(ctx context.Context) {
-	if s.notifier == nil {
-		return
-	}
-	backoff := time.Second
-	for {
-		more, err := s.relayOnce(ctx)
-		wait := 30 * time.Second
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			s.log.Warn("e-mail relay to notify failed; will retry", zap.Error(err), zap.Duration("backoff", backoff))
-			wait, backoff = backoff, min(backoff*2, 30*time.Second)
-		case more:
-			continue
-		default:
-			backoff = time.Second
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.outboxWake:
-		case <-time.After(wait):
-		}
+	if s.relay != nil {
+		s.relay.Run(ctx)
 	}
 }
 
 // RelayOnce relays one batch (tests); it reports whether more are queued.
-func (s *Service) RelayOnce(ctx context.Context) (bool, error) { return s.relayOnce(ctx) }
+func (s *Service) RelayOnce(ctx context.Context) (bool, error) { return s.relay.Once(ctx) }
 
-func (s *Service) relayOnce(ctx context.Context) (bool, error) {
-	var queued []*Outbound
-	if err := s.view(ctx, func(tx Tx) error {
-		var err error
-		queued, err = tx.Outbox(relayBatch)
+// outboundQueue is the relay's view of the store's outbox.
+type outboundQueue struct{ s *Service }
+
+func (q outboundQueue) Queued(ctx context.Context, limit int) (queued []*Outbound, err error) {
+	err = q.s.view(ctx, func(tx Tx) error {
+		queued, err = tx.Outbox(limit)
 		return err
-	}); err != nil {
-		return false, err
-	}
-	for _, o := range queued {
-		notes, err := s.render(ctx, o)
-		if err != nil {
-			return false, err
-		}
-		for _, n := range notes {
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := s.notifier.Enqueue(sctx, n)
-			cancel()
-			if errors.Is(err, ErrPermanent) {
-				s.log.Error("notify refused an e-mail for good; dropped", zap.String("idempotency_key", n.IdempotencyKey), zap.Error(err))
-			} else if err != nil {
-				return false, err
-			}
-		}
-		if err := s.store.Update(ctx, func(tx Tx) error { return tx.DeleteOutbox(o.ID) }); err != nil {
-			return false, err
-		}
-	}
-	return len(queued) == relayBatch, nil
+	})
+	return queued, err
+}
+
+func (q outboundQueue) Remove(ctx context.Context, o *Outbound) error {
+	return q.s.store.Update(ctx, func(tx Tx) error { return tx.DeleteOutbox(o.ID) })
 }
 
 // render resolves an outbound's addressees and data, one notification per
@@ -161,10 +132,10 @@ func (s *Service) render(ctx context.Context, o *Outbound) ([]Notification, erro
 	slices.Sort(langs)
 	var out []Notification
 	for _, lang := range langs {
-		n := Notification{IdempotencyKey: "vault-" + o.Kind + "-" + o.ID + "-" + lang, Recipients: byLang[lang], Company: CompanyName(o.Supplier),
+		n := Notification{IdempotencyKey: "vault-" + o.Kind + "-" + o.ID + "-" + lang, Recipients: byLang[lang], Company: names.Company.Format(o.Supplier),
 			Data: map[string]any{"customer_name": customerName}}
 		if s.cfg.PublicURL != "" {
-			n.Data["link"] = s.cfg.PublicURL + "/" + DocumentName(o.Supplier, o.Document)
+			n.Data["link"] = s.cfg.PublicURL + "/" + names.Document.Format(o.Supplier, o.Document)
 		}
 		switch o.Kind {
 		case OutboundRejected:
@@ -180,7 +151,7 @@ func (s *Service) render(ctx context.Context, o *Outbound) ([]Notification, erro
 		case OutboundRequest:
 			n.Template = TemplateDocumentUpdateRequest
 			if s.cfg.PublicURL != "" {
-				n.Data["link"] = s.cfg.PublicURL + "/" + CompanyName(o.Supplier) + "/customers/" + o.Customer + "/compliance"
+				n.Data["link"] = s.cfg.PublicURL + "/" + names.Company.Format(o.Supplier) + "/customers/" + o.Customer + "/compliance"
 			}
 			var names []any
 			for _, t := range o.DocumentTypes {
@@ -199,7 +170,7 @@ func (s *Service) render(ctx context.Context, o *Outbound) ([]Notification, erro
 }
 
 func (s *Service) typeText(ctx context.Context, id, lang string) string {
-	name := TypeName(id)
+	name := names.DocumentType.Format(id)
 	_ = s.view(ctx, func(tx Tx) error {
 		if t, err := s.documentType(tx, id); err == nil {
 			name = t.Text(lang).Name

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // ListRequirements lists a customer's requirements, oldest first (R-VAULT-2).
@@ -43,20 +43,20 @@ func (s *Service) CreateRequirement(ctx context.Context, c Caller, customer stri
 	if err := s.authorize(ctx, c, customer, authz.ManageSuppliers); err != nil {
 		return nil, err
 	}
-	r.Customer, r.ID = customer, NewID()
+	r.Customer, r.ID = customer, names.NewID()
 	r.CreateTime = s.now().UTC().Truncate(time.Microsecond)
 	var t *DocumentType
 	err := s.view(ctx, func(tx Tx) error {
 		var err error
 		t, err = s.documentType(tx, r.DocumentType)
 		if errors.Is(err, ErrNotFound) {
-			return errs.InvalidArgument("requirement.document_type", "unknown document type %s", TypeName(r.DocumentType))
+			return errs.InvalidArgument("requirement.document_type", "unknown document type %s", names.DocumentType.Format(r.DocumentType))
 		}
 		if err != nil {
 			return err
 		}
 		if t.Owner != "" && t.Owner != customer {
-			return errs.InvalidArgument("requirement.document_type", "unknown document type %s", TypeName(r.DocumentType))
+			return errs.InvalidArgument("requirement.document_type", "unknown document type %s", names.DocumentType.Format(r.DocumentType))
 		}
 		return nil
 	})
@@ -77,11 +77,11 @@ func (s *Service) CreateRequirement(ctx context.Context, c Caller, customer stri
 	case ScopeProjectEmployees:
 		r.Suppliers = nil
 		if t.Subject != SubjectEmployee {
-			return nil, errs.InvalidArgument("requirement.scope", "a project's employees can only be required employee documents; %s is about the company", TypeName(t.ID))
+			return nil, errs.InvalidArgument("requirement.scope", "a project's employees can only be required employee documents; %s is about the company", names.DocumentType.Format(t.ID))
 		}
 		p, err := s.directory.Project(ctx, customer, r.Project)
 		if errors.Is(err, ErrNotFound) {
-			return nil, errs.FailedPrecondition(ReasonProjectNotFound, "requirement.project: %s is not a project of the customer", ProjectName(customer, r.Project))
+			return nil, errs.FailedPrecondition(ReasonProjectNotFound, "requirement.project: %s is not a project of the customer", names.Project.Format(customer, r.Project))
 		}
 		if err != nil {
 			return nil, err
@@ -100,7 +100,7 @@ func (s *Service) CreateRequirement(ctx context.Context, c Caller, customer stri
 		}
 		for _, e := range existing {
 			if e.DocumentType == r.DocumentType && e.Scope == r.Scope && e.Project == r.Project && slices.Equal(e.Suppliers, r.Suppliers) {
-				return errs.AlreadyExists(ReasonRequirementExists, "%s already requires this", RequirementName(customer, e.ID))
+				return errs.AlreadyExists(ReasonRequirementExists, "%s already requires this", names.Requirement.Format(customer, e.ID))
 			}
 		}
 		for _, sup := range r.Suppliers {
@@ -109,7 +109,7 @@ func (s *Service) CreateRequirement(ctx context.Context, c Caller, customer stri
 				return err
 			}
 			if !ok {
-				return errs.FailedPrecondition(ReasonNotSupplier, "requirement.suppliers: %s is not a supplier of the customer", CompanyName(sup))
+				return errs.FailedPrecondition(ReasonNotSupplier, "requirement.suppliers: %s is not a supplier of the customer", names.Company.Format(sup))
 			}
 		}
 		if err := tx.PutRequirement(&r); err != nil {
@@ -185,7 +185,7 @@ func (s *Service) DeleteRequirement(ctx context.Context, c Caller, customer, id 
 	}
 	return s.update(ctx, func(tx Tx) error {
 		if _, err := tx.Requirement(customer, id); errors.Is(err, ErrNotFound) {
-			return notFound("requirement " + RequirementName(customer, id))
+			return notFound("requirement " + names.Requirement.Format(customer, id))
 		} else if err != nil {
 			return err
 		}
@@ -210,11 +210,11 @@ func (s *Service) DeleteRequirement(ctx context.Context, c Caller, customer, id 
 }
 
 // ParseRequirementSuppliers reads named suppliers' resource names.
-func ParseRequirementSuppliers(names []string) ([]string, error) {
-	out := make([]string, 0, len(names))
-	for _, n := range names {
-		id, ok := strings.CutPrefix(n, "companies/")
-		if !ok || !validID(id) {
+func ParseRequirementSuppliers(suppliers []string) ([]string, error) {
+	out := make([]string, 0, len(suppliers))
+	for _, n := range suppliers {
+		id, ok := names.Company.Match(n)
+		if !ok {
 			return nil, errs.InvalidArgument("requirement.suppliers", "%q must be companies/{company}", n)
 		}
 		out = append(out, id)

@@ -10,6 +10,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Reject records a customer's rejection of a document it collects
@@ -40,10 +41,10 @@ func (s *Service) Reject(ctx context.Context, c Caller, customer, supplier, id, 
 		}
 		if d.State != StateCurrent {
 			return errs.FailedPrecondition(ReasonSuperseded, "%s was superseded by a newer version: only the current version can be rejected",
-				SupplierDocumentName(customer, supplier, id))
+				names.SupplierDocument.Format(customer, supplier, id))
 		}
 		if _, done := d.RejectionBy(customer); done {
-			return errs.AlreadyExists(ReasonAlreadyRejected, "%s is already rejected", SupplierDocumentName(customer, supplier, id))
+			return errs.AlreadyExists(ReasonAlreadyRejected, "%s is already rejected", names.SupplierDocument.Format(customer, supplier, id))
 		}
 		now := s.now().UTC().Truncate(time.Microsecond)
 		d.Rejections = append(d.Rejections, Rejection{Customer: customer, Reason: reason, RejectedBy: c.Member(), Time: now})
@@ -57,25 +58,25 @@ func (s *Service) Reject(ctx context.Context, c Caller, customer, supplier, id, 
 		if err := s.refreshPair(tx, cc, supplier); err != nil {
 			return err
 		}
-		res := map[string]string{feed.ResourceCustomer: CompanyName(customer), feed.ResourceSupplier: CompanyName(supplier),
-			feed.ResourceDocument: DocumentName(supplier, id), feed.ResourceDocumentType: TypeName(d.DocumentType)}
+		res := map[string]string{feed.ResourceCustomer: names.Company.Format(customer), feed.ResourceSupplier: names.Company.Format(supplier),
+			feed.ResourceDocument: names.Document.Format(supplier, id), feed.ResourceDocumentType: names.DocumentType.Format(d.DocumentType)}
 		if d.Employee != "" {
-			res[feed.ResourceEmployee] = EmployeeName(supplier, d.Employee)
+			res[feed.ResourceEmployee] = names.Employee.Format(supplier, d.Employee)
 		}
 		attrs := map[string]string{feed.AttrReason: reason, feed.AttrVersion: itoa(int(d.Version))}
-		if err := tx.AppendEvent(&feed.Event{Type: feed.TypeDocumentRejected, Time: now, Company: CompanyName(customer),
-			Subject: SupplierDocumentName(customer, supplier, id), Resources: res, Attributes: attrs}); err != nil {
+		if err := tx.AppendEvent(&feed.Event{Type: feed.TypeDocumentRejected, Time: now, Company: names.Company.Format(customer),
+			Subject: names.SupplierDocument.Format(customer, supplier, id), Resources: res, Attributes: attrs}); err != nil {
 			return err
 		}
-		if err := tx.AppendEvent(&feed.Event{Type: feed.TypeDocumentRejected, Time: now, Company: CompanyName(supplier),
-			Subject: DocumentName(supplier, id), Resources: res, Attributes: attrs}); err != nil {
+		if err := tx.AppendEvent(&feed.Event{Type: feed.TypeDocumentRejected, Time: now, Company: names.Company.Format(supplier),
+			Subject: names.Document.Format(supplier, id), Resources: res, Attributes: attrs}); err != nil {
 			return err
 		}
-		return tx.PutOutbox(&Outbound{ID: NewID(), Kind: OutboundRejected, Customer: customer, Supplier: supplier, Document: id,
+		return tx.PutOutbox(&Outbound{ID: names.NewID(), Kind: OutboundRejected, Customer: customer, Supplier: supplier, Document: id,
 			DocumentType: d.DocumentType, Employee: d.Employee, FileName: d.FileName, Reason: reason, Time: now})
 	})
 	if errors.Is(err, ErrNotFound) {
-		return nil, notFound("document " + SupplierDocumentName(customer, supplier, id))
+		return nil, notFound("document " + names.SupplierDocument.Format(customer, supplier, id))
 	}
 	if err != nil {
 		return nil, err
@@ -107,7 +108,7 @@ func (s *Service) RequestDocuments(ctx context.Context, c Caller, customer, supp
 				// Another customer's SPECIFIC type is unknown here (R-VAULT-1).
 				dt, err := s.documentType(tx, t)
 				if errors.Is(err, ErrNotFound) || err == nil && dt.Owner != "" && dt.Owner != customer {
-					return errs.InvalidArgument("document_types", "unknown document type %s", TypeName(t))
+					return errs.InvalidArgument("document_types", "unknown document type %s", names.DocumentType.Format(t))
 				} else if err != nil {
 					return err
 				}
@@ -129,7 +130,7 @@ func (s *Service) RequestDocuments(ctx context.Context, c Caller, customer, supp
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
-		return 0, notFound("supplier " + CompanyName(customer) + "/suppliers/" + supplier)
+		return 0, notFound("supplier " + names.Company.Format(customer) + "/suppliers/" + supplier)
 	}
 	if err != nil {
 		return 0, err
@@ -162,7 +163,7 @@ func (s *Service) RequestDocuments(ctx context.Context, c Caller, customer, supp
 		if len(people) == 0 {
 			return nil
 		}
-		return tx.PutOutbox(&Outbound{ID: NewID(), Kind: OutboundRequest, Customer: customer, Supplier: supplier,
+		return tx.PutOutbox(&Outbound{ID: names.NewID(), Kind: OutboundRequest, Customer: customer, Supplier: supplier,
 			DocumentTypes: open, Message: strings.TrimSpace(message), Recipients: people, Time: now})
 	})
 	if err != nil {

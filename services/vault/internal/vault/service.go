@@ -11,6 +11,8 @@ import (
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/outbox"
 	"github.com/vigil/vigil/services/vault/internal/blob"
 )
 
@@ -55,9 +57,6 @@ type Identity interface {
 type Notifier interface {
 	Enqueue(ctx context.Context, n Notification) error
 }
-
-// ErrPermanent marks a notification notify refused for good (not retried).
-var ErrPermanent = errors.New("notification refused for good")
 
 // Notification is one e-mail for notify.
 type Notification struct {
@@ -115,8 +114,8 @@ type Service struct {
 	metrics   *Metrics
 
 	// wake tells the feed server that events were appended.
-	wake       func()
-	outboxWake chan struct{}
+	wake  func()
+	relay *outbox.Relay[*Outbound, Notification] // nil without a notifier
 
 	zones sync.Map // time zone name → *time.Location
 	types sync.Map // document type id → *DocumentType (types never change)
@@ -179,7 +178,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		d.Wake = func() {}
 	}
 	s := &Service{cfg: cfg, store: d.Store, blobs: d.Blobs, directory: d.Directory, identity: d.Identity, notifier: d.Notifier,
-		grants: d.Grants, log: d.Log, now: now, metrics: d.Metrics, wake: d.Wake, outboxWake: make(chan struct{}, 1), uploads: map[string]int{}}
+		grants: d.Grants, log: d.Log, now: now, metrics: d.Metrics, wake: d.Wake, uploads: map[string]int{}}
+	if d.Notifier != nil {
+		s.relay = s.newRelay()
+	}
 	if err := s.seedCatalog(ctx); err != nil {
 		return nil, err
 	}
@@ -214,9 +216,8 @@ func (s *Service) update(ctx context.Context, fn func(Tx) error) error {
 func (s *Service) view(ctx context.Context, fn func(Tx) error) error { return s.store.View(ctx, fn) }
 
 func (s *Service) kickOutbox() {
-	select {
-	case s.outboxWake <- struct{}{}:
-	default:
+	if s.relay != nil {
+		s.relay.Wake()
 	}
 }
 
@@ -225,13 +226,13 @@ type Caller = auth.Principal
 
 // caller returns the company id of the principal's session.
 func companyID(c Caller) string {
-	id, _ := stringsCutPrefix(c.Company, "companies/")
+	id, _ := names.Company.Match(c.Company)
 	return id
 }
 
 // authorize decides with the one table (runtime/authz).
 func (s *Service) authorize(ctx context.Context, c Caller, company string, a authz.Action) error {
-	return authz.Authorize(ctx, c.Subject(), CompanyName(company), a, "", s.grants)
+	return authz.Authorize(ctx, c.Subject(), names.Company.Format(company), a, "", s.grants)
 }
 
 // location is the time zone of a company ("today" for R-VAULT-6).
@@ -270,7 +271,7 @@ func (s *Service) todayIn(tx Tx, company string) (Date, error) {
 func companyName(tx Tx, id string) string {
 	c, err := tx.Company(id)
 	if err != nil || c.Name == "" {
-		return CompanyName(id)
+		return names.Company.Format(id)
 	}
 	return c.Name
 }
@@ -278,11 +279,4 @@ func companyName(tx Tx, id string) string {
 // notFound is the answer to anything the caller may not know exists.
 func notFound(what string) error {
 	return errs.NotFound(reasonNotFound, "%s not found", what)
-}
-
-func stringsCutPrefix(s, prefix string) (string, bool) {
-	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
-		return s[len(prefix):], true
-	}
-	return s, false
 }

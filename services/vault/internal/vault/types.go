@@ -10,12 +10,11 @@
 package vault
 
 import (
-	"crypto/rand"
-	"encoding/base32"
 	"encoding/binary"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // SubjectKind says what documents of a type are about (numbers as
@@ -314,99 +313,25 @@ type Project struct {
 	Closed   bool   `json:"closed,omitempty"`
 }
 
-var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
-
-// NewID returns a time-ordered, URL-safe id: 6 bytes of milliseconds then 10
-// random bytes, in lower-case base32hex (26 characters), so that ids sort
-// by creation (requirements list oldest first by id).
-func NewID() string {
-	var b [16]byte
-	ms := uint64(time.Now().UnixMilli())
-	for i := 5; i >= 0; i-- {
-		b[i] = byte(ms)
-		ms >>= 8
-	}
-	_, _ = rand.Read(b[6:])
-	return idEncoding.EncodeToString(b[:])
-}
-
-// validID reports whether id may appear in a resource name.
-func validID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// Resource names.
-
-// CompanyName is companies/{id}.
-func CompanyName(id string) string { return "companies/" + id }
-
-// TypeName is documentTypes/{id}.
-func TypeName(id string) string { return "documentTypes/" + id }
-
-// DocumentName is companies/{supplier}/documents/{id}.
-func DocumentName(supplier, id string) string { return "companies/" + supplier + "/documents/" + id }
-
-// SupplierDocumentName is companies/{customer}/suppliers/{supplier}/documents/{id}.
-func SupplierDocumentName(customer, supplier, id string) string {
-	return "companies/" + customer + "/suppliers/" + supplier + "/documents/" + id
-}
-
-// EmployeeName is companies/{supplier}/employees/{id}.
-func EmployeeName(supplier, id string) string { return "companies/" + supplier + "/employees/" + id }
-
 // SubjectName is the supplier's or the employee's resource name.
 func SubjectName(supplier, employee string) string {
 	if employee == "" {
-		return CompanyName(supplier)
+		return names.Company.Format(supplier)
 	}
-	return EmployeeName(supplier, employee)
-}
-
-// RequirementName is companies/{customer}/requirements/{id}.
-func RequirementName(customer, id string) string {
-	return "companies/" + customer + "/requirements/" + id
-}
-
-// ProjectName is companies/{customer}/projects/{id}.
-func ProjectName(customer, id string) string { return "companies/" + customer + "/projects/" + id }
-
-// ParseName splits a resource name into its ids by the collections it
-// must have: ParseName("companies/a/documents/b", "companies", "documents")
-// returns [a b].
-func ParseName(name string, collections ...string) ([]string, bool) {
-	parts := strings.Split(name, "/")
-	if len(parts) != 2*len(collections) {
-		return nil, false
-	}
-	ids := make([]string, len(collections))
-	for i, c := range collections {
-		if parts[2*i] != c || !validID(parts[2*i+1]) {
-			return nil, false
-		}
-		ids[i] = parts[2*i+1]
-	}
-	return ids, true
+	return names.Employee.Format(supplier, employee)
 }
 
 // ParseSubject reads a document subject of supplier: the supplier itself
 // (returns "") or one of its employees (returns the employee id).
 func ParseSubject(supplier, name string) (employee string, ok bool) {
-	if name == CompanyName(supplier) {
+	if name == names.Company.Format(supplier) {
 		return "", true
 	}
-	ids, ok := ParseName(name, "companies", "employees")
-	if !ok || ids[0] != supplier {
+	company, employee, ok := names.Employee.Match(name)
+	if !ok || company != supplier {
 		return "", false
 	}
-	return ids[1], true
+	return employee, true
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf("vault: "+format, args...) }

@@ -3,15 +3,13 @@ package vault
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"slices"
 	"strings"
 
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 )
 
 // EntryView is an entry with its status on the reference day and its
@@ -71,15 +69,15 @@ func (s *Service) entryViews(tx Tx, entries []Entry, today Date) []EntryView {
 	return out
 }
 
-// names reads companies' names once per call.
-type names struct {
+// companyNames reads companies' names once per call.
+type companyNames struct {
 	tx Tx
 	m  map[string]string
 }
 
-func newNames(tx Tx) *names { return &names{tx: tx, m: map[string]string{}} }
+func newNames(tx Tx) *companyNames { return &companyNames{tx: tx, m: map[string]string{}} }
 
-func (n *names) of(id string) string {
+func (n *companyNames) of(id string) string {
 	if v, ok := n.m[id]; ok {
 		return v
 	}
@@ -92,7 +90,7 @@ func (s *Service) summaryView(tx Tx, sum *Summary, today Date, open []Entry) Sum
 	return s.summaryViewNamed(tx, newNames(tx), sum, today, open)
 }
 
-func (s *Service) summaryViewNamed(tx Tx, nm *names, sum *Summary, today Date, open []Entry) SummaryView {
+func (s *Service) summaryViewNamed(tx Tx, nm *companyNames, sum *Summary, today Date, open []Entry) SummaryView {
 	class := sum.ClassOn(today)
 	supplierName := sum.SupplierName
 	if supplierName == "" {
@@ -346,35 +344,16 @@ func (s *Service) ExportCompliance(ctx context.Context, c Caller, customer strin
 	}
 }
 
-// Page tokens wrap a store cursor with a fingerprint of the query, so that
-// a token is only ever used with the query that returned it.
-func encodeToken(cursor, fingerprint string) string {
-	if cursor == "" {
-		return ""
-	}
-	return base64.RawURLEncoding.EncodeToString([]byte(fp(fingerprint) + cursor))
-}
+// Page tokens (runtime/pagetoken) wrap a store cursor and are bound to the
+// query's fingerprint, so that a token is only ever used with the query
+// that returned it.
+func encodeToken(cursor, fingerprint string) string { return pagetoken.Encode(fingerprint, cursor) }
 
 func decodeToken(token, fingerprint string) (string, error) {
-	if token == "" {
-		return "", nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	f := fp(fingerprint)
-	if err != nil || !strings.HasPrefix(string(raw), f) {
-		return "", errs.InvalidArgument("page_token", "is not a token this list returned for these filters")
-	}
-	return string(raw[len(f):]), nil
+	return pagetoken.Cursor(token, fingerprint)
 }
 
-func fp(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:4])
-}
-
-func invalidToken() error {
-	return errs.InvalidArgument("page_token", "is not a token this list returned")
-}
+func invalidToken() error { return pagetoken.Invalid() }
 
 // BadPageToken is the error of a page token the store cannot read.
 func BadPageToken() error { return invalidToken() }

@@ -12,6 +12,7 @@ import (
 	"github.com/vigil/vigil/services/directory/internal/directory"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 var t0 = time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
@@ -103,11 +104,11 @@ func testRegisterSupplier(t *testing.T, s directory.Store) {
 		t.Fatal("created company not indexed")
 	}
 	evs := events(t, s, seq)
-	if want := []string{feed.TypeSupplierLinked + "@" + directory.Name(cust.ID), feed.TypeSupplierLinked + "@" + directory.Name(fresh.ID)}; !slices.Equal(kinds(evs), want) {
+	if want := []string{feed.TypeSupplierLinked + "@" + names.Company.Format(cust.ID), feed.TypeSupplierLinked + "@" + names.Company.Format(fresh.ID)}; !slices.Equal(kinds(evs), want) {
 		t.Fatalf("events %v, want %v", kinds(evs), want)
 	}
-	if evs[0].Subject != directory.SupplierName(cust.ID, fresh.ID) || evs[1].Subject != directory.CustomerName(fresh.ID, cust.ID) ||
-		evs[0].Resources[feed.ResourceSupplier] != directory.Name(fresh.ID) || evs[1].Resources[feed.ResourceCustomer] != directory.Name(cust.ID) {
+	if evs[0].Subject != names.Supplier.Format(cust.ID, fresh.ID) || evs[1].Subject != names.Customer.Format(fresh.ID, cust.ID) ||
+		evs[0].Resources[feed.ResourceSupplier] != names.Company.Format(fresh.ID) || evs[1].Resources[feed.ResourceCustomer] != names.Company.Format(cust.ID) {
 		t.Fatalf("event shape %+v", evs)
 	}
 	pending, _ := s.PendingContacts(ctx, "", 10)
@@ -293,11 +294,11 @@ func newWorld(t *testing.T, s directory.Store, n int) world {
 	if _, err := s.RegisterSupplier(ctx, registration(w.cust.ID, w.sup, nil)); err != nil {
 		t.Fatal(err)
 	}
-	w.emp = directory.Employee{ID: directory.NewID(), Supplier: w.sup.ID, GivenName: "Émile", FamilyName: "Zola", CreateTime: t0, UpdateTime: t0}
+	w.emp = directory.Employee{ID: names.NewID(), Supplier: w.sup.ID, GivenName: "Émile", FamilyName: "Zola", CreateTime: t0, UpdateTime: t0}
 	if err := s.CreateEmployee(ctx, w.emp); err != nil {
 		t.Fatal(err)
 	}
-	w.proj = directory.Project{ID: directory.NewID(), Customer: w.cust.ID, DisplayName: "Site", State: directory.ProjectActive, CreateTime: t0, UpdateTime: t0}
+	w.proj = directory.Project{ID: names.NewID(), Customer: w.cust.ID, DisplayName: "Site", State: directory.ProjectActive, CreateTime: t0, UpdateTime: t0}
 	if err := s.CreateProject(ctx, w.proj); err != nil {
 		t.Fatal(err)
 	}
@@ -318,8 +319,8 @@ func testUnlink(t *testing.T, s directory.Store) {
 		t.Fatal(err)
 	}
 	want := []string{
-		feed.TypeEmployeeUnassigned + "@" + directory.Name(w.cust.ID), feed.TypeEmployeeUnassigned + "@" + directory.Name(w.sup.ID),
-		feed.TypeSupplierUnlinked + "@" + directory.Name(w.cust.ID), feed.TypeSupplierUnlinked + "@" + directory.Name(w.sup.ID),
+		feed.TypeEmployeeUnassigned + "@" + names.Company.Format(w.cust.ID), feed.TypeEmployeeUnassigned + "@" + names.Company.Format(w.sup.ID),
+		feed.TypeSupplierUnlinked + "@" + names.Company.Format(w.cust.ID), feed.TypeSupplierUnlinked + "@" + names.Company.Format(w.sup.ID),
 	}
 	if got := kinds(events(t, s, seq)); !slices.Equal(got, want) {
 		t.Fatalf("events %v, want %v", got, want)
@@ -458,7 +459,7 @@ func testEmployees(t *testing.T, s directory.Store) {
 	if err := s.DeleteEmployee(ctx, sup.ID, "e1", t0); err != nil {
 		t.Fatal(err)
 	}
-	if got := kinds(events(t, s, seq)); !slices.Equal(got, []string{feed.TypeEmployeeDeleted + "@" + directory.Name(sup.ID)}) {
+	if got := kinds(events(t, s, seq)); !slices.Equal(got, []string{feed.TypeEmployeeDeleted + "@" + names.Company.Format(sup.ID)}) {
 		t.Fatalf("events %v", got)
 	}
 	if _, err := s.Employee(ctx, sup.ID, "e1"); !errors.Is(err, directory.ErrNotFound) {
@@ -480,10 +481,10 @@ func testAssignments(t *testing.T, s directory.Store) {
 		t.Fatalf("assign %v %v", changed, err)
 	}
 	evs := events(t, s, seq)
-	if got := kinds(evs); !slices.Equal(got, []string{feed.TypeEmployeeAssigned + "@" + directory.Name(w.cust.ID), feed.TypeEmployeeAssigned + "@" + directory.Name(w.sup.ID)}) {
+	if got := kinds(evs); !slices.Equal(got, []string{feed.TypeEmployeeAssigned + "@" + names.Company.Format(w.cust.ID), feed.TypeEmployeeAssigned + "@" + names.Company.Format(w.sup.ID)}) {
 		t.Fatalf("events %v", got)
 	}
-	if evs[0].Resources[feed.ResourceProject] != directory.ProjectName(w.cust.ID, w.proj.ID) || evs[0].Resources[feed.ResourceEmployee] != directory.EmployeeName(w.sup.ID, w.emp.ID) {
+	if evs[0].Resources[feed.ResourceProject] != names.Project.Format(w.cust.ID, w.proj.ID) || evs[0].Resources[feed.ResourceEmployee] != names.Employee.Format(w.sup.ID, w.emp.ID) {
 		t.Fatalf("event resources %v", evs[0].Resources)
 	}
 	if changed, err := s.Assign(ctx, a); err != nil || changed {
@@ -572,7 +573,7 @@ func testAssignments(t *testing.T, s directory.Store) {
 	if err := s.DeleteEmployee(ctx, w.sup.ID, "e2", t0); err != nil {
 		t.Fatal(err)
 	}
-	if got := kinds(events(t, s, seq)); len(got) != 5 || got[4] != feed.TypeEmployeeDeleted+"@"+directory.Name(w.sup.ID) {
+	if got := kinds(events(t, s, seq)); len(got) != 5 || got[4] != feed.TypeEmployeeDeleted+"@"+names.Company.Format(w.sup.ID) {
 		t.Fatalf("events %v", got)
 	}
 	if got := count(directory.AssignmentQuery{Customer: w.cust.ID}); got != 1 {
@@ -609,7 +610,7 @@ func testProjects(t *testing.T, s directory.Store) {
 			t.Fatal(err)
 		}
 	}
-	if evs := events(t, s, seq); len(evs) != 5 || evs[1].Attributes[directory.AttrState] != "closed" || evs[0].Company != directory.Name(cust.ID) {
+	if evs := events(t, s, seq); len(evs) != 5 || evs[1].Attributes[directory.AttrState] != "closed" || evs[0].Company != names.Company.Format(cust.ID) {
 		t.Fatalf("events %+v", evs)
 	}
 	list := func(state directory.ProjectState) []string {
@@ -659,7 +660,7 @@ func testProjects(t *testing.T, s directory.Store) {
 // upload stores rows as an import of cust and starts it.
 func upload(t *testing.T, s directory.Store, cust string, rows []directory.ImportRow) directory.Import {
 	t.Helper()
-	imp := directory.Import{ID: directory.NewID(), Customer: cust, State: directory.ImportUploading, CreateTime: t0, UpdateTime: t0}
+	imp := directory.Import{ID: names.NewID(), Customer: cust, State: directory.ImportUploading, CreateTime: t0, UpdateTime: t0}
 	if err := s.CreateImport(ctx, imp); err != nil {
 		t.Fatal(err)
 	}
@@ -727,8 +728,8 @@ func testImports(t *testing.T, s directory.Store) {
 	}
 	evs := events(t, s, seq)
 	last := evs[len(evs)-1]
-	if last.Type != feed.TypeImportCompleted || last.Company != directory.Name(cust.ID) ||
-		last.Attributes[feed.AttrCounts] != "created=2,linked=0,already_linked=1,error=1" || last.Resources[feed.ResourceImport] != directory.ImportName(cust.ID, imp.ID) {
+	if last.Type != feed.TypeImportCompleted || last.Company != names.Company.Format(cust.ID) ||
+		last.Attributes[feed.AttrCounts] != "created=2,linked=0,already_linked=1,error=1" || last.Resources[feed.ResourceImport] != names.SupplierImport.Format(cust.ID, imp.ID) {
 		t.Fatalf("last event %+v", last)
 	}
 	if act, _ := s.ActiveImports(ctx); len(act) != 0 {
@@ -770,7 +771,7 @@ func testImports(t *testing.T, s directory.Store) {
 
 func testImportDiscard(t *testing.T, s directory.Store) {
 	cust := mustCreate(t, s, named("Customer", "552100554", directory.KindOperator))
-	imp := directory.Import{ID: directory.NewID(), Customer: cust.ID, State: directory.ImportUploading, CreateTime: t0, UpdateTime: t0}
+	imp := directory.Import{ID: names.NewID(), Customer: cust.ID, State: directory.ImportUploading, CreateTime: t0, UpdateTime: t0}
 	if err := s.CreateImport(ctx, imp); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil/vigil/services/directory/internal/directory"
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Factory returns a fresh, empty store; it registers its own cleanup.
@@ -63,7 +64,7 @@ var ctx = context.Background()
 func NewCompany(number string) directory.Company {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	return directory.Company{
-		ID: directory.NewID(), LegalName: "ACME " + number, Kind: directory.KindSupplier,
+		ID: names.NewID(), LegalName: "ACME " + number, Kind: directory.KindSupplier,
 		Country: "FR", RegistrationNumber: number,
 		Address:  directory.Address{Lines: []string{"1 rue de la Paix"}, PostalCode: "75002", City: "Paris", Country: "FR"},
 		TimeZone: "Europe/Paris", Language: "fr", CreateTime: now, UpdateTime: now,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil/vigil/services/notify/internal/notify"
 	"github.com/vigil/vigil/services/notify/internal/schedule"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Store is what an implementation must provide: the notify store and the
@@ -458,9 +459,9 @@ func testStats(t *testing.T, newStore Factory) {
 	if st, err := s.Stats(ctx); err != nil || st.Pending != 0 || st.DeadLetters != 0 || !st.OldestPending.IsZero() {
 		t.Fatalf("empty store stats = %+v, %v", st, err)
 	}
-	enqueue(t, s, notify.NewIDForTest(t0), "a", t0, 2)
+	enqueue(t, s, names.NewIDAt(t0), "a", t0, 2)
 	later := t0.Add(time.Hour)
-	enqueue(t, s, notify.NewIDForTest(later), "b", later, 1)
+	enqueue(t, s, names.NewIDAt(later), "b", later, 1)
 	st, _ := s.Stats(ctx)
 	if st.Pending != 3 || !st.OldestPending.Equal(t0) {
 		t.Fatalf("stats = %+v; want 3 pending, the oldest from %v", st, t0)

@@ -1,6 +1,6 @@
-// Package grpcapi holds the directory's gRPC handlers: they translate
+// Package api holds the directory's gRPC handlers: they translate
 // messages to the domain's types and back, and hold no rules.
-package grpcapi
+package api
 
 import (
 	"context"
