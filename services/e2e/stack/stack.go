@@ -283,7 +283,8 @@ func (s *Stack) WaitReady(ctx context.Context) error {
 			select {
 			case <-p.done:
 				s.mu.Unlock()
-				return fmt.Errorf("%s exited during start-up (%v); see %s", name, p.err, filepath.Join(s.opts.DataDir, "logs", name+".log"))
+				log := filepath.Join(s.opts.DataDir, "logs", name+".log")
+				return fmt.Errorf("%s exited during start-up (%v); the end of %s:\n%s", name, p.err, log, tail(log, 15))
 			default:
 			}
 		}
@@ -379,4 +380,18 @@ func reverse(in []string) []string {
 		out[len(in)-1-i] = v
 	}
 	return out
+}
+
+// tail returns the last n lines of a log file, so that a process that dies
+// at start-up says why where the failure is reported (CI keeps no files).
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
