@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,15 +27,25 @@ func startSuite(t *testing.T, dataDir string, env ...string) *suite {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	opts := stack.Options{BinDir: binDir, DataDir: dataDir, Env: env}
-	if err := opts.FreePorts(); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := stack.Start(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
+	var s *stack.Stack
+	for attempt := 1; ; attempt++ {
+		opts := stack.Options{BinDir: binDir, DataDir: dataDir, Env: env}
+		if err := opts.FreePorts(); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		s, err = stack.Start(ctx, opts)
+		if err == nil {
+			break
+		}
+		// A free port can be taken by another socket between FreePorts
+		// and the process's listen: pick others and start again.
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("a port was taken; starting again: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
