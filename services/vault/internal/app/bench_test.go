@@ -30,6 +30,7 @@ import (
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
+	"github.com/vigil/vigil/services/runtime/benchmem"
 	"github.com/vigil/vigil/services/runtime/feed"
 	"github.com/vigil/vigil/services/runtime/server/servertest"
 	"github.com/vigil/vigil/services/vault/internal/app"
@@ -85,7 +86,13 @@ type benchStack struct {
 	vault   *exec.Cmd
 	gateway *exec.Cmd
 	client  *http.Client
+	// debug are the processes' profiler addresses (with VIGIL_BENCH_PROFILES).
+	debug map[string]string
 }
+
+// benchProfiles is where the benchmarks save CPU profiles of the vault and
+// the gateway under load ($VIGIL_BENCH_PROFILES; empty: none).
+var benchProfiles = os.Getenv("VIGIL_BENCH_PROFILES")
 
 // newFakeServices serves fake identity, directory and notify on TCP.
 func newFakeServices(tb testing.TB) (*fakeIdentity, *fakeDirectory, *grpc.Server, string) {
@@ -133,8 +140,15 @@ func startBenchStack(tb testing.TB, id *fakeIdentity, dir *fakeDirectory, fakes 
 		"VIGIL_DIRECTORY_ADDR=" + fakesAt, "VIGIL_NOTIFY_ADDR=" + fakesAt, "VIGIL_VAULT_ADDR=" + vaultAddr, "VIGIL_HTTP_ADDR=" + httpAddr}
 	s := &benchStack{tb: tb, key: id.key, id: id, dir: dir, fakes: fakes, fakesAt: fakesAt, data: dataDir, url: "http://" + httpAddr,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}, Timeout: 5 * time.Minute}}
-	s.vault = startProcess(tb, filepath.Join(bins, "vault"), append(common, "VIGIL_MAX_UPLOAD_BYTES="+strconv.FormatInt(maxUpload, 10)))
-	s.gateway = startProcess(tb, filepath.Join(bins, "gateway"), append(common, "VIGIL_MAX_BODY_BYTES=1048576", "VIGIL_LOG_LEVEL=warn"))
+	vaultEnv := append(slices.Clone(common), "VIGIL_MAX_UPLOAD_BYTES="+strconv.FormatInt(maxUpload, 10))
+	gatewayEnv := append(slices.Clone(common), "VIGIL_MAX_BODY_BYTES=1048576", "VIGIL_LOG_LEVEL=warn")
+	if benchProfiles != "" {
+		s.debug = map[string]string{"vault": freeAddr(tb), "gateway": freeAddr(tb)}
+		vaultEnv = append(vaultEnv, "VIGIL_DEBUG_ADDR="+s.debug["vault"])
+		gatewayEnv = append(gatewayEnv, "VIGIL_DEBUG_ADDR="+s.debug["gateway"])
+	}
+	s.vault = startProcess(tb, filepath.Join(bins, "vault"), vaultEnv)
+	s.gateway = startProcess(tb, filepath.Join(bins, "gateway"), gatewayEnv)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.Dial("tcp", vaultAddr)
@@ -412,9 +426,11 @@ func (s *benchStack) compare(b *testing.B, rounds, ops int, path, baseline, toke
 	s.load(ops/2, path, token)
 	s.load(ops/2, baseline, token)
 	vp, gp := s.vault.Process.Pid, s.gateway.Process.Pid
-	for range rounds {
+	for round := range rounds {
 		v0, g0 := cpuMs(vp), cpuMs(gp)
+		stopProfiles := s.profile(round == 0, b.Name())
 		r, p := s.load(ops, path, token)
+		stopProfiles()
 		vaultCPU, gwCPU = append(vaultCPU, (cpuMs(vp)-v0)/float64(ops)), append(gwCPU, (cpuMs(gp)-g0)/float64(ops))
 		br, _ := s.load(ops, baseline, token)
 		ratios, p99s, rates, baseRates = append(ratios, r/br), append(p99s, float64(p.Microseconds())/1000), append(rates, r), append(baseRates, br)
@@ -425,6 +441,30 @@ func (s *benchStack) compare(b *testing.B, rounds, ops int, path, baseline, toke
 	b.ReportMetric(median(baseRates), "baseline-req/s")
 	b.ReportMetric(median(vaultCPU), "vault-cpu-ms/req")
 	b.ReportMetric(median(gwCPU), "gateway-cpu-ms/req")
+}
+
+// profile, when on and VIGIL_BENCH_PROFILES is set, takes CPU and
+// allocation profiles of the vault and the gateway for 3 s, saved as
+// <name>-<process>.pprof and <name>-<process>.allocs.pprof; stop waits for
+// them.
+func (s *benchStack) profile(on bool, name string) (stop func()) {
+	if !on || s.debug == nil {
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	for proc, addr := range s.debug {
+		base := filepath.Join(benchProfiles, strings.ReplaceAll(name, "/", "-")+"-"+proc)
+		for suffix, take := range map[string]func(string, time.Duration, string) error{".pprof": benchmem.CPUProfile, ".allocs.pprof": benchmem.AllocsProfile} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := take(addr, 3*time.Second, base+suffix); err != nil {
+					s.tb.Errorf("profile %s: %v", proc, err)
+				}
+			}()
+		}
+	}
+	return wg.Wait
 }
 
 func median(xs []float64) float64 {
