@@ -1,0 +1,30 @@
+package gateway
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
+)
+
+// TestAnswersAreProtojson: the gateway writes a service's answer byte for
+// byte as protojson would (pbjson, issue 14): names, enums, timestamps,
+// escapes and omitted defaults alike.
+func TestAnswersAreProtojson(t *testing.T) {
+	g := newTestGateway(t)
+	me := &identityv1.User{Name: "companies/c1/users/u1", Email: "ada@acme.test", GivenName: "Ada \"<é>\"\n", FamilyName: "Lovelace",
+		Role: identityv1.Role_ROLE_ADMINISTRATOR, CreateTime: timestamppb.New(timestamppb.Now().AsTime())}
+	g.identity.mu.Lock()
+	g.identity.me = me
+	g.identity.mu.Unlock()
+	resp, body := g.call(t, "GET", "/v1/me", "", "Authorization", bearer("users/u1"))
+	want, err := protojson.Marshal(me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || body != string(want) {
+		t.Fatalf("GET /v1/me: %d\n%s\nwant %s", resp.StatusCode, body, want)
+	}
+}
