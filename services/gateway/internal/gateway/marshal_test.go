@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -26,5 +27,25 @@ func TestAnswersAreProtojson(t *testing.T) {
 	}
 	if resp.StatusCode != 200 || body != string(want) {
 		t.Fatalf("GET /v1/me: %d\n%s\nwant %s", resp.StatusCode, body, want)
+	}
+}
+
+// TestSubjectCache: the access log's user is tokenSubject's, for each
+// token, before and after the cache fills up and starts again.
+func TestSubjectCache(t *testing.T) {
+	c := newSubjectCache(3)
+	for round := range 3 {
+		for i := range 5 {
+			sub := fmt.Sprintf("users/u%d", i)
+			header := bearer(sub)
+			if got := c.of(header); got != sub || got != tokenSubject(header) {
+				t.Fatalf("round %d: %q for %s", round, got, sub)
+			}
+		}
+	}
+	for _, header := range []string{"", "Bearer not-a-jwt", "Basic x"} {
+		if got := c.of(header); got != "" {
+			t.Fatalf("%q gave %q", header, got)
+		}
 	}
 }
