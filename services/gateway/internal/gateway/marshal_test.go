@@ -2,8 +2,11 @@ package gateway
 
 import (
 	"fmt"
+	"os"
+	"runtime/debug"
 	"testing"
 
+	"go.uber.org/zap"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -47,5 +50,21 @@ func TestSubjectCache(t *testing.T) {
 		if got := c.of(header); got != "" {
 			t.Fatalf("%q gave %q", header, got)
 		}
+	}
+}
+
+// TestSetGC: --gc-percent sets the collector's target unless GOGC is set.
+func TestSetGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	setGC(&Config{GCPercent: 300}, zap.NewNop())
+	if got := debug.SetGCPercent(100); got != 300 {
+		t.Fatalf("GOGC %d after --gc-percent 300", got)
+	}
+	t.Setenv("GOGC", "100")
+	setGC(&Config{GCPercent: 300}, zap.NewNop())
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("GOGC %d: the environment's GOGC must win", got)
 	}
 }

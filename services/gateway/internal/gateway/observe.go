@@ -216,8 +216,8 @@ func observe(m *metrics, log *zap.Logger, accessLog bool) func(http.Handler) htt
 				level = zapcore.DebugLevel
 			}
 			if ce := access.Check(level, "http"); ce != nil {
-				var buf [8]zap.Field
-				fields := append(buf[:0],
+				fp := accessFields.Get().(*[]zap.Field)
+				fields := append((*fp)[:0],
 					zap.String("method", r.Method),
 					zap.String("route", route),
 					zap.Int("status", code),
@@ -231,11 +231,17 @@ func observe(m *metrics, log *zap.Logger, accessLog bool) func(http.Handler) htt
 				if sc := span.SpanContext(); sc.HasTraceID() {
 					fields = append(fields, zap.String("trace_id", sc.TraceID().String()))
 				}
-				ce.Write(fields...)
+				ce.Write(fields...) // encoded before it returns; cores do not keep fields
+				clear(fields)
+				*fp = fields[:0]
+				accessFields.Put(fp)
 			}
 		})
 	}
 }
+
+// accessFields are the access log lines' field slices, reused.
+var accessFields = sync.Pool{New: func() any { s := make([]zap.Field, 0, 8); return &s }}
 
 // subjects remembers the access log's user of recent tokens: a session
 // sends the same token with every request for its lifetime, and reading
