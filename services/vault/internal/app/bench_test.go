@@ -422,25 +422,49 @@ func cpuMs(pid int) float64 {
 // a noisy machine affects both alike, and reports medians, with the CPU
 // time each process spent per call (which a busy machine does not change).
 func (s *benchStack) compare(b *testing.B, rounds, ops int, path, baseline, token string) {
-	var ratios, p99s, rates, baseRates, vaultCPU, gwCPU []float64
+	var ratios, p99s, baseP99s, rates, baseRates, vaultCPU, gwCPU, baseVaultCPU, baseGwCPU []float64
 	s.load(ops/2, path, token)
 	s.load(ops/2, baseline, token)
 	vp, gp := s.vault.Process.Pid, s.gateway.Process.Pid
-	for round := range rounds {
+	measured := func(round int) (float64, time.Duration) {
 		v0, g0 := cpuMs(vp), cpuMs(gp)
 		stopProfiles := s.profile(round == 0, b.Name())
 		r, p := s.load(ops, path, token)
 		stopProfiles()
 		vaultCPU, gwCPU = append(vaultCPU, (cpuMs(vp)-v0)/float64(ops)), append(gwCPU, (cpuMs(gp)-g0)/float64(ops))
-		br, _ := s.load(ops, baseline, token)
-		ratios, p99s, rates, baseRates = append(ratios, r/br), append(p99s, float64(p.Microseconds())/1000), append(rates, r), append(baseRates, br)
+		return r, p
+	}
+	base := func() (float64, time.Duration) {
+		v0, g0 := cpuMs(vp), cpuMs(gp)
+		r, p := s.load(ops, baseline, token)
+		baseVaultCPU, baseGwCPU = append(baseVaultCPU, (cpuMs(vp)-v0)/float64(ops)), append(baseGwCPU, (cpuMs(gp)-g0)/float64(ops))
+		return r, p
+	}
+	for round := range rounds {
+		// The order alternates, so that a machine busy with other work
+		// weighs on both alike.
+		var r, br float64
+		var p, bp time.Duration
+		if round%2 == 0 {
+			r, p = measured(round)
+			br, bp = base()
+		} else {
+			br, bp = base()
+			r, p = measured(round)
+		}
+		ratios, p99s, baseP99s, rates, baseRates = append(ratios, r/br), append(p99s, float64(p.Microseconds())/1000),
+			append(baseP99s, float64(bp.Microseconds())/1000), append(rates, r), append(baseRates, br)
+		b.Logf("round %d: %.0f/s p99 %s, baseline %.0f/s p99 %s, ratio %.2f", round+1, r, p, br, bp, r/br)
 	}
 	b.ReportMetric(median(ratios), "throughput-ratio")
 	b.ReportMetric(median(p99s), "p99-ms")
+	b.ReportMetric(median(baseP99s), "baseline-p99-ms")
 	b.ReportMetric(median(rates), "req/s")
 	b.ReportMetric(median(baseRates), "baseline-req/s")
 	b.ReportMetric(median(vaultCPU), "vault-cpu-ms/req")
 	b.ReportMetric(median(gwCPU), "gateway-cpu-ms/req")
+	b.ReportMetric(median(baseVaultCPU), "baseline-vault-cpu-ms/req")
+	b.ReportMetric(median(baseGwCPU), "baseline-gateway-cpu-ms/req")
 }
 
 // profile, when on and VIGIL_BENCH_PROFILES is set, takes CPU and
