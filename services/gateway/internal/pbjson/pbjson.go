@@ -25,6 +25,7 @@ import (
 	"errors"
 	"math"
 	"math/bits"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -159,6 +160,13 @@ type codec struct {
 	fields   []field
 	fallback bool         // the whole message is protojson's
 	sizeHint atomic.Int64 // the largest answer of this type so far (top-level use)
+	// direct is how to read the generated Go struct of the type (nil: read
+	// through protoreflect), goType its pointer type (see layout.go).
+	direct []directField
+	goType reflect.Type
+	// seconds and nanos are the offsets of a Timestamp's or a Duration's
+	// two fields in goType's struct (goType nil: through protoreflect).
+	seconds, nanos uintptr
 }
 
 type enumNames struct {
@@ -222,9 +230,11 @@ func (b *builder) build(md protoreflect.MessageDescriptor) *codec {
 		return c
 	case "Timestamp":
 		c.wkt = wktTimestamp
+		c.goType, c.seconds, c.nanos = secondsLayout(md)
 		return c
 	case "Duration":
 		c.wkt = wktDuration
+		c.goType, c.seconds, c.nanos = secondsLayout(md)
 		return c
 	case "BoolValue", "Int32Value", "Int64Value", "UInt32Value", "UInt64Value", "FloatValue", "DoubleValue", "StringValue", "BytesValue":
 		c.wkt = wktWrapper
@@ -240,6 +250,9 @@ func (b *builder) build(md protoreflect.MessageDescriptor) *codec {
 			f.val = b.value(fd)
 		}
 		c.fields = append(c.fields, f)
+	}
+	if c.wkt == wktNone {
+		c.goType, c.direct = directLayout(md, c.fields)
 	}
 	return c
 }
@@ -366,6 +379,11 @@ func (e *encoder) message(c *codec, m protoreflect.Message) error {
 	}
 	if c.fallback {
 		return errFallback
+	}
+	if c.direct != nil {
+		if pm := m.Interface(); reflect.TypeOf(pm) == c.goType {
+			return e.direct(c, reflect.ValueOf(pm).UnsafePointer())
+		}
 	}
 	start := len(e.fields)
 	m.Range(e.collect)
@@ -653,6 +671,10 @@ func secondsAndNanos(m protoreflect.Message) (int64, int64) {
 // timestamp writes "2006-01-02T15:04:05[.000|.000000|.000000000]Z".
 func (e *encoder) timestamp(m protoreflect.Message) error {
 	secs, nanos := secondsAndNanos(m)
+	return e.timestampOf(secs, nanos)
+}
+
+func (e *encoder) timestampOf(secs, nanos int64) error {
 	if secs < minTimestampSeconds || secs > maxTimestampSeconds || nanos < 0 || nanos > secondsInNanos {
 		return errFallback
 	}
@@ -731,6 +753,10 @@ func appendNanos(out []byte, nanos int64) []byte {
 // duration writes "[-]S[.fff]s".
 func (e *encoder) duration(m protoreflect.Message) error {
 	secs, nanos := secondsAndNanos(m)
+	return e.durationOf(secs, nanos)
+}
+
+func (e *encoder) durationOf(secs, nanos int64) error {
 	if secs < -maxSecondsInDuration || secs > maxSecondsInDuration || nanos < -secondsInNanos || nanos > secondsInNanos ||
 		(secs > 0 && nanos < 0) || (secs < 0 && nanos > 0) {
 		return errFallback

@@ -350,3 +350,42 @@ func TestDateTime(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectLayouts: the messages of list pages and of GET /v1/me are read
+// from their structs (layout.go), so that the comparisons above exercise
+// that path; a type with a oneof or a map is read through protoreflect.
+func TestDirectLayouts(t *testing.T) {
+	for _, m := range []proto.Message{&directoryv1.ListSuppliersResponse{}, &directoryv1.Supplier{}, &directoryv1.PostalAddress{},
+		&vaultv1.ListComplianceSummariesResponse{}, &vaultv1.ComplianceSummary{}, &vaultv1.ComplianceEntry{}, &identityv1.User{}} {
+		if c := codecOf(m.ProtoReflect().Descriptor()); c.direct == nil {
+			t.Errorf("%T is read through protoreflect", m)
+		}
+	}
+	for _, m := range []proto.Message{&eventsv1.Event{}, &timestamppb.Timestamp{}} {
+		if c := codecOf(m.ProtoReflect().Descriptor()); c.direct != nil {
+			t.Errorf("%T has a direct layout", m)
+		}
+	}
+}
+
+// TestEdgeValues: values no decoder makes but a service's code may: empty
+// lists that are not nil, nil items, typed nil messages, zero values set.
+func TestEdgeValues(t *testing.T) {
+	var nilUser *identityv1.User
+	for _, m := range []proto.Message{
+		&directoryv1.Customer{References: []string{}}, &directoryv1.ListSuppliersResponse{Suppliers: []*directoryv1.Supplier{}},
+		&directoryv1.ListSuppliersResponse{Suppliers: []*directoryv1.Supplier{nil, {}}}, nilUser,
+		&directoryv1.Supplier{Address: &directoryv1.PostalAddress{}, CreateTime: &timestamppb.Timestamp{}},
+		&vaultv1.ComplianceSummary{Counts: &vaultv1.ComplianceCounts{}, OpenEntries: []*vaultv1.ComplianceEntry{{Status: 99}}},
+	} {
+		check(t, m)
+	}
+}
+
+func TestTimestampLayouts(t *testing.T) {
+	for _, m := range []proto.Message{&timestamppb.Timestamp{}, &durationpb.Duration{}} {
+		if c := codecOf(m.ProtoReflect().Descriptor()); c.goType == nil {
+			t.Errorf("%T's seconds and nanos are read through protoreflect", m)
+		}
+	}
+}
