@@ -6,8 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -19,12 +24,31 @@ import (
 // Benchmarks of issue 8, through the gateway with the real binaries (make
 // bench). Figures are reported as metrics; none is asserted.
 
+// benchProfiles is where the benchmarks save CPU profiles of the processes
+// they load ($VIGIL_BENCH_PROFILES; empty: none).
+var benchProfiles = os.Getenv("VIGIL_BENCH_PROFILES")
+
+// benchDebugAddrs are the profilers' addresses of the last benchStack
+// (with VIGIL_BENCH_PROFILES).
+var benchDebugAddrs = map[string]string{}
+
 // benchStack starts the suite for a benchmark.
 func benchStack(b *testing.B) *stack.Stack {
 	b.Helper()
-	opts := stack.Options{BinDir: binDir, DataDir: b.TempDir(), Env: []string{"VIGIL_LOG_LEVEL=warn"}}
+	opts := stack.Options{BinDir: binDir, DataDir: b.TempDir(), Env: []string{"VIGIL_LOG_LEVEL=warn"}, ProcessEnv: map[string][]string{}}
 	if err := opts.FreePorts(); err != nil {
 		b.Fatal(err)
+	}
+	if benchProfiles != "" {
+		for _, name := range stack.Processes {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchDebugAddrs[name] = l.Addr().String()
+			_ = l.Close()
+			opts.ProcessEnv[name] = []string{"VIGIL_DEBUG_ADDR=" + benchDebugAddrs[name]}
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -156,9 +180,147 @@ func BenchmarkDirectoryImport(b *testing.B) {
 	}
 }
 
+// loadResult is one load: throughput, latencies and the CPU time each
+// process of the suite spent per call.
+type loadResult struct {
+	perSec   float64
+	p50, p99 time.Duration
+	cpu      map[string]time.Duration
+	ratio    float64 // of throughput to a baseline's (alternate)
+}
+
+// report reports a load's figures under prefix, with the CPU per call of
+// the given processes (µs).
+func (r loadResult) report(b *testing.B, prefix string, procs ...string) {
+	b.ReportMetric(r.perSec, prefix+"-req/s")
+	b.ReportMetric(float64(r.p50.Microseconds())/1000, prefix+"-p50-ms")
+	b.ReportMetric(float64(r.p99.Microseconds())/1000, prefix+"-p99-ms")
+	for _, p := range procs {
+		b.ReportMetric(float64(r.cpu[p].Nanoseconds())/1000, prefix+"-"+p+"-cpu-µs/req")
+	}
+}
+
+// benchClientProc names the benchmark's own process (the HTTP clients) in
+// CPU figures.
+const benchClientProc = "client"
+
+// measure runs load while measuring the CPU time of each process of s and,
+// with VIGIL_BENCH_PROFILES, taking CPU and allocation profiles of procs
+// (<name>-<process>.pprof, <name>-<process>.allocs.pprof).
+func measure(b *testing.B, s *stack.Stack, name string, procs []string, clients int, d time.Duration, next func(client int) func() int) loadResult {
+	before := map[string]time.Duration{}
+	for _, p := range stack.Processes {
+		before[p], _ = benchmem.CPUTime(s.Pid(p))
+	}
+	before[benchClientProc], _ = benchmem.CPUTime(0)
+	var wg sync.WaitGroup
+	if benchProfiles != "" {
+		for _, p := range procs {
+			base := filepath.Join(benchProfiles, name+"-"+p)
+			for suffix, take := range map[string]func(string, time.Duration, string) error{".pprof": benchmem.CPUProfile, ".allocs.pprof": benchmem.AllocsProfile} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := take(benchDebugAddrs[p], d-time.Second, base+suffix); err != nil {
+						b.Errorf("profile %s: %v", p, err)
+					}
+				}()
+			}
+		}
+	}
+	r := loadResult{cpu: map[string]time.Duration{}}
+	var n int
+	r.perSec, r.p50, r.p99, n = load(b, clients, d, next)
+	wg.Wait()
+	for _, p := range stack.Processes {
+		if after, ok := benchmem.CPUTime(s.Pid(p)); ok && n > 0 {
+			r.cpu[p] = (after - before[p]) / time.Duration(n)
+		}
+	}
+	if after, ok := benchmem.CPUTime(0); ok && n > 0 {
+		r.cpu[benchClientProc] = (after - before[benchClientProc]) / time.Duration(n)
+	}
+	return r
+}
+
+// scenario is one measured load: its name (for profiles) and its callers.
+type scenario struct {
+	name string
+	next func(client int) func() int
+}
+
+// benchRounds is $VIGIL_BENCH_ROUNDS, else 3.
+func benchRounds() int {
+	if n, err := strconv.Atoi(os.Getenv("VIGIL_BENCH_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return 3
+}
+
+// alternate runs rounds of the baseline and the measured scenario, in
+// alternating order so that a machine busy with other work weighs on both
+// alike, each for d, and returns the medians of each (with the measured
+// one's median ratio of throughput to the baseline's in the same round).
+// Profiles (VIGIL_BENCH_PROFILES) are taken in the first round.
+func alternate(b *testing.B, s *stack.Stack, rounds int, d time.Duration, procs []string, clients int, base, measured scenario) (loadResult, loadResult) {
+	var bs, ms []loadResult
+	var ratios []float64
+	for round := range rounds {
+		profile := round == 0
+		run := func(sc scenario) loadResult {
+			p := procs
+			if !profile {
+				p = nil
+			}
+			return measure(b, s, sc.name, p, clients, d, sc.next)
+		}
+		var br, mr loadResult
+		if round%2 == 0 {
+			br = run(base)
+			mr = run(measured)
+		} else {
+			mr = run(measured)
+			br = run(base)
+		}
+		bs, ms, ratios = append(bs, br), append(ms, mr), append(ratios, mr.perSec/br.perSec)
+		b.Logf("round %d: %s %.0f/s p99 %s, %s %.0f/s p99 %s, ratio %.2f", round+1, base.name, br.perSec, br.p99, measured.name, mr.perSec, mr.p99, mr.perSec/br.perSec)
+	}
+	m := medianResult(ms)
+	m.ratio = medianOf(ratios)
+	return medianResult(bs), m
+}
+
+func medianOf(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+// medianResult is the median of each figure of rs.
+func medianResult(rs []loadResult) loadResult {
+	pick := func(f func(loadResult) float64) float64 {
+		var v []float64
+		for _, r := range rs {
+			v = append(v, f(r))
+		}
+		return medianOf(v)
+	}
+	out := loadResult{cpu: map[string]time.Duration{}}
+	out.perSec = pick(func(r loadResult) float64 { return r.perSec })
+	out.p50 = time.Duration(pick(func(r loadResult) float64 { return float64(r.p50) }))
+	out.p99 = time.Duration(pick(func(r loadResult) float64 { return float64(r.p99) }))
+	for _, p := range append(slices.Clone(stack.Processes), benchClientProc) {
+		out.cpu[p] = time.Duration(pick(func(r loadResult) float64 { return float64(r.cpu[p]) }))
+	}
+	return out
+}
+
 // load runs clients concurrent callers of next for d and returns the
-// throughput (calls/s) and the p50 and p99 latencies.
-func load(b *testing.B, clients int, d time.Duration, next func(client int) func() int) (float64, time.Duration, time.Duration) {
+// throughput (calls/s), the p50 and p99 latencies and the number of calls.
+func load(b *testing.B, clients int, d time.Duration, next func(client int) func() int) (float64, time.Duration, time.Duration, int) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	stop := time.Now().Add(d)
@@ -185,9 +347,48 @@ func load(b *testing.B, clients int, d time.Duration, next func(client int) func
 	wg.Wait()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	if len(lat) == 0 {
-		return 0, 0, 0
+		return 0, 0, 0, 0
 	}
-	return float64(len(lat)) / d.Seconds(), lat[len(lat)/2], lat[len(lat)*99/100]
+	return float64(len(lat)) / d.Seconds(), lat[len(lat)/2], lat[len(lat)*99/100], len(lat)
+}
+
+// fetch GETs url with token and returns the status and the body.
+func fetch(b testing.TB, url, token string) (int, []byte) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := benchClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return resp.StatusCode, raw
+}
+
+// nextPageToken finds a list page's nextPageToken (the last field of the
+// answer, a base64url string) without decoding the page: the clients
+// share the machine's cores with the suite, and decoding 30 KB of JSON
+// per page cost them as much CPU as the gateway spent on it, while the
+// baseline's clients decode nothing (the page is checked once, decoded,
+// before the load).
+func nextPageToken(b testing.TB, page []byte) string {
+	const key = `"nextPageToken":"`
+	i := bytes.LastIndex(page, []byte(key))
+	if i < 0 {
+		return ""
+	}
+	rest := page[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		b.Fatalf("malformed page end: %s", page[i:])
+	}
+	return string(rest[:j])
 }
 
 // BenchmarkDirectoryListSuppliers: issue 8's list of a customer with
@@ -204,34 +405,39 @@ func BenchmarkDirectoryListSuppliers(b *testing.B) {
 		if _, _, imp := importRows(b, s, company, token, suppliers, 2_000_000, false); num(imp, "createdCount") != suppliers {
 			b.Fatalf("setup import %v", imp)
 		}
-		get := func(path string) int { return call(b, s.URL, "GET", path, "", nil, token, nil) }
-		// Warm both paths.
+		get := func(path string) (int, []byte) { return fetch(b, s.URL+path, token) }
+		// Warm both paths; the first page is what the list says.
 		get("/v1/" + company)
-		get("/v1/" + company + "/suppliers?pageSize=100")
+		var first struct {
+			Suppliers []struct {
+				Name, LegalName string
+			}
+			NextPageToken string
+		}
+		if _, raw := get("/v1/" + company + "/suppliers?pageSize=100"); json.Unmarshal(raw, &first) != nil || len(first.Suppliers) != 100 ||
+			first.Suppliers[0].LegalName == "" || nextPageToken(b, raw) != first.NextPageToken || first.NextPageToken == "" {
+			b.Fatalf("first page: %s", raw)
+		}
 		b.ResetTimer()
-		const d = 10 * time.Second
-		baseTput, baseP50, baseP99 := load(b, clients, d, func(int) func() int {
-			return func() int { return get("/v1/" + company) }
-		})
-		listTput, listP50, listP99 := load(b, clients, d, func(int) func() int {
+		procs := []string{"gateway", "directory"}
+		cpus := append(slices.Clone(procs), benchClientProc)
+		baseline := func(int) func() int {
+			return func() int { code, _ := get("/v1/" + company); return code }
+		}
+		walk := func(int) func() int {
 			tok := ""
 			return func() int {
-				var page struct {
-					Next string `json:"nextPageToken"`
-				}
-				code := call(b, s.URL, "GET", "/v1/"+company+"/suppliers?pageSize=100&pageToken="+tok, "", nil, token, &page)
-				tok = page.Next // "" after the last page: start again
+				code, raw := get("/v1/" + company + "/suppliers?pageSize=100&pageToken=" + tok)
+				tok = nextPageToken(b, raw) // "" after the last page: start again
 				return code
 			}
-		})
+		}
+		base, list := alternate(b, s, benchRounds(), 5*time.Second, procs, clients,
+			scenario{"directory-baseline", baseline}, scenario{"directory-list-suppliers", walk})
 		b.StopTimer()
-		b.ReportMetric(baseTput, "baseline-req/s")
-		b.ReportMetric(float64(baseP50.Microseconds())/1000, "baseline-p50-ms")
-		b.ReportMetric(float64(baseP99.Microseconds())/1000, "baseline-p99-ms")
-		b.ReportMetric(listTput, "list-req/s")
-		b.ReportMetric(float64(listP50.Microseconds())/1000, "list-p50-ms")
-		b.ReportMetric(float64(listP99.Microseconds())/1000, "list-p99-ms")
-		b.ReportMetric(listTput/baseTput, "list/baseline")
+		base.report(b, "baseline", cpus...)
+		list.report(b, "list", cpus...)
+		b.ReportMetric(list.ratio, "list/baseline")
 		if rss, ok := benchmem.PeakRSSMiB(s.Pid("directory")); ok {
 			b.ReportMetric(rss, "directory-VmHWM-MiB")
 		}

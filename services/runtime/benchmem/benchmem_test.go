@@ -26,3 +26,24 @@ func TestPeakRSSAndHeap(t *testing.T) {
 		t.Fatalf("peak RSS self %v (%v), by pid %v (%v); want at least the 8 MiB touched", self, ok, byPid, ok2)
 	}
 }
+
+func TestCPUTime(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	before, ok := CPUTime(0)
+	if !ok {
+		t.Fatal("no CPU time for this process")
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		if after, _ := CPUTime(os.Getpid()); after-before >= 20*time.Millisecond {
+			return
+		}
+		for i := 0; i < 1e6; i++ {
+			busy++
+		}
+	}
+	t.Fatal("CPU time did not grow while the test spun for 5 s")
+}
+
+var busy int

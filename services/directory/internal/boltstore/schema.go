@@ -34,7 +34,9 @@ var (
 	bucketSuppliersByCustomer = storage.Bucket("suppliers_by_customer")
 	// customers_by_supplier: {supplier}/{customer} → empty; the reverse index.
 	bucketCustomersBySupplier = storage.Bucket("customers_by_supplier")
-	// suppliers_by_name: {customer}/{folded supplier name}\x00{supplier} → empty.
+	// suppliers_by_name: {customer}/{folded supplier name}\x00{supplier} →
+	// the supplier's list record (directoryv1.Supplier without its names:
+	// legal name, country, number, address, relationship's creation time).
 	bucketSuppliersByName = storage.Bucket("suppliers_by_name")
 	// customers_by_name: {supplier}/{folded customer name}\x00{customer} → empty.
 	bucketCustomersByName = storage.Bucket("customers_by_name")
@@ -95,7 +97,7 @@ var allBuckets = []storage.Bucket{
 }
 
 // schemaVersion is the layout this code writes; Open migrates older files.
-const schemaVersion = 2
+const schemaVersion = 3
 
 func pairKey(a, b string) []byte { return []byte(a + "/" + b) }
 

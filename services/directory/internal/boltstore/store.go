@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,13 +110,21 @@ func (s *Store) update(ctx context.Context, f func(t *txn) error) error {
 	return err
 }
 
-// migrate brings a file written by an earlier version to schemaVersion:
-// version 2 added the group and name/number indexes, built here once from
-// the records (at start-up, never on a request path).
+// migrate brings a file written by an earlier version to schemaVersion
+// (at start-up, never on a request path): version 2 added the group and
+// name/number indexes, built here once from the records; version 3 keeps
+// a list record in each suppliers_by_name entry.
 func (s *Store) migrate() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		if storage.GetU64(tx, bucketMeta, []byte("schema")) >= schemaVersion {
+		version := storage.GetU64(tx, bucketMeta, []byte("schema"))
+		switch {
+		case version >= schemaVersion:
 			return nil
+		case version == 2:
+			if err := fillListRecords(tx); err != nil {
+				return err
+			}
+			return storage.PutU64(tx, bucketMeta, []byte("schema"), schemaVersion)
 		}
 		t := &txn{tx: tx, log: s.events}
 		if err := tx.Bucket(bucketCompanies).ForEach(func(k, v []byte) error {
@@ -145,7 +155,11 @@ func (s *Store) migrate() error {
 			if err != nil {
 				return err
 			}
-			if err := t.indexRelationship(cust, sup); err != nil {
+			rel, err := getRelationship(tx, r[0], r[1])
+			if err != nil {
+				return err
+			}
+			if err := t.indexRelationship(cust, sup, rel.CreateTime); err != nil {
 				return err
 			}
 		}
@@ -311,10 +325,8 @@ func (s *Store) UpdateCompany(ctx context.Context, id string, mutate func(r dire
 				}
 			}
 		}
-		if old, now := directory.FoldName(before.LegalName), directory.FoldName(c.LegalName); old != now {
-			if err := t.renameInLists(id, old, now); err != nil {
-				return err
-			}
+		if err := t.relist(before, c); err != nil {
+			return err
 		}
 		out = c
 		return t.emit(evs...)
@@ -322,30 +334,93 @@ func (s *Store) UpdateCompany(ctx context.Context, id string, mutate func(r dire
 	return out, err
 }
 
-// renameInLists moves a renamed company in its customers' supplier lists
-// and in its suppliers' customer lists (bounded by its relationships).
-func (t *txn) renameInLists(id, old, now string) error {
-	move := func(rel, names storage.Bucket) error {
-		others, err := secondIDs(t.b(rel), id)
+// relist keeps the lists a company is in current after an update
+// (bounded by its relationships): renamed, it moves in its customers'
+// lists of suppliers and in its suppliers' lists of customers; its list
+// record (name, address) is rewritten in its customers' lists.
+func (t *txn) relist(before, after directory.Company) error {
+	old, now := directory.FoldName(before.LegalName), directory.FoldName(after.LegalName)
+	if old == now && before.LegalName == after.LegalName && slices.Equal(before.Address.Lines, after.Address.Lines) &&
+		before.Address.PostalCode == after.Address.PostalCode && before.Address.City == after.Address.City &&
+		before.Address.Country == after.Address.Country {
+		return nil
+	}
+	id := after.ID
+	// As a supplier: its customers' lists of suppliers, with its record.
+	customers, err := secondIDs(t.b(bucketCustomersBySupplier), id)
+	if err != nil {
+		return err
+	}
+	names := t.b(bucketSuppliersByName)
+	for _, customer := range customers {
+		rel, err := getRelationship(t.tx, customer, id)
 		if err != nil {
 			return err
 		}
-		for _, other := range others {
-			if err := t.b(names).Delete(nameKey(other, old, id)); err != nil {
-				return err
-			}
-			if err := t.b(names).Put(nameKey(other, now, id), []byte{}); err != nil {
-				return err
-			}
+		record, err := listRecord(after, rel.CreateTime)
+		if err != nil {
+			return err
 		}
+		if err := names.Delete(nameKey(customer, old, id)); err != nil {
+			return err
+		}
+		if err := names.Put(nameKey(customer, now, id), record); err != nil {
+			return err
+		}
+	}
+	if old == now {
 		return nil
 	}
-	// As a supplier: its customers' lists of suppliers.
-	if err := move(bucketCustomersBySupplier, bucketSuppliersByName); err != nil {
+	// As a customer: its suppliers' lists of customers.
+	suppliers, err := secondIDs(t.b(bucketSuppliersByCustomer), id)
+	if err != nil {
 		return err
 	}
-	// As a customer: its suppliers' lists of customers.
-	return move(bucketSuppliersByCustomer, bucketCustomersByName)
+	for _, supplier := range suppliers {
+		if err := t.b(bucketCustomersByName).Delete(nameKey(supplier, old, id)); err != nil {
+			return err
+		}
+		if err := t.b(bucketCustomersByName).Put(nameKey(supplier, now, id), []byte{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fillListRecords writes the list record of every suppliers_by_name entry
+// (schema 2 to 3).
+func fillListRecords(tx *bolt.Tx) error {
+	type entry struct{ key, customer, supplier string }
+	var entries []entry
+	if err := tx.Bucket(bucketSuppliersByName).ForEach(func(k, _ []byte) error {
+		customer, rest, ok1 := strings.Cut(string(k), "/")
+		i := strings.LastIndexByte(rest, 0)
+		if !ok1 || i < 0 {
+			return fmt.Errorf("bad name index key %q", k)
+		}
+		entries = append(entries, entry{string(k), customer, rest[i+1:]})
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		sup, err := getCompany(tx, e.supplier)
+		if err != nil {
+			return err
+		}
+		rel, err := getRelationship(tx, e.customer, e.supplier)
+		if err != nil {
+			return err
+		}
+		record, err := listRecord(sup, rel.CreateTime)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketSuppliersByName).Put([]byte(e.key), record); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // secondIDs lists the {second} ids of b's {first}/{second} keys.

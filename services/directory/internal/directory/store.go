@@ -104,7 +104,12 @@ type Store interface {
 	// after the id `after`.
 	Customers(ctx context.Context, supplier, after string, limit int) ([]string, error)
 	// ListSuppliers lists a customer's suppliers by folded legal name (then
-	// id), filtered and paged by q.
+	// id), filtered and paged by q, with what a list shows of each: the
+	// company's id, legal name, country, registration number and address,
+	// and the relationship's customer, supplier and creation time (not its
+	// references: GetSupplier and ListContacts have them). A page reads
+	// ready-made list entries, kept current with the companies, not each
+	// company and relationship (issue 8's benchmark).
 	ListSuppliers(ctx context.Context, customer string, q ListQuery) ([]Related, error)
 	// ListCustomers lists a supplier's customers likewise.
 	ListCustomers(ctx context.Context, supplier string, q ListQuery) ([]Related, error)

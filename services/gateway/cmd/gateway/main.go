@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/vigil/vigil/services/gateway/internal/gateway"
 	"github.com/vigil/vigil/services/runtime/logging"
@@ -23,12 +24,17 @@ func main() {
 	}
 }
 
+// logFlushEvery is how long an info line may wait in memory.
+const logFlushEvery = 100 * time.Millisecond
+
 func run(ctx context.Context) error {
 	cfg, err := gateway.ParseConfig(os.Args[1:])
 	if err != nil {
 		return err
 	}
-	log, err := logging.New("gateway", cfg.LogLevel)
+	// The access log writes a line per request: lines are written in
+	// batches (warnings and errors at once), not one write each (issue 14).
+	log, err := logging.NewBuffered("gateway", cfg.LogLevel, logFlushEvery)
 	if err != nil {
 		return err
 	}

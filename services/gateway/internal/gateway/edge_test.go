@@ -547,14 +547,15 @@ func TestConfigDefaultsAndBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !cfg.AccessLog || cfg.ReadHeaderTimeout <= 0 || cfg.ReadTimeout <= 0 || cfg.IdleTimeout <= 0 ||
-		cfg.MaxHeaderBytes <= 0 || cfg.MaxConnections <= 0 || cfg.MetricsAddr != "" || len(cfg.CORSAllowedOrigins) != 0 {
+		cfg.MaxHeaderBytes <= 0 || cfg.MaxConnections <= 0 || cfg.MetricsAddr != "" || len(cfg.CORSAllowedOrigins) != 0 ||
+		cfg.GCPercent != DefaultGCPercent {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 	if cfg, err := ParseConfig([]string{"--access-log=false", "--cors-allowed-origins", "https://a.test,https://b.test"}); err != nil ||
 		cfg.AccessLog || len(cfg.CORSAllowedOrigins) != 2 {
 		t.Fatalf("flags: %+v %v", cfg, err)
 	}
-	for _, args := range [][]string{{"--cors-allowed-origins", "a.test"}, {"--max-connections", "0"}, {"--read-timeout", "1s"}} {
+	for _, args := range [][]string{{"--cors-allowed-origins", "a.test"}, {"--max-connections", "0"}, {"--read-timeout", "1s"}, {"--gc-percent", "5"}} {
 		if _, err := ParseConfig(args); err == nil {
 			t.Errorf("%v must be refused", args)
 		}

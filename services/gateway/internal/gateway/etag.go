@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // withETag gives every successful JSON answer to a GET an ETag (a hash of
@@ -15,16 +16,38 @@ import (
 // names it (issue 12 point 3). Only JSON answers are held back to be hashed;
 // anything else (document downloads, CSV exports) streams through untouched,
 // so that memory does not grow with a file's size (R-VAULT-4).
+//
+// The writers and their buffers are reused from one answer to the next
+// (issue 14: no allocation per request that could be made once); a buffer
+// that grew past maxPooledETagBuffer is left to the garbage collector.
 func withETag(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ew := &etagWriter{ResponseWriter: w}
+		ew := etagWriters.Get().(*etagWriter)
+		ew.ResponseWriter = w
 		next.ServeHTTP(ew, r)
 		ew.finish(r)
+		ew.release()
 	})
+}
+
+// maxPooledETagBuffer bounds the buffer an etagWriter keeps for the next
+// answer (a page of a few hundred entries fits).
+const maxPooledETagBuffer = 256 << 10
+
+var etagWriters = sync.Pool{New: func() any { return &etagWriter{} }}
+
+func (e *etagWriter) release() {
+	buf := e.buf
+	buf.Reset()
+	if buf.Cap() > maxPooledETagBuffer {
+		buf = bytes.Buffer{}
+	}
+	*e = etagWriter{buf: buf}
+	etagWriters.Put(e)
 }
 
 type etagWriter struct {
@@ -77,7 +100,10 @@ func (e *etagWriter) finish(r *http.Request) {
 		return
 	}
 	sum := sha256.Sum256(e.buf.Bytes())
-	tag := `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
+	var raw [2 + 24]byte // `"` + 18 bytes in base64 + `"`
+	raw[0], raw[len(raw)-1] = '"', '"'
+	base64.RawURLEncoding.Encode(raw[1:len(raw)-1], sum[:18])
+	tag := string(raw[:])
 	h := e.Header()
 	h.Set("ETag", tag)
 	if noneMatch(r.Header.Values("If-None-Match"), tag) {
@@ -106,6 +132,9 @@ func noneMatch(values []string, tag string) bool {
 }
 
 func isJSON(contentType string) bool {
+	if contentType == "application/json" { // what the gateway's marshaler sets
+		return true
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }

@@ -49,3 +49,19 @@ func FuzzNoneMatch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckUTF8: checkUTF8's shortcut (no parsing of a plain query) says
+// what parsing the query says.
+func FuzzCheckUTF8(f *testing.F) {
+	for _, seed := range []string{"", "pageSize=100&pageToken=abc", "a=%ff", "a;b=c", "x=1+2", "\xff=1", "a=\xc3", "=&&=", "%zz"} {
+		f.Add("companies/c1", seed)
+	}
+	f.Add("\xff", "a=b")
+	f.Fuzz(func(t *testing.T, param, query string) {
+		params := map[string]string{"name": param}
+		got, want := checkUTF8(params, query), checkUTF8Parsed(params, query)
+		if (got == nil) != (want == nil) || got != nil && got.Error() != want.Error() {
+			t.Fatalf("%q %q: %v, parsing says %v", param, query, got, want)
+		}
+	})
+}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"hash/maphash"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -21,12 +24,29 @@ import (
 	"github.com/vigil/vigil/services/runtime/server"
 )
 
-type requestIDKey struct{}
+// requestState is what the edge learns about a request as it goes: its id
+// (withRequestID), its route pattern once routed (recordRoute, edgeRoute)
+// and its answer's status and size (observe). One per request, carried in
+// its context.
+type requestState struct {
+	id    string
+	route string
+	rec   statusRecorder
+}
+
+type requestStateKey struct{}
+
+func stateOf(ctx context.Context) *requestState {
+	st, _ := ctx.Value(requestStateKey{}).(*requestState)
+	return st
+}
 
 // requestIDFrom returns the request id withRequestID gave the request.
 func requestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if st := stateOf(ctx); st != nil {
+		return st.id
+	}
+	return ""
 }
 
 // withRequestID gives every request an X-Request-Id: the caller's when it
@@ -35,13 +55,17 @@ func requestIDFrom(ctx context.Context) string {
 // the services (incomingHeader), which log it and pass it on, and echoed back.
 func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if !server.ValidRequestID(id) || len(r.Header.Values("X-Request-Id")) > 1 {
+		ids := r.Header["X-Request-Id"]
+		var id string
+		if len(ids) == 1 && server.ValidRequestID(ids[0]) {
+			id = ids[0]
+		} else {
 			id = server.NewRequestID()
+			r.Header.Set("X-Request-Id", id)
 		}
-		r.Header.Set("X-Request-Id", id)
-		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		w.Header()["X-Request-Id"] = []string{id}
+		st := &requestState{id: id}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestStateKey{}, st)))
 	})
 }
 
@@ -54,7 +78,40 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 	inFlight    prometheus.Gauge
 	connections prometheus.Gauge
+	series      sync.Map // routeMetricsKey → *routeMetrics
 }
+
+// routeMetrics are the series of one route, method and status.
+type routeMetrics struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+type routeMetricsKey struct {
+	route, method string
+	code          int
+}
+
+// record counts one answer. The series of matched routes are looked up
+// once and kept (their methods and statuses are few); the others'
+// (unmatched paths, with any method a client sends) each time.
+func (m *metrics) record(route, method string, code int, elapsed time.Duration) {
+	var rm *routeMetrics
+	k := routeMetricsKey{route, method, code}
+	if v, ok := m.series.Load(k); ok {
+		rm = v.(*routeMetrics)
+	} else {
+		rm = &routeMetrics{m.requests.WithLabelValues(route, method, strconv.Itoa(code)), m.latency.WithLabelValues(route, method)}
+		if route != unmatchedRoute {
+			m.series.Store(k, rm)
+		}
+	}
+	rm.requests.Inc()
+	rm.latency.Observe(elapsed.Seconds())
+}
+
+// unmatchedRoute labels requests no route matched.
+const unmatchedRoute = "unmatched"
 
 func newMetrics() *metrics {
 	m := &metrics{
@@ -82,15 +139,11 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
-type routeKey struct{}
-
-// routeLabel is filled once the route is known: by recordRoute for the API,
-// by edgeRoute for the gateway's own paths.
-type routeLabel struct{ route string }
-
+// setRoute records the route pattern once known: by recordRoute for the
+// API, by edgeRoute for the gateway's own paths.
 func setRoute(ctx context.Context, route string) {
-	if label, ok := ctx.Value(routeKey{}).(*routeLabel); ok {
-		label.route = route
+	if st := stateOf(ctx); st != nil {
+		st.route = route
 	}
 }
 
@@ -121,29 +174,40 @@ var probeRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics":
 // point 3): method, route pattern, status, duration, bytes, request id, the
 // user (the token's unverified `sub`; never the token) and the trace id. It
 // also names the request's span after its route.
+//
+// The line says nothing of where in the gateway it was written: the access
+// log goes without the caller's file and line, which cost a stack walk per
+// request (issue 14).
 func observe(m *metrics, log *zap.Logger, accessLog bool) func(http.Handler) http.Handler {
+	access := log.WithOptions(zap.WithCaller(false))
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			m.inFlight.Inc()
 			defer m.inFlight.Dec()
-			label := &routeLabel{}
-			rec := &statusRecorder{ResponseWriter: w}
-			ctx := context.WithValue(r.Context(), routeKey{}, label)
-			next.ServeHTTP(rec, r.WithContext(ctx))
-
-			route := label.route
-			if route == "" {
-				route = "unmatched"
+			ctx := r.Context()
+			st := stateOf(ctx)
+			if st == nil { // not behind withRequestID
+				st = &requestState{}
+				ctx = context.WithValue(ctx, requestStateKey{}, st)
+				r = r.WithContext(ctx)
 			}
-			code := rec.status()
+			st.rec = statusRecorder{ResponseWriter: w}
+			next.ServeHTTP(&st.rec, r)
+
+			route := st.route
+			if route == "" {
+				route = unmatchedRoute
+			}
+			code := st.rec.status()
 			elapsed := time.Since(start)
-			m.requests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
-			m.latency.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+			m.record(route, r.Method, code, elapsed)
 
 			span := trace.SpanFromContext(ctx)
-			span.SetName(r.Method + " " + route)
-			span.SetAttributes(attribute.String("http.route", route))
+			if span.IsRecording() {
+				span.SetName(r.Method + " " + route)
+				span.SetAttributes(attribute.String("http.route", route))
+			}
 			if !accessLog {
 				return
 			}
@@ -151,25 +215,71 @@ func observe(m *metrics, log *zap.Logger, accessLog bool) func(http.Handler) htt
 			if probeRoutes[route] {
 				level = zapcore.DebugLevel
 			}
-			if ce := log.Check(level, "http"); ce != nil {
-				fields := []zap.Field{
+			if ce := access.Check(level, "http"); ce != nil {
+				fp := accessFields.Get().(*[]zap.Field)
+				fields := append((*fp)[:0],
 					zap.String("method", r.Method),
 					zap.String("route", route),
 					zap.Int("status", code),
 					zap.Duration("duration", elapsed),
-					zap.Int64("bytes", rec.bytes),
-					zap.String("request_id", requestIDFrom(ctx)),
-				}
-				if user := tokenSubject(r.Header.Get("Authorization")); user != "" {
+					zap.Int64("bytes", st.rec.bytes),
+					zap.String("request_id", st.id),
+				)
+				if user := subjects.of(r.Header.Get("Authorization")); user != "" {
 					fields = append(fields, zap.String("user", user))
 				}
 				if sc := span.SpanContext(); sc.HasTraceID() {
 					fields = append(fields, zap.String("trace_id", sc.TraceID().String()))
 				}
-				ce.Write(fields...)
+				ce.Write(fields...) // encoded before it returns; cores do not keep fields
+				clear(fields)
+				*fp = fields[:0]
+				accessFields.Put(fp)
 			}
 		})
 	}
+}
+
+// accessFields are the access log lines' field slices, reused.
+var accessFields = sync.Pool{New: func() any { s := make([]zap.Field, 0, 8); return &s }}
+
+// subjects remembers the access log's user of recent tokens: a session
+// sends the same token with every request for its lifetime, and reading
+// it is most of the line's cost. Tokens are not kept: entries are keyed by
+// a hash of the token (a collision would only mislabel a log line).
+var subjects = newSubjectCache(4096)
+
+type subjectCache struct {
+	seed  maphash.Seed
+	max   int64
+	n     atomic.Int64
+	cache atomic.Pointer[sync.Map] // uint64 → string
+}
+
+func newSubjectCache(max int64) *subjectCache {
+	c := &subjectCache{seed: maphash.MakeSeed(), max: max}
+	c.cache.Store(&sync.Map{})
+	return c
+}
+
+// of is tokenSubject(authorization), remembered.
+func (c *subjectCache) of(authorization string) string {
+	if authorization == "" {
+		return ""
+	}
+	k := maphash.String(c.seed, authorization)
+	m := c.cache.Load()
+	if v, ok := m.Load(k); ok {
+		return v.(string)
+	}
+	sub := tokenSubject(authorization)
+	if c.n.Add(1) > c.max { // full: start again
+		c.n.Store(0)
+		m = &sync.Map{}
+		c.cache.Store(m)
+	}
+	m.Store(k, sub)
+	return sub
 }
 
 // tokenSubject returns the `sub` claim of a bearer JWT, read WITHOUT

@@ -6,18 +6,21 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/vigil/vigil/services/runtime/debug"
+	vigildebug "github.com/vigil/vigil/services/runtime/debug"
 	"github.com/vigil/vigil/services/runtime/telemetry"
 )
 
 // Run serves HTTP until ctx ends, then drains in-flight requests.
 func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
+	setGC(cfg, log)
 	stopTracing := telemetry.Setup(&cfg.Common, log)
 	defer func() { _ = stopTracing() }()
 	upstreams, err := dialUpstreams(cfg) // runtime/client adds the tracing handler itself
@@ -51,7 +54,7 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
 		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second})
 		listeners = append(listeners, mlis)
 	}
-	go func() { _ = debug.Serve(ctx, &cfg.Common, log) }() // profiler for make bench, off unless VIGIL_DEBUG_ADDR
+	go func() { _ = vigildebug.Serve(ctx, &cfg.Common, log) }() // profiler for make bench, off unless VIGIL_DEBUG_ADDR
 	log.Info("serving", zap.String("http", "http://"+lis.Addr().String()), zap.String("metrics", cfg.MetricsAddr),
 		zap.Int("max_connections", limit))
 
@@ -136,4 +139,13 @@ func withUploadDeadline(next http.Handler, timeout time.Duration) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// setGC applies --gc-percent unless GOGC is set in the environment.
+func setGC(cfg *Config, log *zap.Logger) {
+	if _, set := os.LookupEnv("GOGC"); set || cfg.GCPercent == 0 {
+		return
+	}
+	debug.SetGCPercent(cfg.GCPercent)
+	log.Debug("garbage collector", zap.Int("gc_percent", cfg.GCPercent))
 }

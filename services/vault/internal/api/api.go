@@ -152,18 +152,56 @@ func summaryToProto(v vault.SummaryView) *vaultv1.ComplianceSummary {
 // the field), so the caller's own name is left out and the worst entries
 // carry type, subject, status and valid_until; GetSupplierCompliance has
 // the rest.
-func listSummaryToProto(v vault.SummaryView) *vaultv1.ComplianceSummary {
-	out := &vaultv1.ComplianceSummary{Customer: vault.CompanyName(v.Customer), Supplier: vault.CompanyName(v.Supplier),
-		Compliant: v.Compliant, Expiring: v.Expiring, Counts: countsToProto(v.Counts), SupplierDisplayName: v.SupplierName, AsOfDate: v.AsOf.String()}
+func (n *pageNames) listSummaryToProto(v vault.SummaryView) *vaultv1.ComplianceSummary {
+	supplier := vault.CompanyName(v.Supplier)
+	out := &vaultv1.ComplianceSummary{Customer: n.of(n.companies, v.Customer, vault.CompanyName), Supplier: supplier,
+		Compliant: v.Compliant, Expiring: v.Expiring, Counts: countsToProto(v.Counts), SupplierDisplayName: v.SupplierName,
+		AsOfDate: n.date(v.AsOf)}
+	if len(v.Open) > 0 {
+		out.OpenEntries = make([]*vaultv1.ComplianceEntry, 0, len(v.Open))
+	}
 	for _, e := range v.Open {
-		x := &vaultv1.ComplianceEntry{DocumentType: vault.TypeName(e.DocumentType), Subject: vault.SubjectName(e.Supplier, e.Employee),
+		subject := supplier
+		if e.Employee != "" || e.Supplier != v.Supplier {
+			subject = vault.SubjectName(e.Supplier, e.Employee)
+		}
+		x := &vaultv1.ComplianceEntry{DocumentType: n.of(n.types, e.DocumentType, vault.TypeName), Subject: subject,
 			Status: vaultv1.ComplianceStatus(e.Status)}
 		if e.Document != "" {
-			x.ValidUntil = e.ValidUntil.String()
+			x.ValidUntil = n.date(e.ValidUntil)
 		}
 		out.OpenEntries = append(out.OpenEntries, x)
 	}
 	return out
+}
+
+// pageNames makes each name and date of a page once: a page of a hundred
+// summaries repeats its customer, its day and a few document types.
+type pageNames struct {
+	companies, types map[string]string
+	dates            map[vault.Date]string
+}
+
+func newPageNames() *pageNames {
+	return &pageNames{companies: map[string]string{}, types: map[string]string{}, dates: map[vault.Date]string{}}
+}
+
+func (n *pageNames) of(m map[string]string, id string, name func(string) string) string {
+	if s, ok := m[id]; ok {
+		return s
+	}
+	s := name(id)
+	m[id] = s
+	return s
+}
+
+func (n *pageNames) date(d vault.Date) string {
+	if s, ok := n.dates[d]; ok {
+		return s
+	}
+	s := d.String()
+	n.dates[d] = s
+	return s
 }
 
 // parseDate reads an optional YYYY-MM-DD (0 when empty).

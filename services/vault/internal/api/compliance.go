@@ -33,10 +33,11 @@ func (s *complianceServer) ListComplianceSummaries(ctx context.Context, req *vau
 	if err != nil {
 		return nil, err
 	}
-	out := &vaultv1.ListComplianceSummariesResponse{NextPageToken: list.Next}
+	out := &vaultv1.ListComplianceSummariesResponse{NextPageToken: list.Next, Summaries: make([]*vaultv1.ComplianceSummary, 0, len(list.Summaries))}
+	names := newPageNames()
 	for _, v := range list.Summaries {
 		if list.Totals != nil {
-			out.Summaries = append(out.Summaries, listSummaryToProto(v))
+			out.Summaries = append(out.Summaries, names.listSummaryToProto(v))
 		} else {
 			out.Summaries = append(out.Summaries, summaryToProto(v))
 		}

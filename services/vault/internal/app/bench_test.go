@@ -30,6 +30,7 @@ import (
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
+	"github.com/vigil/vigil/services/runtime/benchmem"
 	"github.com/vigil/vigil/services/runtime/feed"
 	"github.com/vigil/vigil/services/runtime/server/servertest"
 	"github.com/vigil/vigil/services/vault/internal/app"
@@ -85,7 +86,13 @@ type benchStack struct {
 	vault   *exec.Cmd
 	gateway *exec.Cmd
 	client  *http.Client
+	// debug are the processes' profiler addresses (with VIGIL_BENCH_PROFILES).
+	debug map[string]string
 }
+
+// benchProfiles is where the benchmarks save CPU profiles of the vault and
+// the gateway under load ($VIGIL_BENCH_PROFILES; empty: none).
+var benchProfiles = os.Getenv("VIGIL_BENCH_PROFILES")
 
 // newFakeServices serves fake identity, directory and notify on TCP.
 func newFakeServices(tb testing.TB) (*fakeIdentity, *fakeDirectory, *grpc.Server, string) {
@@ -133,8 +140,15 @@ func startBenchStack(tb testing.TB, id *fakeIdentity, dir *fakeDirectory, fakes 
 		"VIGIL_DIRECTORY_ADDR=" + fakesAt, "VIGIL_NOTIFY_ADDR=" + fakesAt, "VIGIL_VAULT_ADDR=" + vaultAddr, "VIGIL_HTTP_ADDR=" + httpAddr}
 	s := &benchStack{tb: tb, key: id.key, id: id, dir: dir, fakes: fakes, fakesAt: fakesAt, data: dataDir, url: "http://" + httpAddr,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}, Timeout: 5 * time.Minute}}
-	s.vault = startProcess(tb, filepath.Join(bins, "vault"), append(common, "VIGIL_MAX_UPLOAD_BYTES="+strconv.FormatInt(maxUpload, 10)))
-	s.gateway = startProcess(tb, filepath.Join(bins, "gateway"), append(common, "VIGIL_MAX_BODY_BYTES=1048576", "VIGIL_LOG_LEVEL=warn"))
+	vaultEnv := append(slices.Clone(common), "VIGIL_MAX_UPLOAD_BYTES="+strconv.FormatInt(maxUpload, 10))
+	gatewayEnv := append(slices.Clone(common), "VIGIL_MAX_BODY_BYTES=1048576", "VIGIL_LOG_LEVEL=warn")
+	if benchProfiles != "" {
+		s.debug = map[string]string{"vault": freeAddr(tb), "gateway": freeAddr(tb)}
+		vaultEnv = append(vaultEnv, "VIGIL_DEBUG_ADDR="+s.debug["vault"])
+		gatewayEnv = append(gatewayEnv, "VIGIL_DEBUG_ADDR="+s.debug["gateway"])
+	}
+	s.vault = startProcess(tb, filepath.Join(bins, "vault"), vaultEnv)
+	s.gateway = startProcess(tb, filepath.Join(bins, "gateway"), gatewayEnv)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.Dial("tcp", vaultAddr)
@@ -408,23 +422,73 @@ func cpuMs(pid int) float64 {
 // a noisy machine affects both alike, and reports medians, with the CPU
 // time each process spent per call (which a busy machine does not change).
 func (s *benchStack) compare(b *testing.B, rounds, ops int, path, baseline, token string) {
-	var ratios, p99s, rates, baseRates, vaultCPU, gwCPU []float64
+	var ratios, p99s, baseP99s, rates, baseRates, vaultCPU, gwCPU, baseVaultCPU, baseGwCPU []float64
 	s.load(ops/2, path, token)
 	s.load(ops/2, baseline, token)
 	vp, gp := s.vault.Process.Pid, s.gateway.Process.Pid
-	for range rounds {
+	measured := func(round int) (float64, time.Duration) {
 		v0, g0 := cpuMs(vp), cpuMs(gp)
+		stopProfiles := s.profile(round == 0, b.Name())
 		r, p := s.load(ops, path, token)
+		stopProfiles()
 		vaultCPU, gwCPU = append(vaultCPU, (cpuMs(vp)-v0)/float64(ops)), append(gwCPU, (cpuMs(gp)-g0)/float64(ops))
-		br, _ := s.load(ops, baseline, token)
-		ratios, p99s, rates, baseRates = append(ratios, r/br), append(p99s, float64(p.Microseconds())/1000), append(rates, r), append(baseRates, br)
+		return r, p
+	}
+	base := func() (float64, time.Duration) {
+		v0, g0 := cpuMs(vp), cpuMs(gp)
+		r, p := s.load(ops, baseline, token)
+		baseVaultCPU, baseGwCPU = append(baseVaultCPU, (cpuMs(vp)-v0)/float64(ops)), append(baseGwCPU, (cpuMs(gp)-g0)/float64(ops))
+		return r, p
+	}
+	for round := range rounds {
+		// The order alternates, so that a machine busy with other work
+		// weighs on both alike.
+		var r, br float64
+		var p, bp time.Duration
+		if round%2 == 0 {
+			r, p = measured(round)
+			br, bp = base()
+		} else {
+			br, bp = base()
+			r, p = measured(round)
+		}
+		ratios, p99s, baseP99s, rates, baseRates = append(ratios, r/br), append(p99s, float64(p.Microseconds())/1000),
+			append(baseP99s, float64(bp.Microseconds())/1000), append(rates, r), append(baseRates, br)
+		b.Logf("round %d: %.0f/s p99 %s, baseline %.0f/s p99 %s, ratio %.2f", round+1, r, p, br, bp, r/br)
 	}
 	b.ReportMetric(median(ratios), "throughput-ratio")
 	b.ReportMetric(median(p99s), "p99-ms")
+	b.ReportMetric(median(baseP99s), "baseline-p99-ms")
 	b.ReportMetric(median(rates), "req/s")
 	b.ReportMetric(median(baseRates), "baseline-req/s")
 	b.ReportMetric(median(vaultCPU), "vault-cpu-ms/req")
 	b.ReportMetric(median(gwCPU), "gateway-cpu-ms/req")
+	b.ReportMetric(median(baseVaultCPU), "baseline-vault-cpu-ms/req")
+	b.ReportMetric(median(baseGwCPU), "baseline-gateway-cpu-ms/req")
+}
+
+// profile, when on and VIGIL_BENCH_PROFILES is set, takes CPU and
+// allocation profiles of the vault and the gateway for 3 s, saved as
+// <name>-<process>.pprof and <name>-<process>.allocs.pprof; stop waits for
+// them.
+func (s *benchStack) profile(on bool, name string) (stop func()) {
+	if !on || s.debug == nil {
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	for proc, addr := range s.debug {
+		base := filepath.Join(benchProfiles, strings.ReplaceAll(name, "/", "-")+"-"+proc)
+		for suffix, take := range map[string]func(string, time.Duration, string) error{".pprof": benchmem.CPUProfile, ".allocs.pprof": benchmem.AllocsProfile} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := take(addr, 3*time.Second, base+suffix); err != nil {
+					s.tb.Errorf("profile %s: %v", proc, err)
+				}
+			}()
+		}
+	}
+	return wg.Wait
 }
 
 func median(xs []float64) float64 {

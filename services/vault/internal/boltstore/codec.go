@@ -34,6 +34,10 @@ func (e *enc) flag(v bool) {
 type dec struct {
 	b   []byte
 	err error
+	// shared, when set, holds strings already decoded (ids that repeat
+	// from one summary to the next of a page: requirements, types) so that
+	// each is allocated once per page.
+	shared map[string]string
 }
 
 var errShort = errors.New("value too short")
@@ -49,6 +53,26 @@ func (d *dec) str() string {
 	}
 	s := string(d.b[k : k+int(n)])
 	d.b = d.b[k+int(n):]
+	return s
+}
+
+// id is str for an id that may repeat (see shared).
+func (d *dec) id() string {
+	if d.shared == nil || d.err != nil {
+		return d.str()
+	}
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 || uint64(len(d.b)-k) < n {
+		d.err = errShort
+		return ""
+	}
+	raw := d.b[k : k+int(n)]
+	d.b = d.b[k+int(n):]
+	if s, ok := d.shared[string(raw)]; ok {
+		return s
+	}
+	s := string(raw)
+	d.shared[s] = s
 	return s
 }
 
@@ -99,7 +123,7 @@ func readEntry(d *dec, customer, supplier string) vault.Entry {
 	if customer == "" {
 		customer, supplier = d.str(), d.str()
 	}
-	return vault.Entry{Customer: customer, Supplier: supplier, Requirement: d.str(), DocumentType: d.str(), Employee: d.str(),
+	return vault.Entry{Customer: customer, Supplier: supplier, Requirement: d.id(), DocumentType: d.id(), Employee: d.str(),
 		Document: d.str(), Version: int32(d.num()), ValidUntil: vault.Date(d.num()), Rejected: d.flag(), Reason: d.str()}
 }
 
@@ -146,11 +170,15 @@ func encodeSummary(s *vault.Summary) []byte {
 // make a huge allocation.
 const maxList = 1 << 20
 
-func decodeSummary(b []byte) (*vault.Summary, error) {
+func decodeSummary(b []byte) (*vault.Summary, error) { return decodeSummaryShared(b, nil) }
+
+// decodeSummaryShared decodes a summary of a page, sharing repeated ids
+// with the page's other summaries (dec.shared).
+func decodeSummaryShared(b []byte, shared map[string]string) (*vault.Summary, error) {
 	if len(b) == 0 || b[0] != summaryFormat1 {
 		return nil, fmt.Errorf("decode summary: unknown format")
 	}
-	d := &dec{b: b[1:]}
+	d := &dec{b: b[1:], shared: shared}
 	s := &vault.Summary{Customer: d.str(), Supplier: d.str(), SupplierName: d.str(), Entries: int(d.num()), Missing: int(d.num()), Rejected: int(d.num())}
 	if n := d.num(); n > 0 && n < maxList && n <= int64(len(d.b)) && d.err == nil {
 		s.Untils = make([]vault.Date, n)

@@ -315,15 +315,15 @@ func (t *txn) ListSummaries(q vault.SummaryQuery) ([]*vault.Summary, string, err
 	if err != nil {
 		return nil, "", err
 	}
-	var keys [][]byte // index keys of the page
-	var suppliers []string
+	var last []byte // index key of the page's last summary
+	suppliers := make([]string, 0, max(0, min(q.Limit, 1000)))
 	more := false
 	accept := func(k []byte, supplier string) bool {
-		if len(keys) == q.Limit {
+		if len(suppliers) == q.Limit {
 			more = true
 			return true
 		}
-		keys = append(keys, append([]byte(nil), k...))
+		last = append(last[:0], k...)
 		suppliers = append(suppliers, supplier)
 		return false
 	}
@@ -376,15 +376,21 @@ func (t *txn) ListSummaries(q vault.SummaryQuery) ([]*vault.Summary, string, err
 		}
 	}
 	out := make([]*vault.Summary, 0, len(suppliers))
+	shared := map[string]string{}
+	sums := t.b(bSummaries)
 	for _, sup := range suppliers {
-		s, err := t.Summary(q.Customer, sup)
+		v := sums.Get(key(q.Customer, sup))
+		if v == nil {
+			return nil, "", vault.ErrNotFound
+		}
+		s, err := decodeSummaryShared(v, shared)
 		if err != nil {
 			return nil, "", err
 		}
 		out = append(out, s)
 	}
 	if more {
-		return out, cursorOut(keys[len(keys)-1]), nil
+		return out, cursorOut(last), nil
 	}
 	return out, "", nil
 }
@@ -399,7 +405,7 @@ func (t *txn) CustomerStats(customer string) (vault.CustomerStats, error) {
 	}
 	pfx := prefix(customer)
 	hist := func(b storage.Bucket) []vault.DateCount {
-		var out []vault.DateCount
+		out := make([]vault.DateCount, 0, 1024) // a customer's dates span a few years
 		scan(t.b(b).Cursor(), pfx, nil, func(k, v []byte) bool {
 			if len(v) == 8 {
 				out = append(out, vault.DateCount{Date: vault.DateFromKey(k[len(pfx):]), Count: int(int64(binary.BigEndian.Uint64(v)))})

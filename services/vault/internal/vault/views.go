@@ -60,9 +60,11 @@ const operatorOpenEntries = 3
 func (s *Service) entryViews(tx Tx, entries []Entry, today Date) []EntryView {
 	out := make([]EntryView, len(entries))
 	for i, e := range entries {
-		name := TypeName(e.DocumentType)
+		var name string
 		if t, err := s.documentType(tx, e.DocumentType); err == nil {
 			name = t.Text("en").Name
+		} else {
+			name = TypeName(e.DocumentType)
 		}
 		out[i] = EntryView{Entry: e, Status: e.Status(today), TypeName: name}
 	}
@@ -160,6 +162,7 @@ func (s *Service) ListCompliance(ctx context.Context, c Caller, company string, 
 			return err
 		}
 		nm := newNames(tx)
+		out.Summaries = make([]SummaryView, 0, len(sums))
 		for _, sum := range sums {
 			out.Summaries = append(out.Summaries, s.summaryViewNamed(tx, nm, sum, today, sum.OpenWorst(today, operatorOpenEntries)))
 		}

@@ -255,6 +255,44 @@ func testNameOrderedLists(t *testing.T, s directory.Store) {
 	if got := listAll(t, list, directory.ListQuery{}); got[len(got)-1] != "Zulu" || len(got) != 6 {
 		t.Fatalf("after rename %v", got)
 	}
+	// A list shows what it holds of each supplier as it is now: its
+	// address after a change, the relationship's creation time.
+	if _, err := s.UpdateCompany(ctx, ids["Bravo"], func(_ directory.Reader, c *directory.Company) ([]feed.Event, error) {
+		c.Address = directory.Address{Lines: []string{"1 rue de la Paix"}, PostalCode: "75002", City: "Paris", Country: "FR"}
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateCompany(ctx, ids["Delta"], func(_ directory.Reader, c *directory.Company) ([]feed.Event, error) {
+		c.LegalName = "DELTA" // folds as before: same place, new name
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.ListSuppliers(ctx, cust.ID, directory.ListQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for _, r := range page {
+		want, err := s.Company(ctx, r.Company.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Company.LegalName != want.LegalName || r.Company.Country != want.Country || r.Company.RegistrationNumber != want.RegistrationNumber ||
+			!slices.Equal(r.Company.Address.Lines, want.Address.Lines) || r.Company.Address.City != want.Address.City ||
+			r.Company.Address.PostalCode != want.Address.PostalCode || r.Company.Address.Country != want.Address.Country ||
+			r.Relationship.Customer != cust.ID || r.Relationship.Supplier != want.ID || !r.Relationship.CreateTime.Equal(t0) {
+			t.Fatalf("listed %+v, the company is %+v", r, want)
+		}
+		seen = append(seen, r.Company.LegalName)
+	}
+	if want := []string{"Bravo", "DELTA", "Eco", "ecole Martin", "Écologie SA", "Zulu"}; !slices.Equal(seen, want) {
+		t.Fatalf("listed %v, want %v", seen, want)
+	}
+	if page[0].Company.Address.City != "Paris" {
+		t.Fatalf("Bravo's new address not listed: %+v", page[0].Company.Address)
+	}
 	// The supplier's side: its customers by name.
 	other := mustCreate(t, s, named("Acme customer", "356000000", directory.KindOperator))
 	if _, err := s.RegisterSupplier(ctx, registration(other.ID, named("x", "N2", directory.KindSupplier), nil)); err != nil {
