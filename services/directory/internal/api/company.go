@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"github.com/vigil/vigil/services/runtime/names"
 
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
 	"github.com/vigil/vigil/services/directory/internal/directory"
@@ -23,7 +24,7 @@ func (s *companyServer) GetCompany(ctx context.Context, req *directoryv1.GetComp
 	if err != nil {
 		return nil, err
 	}
-	id, err := directory.ParseName("name", req.GetName())
+	id, err := names.Company.Parse("name", req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +40,7 @@ func (s *companyServer) UpdateCompany(ctx context.Context, req *directoryv1.Upda
 	if err != nil {
 		return nil, err
 	}
-	id, err := directory.ParseName("company.name", req.GetCompany().GetName())
+	id, err := names.Company.Parse("company.name", req.GetCompany().GetName())
 	if err != nil {
 		return nil, err
 	}

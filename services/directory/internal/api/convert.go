@@ -4,6 +4,7 @@ package api
 
 import (
 	"context"
+	"github.com/vigil/vigil/services/runtime/names"
 	"io"
 
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
@@ -35,7 +36,7 @@ func companyFromProto(m *directoryv1.Company) (directory.Company, error) {
 		Address:            protoconv.AddressFrom(m.GetAddress()),
 	}
 	if p := m.GetParent(); p != "" {
-		id, err := directory.ParseName("company.parent", p)
+		id, err := names.Company.Parse("company.parent", p)
 		if err != nil {
 			return directory.Company{}, err
 		}
@@ -44,10 +45,10 @@ func companyFromProto(m *directoryv1.Company) (directory.Company, error) {
 	return c, nil
 }
 
-func names(ids []string) []string {
+func companyNames(ids []string) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
-		out[i] = directory.Name(id)
+		out[i] = names.Company.Format(id)
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"github.com/vigil/vigil/services/runtime/names"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -32,7 +33,7 @@ func (s *customerServer) ListCustomers(ctx context.Context, req *directoryv1.Lis
 	if err != nil {
 		return nil, err
 	}
-	supplier, err := directory.ParseName("parent", req.GetParent())
+	supplier, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +54,7 @@ func (s *customerServer) GetCustomer(ctx context.Context, req *directoryv1.GetCu
 	if err != nil {
 		return nil, err
 	}
-	supplier, customer, err := directory.ParseChildName("name", req.GetName(), "customers")
+	supplier, customer, err := names.Customer.Parse("name", req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +70,7 @@ func (s *customerServer) UpdateCustomer(ctx context.Context, req *directoryv1.Up
 	if err != nil {
 		return nil, err
 	}
-	supplier, customer, err := directory.ParseChildName("customer.name", req.GetCustomer().GetName(), "customers")
+	supplier, customer, err := names.Customer.Parse("customer.name", req.GetCustomer().GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +86,7 @@ func (s *customerServer) ListCustomerProjects(ctx context.Context, req *director
 	if err != nil {
 		return nil, err
 	}
-	supplier, customer, err := directory.ParseChildName("parent", req.GetParent(), "customers")
+	supplier, customer, err := names.Customer.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}

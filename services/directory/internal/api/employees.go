@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"github.com/vigil/vigil/services/runtime/names"
 
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -30,13 +31,13 @@ func (s *employeeServer) ListEmployees(ctx context.Context, req *directoryv1.Lis
 	if err != nil {
 		return nil, err
 	}
-	supplier, err := directory.ParseName("parent", req.GetParent())
+	supplier, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
 	var project *directory.ProjectRef
 	if req.GetProject() != "" {
-		c, id, err := directory.ParseProjectName("project", req.GetProject())
+		c, id, err := names.Project.Parse("project", req.GetProject())
 		if err != nil {
 			return nil, err
 		}
@@ -58,7 +59,7 @@ func (s *employeeServer) CreateEmployee(ctx context.Context, req *directoryv1.Cr
 	if err != nil {
 		return nil, err
 	}
-	supplier, err := directory.ParseName("parent", req.GetParent())
+	supplier, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +75,7 @@ func (s *employeeServer) GetEmployee(ctx context.Context, req *directoryv1.GetEm
 	if err != nil {
 		return nil, err
 	}
-	supplier, id, err := directory.ParseEmployeeName("name", req.GetName())
+	supplier, id, err := names.Employee.Parse("name", req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +91,7 @@ func (s *employeeServer) UpdateEmployee(ctx context.Context, req *directoryv1.Up
 	if err != nil {
 		return nil, err
 	}
-	supplier, id, err := directory.ParseEmployeeName("employee.name", req.GetEmployee().GetName())
+	supplier, id, err := names.Employee.Parse("employee.name", req.GetEmployee().GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +107,7 @@ func (s *employeeServer) DeleteEmployee(ctx context.Context, req *directoryv1.De
 	if err != nil {
 		return nil, err
 	}
-	supplier, id, err := directory.ParseEmployeeName("name", req.GetName())
+	supplier, id, err := names.Employee.Parse("name", req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -121,11 +122,11 @@ func (s *employeeServer) AssignEmployee(ctx context.Context, req *directoryv1.As
 	if err != nil {
 		return nil, err
 	}
-	supplier, id, err := directory.ParseEmployeeName("name", req.GetName())
+	supplier, id, err := names.Employee.Parse("name", req.GetName())
 	if err != nil {
 		return nil, err
 	}
-	customer, project, err := directory.ParseProjectName("project", req.GetProject())
+	customer, project, err := names.Project.Parse("project", req.GetProject())
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"github.com/vigil/vigil/services/runtime/names"
 	"io"
 	"strings"
 
@@ -46,7 +47,7 @@ func (s *importServer) CreateSupplierImport(ctx context.Context, req *directoryv
 	if err != nil {
 		return nil, err
 	}
-	customer, err := directory.ParseName("parent", req.GetParent())
+	customer, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +88,7 @@ func (s *importServer) UploadSupplierImport(stream grpc.ClientStreamingServer[di
 	if h == nil {
 		return errs.InvalidArgument("header", "the first message must be the header")
 	}
-	customer, err := directory.ParseName("header.parent", h.GetParent())
+	customer, err := names.Company.Parse("header.parent", h.GetParent())
 	if err != nil {
 		return err
 	}
@@ -184,7 +185,7 @@ func (s *importServer) GetSupplierImport(ctx context.Context, req *directoryv1.G
 	if err != nil {
 		return nil, err
 	}
-	customer, id, err := directory.ParseChildName("name", req.GetName(), "supplierImports")
+	customer, id, err := names.SupplierImport.Parse("name", req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +201,7 @@ func (s *importServer) ListSupplierImports(ctx context.Context, req *directoryv1
 	if err != nil {
 		return nil, err
 	}
-	customer, err := directory.ParseName("parent", req.GetParent())
+	customer, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +221,7 @@ func (s *importServer) ListSupplierImportResults(ctx context.Context, req *direc
 	if err != nil {
 		return nil, err
 	}
-	customer, id, err := directory.ParseChildName("parent", req.GetParent(), "supplierImports")
+	customer, id, err := names.SupplierImport.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +242,7 @@ func (s *importServer) ExportSupplierImportResults(req *directoryv1.ExportSuppli
 	if err != nil {
 		return err
 	}
-	customer, id, err := directory.ParseChildName("name", req.GetName(), "supplierImports")
+	customer, id, err := names.SupplierImport.Parse("name", req.GetName())
 	if err != nil {
 		return err
 	}

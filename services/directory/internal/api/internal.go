@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"github.com/vigil/vigil/services/runtime/names"
 
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -36,7 +37,7 @@ func (s *internalServer) CreateCompany(ctx context.Context, req *directoryv1.Cre
 }
 
 func (s *internalServer) DeleteCompany(ctx context.Context, req *directoryv1.DeleteCompanyRequest) (*emptypb.Empty, error) {
-	id, err := directory.ParseName("name", req.GetName())
+	id, err := names.Company.Parse("name", req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +68,7 @@ func (s *internalServer) GetRelationship(ctx context.Context, req *directoryv1.G
 }
 
 func (s *internalServer) ListSupplierCompanies(ctx context.Context, req *directoryv1.ListSupplierCompaniesRequest) (*directoryv1.ListSupplierCompaniesResponse, error) {
-	customer, err := directory.ParseName("customer", req.GetCustomer())
+	customer, err := names.Company.Parse("customer", req.GetCustomer())
 	if err != nil {
 		return nil, err
 	}
@@ -75,11 +76,11 @@ func (s *internalServer) ListSupplierCompanies(ctx context.Context, req *directo
 	if err != nil {
 		return nil, err
 	}
-	return &directoryv1.ListSupplierCompaniesResponse{Companies: names(ids), NextPageToken: next}, nil
+	return &directoryv1.ListSupplierCompaniesResponse{Companies: companyNames(ids), NextPageToken: next}, nil
 }
 
 func (s *internalServer) ListCustomerCompanies(ctx context.Context, req *directoryv1.ListCustomerCompaniesRequest) (*directoryv1.ListCustomerCompaniesResponse, error) {
-	supplier, err := directory.ParseName("supplier", req.GetSupplier())
+	supplier, err := names.Company.Parse("supplier", req.GetSupplier())
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +88,7 @@ func (s *internalServer) ListCustomerCompanies(ctx context.Context, req *directo
 	if err != nil {
 		return nil, err
 	}
-	return &directoryv1.ListCustomerCompaniesResponse{Companies: names(ids), NextPageToken: next}, nil
+	return &directoryv1.ListCustomerCompaniesResponse{Companies: companyNames(ids), NextPageToken: next}, nil
 }
 
 func (s *internalServer) ListReferences(ctx context.Context, req *directoryv1.ListReferencesRequest) (*directoryv1.ListReferencesResponse, error) {
@@ -101,13 +102,13 @@ func (s *internalServer) ListReferences(ctx context.Context, req *directoryv1.Li
 	}
 	out := make([]string, len(users))
 	for i, u := range users {
-		out[i] = directory.MemberName(supplier, u)
+		out[i] = names.Member.Format(supplier, u)
 	}
 	return &directoryv1.ListReferencesResponse{Users: out}, nil
 }
 
 func (s *internalServer) GetEmployee(ctx context.Context, req *directoryv1.GetEmployeeRequest) (*directoryv1.Employee, error) {
-	supplier, id, err := directory.ParseEmployeeName("name", req.GetName())
+	supplier, id, err := names.Employee.Parse("name", req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +120,7 @@ func (s *internalServer) GetEmployee(ctx context.Context, req *directoryv1.GetEm
 }
 
 func (s *internalServer) ListProjectEmployees(ctx context.Context, req *directoryv1.ListProjectEmployeesRequest) (*directoryv1.ListProjectEmployeesResponse, error) {
-	customer, project, err := directory.ParseProjectName("project", req.GetProject())
+	customer, project, err := names.Project.Parse("project", req.GetProject())
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +130,7 @@ func (s *internalServer) ListProjectEmployees(ctx context.Context, req *director
 	}
 	out := &directoryv1.ListProjectEmployeesResponse{NextPageToken: next}
 	for _, r := range refs {
-		out.Employees = append(out.Employees, directory.EmployeeName(r.Supplier, r.Employee))
+		out.Employees = append(out.Employees, names.Employee.Format(r.Supplier, r.Employee))
 	}
 	return out, nil
 }
@@ -149,7 +150,7 @@ func (s *internalServer) ListCompanies(ctx context.Context, req *directoryv1.Lis
 func (s *internalServer) BatchGetCompanies(ctx context.Context, req *directoryv1.BatchGetCompaniesRequest) (*directoryv1.BatchGetCompaniesResponse, error) {
 	ids := make([]string, len(req.GetNames()))
 	for i, n := range req.GetNames() {
-		id, err := directory.ParseName("names", n)
+		id, err := names.Company.Parse("names", n)
 		if err != nil {
 			return nil, err
 		}
@@ -167,7 +168,7 @@ func (s *internalServer) BatchGetCompanies(ctx context.Context, req *directoryv1
 }
 
 func (s *internalServer) GetProject(ctx context.Context, req *directoryv1.GetProjectRequest) (*directoryv1.Project, error) {
-	customer, id, err := directory.ParseProjectName("name", req.GetName())
+	customer, id, err := names.Project.Parse("name", req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -179,18 +180,18 @@ func (s *internalServer) GetProject(ctx context.Context, req *directoryv1.GetPro
 }
 
 func (s *internalServer) ListAssignments(ctx context.Context, req *directoryv1.ListAssignmentsRequest) (*directoryv1.ListAssignmentsResponse, error) {
-	customer, err := directory.ParseName("customer", req.GetCustomer())
+	customer, err := names.Company.Parse("customer", req.GetCustomer())
 	if err != nil {
 		return nil, err
 	}
 	q := directory.AssignmentQuery{Customer: customer}
 	if req.GetSupplier() != "" {
-		if q.Supplier, err = directory.ParseName("supplier", req.GetSupplier()); err != nil {
+		if q.Supplier, err = names.Company.Parse("supplier", req.GetSupplier()); err != nil {
 			return nil, err
 		}
 	}
 	if req.GetProject() != "" {
-		c, p, err := directory.ParseProjectName("project", req.GetProject())
+		c, p, err := names.Project.Parse("project", req.GetProject())
 		if err != nil {
 			return nil, err
 		}
@@ -200,7 +201,7 @@ func (s *internalServer) ListAssignments(ctx context.Context, req *directoryv1.L
 		q.Project = p
 	}
 	if req.GetEmployee() != "" {
-		sup, e, err := directory.ParseEmployeeName("employee", req.GetEmployee())
+		sup, e, err := names.Employee.Parse("employee", req.GetEmployee())
 		if err != nil {
 			return nil, err
 		}
@@ -221,11 +222,11 @@ func (s *internalServer) ListAssignments(ctx context.Context, req *directoryv1.L
 }
 
 func pair(customerName, supplierName string) (string, string, error) {
-	customer, err := directory.ParseName("customer", customerName)
+	customer, err := names.Company.Parse("customer", customerName)
 	if err != nil {
 		return "", "", err
 	}
-	supplier, err := directory.ParseName("supplier", supplierName)
+	supplier, err := names.Company.Parse("supplier", supplierName)
 	if err != nil {
 		return "", "", err
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"github.com/vigil/vigil/services/runtime/names"
 
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
 	"github.com/vigil/vigil/services/directory/internal/directory"
@@ -29,7 +30,7 @@ func (s *projectServer) ListProjects(ctx context.Context, req *directoryv1.ListP
 	if err != nil {
 		return nil, err
 	}
-	customer, err := directory.ParseName("parent", req.GetParent())
+	customer, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +50,7 @@ func (s *projectServer) CreateProject(ctx context.Context, req *directoryv1.Crea
 	if err != nil {
 		return nil, err
 	}
-	customer, err := directory.ParseName("parent", req.GetParent())
+	customer, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +66,7 @@ func (s *projectServer) GetProject(ctx context.Context, req *directoryv1.GetProj
 	if err != nil {
 		return nil, err
 	}
-	customer, id, err := directory.ParseProjectName("name", req.GetName())
+	customer, id, err := names.Project.Parse("name", req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +82,7 @@ func (s *projectServer) UpdateProject(ctx context.Context, req *directoryv1.Upda
 	if err != nil {
 		return nil, err
 	}
-	customer, id, err := directory.ParseProjectName("project.name", req.GetProject().GetName())
+	customer, id, err := names.Project.Parse("project.name", req.GetProject().GetName())
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"github.com/vigil/vigil/services/runtime/names"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -25,7 +26,7 @@ func NewSupplierServer(svc *directory.Service) directoryv1.SupplierServiceServer
 func supplierProto(customer string, s directory.Supplier) *directoryv1.Supplier {
 	c := s.Company
 	return &directoryv1.Supplier{
-		Name: directory.SupplierName(customer, c.ID), Company: directory.Name(c.ID), LegalName: c.LegalName,
+		Name: names.Supplier.Format(customer, c.ID), Company: names.Company.Format(c.ID), LegalName: c.LegalName,
 		Country: c.Country, RegistrationNumber: c.RegistrationNumber, Address: protoconv.Address(c.Address),
 		CreateTime: timestamppb.New(s.Relationship.CreateTime), Outcome: directoryv1.RegistrationOutcome(s.Outcome),
 	}
@@ -36,7 +37,7 @@ func (s *supplierServer) ListSuppliers(ctx context.Context, req *directoryv1.Lis
 	if err != nil {
 		return nil, err
 	}
-	customer, err := directory.ParseName("parent", req.GetParent())
+	customer, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +58,7 @@ func (s *supplierServer) GetSupplier(ctx context.Context, req *directoryv1.GetSu
 	if err != nil {
 		return nil, err
 	}
-	customer, supplier, err := directory.ParseChildName("name", req.GetName(), "suppliers")
+	customer, supplier, err := names.Supplier.Parse("name", req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +74,7 @@ func (s *supplierServer) CreateSupplier(ctx context.Context, req *directoryv1.Cr
 	if err != nil {
 		return nil, err
 	}
-	customer, err := directory.ParseName("parent", req.GetParent())
+	customer, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +94,7 @@ func (s *supplierServer) DeleteSupplier(ctx context.Context, req *directoryv1.De
 	if err != nil {
 		return nil, err
 	}
-	customer, supplier, err := directory.ParseChildName("name", req.GetName(), "suppliers")
+	customer, supplier, err := names.Supplier.Parse("name", req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +106,7 @@ func (s *supplierServer) DeleteSupplier(ctx context.Context, req *directoryv1.De
 
 func contactProto(customer string, c directory.ContactView) *directoryv1.Contact {
 	return &directoryv1.Contact{
-		Name: directory.SupplierName(customer, c.Supplier) + "/contacts/" + c.User, User: directory.MemberName(c.Supplier, c.User),
+		Name: names.Supplier.Format(customer, c.Supplier) + "/contacts/" + c.User, User: names.Member.Format(c.Supplier, c.User),
 		Email: c.Contact.Email, GivenName: c.Contact.GivenName, FamilyName: c.Contact.FamilyName,
 		Function: c.Contact.Function, Phone: c.Contact.Phone, Mobile: c.Contact.Mobile,
 	}
@@ -116,7 +117,7 @@ func (s *supplierServer) ListContacts(ctx context.Context, req *directoryv1.List
 	if err != nil {
 		return nil, err
 	}
-	customer, supplier, err := directory.ParseChildName("parent", req.GetParent(), "suppliers")
+	customer, supplier, err := names.Supplier.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +137,7 @@ func (s *supplierServer) CreateContact(ctx context.Context, req *directoryv1.Cre
 	if err != nil {
 		return nil, err
 	}
-	customer, supplier, err := directory.ParseChildName("parent", req.GetParent(), "suppliers")
+	customer, supplier, err := names.Supplier.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +154,7 @@ func (s *supplierServer) ExportSuppliers(req *directoryv1.ExportSuppliersRequest
 	if err != nil {
 		return err
 	}
-	customer, err := directory.ParseName("parent", req.GetParent())
+	customer, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return err
 	}

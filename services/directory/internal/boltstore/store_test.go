@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vigil/vigil/services/runtime/names"
 	"path/filepath"
 	"testing"
 	"time"
@@ -71,13 +72,13 @@ func TestMigrateListRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cust := directory.Company{ID: directory.NewID(), LegalName: "Customer", Kind: directory.KindOperator, Country: "FR", RegistrationNumber: "552100554"}
+	cust := directory.Company{ID: names.NewID(), LegalName: "Customer", Kind: directory.KindOperator, Country: "FR", RegistrationNumber: "552100554"}
 	if _, err := s.CreateCompany(ctx, cust, ""); err != nil {
 		t.Fatal(err)
 	}
 	created := time.Date(2026, 3, 4, 5, 6, 7, 8, time.UTC)
 	for i, name := range []string{"Zeta", "alpha", "Mid"} {
-		sup := directory.Company{ID: directory.NewID(), LegalName: name, Kind: directory.KindSupplier, Country: "GB", RegistrationNumber: fmt.Sprintf("M%d", i),
+		sup := directory.Company{ID: names.NewID(), LegalName: name, Kind: directory.KindSupplier, Country: "GB", RegistrationNumber: fmt.Sprintf("M%d", i),
 			Address: directory.Address{Lines: []string{"1 High St"}, City: "Leeds", Country: "GB"}}
 		if _, err := s.RegisterSupplier(ctx, directory.Registration{Customer: cust.ID, NewCompany: sup, Time: created}); err != nil {
 			t.Fatal(err)

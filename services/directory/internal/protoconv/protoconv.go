@@ -6,6 +6,7 @@ package protoconv
 
 import (
 	"fmt"
+	"github.com/vigil/vigil/services/runtime/names"
 	"strings"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 // Company is c as a message; an empty address is left unset.
 func Company(c directory.Company) *directoryv1.Company {
 	m := &directoryv1.Company{
-		Name:               directory.Name(c.ID),
+		Name:               names.Company.Format(c.ID),
 		LegalName:          c.LegalName,
 		Kind:               directoryv1.CompanyKind(c.Kind),
 		Country:            c.Country,
@@ -31,14 +32,14 @@ func Company(c directory.Company) *directoryv1.Company {
 		UpdateTime:         timestamppb.New(c.UpdateTime),
 	}
 	if c.Parent != "" {
-		m.Parent = directory.Name(c.Parent)
+		m.Parent = names.Company.Format(c.Parent)
 	}
 	return m
 }
 
 // CompanyFrom reads a stored company.
 func CompanyFrom(m *directoryv1.Company) (directory.Company, error) {
-	id, err := directory.ParseName("name", m.GetName())
+	id, err := names.Company.Parse("name", m.GetName())
 	if err != nil {
 		return directory.Company{}, fmt.Errorf("stored company name %q: %w", m.GetName(), err)
 	}
@@ -56,7 +57,7 @@ func CompanyFrom(m *directoryv1.Company) (directory.Company, error) {
 		UpdateTime:         m.GetUpdateTime().AsTime(),
 	}
 	if p := m.GetParent(); p != "" {
-		if c.Parent, err = directory.ParseName("parent", p); err != nil {
+		if c.Parent, err = names.Company.Parse("parent", p); err != nil {
 			return directory.Company{}, fmt.Errorf("stored company parent %q: %w", p, err)
 		}
 	}
@@ -85,11 +86,11 @@ func AddressFrom(a *directoryv1.PostalAddress) directory.Address {
 func Relationship(rel directory.Relationship) *directoryv1.Customer {
 	refs := make([]string, len(rel.References))
 	for i, u := range rel.References {
-		refs[i] = directory.MemberName(rel.Supplier, u)
+		refs[i] = names.Member.Format(rel.Supplier, u)
 	}
 	return &directoryv1.Customer{
-		Name:       directory.CustomerName(rel.Supplier, rel.Customer),
-		Company:    directory.Name(rel.Customer),
+		Name:       names.Customer.Format(rel.Supplier, rel.Customer),
+		Company:    names.Company.Format(rel.Customer),
 		References: refs,
 		CreateTime: timestamppb.New(rel.CreateTime),
 	}
@@ -97,7 +98,7 @@ func Relationship(rel directory.Relationship) *directoryv1.Customer {
 
 // RelationshipFrom reads a stored relationship.
 func RelationshipFrom(customer, supplier string, m *directoryv1.Customer) directory.Relationship {
-	prefix := directory.MemberName(supplier, "")
+	prefix := names.Member.Format(supplier, "")
 	var refs []string
 	for _, r := range m.GetReferences() {
 		if u, ok := strings.CutPrefix(r, prefix); ok && u != "" {
@@ -110,19 +111,19 @@ func RelationshipFrom(customer, supplier string, m *directoryv1.Customer) direct
 // Employee is e as a message.
 func Employee(e directory.Employee) *directoryv1.Employee {
 	m := &directoryv1.Employee{
-		Name: directory.EmployeeName(e.Supplier, e.ID), GivenName: e.GivenName, FamilyName: e.FamilyName,
+		Name: names.Employee.Format(e.Supplier, e.ID), GivenName: e.GivenName, FamilyName: e.FamilyName,
 		Email: e.Email, JobTitle: e.JobTitle, BirthDate: e.BirthDate,
 		CreateTime: timestamppb.New(e.CreateTime), UpdateTime: timestamppb.New(e.UpdateTime),
 	}
 	for _, p := range e.Projects {
-		m.Projects = append(m.Projects, directory.ProjectName(p.Customer, p.Project))
+		m.Projects = append(m.Projects, names.Project.Format(p.Customer, p.Project))
 	}
 	return m
 }
 
 // EmployeeFrom reads a stored employee (its projects are not stored).
 func EmployeeFrom(m *directoryv1.Employee) (directory.Employee, error) {
-	s, id, err := directory.ParseEmployeeName("name", m.GetName())
+	s, id, err := names.Employee.Parse("name", m.GetName())
 	if err != nil {
 		return directory.Employee{}, fmt.Errorf("stored employee name %q: %w", m.GetName(), err)
 	}
@@ -136,7 +137,7 @@ func EmployeeFrom(m *directoryv1.Employee) (directory.Employee, error) {
 // Project is p as a message.
 func Project(p directory.Project) *directoryv1.Project {
 	return &directoryv1.Project{
-		Name: directory.ProjectName(p.Customer, p.ID), DisplayName: p.DisplayName, Description: p.Description,
+		Name: names.Project.Format(p.Customer, p.ID), DisplayName: p.DisplayName, Description: p.Description,
 		SiteAddress: Address(p.SiteAddress), StartDate: p.StartDate, EndDate: p.EndDate,
 		State: directoryv1.Project_State(p.State), CreateTime: timestamppb.New(p.CreateTime), UpdateTime: timestamppb.New(p.UpdateTime),
 	}
@@ -144,7 +145,7 @@ func Project(p directory.Project) *directoryv1.Project {
 
 // ProjectFrom reads a stored project.
 func ProjectFrom(m *directoryv1.Project) (directory.Project, error) {
-	c, id, err := directory.ParseProjectName("name", m.GetName())
+	c, id, err := names.Project.Parse("name", m.GetName())
 	if err != nil {
 		return directory.Project{}, fmt.Errorf("stored project name %q: %w", m.GetName(), err)
 	}
@@ -157,17 +158,17 @@ func ProjectFrom(m *directoryv1.Project) (directory.Project, error) {
 
 // Assignment is a as a message.
 func Assignment(a directory.Assignment) *directoryv1.Assignment {
-	return &directoryv1.Assignment{Employee: directory.EmployeeName(a.Supplier, a.Employee),
-		Project: directory.ProjectName(a.Customer, a.Project), CreateTime: timestamppb.New(a.CreateTime)}
+	return &directoryv1.Assignment{Employee: names.Employee.Format(a.Supplier, a.Employee),
+		Project: names.Project.Format(a.Customer, a.Project), CreateTime: timestamppb.New(a.CreateTime)}
 }
 
 // AssignmentFrom reads a stored assignment.
 func AssignmentFrom(m *directoryv1.Assignment) (directory.Assignment, error) {
-	s, e, err := directory.ParseEmployeeName("employee", m.GetEmployee())
+	s, e, err := names.Employee.Parse("employee", m.GetEmployee())
 	if err != nil {
 		return directory.Assignment{}, err
 	}
-	c, p, err := directory.ParseProjectName("project", m.GetProject())
+	c, p, err := names.Project.Parse("project", m.GetProject())
 	if err != nil {
 		return directory.Assignment{}, err
 	}
@@ -181,7 +182,7 @@ func ImportRowResult(customer string, r directory.ImportRowResult) *directoryv1.
 		Outcome: directoryv1.RegistrationOutcome(r.Outcome), Error: r.Error, ContactError: r.ContactError,
 	}
 	if r.Supplier != "" {
-		m.Supplier = directory.SupplierName(customer, r.Supplier)
+		m.Supplier = names.Supplier.Format(customer, r.Supplier)
 	}
 	return m
 }
@@ -204,7 +205,7 @@ func ImportRowResultFrom(seq uint64, m *directoryv1.SupplierImportRowResult) dir
 func Import(imp directory.Import) *directoryv1.SupplierImport {
 	c := imp.Counts
 	m := &directoryv1.SupplierImport{
-		Name: directory.ImportName(imp.Customer, imp.ID), State: directoryv1.SupplierImport_State(imp.State), Error: imp.Error,
+		Name: names.SupplierImport.Format(imp.Customer, imp.ID), State: directoryv1.SupplierImport_State(imp.State), Error: imp.Error,
 		RowCount: int32(c.Rows), CreatedCount: int32(c.Created), LinkedCount: int32(c.Linked),
 		AlreadyLinkedCount: int32(c.AlreadyLinked), ErrorCount: int32(c.Errors), ProcessedCount: int32(c.Processed),
 		CreateTime: timestamppb.New(imp.CreateTime), SubmittedBy: imp.SubmittedBy, OnBehalf: imp.OnBehalf, FileName: imp.FileName,

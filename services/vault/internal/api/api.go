@@ -4,6 +4,7 @@ package api
 
 import (
 	"context"
+	"github.com/vigil/vigil/services/runtime/names"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -44,7 +45,7 @@ func badName(field, shape string) error {
 
 // companyID reads companies/{company}.
 func companyID(field, name string) (string, error) {
-	ids, ok := vault.ParseName(name, "companies")
+	ids, ok := names.Match(name, "companies")
 	if !ok {
 		return "", badName(field, "companies/{company}")
 	}
@@ -56,7 +57,7 @@ func typeID(field, name string) (string, error) {
 	if name == "" {
 		return "", nil
 	}
-	ids, ok := vault.ParseName(name, "documentTypes")
+	ids, ok := names.Match(name, "documentTypes")
 	if !ok {
 		return "", badName(field, "documentTypes/{type}")
 	}
@@ -65,19 +66,19 @@ func typeID(field, name string) (string, error) {
 
 func documentToProto(d *vault.Document) *vaultv1.Document {
 	out := &vaultv1.Document{
-		Name: vault.DocumentName(d.Supplier, d.ID), DocumentType: vault.TypeName(d.DocumentType),
+		Name: names.Document.Format(d.Supplier, d.ID), DocumentType: names.DocumentType.Format(d.DocumentType),
 		Subject: vault.SubjectName(d.Supplier, d.Employee), FileName: d.FileName, ContentType: d.ContentType,
 		SizeBytes: d.Size, Sha256: d.SHA256, ValidFrom: d.ValidFrom.String(), ValidUntil: d.ValidUntil.String(),
 		Version: d.Version, State: vaultv1.DocumentState(d.State), UploadedBy: d.UploadedBy, CreateTime: timestamppb.New(d.CreateTime),
 	}
 	if d.SupersededBy != "" {
-		out.SupersededBy = vault.DocumentName(d.Supplier, d.SupersededBy)
+		out.SupersededBy = names.Document.Format(d.Supplier, d.SupersededBy)
 	}
 	if d.Supersedes != "" {
-		out.Supersedes = vault.DocumentName(d.Supplier, d.Supersedes)
+		out.Supersedes = names.Document.Format(d.Supplier, d.Supersedes)
 	}
 	for _, r := range d.Rejections {
-		out.Rejections = append(out.Rejections, &vaultv1.DocumentRejection{Customer: vault.CompanyName(r.Customer), Reason: r.Reason,
+		out.Rejections = append(out.Rejections, &vaultv1.DocumentRejection{Customer: names.Company.Format(r.Customer), Reason: r.Reason,
 			RejectedBy: r.RejectedBy, RejectTime: timestamppb.New(r.Time)})
 	}
 	return out
@@ -93,12 +94,12 @@ func documentsToProto(ds []*vault.Document) []*vaultv1.Document {
 
 func typeToProto(t *vault.DocumentType) *vaultv1.DocumentType {
 	en := t.Text("en")
-	out := &vaultv1.DocumentType{Name: vault.TypeName(t.ID), DisplayName: en.Name, Description: en.Description,
+	out := &vaultv1.DocumentType{Name: names.DocumentType.Format(t.ID), DisplayName: en.Name, Description: en.Description,
 		Subject: vaultv1.DocumentSubject(t.Subject), Category: vaultv1.DocumentCategory(t.Category),
 		DefaultValidityDays: t.DefaultValidityDays, CreateTime: timestamppb.New(t.CreateTime),
 		Translations: map[string]*vaultv1.DocumentTypeText{}}
 	if t.Owner != "" {
-		out.Owner = vault.CompanyName(t.Owner)
+		out.Owner = names.Company.Format(t.Owner)
 	}
 	for lang, x := range t.Texts {
 		out.Translations[lang] = &vaultv1.DocumentTypeText{DisplayName: x.Name, Description: x.Description}
@@ -107,22 +108,22 @@ func typeToProto(t *vault.DocumentType) *vaultv1.DocumentType {
 }
 
 func requirementToProto(r *vault.Requirement) *vaultv1.Requirement {
-	out := &vaultv1.Requirement{Name: vault.RequirementName(r.Customer, r.ID), DocumentType: vault.TypeName(r.DocumentType),
+	out := &vaultv1.Requirement{Name: names.Requirement.Format(r.Customer, r.ID), DocumentType: names.DocumentType.Format(r.DocumentType),
 		Scope: vaultv1.RequirementScope(r.Scope), CreateTime: timestamppb.New(r.CreateTime)}
 	for _, s := range r.Suppliers {
-		out.Suppliers = append(out.Suppliers, vault.CompanyName(s))
+		out.Suppliers = append(out.Suppliers, names.Company.Format(s))
 	}
 	if r.Project != "" {
-		out.Project = vault.ProjectName(r.Customer, r.Project)
+		out.Project = names.Project.Format(r.Customer, r.Project)
 	}
 	return out
 }
 
 func entryToProto(e vault.EntryView) *vaultv1.ComplianceEntry {
-	out := &vaultv1.ComplianceEntry{Requirement: vault.RequirementName(e.Customer, e.Requirement), DocumentType: vault.TypeName(e.DocumentType),
+	out := &vaultv1.ComplianceEntry{Requirement: names.Requirement.Format(e.Customer, e.Requirement), DocumentType: names.DocumentType.Format(e.DocumentType),
 		DocumentTypeDisplayName: e.TypeName, Subject: vault.SubjectName(e.Supplier, e.Employee), Status: vaultv1.ComplianceStatus(e.Status)}
 	if e.Document != "" {
-		out.Document = vault.DocumentName(e.Supplier, e.Document)
+		out.Document = names.Document.Format(e.Supplier, e.Document)
 		out.ValidUntil = e.ValidUntil.String()
 		out.DocumentVersion = e.Version
 	}
@@ -138,7 +139,7 @@ func countsToProto(c vault.Counts) *vaultv1.ComplianceCounts {
 }
 
 func summaryToProto(v vault.SummaryView) *vaultv1.ComplianceSummary {
-	out := &vaultv1.ComplianceSummary{Customer: vault.CompanyName(v.Customer), Supplier: vault.CompanyName(v.Supplier),
+	out := &vaultv1.ComplianceSummary{Customer: names.Company.Format(v.Customer), Supplier: names.Company.Format(v.Supplier),
 		Compliant: v.Compliant, Expiring: v.Expiring, Counts: countsToProto(v.Counts), CustomerDisplayName: v.CustomerName,
 		SupplierDisplayName: v.SupplierName, AsOfDate: v.AsOf.String()}
 	for _, e := range v.Open {
@@ -153,8 +154,8 @@ func summaryToProto(v vault.SummaryView) *vaultv1.ComplianceSummary {
 // carry type, subject, status and valid_until; GetSupplierCompliance has
 // the rest.
 func (n *pageNames) listSummaryToProto(v vault.SummaryView) *vaultv1.ComplianceSummary {
-	supplier := vault.CompanyName(v.Supplier)
-	out := &vaultv1.ComplianceSummary{Customer: n.of(n.companies, v.Customer, vault.CompanyName), Supplier: supplier,
+	supplier := names.Company.Format(v.Supplier)
+	out := &vaultv1.ComplianceSummary{Customer: n.of(n.companies, v.Customer, names.Company.Format), Supplier: supplier,
 		Compliant: v.Compliant, Expiring: v.Expiring, Counts: countsToProto(v.Counts), SupplierDisplayName: v.SupplierName,
 		AsOfDate: n.date(v.AsOf)}
 	if len(v.Open) > 0 {
@@ -165,7 +166,7 @@ func (n *pageNames) listSummaryToProto(v vault.SummaryView) *vaultv1.ComplianceS
 		if e.Employee != "" || e.Supplier != v.Supplier {
 			subject = vault.SubjectName(e.Supplier, e.Employee)
 		}
-		x := &vaultv1.ComplianceEntry{DocumentType: n.of(n.types, e.DocumentType, vault.TypeName), Subject: subject,
+		x := &vaultv1.ComplianceEntry{DocumentType: n.of(n.types, e.DocumentType, names.DocumentType.Format), Subject: subject,
 			Status: vaultv1.ComplianceStatus(e.Status)}
 		if e.Document != "" {
 			x.ValidUntil = n.date(e.ValidUntil)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"github.com/vigil/vigil/services/runtime/names"
 	"time"
 
 	"google.golang.org/grpc"
@@ -63,7 +64,7 @@ func (s *complianceServer) GetSupplierCompliance(ctx context.Context, req *vault
 	if err != nil {
 		return nil, err
 	}
-	out := &vaultv1.SupplierCompliance{Name: name, Customer: vault.CompanyName(v.Customer), Supplier: vault.CompanyName(v.Supplier),
+	out := &vaultv1.SupplierCompliance{Name: name, Customer: names.Company.Format(v.Customer), Supplier: names.Company.Format(v.Supplier),
 		Compliant: v.Compliant, Counts: countsToProto(v.Counts), EvaluateTime: timestamppb.New(time.Now()),
 		CustomerDisplayName: v.CustomerName, SupplierDisplayName: v.SupplierName, AsOfDate: v.AsOf.String()}
 	for _, e := range v.Entries {
@@ -78,7 +79,7 @@ func parsePairName(name, collection string) ([]string, bool) {
 	if len(name) <= len(suffix) || name[len(name)-len(suffix):] != suffix {
 		return nil, false
 	}
-	return vault.ParseName(name[:len(name)-len(suffix)], "companies", collection)
+	return names.Match(name[:len(name)-len(suffix)], "companies", collection)
 }
 
 // ExportCompliance streams the rows in the domain's batches (500 rows, far
@@ -96,7 +97,7 @@ func (s *complianceServer) ExportCompliance(req *vaultv1.ExportComplianceRequest
 			msg.AsOfDate, first = asOf.String(), false
 		}
 		for _, r := range rows {
-			msg.Rows = append(msg.Rows, &vaultv1.ComplianceRow{Supplier: vault.CompanyName(r.Entry.Supplier), SupplierDisplayName: r.SupplierName,
+			msg.Rows = append(msg.Rows, &vaultv1.ComplianceRow{Supplier: names.Company.Format(r.Entry.Supplier), SupplierDisplayName: r.SupplierName,
 				Entry: entryToProto(r.Entry)})
 		}
 		return stream.Send(msg)

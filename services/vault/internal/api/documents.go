@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"github.com/vigil/vigil/services/runtime/names"
 	"io"
 
 	"google.golang.org/grpc"
@@ -45,9 +46,9 @@ func (s *documentServer) UploadDocument(stream grpc.ClientStreamingServer[vaultv
 	// The subject's company is checked against the parent by the domain,
 	// after the caller's rights: a refused caller learns nothing.
 	subjectCompany, employee := "", ""
-	if ids, ok := vault.ParseName(md.GetSubject(), "companies"); ok {
+	if ids, ok := names.Match(md.GetSubject(), "companies"); ok {
 		subjectCompany = ids[0]
-	} else if ids, ok := vault.ParseName(md.GetSubject(), "companies", "employees"); ok {
+	} else if ids, ok := names.Match(md.GetSubject(), "companies", "employees"); ok {
 		subjectCompany, employee = ids[0], ids[1]
 	} else {
 		return errs.InvalidArgument("subject", "must be companies/{company} or companies/{company}/employees/{employee}")
@@ -124,7 +125,7 @@ func docQuery(supplier, docType, subject string, kind vaultv1.DocumentSubject, h
 }
 
 func (s *documentServer) GetDocument(ctx context.Context, req *vaultv1.GetDocumentRequest) (*vaultv1.Document, error) {
-	ids, ok := vault.ParseName(req.GetName(), "companies", "documents")
+	ids, ok := names.Match(req.GetName(), "companies", "documents")
 	if !ok {
 		return nil, badName("name", "companies/{company}/documents/{document}")
 	}
@@ -138,9 +139,9 @@ func (s *documentServer) GetDocument(ctx context.Context, req *vaultv1.GetDocume
 func (s *documentServer) ListDocumentVersions(ctx context.Context, req *vaultv1.ListDocumentVersionsRequest) (*vaultv1.ListDocumentVersionsResponse, error) {
 	var docs []*vault.Document
 	var err error
-	if ids, ok := vault.ParseName(req.GetName(), "companies", "documents"); ok {
+	if ids, ok := names.Match(req.GetName(), "companies", "documents"); ok {
 		docs, err = s.svc.ListVersions(ctx, caller(ctx), "", ids[0], ids[1])
-	} else if ids, ok := vault.ParseName(req.GetName(), "companies", "suppliers", "documents"); ok {
+	} else if ids, ok := names.Match(req.GetName(), "companies", "suppliers", "documents"); ok {
 		docs, err = s.svc.ListVersions(ctx, caller(ctx), ids[0], ids[1], ids[2])
 	} else {
 		return nil, badName("name", "companies/{company}/documents/{document} or companies/{company}/suppliers/{supplier}/documents/{document}")
@@ -169,7 +170,7 @@ func (s *documentServer) ListExpiringDocuments(ctx context.Context, req *vaultv1
 }
 
 func (s *documentServer) ListSupplierDocuments(ctx context.Context, req *vaultv1.ListSupplierDocumentsRequest) (*vaultv1.ListSupplierDocumentsResponse, error) {
-	ids, ok := vault.ParseName(req.GetParent(), "companies", "suppliers")
+	ids, ok := names.Match(req.GetParent(), "companies", "suppliers")
 	if !ok {
 		return nil, badName("parent", "companies/{company}/suppliers/{supplier}")
 	}
@@ -190,7 +191,7 @@ const downloadChunk = 1 << 20
 // sendContent streams a download: the metadata, then the bytes.
 func sendContent(d *vault.Download, send func(info *vaultv1.DocumentContentInfo, chunk []byte) error) error {
 	doc := d.Document
-	info := &vaultv1.DocumentContentInfo{Document: vault.DocumentName(doc.Supplier, doc.ID), Version: doc.Version, ContentType: doc.ContentType,
+	info := &vaultv1.DocumentContentInfo{Document: names.Document.Format(doc.Supplier, doc.ID), Version: doc.Version, ContentType: doc.ContentType,
 		FileName: doc.FileName, SizeBytes: doc.Size, Sha256: doc.SHA256, RangeOffset: d.Offset, RangeLength: d.Length, NotModified: d.NotModified}
 	if d.Body != nil {
 		defer d.Body.Close()
@@ -220,7 +221,7 @@ func sendContent(d *vault.Download, send func(info *vaultv1.DocumentContentInfo,
 
 func (s *documentServer) DownloadDocument(req *vaultv1.DownloadDocumentRequest, stream grpc.ServerStreamingServer[vaultv1.DownloadDocumentResponse]) error {
 	ctx := stream.Context()
-	ids, ok := vault.ParseName(req.GetName(), "companies", "documents")
+	ids, ok := names.Match(req.GetName(), "companies", "documents")
 	if !ok {
 		return badName("name", "companies/{company}/documents/{document}")
 	}
@@ -239,7 +240,7 @@ func (s *documentServer) DownloadDocument(req *vaultv1.DownloadDocumentRequest, 
 
 func (s *documentServer) DownloadSupplierDocument(req *vaultv1.DownloadSupplierDocumentRequest, stream grpc.ServerStreamingServer[vaultv1.DownloadSupplierDocumentResponse]) error {
 	ctx := stream.Context()
-	ids, ok := vault.ParseName(req.GetName(), "companies", "suppliers", "documents")
+	ids, ok := names.Match(req.GetName(), "companies", "suppliers", "documents")
 	if !ok {
 		return badName("name", "companies/{company}/suppliers/{supplier}/documents/{document}")
 	}
@@ -257,7 +258,7 @@ func (s *documentServer) DownloadSupplierDocument(req *vaultv1.DownloadSupplierD
 }
 
 func (s *documentServer) RejectDocument(ctx context.Context, req *vaultv1.RejectDocumentRequest) (*vaultv1.Document, error) {
-	ids, ok := vault.ParseName(req.GetName(), "companies", "suppliers", "documents")
+	ids, ok := names.Match(req.GetName(), "companies", "suppliers", "documents")
 	if !ok {
 		return nil, badName("name", "companies/{company}/suppliers/{supplier}/documents/{document}")
 	}
@@ -269,7 +270,7 @@ func (s *documentServer) RejectDocument(ctx context.Context, req *vaultv1.Reject
 }
 
 func (s *documentServer) RequestDocuments(ctx context.Context, req *vaultv1.RequestDocumentsRequest) (*vaultv1.RequestDocumentsResponse, error) {
-	ids, ok := vault.ParseName(req.GetName(), "companies", "suppliers")
+	ids, ok := names.Match(req.GetName(), "companies", "suppliers")
 	if !ok {
 		return nil, badName("name", "companies/{company}/suppliers/{supplier}")
 	}
@@ -289,7 +290,7 @@ func (s *documentServer) RequestDocuments(ctx context.Context, req *vaultv1.Requ
 }
 
 func (s *documentServer) ListDocumentAccessLog(ctx context.Context, req *vaultv1.ListDocumentAccessLogRequest) (*vaultv1.ListDocumentAccessLogResponse, error) {
-	ids, ok := vault.ParseName(req.GetParent(), "companies", "documents")
+	ids, ok := names.Match(req.GetParent(), "companies", "documents")
 	if !ok {
 		return nil, badName("parent", "companies/{company}/documents/{document}")
 	}
@@ -299,8 +300,8 @@ func (s *documentServer) ListDocumentAccessLog(ctx context.Context, req *vaultv1
 	}
 	out := &vaultv1.ListDocumentAccessLogResponse{NextPageToken: next}
 	for _, a := range log {
-		out.Entries = append(out.Entries, &vaultv1.DocumentAccessLogEntry{Company: vault.CompanyName(a.Customer), User: a.User,
-			UserDisplayName: a.UserName, Document: vault.DocumentName(a.Supplier, a.Document), Version: a.Version, AccessTime: timestamppb.New(a.Time)})
+		out.Entries = append(out.Entries, &vaultv1.DocumentAccessLogEntry{Company: names.Company.Format(a.Customer), User: a.User,
+			UserDisplayName: a.UserName, Document: names.Document.Format(a.Supplier, a.Document), Version: a.Version, AccessTime: timestamppb.New(a.Time)})
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"github.com/vigil/vigil/services/runtime/names"
 
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
 	"github.com/vigil/vigil/services/vault/internal/vault"
@@ -29,10 +30,10 @@ func (s *internalServer) ListExpiringForReminders(ctx context.Context, req *vaul
 	}
 	out := &vaultv1.ListExpiringForRemindersResponse{NextPageToken: next}
 	for _, e := range docs {
-		x := &vaultv1.ExpiringDocument{Document: documentToProto(e.Document), Supplier: vault.CompanyName(e.Document.Supplier),
+		x := &vaultv1.ExpiringDocument{Document: documentToProto(e.Document), Supplier: names.Company.Format(e.Document.Supplier),
 			DocumentType: typeToProto(e.Type), WindowDays: int32(e.Window)}
 		for _, c := range e.Customers {
-			x.Customers = append(x.Customers, vault.CompanyName(c))
+			x.Customers = append(x.Customers, names.Company.Format(c))
 		}
 		out.Documents = append(out.Documents, x)
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"github.com/vigil/vigil/services/runtime/names"
 
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -50,7 +51,7 @@ func (s *requirementServer) CreateRequirement(ctx context.Context, req *vaultv1.
 	}
 	r := vault.Requirement{DocumentType: docType, Scope: vault.Scope(in.GetScope()), Suppliers: suppliers}
 	if in.GetProject() != "" {
-		ids, ok := vault.ParseName(in.GetProject(), "companies", "projects")
+		ids, ok := names.Match(in.GetProject(), "companies", "projects")
 		if !ok || ids[0] != customer {
 			return nil, badName("requirement.project", "one of the customer's projects, "+req.GetParent()+"/projects/{project}")
 		}
@@ -64,7 +65,7 @@ func (s *requirementServer) CreateRequirement(ctx context.Context, req *vaultv1.
 }
 
 func (s *requirementServer) DeleteRequirement(ctx context.Context, req *vaultv1.DeleteRequirementRequest) (*emptypb.Empty, error) {
-	ids, ok := vault.ParseName(req.GetName(), "companies", "requirements")
+	ids, ok := names.Match(req.GetName(), "companies", "requirements")
 	if !ok {
 		return nil, badName("name", "companies/{company}/requirements/{requirement}")
 	}

@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"errors"
+	"github.com/vigil/vigil/services/runtime/names"
 	"io"
 	"strconv"
 	"strings"
@@ -95,7 +96,7 @@ func (s *Service) GetDocument(ctx context.Context, c Caller, supplier, id string
 		return err
 	})
 	if errors.Is(err, ErrNotFound) {
-		return nil, notFound("document " + DocumentName(supplier, id))
+		return nil, notFound("document " + names.Document.Format(supplier, id))
 	}
 	if err != nil {
 		return nil, err
@@ -128,7 +129,7 @@ func (s *Service) collected(ctx context.Context, c Caller, customer, supplier, i
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
-		return nil, notFound("document " + SupplierDocumentName(customer, supplier, id))
+		return nil, notFound("document " + names.SupplierDocument.Format(customer, supplier, id))
 	}
 	if err != nil {
 		return nil, err
@@ -190,7 +191,7 @@ func (s *Service) ListSupplierDocuments(ctx context.Context, c Caller, customer,
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
-		return nil, "", notFound("supplier " + CompanyName(customer) + "/suppliers/" + supplier)
+		return nil, "", notFound("supplier " + names.Company.Format(customer) + "/suppliers/" + supplier)
 	}
 	if err != nil {
 		return nil, "", err
@@ -409,7 +410,7 @@ func (s *Service) ListAccessLog(ctx context.Context, c Caller, supplier, id stri
 		return err
 	})
 	if errors.Is(err, ErrNotFound) {
-		return nil, "", notFound("document " + DocumentName(supplier, id))
+		return nil, "", notFound("document " + names.Document.Format(supplier, id))
 	}
 	return out, next, err
 }

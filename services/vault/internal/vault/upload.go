@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/vigil/vigil/services/runtime/names"
 	"io"
 	"strings"
 	"time"
@@ -140,7 +141,7 @@ func (s *Service) Upload(ctx context.Context, c Caller, m UploadMeta, body io.Re
 
 	// Publish, recording the intent first so that a crash before the
 	// commit leaves no orphan after the next start.
-	intent := &BlobIntent{ID: NewID(), SHA256: sum, Time: s.now().UTC()}
+	intent := &BlobIntent{ID: names.NewID(), SHA256: sum, Time: s.now().UTC()}
 	if err := s.store.Update(ctx, func(tx Tx) error { return tx.PutBlobIntent(intent) }); err != nil {
 		return nil, err
 	}
@@ -150,7 +151,7 @@ func (s *Service) Upload(ctx context.Context, c Caller, m UploadMeta, body io.Re
 	}
 	published = true
 	now := s.now().UTC()
-	d := &Document{ID: NewID(), Supplier: m.Supplier, DocumentType: m.DocumentType, Employee: m.Employee, FileName: sniff.WithExtension(m.FileName, detected),
+	d := &Document{ID: names.NewID(), Supplier: m.Supplier, DocumentType: m.DocumentType, Employee: m.Employee, FileName: sniff.WithExtension(m.FileName, detected),
 		ContentType: detected, Size: size, SHA256: sum, ValidFrom: m.ValidFrom, ValidUntil: m.ValidUntil,
 		State: StateCurrent, UploadedBy: c.Member(), CreateTime: now}
 	err = s.update(context.WithoutCancel(ctx), func(tx Tx) error {
@@ -259,7 +260,7 @@ func (s *Service) checkUpload(ctx context.Context, c Caller, m *UploadMeta) (*Do
 		return nil, err
 	}
 	if m.SubjectCompany != "" && m.SubjectCompany != m.Supplier {
-		return nil, errs.InvalidArgument("subject", "must be %s or %s/employees/{employee}", CompanyName(m.Supplier), CompanyName(m.Supplier))
+		return nil, errs.InvalidArgument("subject", "must be %s or %s/employees/{employee}", names.Company.Format(m.Supplier), names.Company.Format(m.Supplier))
 	}
 	if err := validFileName(m.FileName); err != nil {
 		return nil, err
@@ -272,7 +273,7 @@ func (s *Service) checkUpload(ctx context.Context, c Caller, m *UploadMeta) (*Do
 		var err error
 		t, err = s.documentType(tx, m.DocumentType)
 		if errors.Is(err, ErrNotFound) {
-			return errs.InvalidArgument("document_type", "unknown document type %s", TypeName(m.DocumentType))
+			return errs.InvalidArgument("document_type", "unknown document type %s", names.DocumentType.Format(m.DocumentType))
 		}
 		if err != nil {
 			return err
@@ -282,7 +283,7 @@ func (s *Service) checkUpload(ctx context.Context, c Caller, m *UploadMeta) (*Do
 			return err
 		}
 		if !ok {
-			return errs.InvalidArgument("document_type", "unknown document type %s", TypeName(m.DocumentType))
+			return errs.InvalidArgument("document_type", "unknown document type %s", names.DocumentType.Format(m.DocumentType))
 		}
 		return nil
 	})
@@ -298,12 +299,12 @@ func (s *Service) checkUpload(ctx context.Context, c Caller, m *UploadMeta) (*Do
 	}
 	switch {
 	case t.Subject == SubjectCompany && m.Employee != "":
-		return nil, errs.InvalidArgument("subject", "%s is about the company: the subject must be %s", TypeName(t.ID), CompanyName(m.Supplier))
+		return nil, errs.InvalidArgument("subject", "%s is about the company: the subject must be %s", names.DocumentType.Format(t.ID), names.Company.Format(m.Supplier))
 	case t.Subject == SubjectEmployee && m.Employee == "":
-		return nil, errs.InvalidArgument("subject", "%s is about an employee: the subject must be companies/{company}/employees/{employee}", TypeName(t.ID))
+		return nil, errs.InvalidArgument("subject", "%s is about an employee: the subject must be companies/{company}/employees/{employee}", names.DocumentType.Format(t.ID))
 	case t.Subject == SubjectEmployee:
 		if _, err := s.directory.Employee(ctx, m.Supplier, m.Employee); errors.Is(err, ErrNotFound) {
-			return nil, errs.InvalidArgument("subject", "%s is not an employee of the company", EmployeeName(m.Supplier, m.Employee))
+			return nil, errs.InvalidArgument("subject", "%s is not an employee of the company", names.Employee.Format(m.Supplier, m.Employee))
 		} else if err != nil {
 			return nil, err
 		}
@@ -311,7 +312,7 @@ func (s *Service) checkUpload(ctx context.Context, c Caller, m *UploadMeta) (*Do
 	if m.ValidUntil == 0 {
 		if t.DefaultValidityDays == 0 {
 			return nil, &errs.Error{Kind: errs.KindInvalidArgument, Reason: ReasonNoValidity, Field: "valid_until",
-				Message: "valid_until: required, " + TypeName(t.ID) + " has no default validity"}
+				Message: "valid_until: required, " + names.DocumentType.Format(t.ID) + " has no default validity"}
 		}
 		m.ValidUntil = m.ValidFrom + Date(t.DefaultValidityDays) - 1
 	}
@@ -339,14 +340,14 @@ func validFileName(name string) error {
 // appendUploaded tells the supplier and every customer that collects the
 // document that it was uploaded (R-NOTIF-6, R-VAULT-3).
 func (s *Service) appendUploaded(tx Tx, t *DocumentType, d *Document, customers []string) error {
-	res := map[string]string{feed.ResourceDocument: DocumentName(d.Supplier, d.ID), feed.ResourceDocumentType: TypeName(t.ID),
-		feed.ResourceSupplier: CompanyName(d.Supplier)}
+	res := map[string]string{feed.ResourceDocument: names.Document.Format(d.Supplier, d.ID), feed.ResourceDocumentType: names.DocumentType.Format(t.ID),
+		feed.ResourceSupplier: names.Company.Format(d.Supplier)}
 	if d.Employee != "" {
-		res[feed.ResourceEmployee] = EmployeeName(d.Supplier, d.Employee)
+		res[feed.ResourceEmployee] = names.Employee.Format(d.Supplier, d.Employee)
 	}
 	attrs := map[string]string{feed.AttrVersion: itoa(int(d.Version)), feed.AttrValidUntil: d.ValidUntil.String()}
-	if err := tx.AppendEvent(&feed.Event{Type: feed.TypeDocumentUploaded, Time: d.CreateTime, Company: CompanyName(d.Supplier),
-		Subject: DocumentName(d.Supplier, d.ID), Resources: res, Attributes: attrs}); err != nil {
+	if err := tx.AppendEvent(&feed.Event{Type: feed.TypeDocumentUploaded, Time: d.CreateTime, Company: names.Company.Format(d.Supplier),
+		Subject: names.Document.Format(d.Supplier, d.ID), Resources: res, Attributes: attrs}); err != nil {
 		return err
 	}
 	for _, c := range customers {
@@ -357,12 +358,12 @@ func (s *Service) appendUploaded(tx Tx, t *DocumentType, d *Document, customers 
 		if !ok {
 			continue
 		}
-		r := map[string]string{feed.ResourceCustomer: CompanyName(c)}
+		r := map[string]string{feed.ResourceCustomer: names.Company.Format(c)}
 		for k, v := range res {
 			r[k] = v
 		}
-		if err := tx.AppendEvent(&feed.Event{Type: feed.TypeDocumentUploaded, Time: d.CreateTime, Company: CompanyName(c),
-			Subject: SupplierDocumentName(c, d.Supplier, d.ID), Resources: r, Attributes: attrs}); err != nil {
+		if err := tx.AppendEvent(&feed.Event{Type: feed.TypeDocumentUploaded, Time: d.CreateTime, Company: names.Company.Format(c),
+			Subject: names.SupplierDocument.Format(c, d.Supplier, d.ID), Resources: r, Attributes: attrs}); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"github.com/vigil/vigil/services/runtime/names"
 	"slices"
 	"strings"
 
@@ -64,7 +65,7 @@ func (s *Service) entryViews(tx Tx, entries []Entry, today Date) []EntryView {
 		if t, err := s.documentType(tx, e.DocumentType); err == nil {
 			name = t.Text("en").Name
 		} else {
-			name = TypeName(e.DocumentType)
+			name = names.DocumentType.Format(e.DocumentType)
 		}
 		out[i] = EntryView{Entry: e, Status: e.Status(today), TypeName: name}
 	}
@@ -275,9 +276,9 @@ func (s *Service) GetPairCompliance(ctx context.Context, c Caller, customer, sup
 	})
 	if errors.Is(err, ErrNotFound) {
 		if supplierView {
-			return nil, notFound("customer " + CompanyName(supplier) + "/customers/" + customer)
+			return nil, notFound("customer " + names.Company.Format(supplier) + "/customers/" + customer)
 		}
-		return nil, notFound("supplier " + CompanyName(customer) + "/suppliers/" + supplier)
+		return nil, notFound("supplier " + names.Company.Format(customer) + "/suppliers/" + supplier)
 	}
 	return out, err
 }
