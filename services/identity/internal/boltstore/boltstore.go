@@ -53,7 +53,10 @@ var (
 )
 
 // Store is the bbolt store.
-type Store struct{ db *bolt.DB }
+type Store struct {
+	db    *bolt.DB
+	cache *recordCache
+}
 
 // Open opens (or creates) the store at path.
 func Open(path string) (*Store, error) {
@@ -71,7 +74,7 @@ func Open(path string) (*Store, error) {
 			return nil, err
 		}
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, cache: newRecordCache()}, nil
 }
 
 // indexExpiries fills the expiry indexes for a file written before they
@@ -139,7 +142,7 @@ func (s *Store) View(ctx context.Context, fn func(domain.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.View(func(tx *bolt.Tx) error { return fn(&txn{tx: tx}) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&txn{tx: tx, cache: s.cache, snapshot: uint64(tx.ID())}) })
 }
 
 // Update implements domain.Store.
@@ -147,10 +150,30 @@ func (s *Store) Update(ctx context.Context, fn func(domain.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(&txn{tx: tx}) })
+	t := &txn{cache: s.cache, writes: map[string]bool{}}
+	var id, committed uint64
+	defer func() { s.cache.written(t.writes, committed) }() // also after a panic
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		t.tx, id = tx, uint64(tx.ID())
+		return fn(t)
+	})
+	if err == nil {
+		committed = id
+	}
+	return err
 }
 
-type txn struct{ tx *bolt.Tx }
+// txn is one transaction: a read one reads logins and memberships through
+// the cache; a write one (writes set) marks those it writes (cache.go).
+type txn struct {
+	tx       *bolt.Tx
+	cache    *recordCache
+	snapshot uint64          // read: the last commit the transaction sees
+	writes   map[string]bool // write: the cached records it changes
+}
+
+// cached reports whether reads go through the cache (read transactions).
+func (t *txn) cached() bool { return t.writes == nil }
 
 func (t *txn) b(name storage.Bucket) *bolt.Bucket { return t.tx.Bucket(name) }
 
@@ -199,7 +222,16 @@ func u64(n uint64) []byte {
 // ---- logins
 
 func (t *txn) Login(id string) (*domain.Login, error) {
-	return get(t, bLogins, []byte(id), loginCodec)
+	if t.cached() {
+		if l, ok := t.cache.login(t.snapshot, id); ok {
+			return l, nil
+		}
+	}
+	l, err := get(t, bLogins, []byte(id), loginCodec)
+	if err == nil && t.cached() {
+		t.cache.fillLogin(t.snapshot, l)
+	}
+	return l, err
 }
 
 func (t *txn) LoginByEmail(email string) (*domain.Login, error) {
@@ -223,6 +255,7 @@ func (t *txn) PutLogin(l *domain.Login) error {
 	if err := idx.Put([]byte(l.Email), []byte(l.ID)); err != nil {
 		return err
 	}
+	t.cache.writing("l"+l.ID, t.writes)
 	return put(t, bLogins, []byte(l.ID), l, loginCodec)
 }
 
@@ -237,6 +270,7 @@ func (t *txn) DeleteLogin(id string) error {
 	if err := t.b(bLoginsByEmail).Delete([]byte(l.Email)); err != nil {
 		return err
 	}
+	t.cache.writing("l"+id, t.writes)
 	return t.b(bLogins).Delete([]byte(id))
 }
 
@@ -270,21 +304,35 @@ func (t *txn) PutCompany(c *domain.Company) error {
 // ---- memberships
 
 func (t *txn) Membership(company, user string) (*domain.Membership, error) {
-	return get(t, bMembers, pair(company, user), membershipCodec)
+	key := company + "\x00" + user // pair's bytes, as the cache's key
+	if t.cached() {
+		if m, ok := t.cache.member(t.snapshot, key); ok {
+			return m, nil
+		}
+	}
+	m, err := get(t, bMembers, []byte(key), membershipCodec)
+	if err == nil && t.cached() {
+		t.cache.fillMember(t.snapshot, key, m)
+	}
+	return m, err
 }
 
 func (t *txn) PutMembership(m *domain.Membership) error {
 	if err := t.b(bMembersByUser).Put(pair(m.User, m.Company), nil); err != nil {
 		return err
 	}
-	return put(t, bMembers, pair(m.Company, m.User), m, membershipCodec)
+	key := pair(m.Company, m.User)
+	t.cache.writing("m"+string(key), t.writes)
+	return put(t, bMembers, key, m, membershipCodec)
 }
 
 func (t *txn) DeleteMembership(company, user string) error {
 	if err := t.b(bMembersByUser).Delete(pair(user, company)); err != nil {
 		return err
 	}
-	return t.b(bMembers).Delete(pair(company, user))
+	key := pair(company, user)
+	t.cache.writing("m"+string(key), t.writes)
+	return t.b(bMembers).Delete(key)
 }
 
 func (t *txn) CompanyMembers(company string) ([]*domain.Membership, error) {

@@ -256,7 +256,7 @@ func TestJSONRecordsReadBeforeMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	readAll(t, &Store{db: db})
+	readAll(t, &Store{db: db, cache: newRecordCache()})
 	_ = db.Close()
 }
 
