@@ -19,7 +19,9 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
@@ -429,4 +431,52 @@ func FuzzUploadForm(f *testing.F) {
 		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(form.file, 1<<20))
 	})
+}
+
+// decodeBoth decodes b with the download codec and with proto, into both
+// download responses, and fails when they differ.
+func decodeBoth(t *testing.T, c *downloadCodec, b []byte) {
+	t.Helper()
+	for _, pair := range [][2]proto.Message{
+		{&vaultv1.DownloadDocumentResponse{}, &vaultv1.DownloadDocumentResponse{}},
+		{&vaultv1.DownloadSupplierDocumentResponse{}, &vaultv1.DownloadSupplierDocumentResponse{}},
+	} {
+		got, want := pair[0], pair[1]
+		errGot := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, got)
+		errWant := proto.Unmarshal(b, want)
+		if (errGot == nil) != (errWant == nil) || errWant == nil && !proto.Equal(got, want) {
+			t.Fatalf("%x: codec %v (%v), proto %v (%v)", b, got, errGot, want, errWant)
+		}
+	}
+}
+
+// TestDownloadCodec: issue 9 — a download's chunks are decoded into one
+// reused buffer, every other message as proto decodes it; the result is
+// always proto's.
+func TestDownloadCodec(t *testing.T) {
+	c := &downloadCodec{}
+	chunk := func(b []byte) []byte {
+		raw, _ := proto.Marshal(&vaultv1.DownloadDocumentResponse{Payload: &vaultv1.DownloadDocumentResponse_Chunk{Chunk: b}})
+		return raw
+	}
+	meta, _ := proto.Marshal(&vaultv1.DownloadDocumentResponse{Payload: &vaultv1.DownloadDocumentResponse_Metadata{
+		Metadata: &vaultv1.DocumentContentInfo{Sha256: "abc", SizeBytes: 3}}})
+	for _, b := range [][]byte{chunk([]byte("%PDF-1.7")), chunk(bytes.Repeat([]byte{7}, 1<<20)), meta, append(chunk([]byte("a")), chunk([]byte("b"))...),
+		append(meta, chunk([]byte("x"))...), {}, {0x12, 0x05, 'a'}} {
+		decodeBoth(t, c, b)
+	}
+	// The buffer is reused: a chunk is valid until the next message only.
+	first := &vaultv1.DownloadDocumentResponse{}
+	_ = c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(chunk([]byte("first")))}, first)
+	_ = c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(chunk([]byte("later")))}, &vaultv1.DownloadDocumentResponse{})
+	if string(first.GetChunk()) != "later" {
+		t.Fatalf("the buffer is not reused: %q", first.GetChunk())
+	}
+}
+
+// FuzzDownloadCodec: on any bytes, the download codec decodes what proto does.
+func FuzzDownloadCodec(f *testing.F) {
+	f.Add([]byte{0x12, 0x03, 'a', 'b', 'c'})
+	f.Add([]byte{0x0a, 0x02, 0x1a, 0x00, 0x12, 0x01, 'x'})
+	f.Fuzz(func(t *testing.T, b []byte) { decodeBoth(t, &downloadCodec{}, b) })
 }
