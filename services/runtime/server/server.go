@@ -49,6 +49,8 @@ type Options struct {
 	// ServiceNames are the health names this server reports; they start
 	// NOT_SERVING and turn SERVING with MarkServing.
 	ServiceNames []string
+	// GRPC are more options of the gRPC server (the vault's codec).
+	GRPC []grpc.ServerOption
 }
 
 // Server is one service's gRPC server and its surroundings.
@@ -101,6 +103,7 @@ func New(cfg *config.Common, log *zap.Logger, opts Options) (*Server, error) {
 	if creds != nil {
 		serverOpts = append(serverOpts, grpc.Creds(creds))
 	}
+	serverOpts = append(serverOpts, opts.GRPC...)
 	gs := grpc.NewServer(serverOpts...)
 
 	hs := health.NewServer()
