@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -162,6 +163,33 @@ func withBearer(tok string) context.Context {
 	return metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer "+tok))
 }
 
+// TestBearerToken: the scheme is case-insensitive, the token trimmed, other
+// schemes and other keys ignored, a later bearer entry found.
+func TestBearerToken(t *testing.T) {
+	for _, c := range []struct {
+		md   metadata.MD
+		want string
+		ok   bool
+	}{
+		{metadata.Pairs("authorization", "Bearer a.b.c"), "a.b.c", true},
+		{metadata.Pairs("authorization", "bEaReR  a.b.c "), "a.b.c", true},
+		{metadata.MD{"Authorization": {"Bearer a.b.c"}}, "a.b.c", true},
+		{metadata.Pairs("authorization", "Basic YTpi", "authorization", "Bearer x"), "x", true},
+		{metadata.Pairs("authorization", "Basic YTpi"), "", false},
+		{metadata.Pairs("authorization", "Bearer "), "", false},
+		{metadata.Pairs("x-authorization", "Bearer a.b.c"), "", false},
+		{nil, "", false},
+	} {
+		got, ok := BearerToken(metadata.NewIncomingContext(context.Background(), c.md))
+		if got != c.want || ok != c.ok {
+			t.Errorf("%v: %q %v, want %q %v", c.md, got, ok, c.want, c.ok)
+		}
+	}
+	if _, ok := BearerToken(context.Background()); ok {
+		t.Error("a token without metadata")
+	}
+}
+
 func TestAuthenticator(t *testing.T) {
 	k := testKey(t)
 	a := &Authenticator{
@@ -290,5 +318,14 @@ func TestRevocationsArePruned(t *testing.T) {
 	r.Apply(&identityv1.RevocationEvent{Sequence: 2, User: "users/b", Session: "t", Kind: identityv1.RevocationEvent_KIND_SESSION_REVOKED, NotBefore: timestamppb.Now()})
 	if _, ok := r.sessions["s"]; ok || len(r.sessions) != 1 {
 		t.Fatalf("sessions %v: the entry older than any token must be forgotten, the new one kept", r.sessions)
+	}
+}
+
+// TestTokenKey: the cache key is the SHA-256 of the whole token.
+func TestTokenKey(t *testing.T) {
+	for _, tok := range []string{"", "a", "header.payload.signature", strings.Repeat("x", 5000)} {
+		if tokenKey(tok) != sha256.Sum256([]byte(tok)) {
+			t.Errorf("key of %.20q", tok)
+		}
 	}
 }

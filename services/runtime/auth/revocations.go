@@ -159,7 +159,8 @@ func (r *Revocations) pruneLocked(now time.Time) {
 func (r *Revocations) Check(p Principal) (Principal, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	for _, key := range []string{p.User, p.User + "|" + p.Company} {
+	membership := p.User + "|" + p.Company // built once per call
+	for _, key := range [...]string{p.User, membership} {
 		if at, ok := r.users[key]; ok && p.IssuedAt.Before(at) {
 			return Principal{}, errs.Unauthenticated("TOKEN_REVOKED", "access token revoked")
 		}
@@ -167,7 +168,6 @@ func (r *Revocations) Check(p Principal) (Principal, error) {
 	if at, ok := r.sessions[p.Session]; ok && p.IssuedAt.Before(at) {
 		return Principal{}, errs.Unauthenticated("TOKEN_REVOKED", "access token revoked")
 	}
-	membership := p.User + "|" + p.Company
 	if c, ok := r.roles[membership]; ok && p.IssuedAt.Before(c.at) {
 		p.Role = c.role
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -20,7 +21,9 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
@@ -406,5 +409,39 @@ func TestMetricsPerMethod(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
 		}
+	}
+}
+
+// countingCodec is the proto codec, counting what it decodes.
+type countingCodec struct{ decoded *atomic.Int64 }
+
+func (countingCodec) Name() string { return "proto" }
+func (countingCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return encoding.GetCodecV2("proto").Marshal(v)
+}
+func (c countingCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	c.decoded.Add(1)
+	return encoding.GetCodecV2("proto").Unmarshal(data, v)
+}
+
+// TestMoreGRPCOptions: Options.GRPC reach the gRPC server (the vault sets
+// its codec and buffers there).
+func TestMoreGRPCOptions(t *testing.T) {
+	var decoded atomic.Int64
+	lis := bufconn.Listen(1 << 20)
+	srv, err := New(&config.Common{Service: "notify", ShutdownTimeout: time.Second}, zap.NewNop(),
+		Options{Listener: lis, GRPC: []grpc.ServerOption{grpc.ForceServerCodecV2(countingCodec{&decoded})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if _, err := healthpb.NewHealthClient(servertest.Dial(t, lis)).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if decoded.Load() != 1 {
+		t.Fatalf("the codec decoded %d messages, want 1", decoded.Load())
 	}
 }

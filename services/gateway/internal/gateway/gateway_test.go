@@ -62,8 +62,8 @@ func (f *fakeVault) UploadDocument(stream grpc.ClientStreamingServer[vaultv1.Upl
 		f.chunks++
 		f.maxChunk = max(f.maxChunk, len(msg.GetChunk()))
 		f.received = append(f.received, msg.GetChunk()...)
-		if len(f.received) > 1<<20 {
-			return status.Error(codes.InvalidArgument, "file: larger than 1 MiB")
+		if len(f.received) > 8<<20 {
+			return status.Error(codes.InvalidArgument, "file: larger than 8 MiB")
 		}
 	}
 	return stream.SendAndClose(&vaultv1.Document{Name: f.meta.GetParent() + "/documents/d1", FileName: f.meta.GetFileName(), SizeBytes: int64(len(f.received))})
@@ -286,7 +286,7 @@ func TestBodyLimitAndErrorShape(t *testing.T) {
 func TestUploadStreamsInChunks(t *testing.T) {
 	g := newTestGateway(t)
 	srv, fv := g.Server, g.vault
-	file := bytes.Repeat([]byte("0123456789abcdef"), 40_000) // 640 000 bytes
+	file := bytes.Repeat([]byte("0123456789abcdef"), 200_000) // 3 200 000 bytes: more than 3 chunks
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	mp, _ := mw.CreateFormField("metadata")
@@ -315,7 +315,7 @@ func TestUploadStreamsInChunks(t *testing.T) {
 	if fv.auth != "Bearer tok" || fv.requestID != "req-9" {
 		t.Fatalf("forwarded authorization %q request id %q", fv.auth, fv.requestID)
 	}
-	if doc["sizeBytes"] != "640000" {
+	if doc["sizeBytes"] != "3200000" {
 		t.Fatalf("document %v", doc)
 	}
 

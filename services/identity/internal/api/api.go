@@ -80,9 +80,12 @@ func (cs callers) caller(ctx context.Context) domain.Caller {
 // of it (an ingress, a load balancer) appended one more before. Entries
 // further left are whatever the client sent, and are never used: with too
 // few entries, the earliest trusted one is taken.
+//
+// It reads only that metadata key: copying every incoming entry, as
+// metadata.FromIncomingContext does, cost 3% of an authenticated read's
+// CPU (issue 14).
 func clientAddr(ctx context.Context, hops int) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get("x-forwarded-for"); len(v) > 0 {
+	if v := metadata.ValueFromIncomingContext(ctx, "x-forwarded-for"); len(v) > 0 {
 		parts := strings.Split(strings.Join(v, ","), ",")
 		i := max(len(parts)-1-hops, 0)
 		if a := strings.TrimSpace(parts[i]); a != "" && len(a) <= 64 {
@@ -90,6 +93,9 @@ func clientAddr(ctx context.Context, hops int) string {
 		}
 	}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		if tcp, ok := p.Addr.(*net.TCPAddr); ok && tcp.Zone == "" {
+			return tcp.IP.String()
+		}
 		if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
 			return host
 		}

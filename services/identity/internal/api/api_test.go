@@ -40,6 +40,26 @@ func TestClientAddr(t *testing.T) {
 	}
 }
 
+// TestClientAddrPeers: without x-forwarded-for, the peer's host, IPv6 and
+// zones included; several x-forwarded-for entries read as one list.
+func TestClientAddrPeers(t *testing.T) {
+	at := func(a net.Addr) context.Context { return peer.NewContext(context.Background(), &peer.Peer{Addr: a}) }
+	for _, tc := range []struct {
+		ctx  context.Context
+		want string
+	}{
+		{at(&net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 443}), "2001:db8::1"},
+		{at(&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 443, Zone: "eth0"}), "fe80::1%eth0"},
+		{at(&net.UnixAddr{Name: "/run/x.sock", Net: "unix"}), "/run/x.sock"},
+		{metadata.NewIncomingContext(context.Background(), metadata.Pairs("x-forwarded-for", "192.0.2.1", "x-forwarded-for", "203.0.113.7")), "203.0.113.7"},
+		{context.Background(), ""},
+	} {
+		if got := clientAddr(tc.ctx, 0); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+}
+
 func FuzzClientAddr(f *testing.F) {
 	f.Add("203.0.113.7", 0)
 	f.Add("a, b,, c", 7)

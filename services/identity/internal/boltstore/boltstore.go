@@ -1,14 +1,14 @@
 // Package boltstore implements identity's domain.Store on bbolt. Buckets
 // are declared once below; every secondary index is updated in the same
-// transaction as its record. Values are JSON-encoded domain records (they
-// hold fields, such as password hashes, that no public proto carries).
+// transaction as its record. Values are the record messages of
+// vigil.identity.storage.v1 (records.go; they hold fields, such as
+// password hashes, that no public proto carries).
 package boltstore
 
 import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -53,12 +53,19 @@ var (
 )
 
 // Store is the bbolt store.
-type Store struct{ db *bolt.DB }
+type Store struct {
+	db    *bolt.DB
+	cache *recordCache
+}
 
 // Open opens (or creates) the store at path.
 func Open(path string) (*Store, error) {
 	db, err := storage.OpenBolt(path, buckets...)
 	if err != nil {
+		return nil, err
+	}
+	if err := migrateRecords(db); err != nil {
+		_ = db.Close()
 		return nil, err
 	}
 	for _, index := range []func(*bolt.Tx) error{indexLinkTokens, indexExpiries} {
@@ -67,7 +74,7 @@ func Open(path string) (*Store, error) {
 			return nil, err
 		}
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, cache: newRecordCache()}, nil
 }
 
 // indexExpiries fills the expiry indexes for a file written before they
@@ -75,8 +82,8 @@ func Open(path string) (*Store, error) {
 func indexExpiries(tx *bolt.Tx) error {
 	if k, _ := tx.Bucket(bSessionsByExp).Cursor().First(); k == nil {
 		err := tx.Bucket(bSessions).ForEach(func(k, v []byte) error {
-			var s domain.Session
-			if err := json.Unmarshal(v, &s); err != nil {
+			s, err := sessionCodec.decode(v)
+			if err != nil {
 				return fmt.Errorf("decode session: %w", err)
 			}
 			return tx.Bucket(bSessionsByExp).Put(sessionExpKey(s.ExpireTime, s.ID), nil)
@@ -87,8 +94,8 @@ func indexExpiries(tx *bolt.Tx) error {
 	}
 	if k, _ := tx.Bucket(bLinksByExp).Cursor().First(); k == nil {
 		return tx.Bucket(bLinkTokens).ForEach(func(k, v []byte) error {
-			var lt domain.LinkToken
-			if err := json.Unmarshal(v, &lt); err != nil {
+			lt, err := linkTokenCodec.decode(v)
+			if err != nil {
 				return fmt.Errorf("decode link token: %w", err)
 			}
 			return tx.Bucket(bLinksByExp).Put(linkExpKey(lt.ExpireTime, lt.Hash), nil)
@@ -119,8 +126,8 @@ func indexLinkTokens(tx *bolt.Tx) error {
 		return nil
 	}
 	return tx.Bucket(bLinkTokens).ForEach(func(k, v []byte) error {
-		var lt domain.LinkToken
-		if err := json.Unmarshal(v, &lt); err != nil {
+		lt, err := linkTokenCodec.decode(v)
+		if err != nil {
 			return fmt.Errorf("decode link token: %w", err)
 		}
 		return idx.Put(append([]byte(lt.User+"\x00"), k...), nil)
@@ -135,7 +142,7 @@ func (s *Store) View(ctx context.Context, fn func(domain.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.View(func(tx *bolt.Tx) error { return fn(&txn{tx: tx}) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&txn{tx: tx, cache: s.cache, snapshot: uint64(tx.ID())}) })
 }
 
 // Update implements domain.Store.
@@ -143,40 +150,60 @@ func (s *Store) Update(ctx context.Context, fn func(domain.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(&txn{tx: tx}) })
+	t := &txn{cache: s.cache, writes: map[string]bool{}}
+	var id, committed uint64
+	defer func() { s.cache.written(t.writes, committed) }() // also after a panic
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		t.tx, id = tx, uint64(tx.ID())
+		return fn(t)
+	})
+	if err == nil {
+		committed = id
+	}
+	return err
 }
 
-type txn struct{ tx *bolt.Tx }
+// txn is one transaction: a read one reads logins and memberships through
+// the cache; a write one (writes set) marks those it writes (cache.go).
+type txn struct {
+	tx       *bolt.Tx
+	cache    *recordCache
+	snapshot uint64          // read: the last commit the transaction sees
+	writes   map[string]bool // write: the cached records it changes
+}
+
+// cached reports whether reads go through the cache (read transactions).
+func (t *txn) cached() bool { return t.writes == nil }
 
 func (t *txn) b(name storage.Bucket) *bolt.Bucket { return t.tx.Bucket(name) }
 
-func get[T any](t *txn, b storage.Bucket, key []byte) (*T, error) {
+func get[T any](t *txn, b storage.Bucket, key []byte, c codec[T]) (*T, error) {
 	v := t.b(b).Get(key)
 	if v == nil {
 		return nil, domain.ErrNotFound
 	}
-	out := new(T)
-	if err := json.Unmarshal(v, out); err != nil {
+	out, err := c.decode(v)
+	if err != nil {
 		return nil, fmt.Errorf("decode %s/%q: %w", b, key, err)
 	}
 	return out, nil
 }
 
-func put(t *txn, b storage.Bucket, key []byte, v any) error {
-	raw, err := json.Marshal(v)
+func put[T any](t *txn, b storage.Bucket, key []byte, v *T, c codec[T]) error {
+	raw, err := c.encode(v)
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", b, err)
+		return err
 	}
 	return t.b(b).Put(key, raw)
 }
 
 // list decodes every value under prefix, in key order.
-func list[T any](t *txn, b storage.Bucket, prefix []byte) ([]*T, error) {
+func list[T any](t *txn, b storage.Bucket, prefix []byte, c codec[T]) ([]*T, error) {
 	var out []*T
-	c := t.b(b).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		item := new(T)
-		if err := json.Unmarshal(v, item); err != nil {
+	cur := t.b(b).Cursor()
+	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+		item, err := c.decode(v)
+		if err != nil {
 			return nil, fmt.Errorf("decode %s/%q: %w", b, k, err)
 		}
 		out = append(out, item)
@@ -195,7 +222,16 @@ func u64(n uint64) []byte {
 // ---- logins
 
 func (t *txn) Login(id string) (*domain.Login, error) {
-	return get[domain.Login](t, bLogins, []byte(id))
+	if t.cached() {
+		if l, ok := t.cache.login(t.snapshot, id); ok {
+			return l, nil
+		}
+	}
+	l, err := get(t, bLogins, []byte(id), loginCodec)
+	if err == nil && t.cached() {
+		t.cache.fillLogin(t.snapshot, l)
+	}
+	return l, err
 }
 
 func (t *txn) LoginByEmail(email string) (*domain.Login, error) {
@@ -219,7 +255,8 @@ func (t *txn) PutLogin(l *domain.Login) error {
 	if err := idx.Put([]byte(l.Email), []byte(l.ID)); err != nil {
 		return err
 	}
-	return put(t, bLogins, []byte(l.ID), l)
+	t.cache.writing("l"+l.ID, t.writes)
+	return put(t, bLogins, []byte(l.ID), l, loginCodec)
 }
 
 func (t *txn) DeleteLogin(id string) error {
@@ -233,6 +270,7 @@ func (t *txn) DeleteLogin(id string) error {
 	if err := t.b(bLoginsByEmail).Delete([]byte(l.Email)); err != nil {
 		return err
 	}
+	t.cache.writing("l"+id, t.writes)
 	return t.b(bLogins).Delete([]byte(id))
 }
 
@@ -244,8 +282,8 @@ func (t *txn) LoginsAfter(after string, limit int) ([]*domain.Login, error) {
 		k, v = c.Next()
 	}
 	for ; k != nil && len(out) < limit; k, v = c.Next() {
-		l := new(domain.Login)
-		if err := json.Unmarshal(v, l); err != nil {
+		l, err := loginCodec.decode(v)
+		if err != nil {
 			return nil, fmt.Errorf("decode login %q: %w", k, err)
 		}
 		out = append(out, l)
@@ -256,33 +294,49 @@ func (t *txn) LoginsAfter(after string, limit int) ([]*domain.Login, error) {
 // ---- companies
 
 func (t *txn) Company(id string) (*domain.Company, error) {
-	return get[domain.Company](t, bCompanies, []byte(id))
+	return get(t, bCompanies, []byte(id), companyCodec)
 }
 
-func (t *txn) PutCompany(c *domain.Company) error { return put(t, bCompanies, []byte(c.ID), c) }
+func (t *txn) PutCompany(c *domain.Company) error {
+	return put(t, bCompanies, []byte(c.ID), c, companyCodec)
+}
 
 // ---- memberships
 
 func (t *txn) Membership(company, user string) (*domain.Membership, error) {
-	return get[domain.Membership](t, bMembers, pair(company, user))
+	key := company + "\x00" + user // pair's bytes, as the cache's key
+	if t.cached() {
+		if m, ok := t.cache.member(t.snapshot, key); ok {
+			return m, nil
+		}
+	}
+	m, err := get(t, bMembers, []byte(key), membershipCodec)
+	if err == nil && t.cached() {
+		t.cache.fillMember(t.snapshot, key, m)
+	}
+	return m, err
 }
 
 func (t *txn) PutMembership(m *domain.Membership) error {
 	if err := t.b(bMembersByUser).Put(pair(m.User, m.Company), nil); err != nil {
 		return err
 	}
-	return put(t, bMembers, pair(m.Company, m.User), m)
+	key := pair(m.Company, m.User)
+	t.cache.writing("m"+string(key), t.writes)
+	return put(t, bMembers, key, m, membershipCodec)
 }
 
 func (t *txn) DeleteMembership(company, user string) error {
 	if err := t.b(bMembersByUser).Delete(pair(user, company)); err != nil {
 		return err
 	}
-	return t.b(bMembers).Delete(pair(company, user))
+	key := pair(company, user)
+	t.cache.writing("m"+string(key), t.writes)
+	return t.b(bMembers).Delete(key)
 }
 
 func (t *txn) CompanyMembers(company string) ([]*domain.Membership, error) {
-	return list[domain.Membership](t, bMembers, []byte(company+"\x00"))
+	return list(t, bMembers, []byte(company+"\x00"), membershipCodec)
 }
 
 func (t *txn) MembersAfter(company, afterCompany, afterUser string, limit int) ([]*domain.Membership, error) {
@@ -302,8 +356,8 @@ func (t *txn) MembersAfter(company, afterCompany, afterUser string, limit int) (
 	}
 	var out []*domain.Membership
 	for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
-		m := new(domain.Membership)
-		if err := json.Unmarshal(v, m); err != nil {
+		m, err := membershipCodec.decode(v)
+		if err != nil {
 			return nil, fmt.Errorf("decode membership %q: %w", k, err)
 		}
 		out = append(out, m)
@@ -328,7 +382,7 @@ func (t *txn) UserMemberships(user string) ([]*domain.Membership, error) {
 // ---- sessions
 
 func (t *txn) Session(id string) (*domain.Session, error) {
-	return get[domain.Session](t, bSessions, []byte(id))
+	return get(t, bSessions, []byte(id), sessionCodec)
 }
 
 func (t *txn) PutSession(s *domain.Session) error {
@@ -343,7 +397,7 @@ func (t *txn) PutSession(s *domain.Session) error {
 	if err := t.b(bSessionsByExp).Put(sessionExpKey(s.ExpireTime, s.ID), nil); err != nil {
 		return err
 	}
-	return put(t, bSessions, []byte(s.ID), s)
+	return put(t, bSessions, []byte(s.ID), s, sessionCodec)
 }
 
 func (t *txn) DeleteSession(id string) error {
@@ -380,7 +434,7 @@ func (t *txn) UserSessions(user string) ([]*domain.Session, error) {
 // ---- link tokens
 
 func (t *txn) LinkToken(hash [32]byte) (*domain.LinkToken, error) {
-	return get[domain.LinkToken](t, bLinkTokens, hash[:])
+	return get(t, bLinkTokens, hash[:], linkTokenCodec)
 }
 
 func linkKey(user string, hash [32]byte) []byte { return append([]byte(user+"\x00"), hash[:]...) }
@@ -397,7 +451,7 @@ func (t *txn) PutLinkToken(lt *domain.LinkToken) error {
 	if err := t.b(bLinksByExp).Put(linkExpKey(lt.ExpireTime, lt.Hash), nil); err != nil {
 		return err
 	}
-	return put(t, bLinkTokens, lt.Hash[:], lt)
+	return put(t, bLinkTokens, lt.Hash[:], lt, linkTokenCodec)
 }
 
 func (t *txn) DeleteLinkToken(hash [32]byte) error {
@@ -422,7 +476,7 @@ func (t *txn) UserLinkTokens(user string) ([]*domain.LinkToken, error) {
 	prefix := []byte(user + "\x00")
 	c := t.b(bLinksByUser).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		lt, err := get[domain.LinkToken](t, bLinkTokens, k[len(prefix):])
+		lt, err := get(t, bLinkTokens, k[len(prefix):], linkTokenCodec)
 		if err != nil {
 			return nil, fmt.Errorf("link token index: %w", err)
 		}
@@ -434,15 +488,17 @@ func (t *txn) UserLinkTokens(user string) ([]*domain.LinkToken, error) {
 // ---- grants
 
 func (t *txn) Grant(company, id string) (*domain.Grant, error) {
-	return get[domain.Grant](t, bGrants, pair(company, id))
+	return get(t, bGrants, pair(company, id), grantCodec)
 }
 
-func (t *txn) PutGrant(g *domain.Grant) error { return put(t, bGrants, pair(g.Company, g.ID), g) }
+func (t *txn) PutGrant(g *domain.Grant) error {
+	return put(t, bGrants, pair(g.Company, g.ID), g, grantCodec)
+}
 
 func (t *txn) DeleteGrant(company, id string) error { return t.b(bGrants).Delete(pair(company, id)) }
 
 func (t *txn) Grants(company string) ([]*domain.Grant, error) {
-	return list[domain.Grant](t, bGrants, []byte(company+"\x00"))
+	return list(t, bGrants, []byte(company+"\x00"), grantCodec)
 }
 
 // ---- audit
@@ -453,7 +509,7 @@ func (t *txn) AppendAudit(e *domain.AuditEvent) error {
 		return err
 	}
 	e.Seq = seq
-	return put(t, bAudit, append([]byte(e.Company+"\x00"), u64(seq)...), e)
+	return put(t, bAudit, append([]byte(e.Company+"\x00"), u64(seq)...), e, auditCodec)
 }
 
 func (t *txn) AuditEvents(company string, before uint64, limit int) ([]*domain.AuditEvent, error) {
@@ -473,8 +529,8 @@ func (t *txn) AuditEvents(company string, before uint64, limit int) ([]*domain.A
 	}
 	var out []*domain.AuditEvent
 	for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
-		e := new(domain.AuditEvent)
-		if err := json.Unmarshal(v, e); err != nil {
+		e, err := auditCodec.decode(v)
+		if err != nil {
 			return nil, fmt.Errorf("decode audit event: %w", err)
 		}
 		out = append(out, e)
@@ -490,15 +546,15 @@ func (t *txn) AppendRevocation(e *domain.RevocationEvent) error {
 		return err
 	}
 	e.Seq = seq
-	return put(t, bRevocations, u64(seq), e)
+	return put(t, bRevocations, u64(seq), e, revocationCodec)
 }
 
 func (t *txn) Revocations(after uint64, limit int) ([]*domain.RevocationEvent, error) {
 	var out []*domain.RevocationEvent
 	c := t.b(bRevocations).Cursor()
 	for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-		e := new(domain.RevocationEvent)
-		if err := json.Unmarshal(v, e); err != nil {
+		e, err := revocationCodec.decode(v)
+		if err != nil {
 			return nil, fmt.Errorf("decode revocation: %w", err)
 		}
 		out = append(out, e)
@@ -519,8 +575,8 @@ func (t *txn) PruneRevocations(before time.Time) error {
 	c := b.Cursor()
 	var pruned uint64
 	for k, v := c.First(); k != nil; k, v = c.First() {
-		var e domain.RevocationEvent
-		if err := json.Unmarshal(v, &e); err != nil {
+		e, err := revocationCodec.decode(v)
+		if err != nil {
 			return fmt.Errorf("decode revocation: %w", err)
 		}
 		if !e.NotBefore.Before(before) {
@@ -540,10 +596,12 @@ func (t *txn) PruneRevocations(before time.Time) error {
 // ---- signing keys
 
 func (t *txn) SigningKeys() ([]*domain.SigningKey, error) {
-	return list[domain.SigningKey](t, bKeys, nil)
+	return list(t, bKeys, nil, signingKeyCodec)
 }
 
-func (t *txn) PutSigningKey(k *domain.SigningKey) error { return put(t, bKeys, []byte(k.ID), k) }
+func (t *txn) PutSigningKey(k *domain.SigningKey) error {
+	return put(t, bKeys, []byte(k.ID), k, signingKeyCodec)
+}
 
 func (t *txn) DeleteSigningKey(id string) error { return t.b(bKeys).Delete([]byte(id)) }
 
@@ -554,15 +612,15 @@ func (t *txn) PutNotification(n *domain.Notification) error {
 	if err != nil {
 		return err
 	}
-	return put(t, bOutbox, append(u64(seq), []byte(n.ID)...), n)
+	return put(t, bOutbox, append(u64(seq), []byte(n.ID)...), n, notificationCodec)
 }
 
 func (t *txn) Notifications(limit int) ([]*domain.Notification, error) {
 	var out []*domain.Notification
 	c := t.b(bOutbox).Cursor()
 	for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
-		n := new(domain.Notification)
-		if err := json.Unmarshal(v, n); err != nil {
+		n, err := notificationCodec.decode(v)
+		if err != nil {
 			return nil, fmt.Errorf("decode notification: %w", err)
 		}
 		out = append(out, n)
@@ -656,11 +714,11 @@ func (s *Store) PrunedThrough(ctx context.Context) (uint64, error) {
 // ---- pending sign-ups
 
 func (t *txn) PutPendingSignUp(p *domain.PendingSignUp) error {
-	return put(t, bPending, []byte(p.ID), p)
+	return put(t, bPending, []byte(p.ID), p, pendingCodec)
 }
 
 func (t *txn) PendingSignUp(id string) (*domain.PendingSignUp, error) {
-	return get[domain.PendingSignUp](t, bPending, []byte(id))
+	return get(t, bPending, []byte(id), pendingCodec)
 }
 
 func (t *txn) DeletePendingSignUp(id string) error { return t.b(bPending).Delete([]byte(id)) }
@@ -668,7 +726,7 @@ func (t *txn) DeletePendingSignUp(id string) error { return t.b(bPending).Delete
 // ExpiredPendingSignUps reads the whole bucket: it holds only the sign-ups
 // in flight (a handful), and runs in the background, never on a request.
 func (t *txn) ExpiredPendingSignUps(now time.Time, limit int) ([]*domain.PendingSignUp, error) {
-	all, err := list[domain.PendingSignUp](t, bPending, nil)
+	all, err := list(t, bPending, nil, pendingCodec)
 	if err != nil {
 		return nil, err
 	}

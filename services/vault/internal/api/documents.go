@@ -63,17 +63,58 @@ func (s *documentServer) UploadDocument(stream grpc.ClientStreamingServer[vaultv
 	}
 	meta := vault.UploadMeta{Supplier: supplier, SubjectCompany: subjectCompany, DocumentType: docType, Employee: employee, FileName: md.GetFileName(),
 		DeclaredType: md.GetContentType(), ValidFrom: from, ValidUntil: until, SHA256: md.GetSha256()}
-	d, err := s.svc.Upload(ctx, caller(ctx), meta, &chunkReader{recv: stream.Recv})
+	d, err := s.svc.Upload(ctx, caller(ctx), meta, &chunkReader{stream: stream})
 	if err != nil {
 		return err
 	}
 	return stream.SendAndClose(documentToProto(d))
 }
 
-// chunkReader reads an upload's chunk messages as a byte stream.
+// chunkReader reads an upload's chunk messages as a byte stream. It
+// receives every message into msg, whose chunk buffer Codec reuses: a
+// chunk is read whole before the next is received.
 type chunkReader struct {
-	recv func() (*vaultv1.UploadDocumentRequest, error)
-	buf  []byte
+	stream grpc.ClientStreamingServer[vaultv1.UploadDocumentRequest, vaultv1.Document]
+	msg    vaultv1.UploadDocumentRequest
+	buf    []byte // what is left of the current chunk (Read)
+}
+
+func (r *chunkReader) recv() (*vaultv1.UploadDocumentRequest, error) {
+	if err := r.stream.RecvMsg(&r.msg); err != nil {
+		return nil, err
+	}
+	return &r.msg, nil
+}
+
+// WriteTo hands each chunk to w as it arrives, without copying it (io.Copy
+// uses it): the upload's bytes go from the message to the hash and the
+// file.
+func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	if len(r.buf) > 0 {
+		m, err := w.Write(r.buf)
+		n, r.buf = n+int64(m), nil
+		if err != nil {
+			return n, err
+		}
+	}
+	for {
+		msg, err := r.recv()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		if msg.GetMetadata() != nil {
+			return n, errs.InvalidArgument("metadata", "only the first message carries metadata")
+		}
+		m, err := w.Write(msg.GetChunk())
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 func (r *chunkReader) Read(p []byte) (int, error) {

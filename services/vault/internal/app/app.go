@@ -131,7 +131,7 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 		vaultv1.ComplianceService_ServiceDesc.ServiceName,
 		vaultv1.VaultInternalService_ServiceDesc.ServiceName,
 		eventsv1.EventsInternalService_ServiceDesc.ServiceName,
-	}})
+	}, GRPC: bulkOptions()})
 	if err != nil {
 		return err
 	}
@@ -197,4 +197,20 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 		opts.Started(svc)
 	}
 	return bg.Wait(srv.Run(bg.Context()))
+}
+
+// bulkOptions fit the vault's gRPC server to documents' bytes (issue 9):
+// its codec (api.Codec: an upload's chunks copied once, into a buffer
+// reused for the whole upload); 256 KiB read and write buffers, where
+// gRPC's 32 KiB cost a system call per 32 KiB each way (the write buffer
+// is let go between writes); and fixed flow-control windows (4 MiB per
+// stream, 8 MiB per connection), so that the gateway streams an upload
+// without waiting for window updates (and a stalled upload holds at most
+// 4 MiB here).
+func bulkOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.ForceServerCodecV2(api.Codec{}),
+		grpc.ReadBufferSize(256 << 10), grpc.WriteBufferSize(256 << 10), grpc.SharedWriteBuffer(true),
+		grpc.InitialWindowSize(4 << 20), grpc.InitialConnWindowSize(8 << 20),
+	}
 }

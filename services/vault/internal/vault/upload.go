@@ -5,7 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"github.com/vigil/vigil/services/runtime/names"
+	"hash"
 	"io"
 	"strings"
 	"time"
@@ -17,6 +17,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/vault/internal/sniff"
 )
 
@@ -87,37 +88,18 @@ func (s *Service) Upload(ctx context.Context, c Caller, m UploadMeta, body io.Re
 			_ = w.Abort()
 		}
 	}()
-	h := sha256.New()
-	sn := &sniff.Sniffer{}
-	buf := make([]byte, copyBuffer)
-	var size int64
-	detected := ""
-	for {
-		n, rerr := body.Read(buf)
-		if n > 0 {
-			size += int64(n)
-			if size > s.cfg.MaxUploadBytes {
-				return nil, &errs.Error{Kind: errs.KindInvalidArgument, Reason: ReasonTooLarge, Field: "file",
-					Message: "file: larger than the " + formatBytes(s.cfg.MaxUploadBytes) + " a document may have"}
-			}
-			_, _ = h.Write(buf[:n])
-			_, _ = sn.Write(buf[:n])
-			if detected == "" && sn.HeadComplete() {
-				if detected, err = s.detect(sn, &m); err != nil {
-					return nil, err
-				}
-			}
-			if _, err := w.Write(buf[:n]); err != nil {
-				return nil, errs.Internal(err)
-			}
-		}
-		if errors.Is(rerr, io.EOF) {
-			break
-		}
-		if rerr != nil {
-			return nil, rerr
-		}
+	sink := &uploadSink{s: s, m: &m, h: sha256.New(), sn: &sniff.Sniffer{}, w: w}
+	if wt, ok := body.(io.WriterTo); ok {
+		// The gRPC stream's reader hands each chunk over as it arrives,
+		// without a copy through a buffer (issue 9).
+		_, err = wt.WriteTo(sink)
+	} else {
+		_, err = io.CopyBuffer(sink, body, make([]byte, copyBuffer))
 	}
+	if err != nil {
+		return nil, err
+	}
+	h, sn, size, detected := sink.h, sink.sn, sink.size, sink.detected
 	if size == 0 {
 		return nil, &errs.Error{Kind: errs.KindInvalidArgument, Reason: ReasonEmpty, Field: "file", Message: "file: the file is empty"}
 	}
@@ -218,6 +200,39 @@ func (s *Service) uploadSlot(company string) (release func(), err error) {
 			delete(s.uploads, company)
 		}
 	}, nil
+}
+
+// uploadSink takes an upload's bytes in order: it bounds their size,
+// hashes them, sniffs their type as soon as the head is complete, and
+// writes them to the staging blob. Its errors are the upload's.
+type uploadSink struct {
+	s        *Service
+	m        *UploadMeta
+	h        hash.Hash
+	sn       *sniff.Sniffer
+	w        io.Writer
+	size     int64
+	detected string
+}
+
+func (u *uploadSink) Write(p []byte) (int, error) {
+	u.size += int64(len(p))
+	if u.size > u.s.cfg.MaxUploadBytes {
+		return 0, &errs.Error{Kind: errs.KindInvalidArgument, Reason: ReasonTooLarge, Field: "file",
+			Message: "file: larger than the " + formatBytes(u.s.cfg.MaxUploadBytes) + " a document may have"}
+	}
+	_, _ = u.h.Write(p)
+	_, _ = u.sn.Write(p)
+	if u.detected == "" && u.sn.HeadComplete() {
+		var err error
+		if u.detected, err = u.s.detect(u.sn, u.m); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := u.w.Write(p); err != nil {
+		return 0, errs.Internal(err)
+	}
+	return len(p), nil
 }
 
 // detect decides the type from the head and checks the uploader's claims.
