@@ -25,8 +25,9 @@ var (
 	bDocUntil    = storage.Bucket("doc_until")         // {until}{supplier}/{document} → ∅ (current versions)
 
 	// Blobs.
-	bBlobs       = storage.Bucket("blobs")        // {sha256} → Blob
-	bBlobIntents = storage.Bucket("blob_intents") // {intent} → BlobIntent
+	bBlobs        = storage.Bucket("blobs")               // {sha256} → Blob
+	bBlobIntents  = storage.Bucket("blob_intents")        // {intent} → BlobIntent
+	bIntentsBySHA = storage.Bucket("blob_intents_by_sha") // {sha256}/{intent} → ∅
 
 	// Download log.
 	bAccess = storage.Bucket("access_log") // {supplier}/{type}/{employee}/{^seq} → Access
@@ -60,7 +61,7 @@ var (
 	bMeta     = storage.Bucket("meta")         // key → value
 
 	buckets = []storage.Bucket{bTypes, bTypesByOwner, bRequirements, bDocuments, bDocVersions, bDocCurrent, bDocUntilSup, bDocUntil,
-		bBlobs, bBlobIntents, bAccess, bCompanies, bRel, bRelRev, bAssign, bAssignProj, bAssignEmp, bProjects, bCursors,
+		bBlobs, bBlobIntents, bIntentsBySHA, bAccess, bCompanies, bRel, bRelRev, bAssign, bAssignProj, bAssignEmp, bProjects, bCursors,
 		bEntries, bEntriesByReq, bSummaries, bSumBySupp, bSumWorst, bSumName, bSumMinUntil, bStats, bSumHist, bEntHist,
 		bEvents, bOutbox, bRequests, bMeta}
 )

@@ -407,9 +407,37 @@ func (t *txn) Blob(sha string) (*vault.Blob, error) { return get[vault.Blob](t, 
 
 func (t *txn) PutBlob(b *vault.Blob) error { return put(t, bBlobs, []byte(b.SHA256), b) }
 
-func (t *txn) PutBlobIntent(i *vault.BlobIntent) error { return put(t, bBlobIntents, []byte(i.ID), i) }
+func (t *txn) PutBlobIntent(i *vault.BlobIntent) error {
+	if err := put(t, bBlobIntents, []byte(i.ID), i); err != nil {
+		return err
+	}
+	return t.b(bIntentsBySHA).Put([]byte(i.SHA256+"/"+i.ID), nil)
+}
 
-func (t *txn) DeleteBlobIntent(id string) error { return t.b(bBlobIntents).Delete([]byte(id)) }
+func (t *txn) DeleteBlobIntent(id string) error {
+	i, err := get[vault.BlobIntent](t, bBlobIntents, []byte(id))
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := t.b(bIntentsBySHA).Delete([]byte(i.SHA256 + "/" + i.ID)); err != nil {
+		return err
+	}
+	return t.b(bBlobIntents).Delete([]byte(id))
+}
+
+func (t *txn) OtherBlobIntent(sha, except string) (bool, error) {
+	prefix := []byte(sha + "/")
+	c := t.b(bIntentsBySHA).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if string(k[len(prefix):]) != except {
+			return true, nil
+		}
+	}
+	return false, nil
+}
 
 func (t *txn) BlobIntents(limit int) ([]*vault.BlobIntent, error) {
 	var out []*vault.BlobIntent

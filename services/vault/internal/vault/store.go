@@ -107,6 +107,13 @@ type Tx interface {
 	PutBlobIntent(i *BlobIntent) error
 	DeleteBlobIntent(id string) error
 	BlobIntents(limit int) ([]*BlobIntent, error)
+	// OtherBlobIntent tells whether an intent other than except records an
+	// upload of the same bytes (by an index on sha, never a scan): while
+	// one does, its upload may have published the blob and be about to
+	// commit, so the blob must stay. A store shared by replicas takes the
+	// sha's lock here (PostgreSQL: the intents' rows FOR SHARE, in the
+	// transaction that deletes the blob).
+	OtherBlobIntent(sha, except string) (bool, error)
 
 	// Download log (R-VAULT-8), per supplier, type and subject.
 	AppendAccess(a *Access) error

@@ -388,25 +388,39 @@ func (s *Service) appendUploaded(tx Tx, t *DocumentType, d *Document, customers 
 // dropIfOrphan deletes a published blob no committed document uses, and
 // its intent (the commit after publishing failed).
 func (s *Service) dropIfOrphan(ctx context.Context, i *BlobIntent) {
-	err := s.store.Update(ctx, func(tx Tx) error {
-		if _, err := tx.Blob(i.SHA256); errors.Is(err, ErrNotFound) {
-			if err := s.blobs.Delete(ctx, i.SHA256); err != nil {
-				return err
-			}
-		} else if err != nil {
-			return err
-		}
-		return tx.DeleteBlobIntent(i.ID)
-	})
-	if err != nil {
+	if err := s.store.Update(ctx, func(tx Tx) error { return s.resolveIntent(ctx, tx, i) }); err != nil {
 		s.log.Warn("orphan blob left for the next start", zap.String("sha256", i.SHA256), zap.Error(err))
 	}
 }
 
+// resolveIntent ends the intent of an upload that will not commit: its
+// blob is deleted unless a committed document uses the same bytes or
+// another upload of them is in flight (its intent recorded: it may have
+// published the blob, found it there, and be about to commit a document
+// that uses it); the last of them deletes it (R-VAULT-4).
+func (s *Service) resolveIntent(ctx context.Context, tx Tx, i *BlobIntent) error {
+	_, err := tx.Blob(i.SHA256)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if errors.Is(err, ErrNotFound) {
+		other, err := tx.OtherBlobIntent(i.SHA256, i.ID)
+		if err != nil {
+			return err
+		}
+		if !other {
+			s.log.Info("removing the blob of an upload that did not commit", zap.String("sha256", i.SHA256))
+			if err := s.blobs.Delete(ctx, i.SHA256); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.DeleteBlobIntent(i.ID)
+}
+
 // recoverUploads runs at start, before serving: staging objects are left
 // from uploads that died; an intent still recorded means an upload died
-// between publishing its blob and committing its document — the blob is
-// deleted unless a committed document uses the same bytes (R-VAULT-4).
+// between publishing its blob and committing its document (resolveIntent).
 func (s *Service) recoverUploads(ctx context.Context) error {
 	if err := s.blobs.CleanStaging(ctx); err != nil {
 		return err
@@ -424,18 +438,7 @@ func (s *Service) recoverUploads(ctx context.Context) error {
 			return nil
 		}
 		for _, i := range intents {
-			err := s.store.Update(ctx, func(tx Tx) error {
-				if _, err := tx.Blob(i.SHA256); errors.Is(err, ErrNotFound) {
-					s.log.Info("removing the blob of an upload that did not commit", zap.String("sha256", i.SHA256))
-					if err := s.blobs.Delete(ctx, i.SHA256); err != nil {
-						return err
-					}
-				} else if err != nil {
-					return err
-				}
-				return tx.DeleteBlobIntent(i.ID)
-			})
-			if err != nil {
+			if err := s.store.Update(ctx, func(tx Tx) error { return s.resolveIntent(ctx, tx, i) }); err != nil {
 				return err
 			}
 		}

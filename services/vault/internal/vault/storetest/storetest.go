@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) vault.Store) {
 	t.Run("rollback writes nothing", func(t *testing.T) { testRollback(t, open(t)) })
 	t.Run("outbox, access log, events, meta", func(t *testing.T) { testMisc(t, open(t)) })
 	t.Run("forged page tokens", func(t *testing.T) { testForgedCursor(t, open(t)) })
+	t.Run("blob intents by sha", func(t *testing.T) { testBlobIntents(t, open(t)) })
 }
 
 var ctx = context.Background()
@@ -516,4 +517,43 @@ func testForgedCursor(t *testing.T, s vault.Store) {
 
 func asg(c, s, e, p string) vault.Assignment {
 	return vault.Assignment{Customer: c, Supplier: s, Employee: e, Project: p}
+}
+
+// testBlobIntents: OtherBlobIntent sees the other uploads of the same bytes
+// in flight, not this one, not other bytes, and not a deleted intent.
+func testBlobIntents(t *testing.T, s vault.Store) {
+	update(t, s, func(tx vault.Tx) error {
+		for _, i := range []*vault.BlobIntent{{ID: "a", SHA256: "s1"}, {ID: "b", SHA256: "s1"}, {ID: "c", SHA256: "s10"}} {
+			if err := tx.PutBlobIntent(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	other := func(sha, except string) bool {
+		var got bool
+		view(t, s, func(tx vault.Tx) error {
+			var err error
+			got, err = tx.OtherBlobIntent(sha, except)
+			return err
+		})
+		return got
+	}
+	if !other("s1", "a") || !other("s1", "b") {
+		t.Fatal("a and b upload the same bytes: each sees the other")
+	}
+	if other("s10", "c") || other("s2", "") {
+		t.Fatal("s10's only intent (or none, for s2) counts as another")
+	}
+	update(t, s, func(tx vault.Tx) error { return tx.DeleteBlobIntent("b") })
+	if other("s1", "a") {
+		t.Fatal("b's intent was deleted and still counts")
+	}
+	update(t, s, func(tx vault.Tx) error { return tx.DeleteBlobIntent("missing") })
+	view(t, s, func(tx vault.Tx) error {
+		if is, _ := tx.BlobIntents(10); len(is) != 2 {
+			t.Fatalf("intents left: %v", is)
+		}
+		return nil
+	})
 }
