@@ -169,8 +169,11 @@ type CreateDocumentTypeRequest struct {
 	// The type to create; name, owner and create_time are ignored, category
 	// becomes DOCUMENT_CATEGORY_SPECIFIC.
 	DocumentType *DocumentType `protobuf:"bytes,2,opt,name=document_type,json=documentType,proto3" json:"document_type,omitempty"`
-	// The type's id, the last segment of its name; it must be unique on the
-	// platform (`ALREADY_EXISTS` otherwise). Empty: the server assigns one.
+	// The customer's part of the type's id: the id, the last segment of the
+	// name, is `{company id}-{document_type_id}` (at most 64 characters), so
+	// that one customer's ids never collide with another's or with the
+	// catalog's, and an `ALREADY_EXISTS` tells of the customer's own types
+	// only. Empty: the server assigns one.
 	DocumentTypeId string `protobuf:"bytes,3,opt,name=document_type_id,json=documentTypeId,proto3" json:"document_type_id,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache

@@ -193,8 +193,33 @@ func TestCatalog(t *testing.T) {
 		_, err = e.types.CreateDocumentType(w.c1Admin.ctx, &vaultv1.CreateDocumentTypeRequest{Parent: cn(w.c1), DocumentType: &vaultv1.DocumentType{Subject: 1}})
 		wantCode(t, err, codes.InvalidArgument, "no display name")
 		got, err := e.types.CreateDocumentType(w.c1Admin.ctx, &vaultv1.CreateDocumentTypeRequest{Parent: cn(w.c1), DocumentType: specific, DocumentTypeId: "ACME_INDUCTION"})
-		if err != nil || got.GetCategory() != vaultv1.DocumentCategory_DOCUMENT_CATEGORY_SPECIFIC || got.GetOwner() != cn(w.c1) {
+		if err != nil || got.GetCategory() != vaultv1.DocumentCategory_DOCUMENT_CATEGORY_SPECIFIC || got.GetOwner() != cn(w.c1) ||
+			got.GetName() != "documentTypes/"+w.c1+"-ACME_INDUCTION" {
 			t.Fatalf("create specific: %v %v", got, err)
+		}
+		// The id is the owner's: another customer takes the same one (no
+		// ALREADY_EXISTS telling what c1 uses), nobody squats a catalog id,
+		// and the owner's second try is its own conflict.
+		if other, err := e.types.CreateDocumentType(w.c2Admin.ctx, &vaultv1.CreateDocumentTypeRequest{Parent: cn(w.c2), DocumentType: specific, DocumentTypeId: "ACME_INDUCTION"}); err != nil || other.GetName() != "documentTypes/"+w.c2+"-ACME_INDUCTION" {
+			t.Fatalf("another customer's type of the same id: %v %v", other, err)
+		}
+		if squat, err := e.types.CreateDocumentType(w.c1Admin.ctx, &vaultv1.CreateDocumentTypeRequest{Parent: cn(w.c1), DocumentType: specific, DocumentTypeId: "KBIS_EXTRACT"}); err != nil || squat.GetName() == "documentTypes/KBIS_EXTRACT" {
+			t.Fatalf("a customer's type took a catalog id: %v %v", squat, err)
+		}
+		_, err = e.types.CreateDocumentType(w.c1Admin.ctx, &vaultv1.CreateDocumentTypeRequest{Parent: cn(w.c1), DocumentType: specific, DocumentTypeId: "ACME_INDUCTION"})
+		wantCode(t, err, codes.AlreadyExists, "the owner's own id again")
+		_, err = e.types.CreateDocumentType(w.c1Admin.ctx, &vaultv1.CreateDocumentTypeRequest{Parent: cn(w.c1), DocumentType: specific, DocumentTypeId: strings.Repeat("X", 64)})
+		if code(err) != codes.InvalidArgument || field(err) != "document_type_id" {
+			t.Fatalf("an id too long with the owner's prefix: %v (field %q)", err, field(err))
+		}
+		catalog, err := e.types.ListDocumentTypes(w.c2Admin.ctx, &vaultv1.ListDocumentTypesRequest{PageSize: 500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dt := range catalog.GetDocumentTypes() {
+			if dt.GetCategory() == vaultv1.DocumentCategory_DOCUMENT_CATEGORY_SPECIFIC {
+				t.Fatalf("the catalog lists a customer's type: %v", dt)
+			}
 		}
 		sees := func(p person) bool {
 			l, err := e.types.ListDocumentTypes(p.ctx, &vaultv1.ListDocumentTypesRequest{Company: cn(p.company), PageSize: 500})
@@ -202,7 +227,7 @@ func TestCatalog(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, dt := range l.GetDocumentTypes() {
-				if dt.GetName() == "documentTypes/ACME_INDUCTION" {
+				if dt.GetName() == "documentTypes/"+w.c1+"-ACME_INDUCTION" {
 					return true
 				}
 			}
@@ -213,7 +238,7 @@ func TestCatalog(t *testing.T) {
 		}
 		_, err = e.types.ListDocumentTypes(w.c2Admin.ctx, &vaultv1.ListDocumentTypesRequest{Company: cn(w.c1)})
 		wantCode(t, err, codes.PermissionDenied, "listing another company's types")
-		_, err = e.require(w.c2Admin, "ACME_INDUCTION", vaultv1.RequirementScope_REQUIREMENT_SCOPE_ALL_SUPPLIERS, nil, "")
+		_, err = e.require(w.c2Admin, w.c1+"-ACME_INDUCTION", vaultv1.RequirementScope_REQUIREMENT_SCOPE_ALL_SUPPLIERS, nil, "")
 		wantCode(t, err, codes.InvalidArgument, "requiring another customer's SPECIFIC type")
 	})
 }

@@ -170,8 +170,16 @@ func (s *Service) CreateDocumentType(ctx context.Context, c Caller, customer str
 		return nil, err
 	}
 	t.Owner, t.Category = customer, CategorySpecific
-	if t.ID == "" {
-		t.ID = names.NewID()
+	chosen := t.ID
+	if chosen == "" {
+		chosen = names.NewID()
+	}
+	// Scoped by the owner: a customer can neither squat an id that the
+	// catalog or another customer will want, nor learn by ALREADY_EXISTS
+	// which ids another customer uses.
+	t.ID = customer + "-" + chosen
+	if !names.ValidID(t.ID) {
+		return nil, errs.InvalidArgument("document_type_id", "must match [A-Za-z0-9_-] and be at most %d characters for this company", 64-len(customer)-1)
 	}
 	return s.createType(ctx, t)
 }
