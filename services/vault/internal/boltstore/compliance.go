@@ -160,34 +160,10 @@ func (t *txn) RequirementSuppliers(customer, requirement string) ([]string, erro
 }
 
 func (t *txn) CustomerEntries(customer string, p vault.Page) ([]vault.Entry, string, error) {
-	pfx := prefix(customer)
-	after, err := cursorIn(p.After, pfx)
-	if err != nil {
-		return nil, "", err
-	}
-	var out []vault.Entry
-	var last []byte
-	more := false
-	scan(t.b(bEntries).Cursor(), pfx, after, func(k, v []byte) bool {
-		if len(out) == p.Limit {
-			more = true
-			return true
-		}
-		var e vault.Entry
-		if e, err = decodeEntry(v); err != nil {
-			return true
-		}
-		out = append(out, e)
-		last = append(last[:0], k...)
-		return false
+	return scanPage(t.b(bEntries).Cursor(), prefix(customer), p, func(_, v []byte) (vault.Entry, step, error) {
+		e, err := decodeEntry(v)
+		return e, take, err
 	})
-	if err != nil {
-		return nil, "", err
-	}
-	if more {
-		return out, cursorOut(last), nil
-	}
-	return out, "", nil
 }
 
 // ---- summaries

@@ -142,6 +142,54 @@ func scan(c *bolt.Cursor, pfx, after []byte, fn func(k, v []byte) (stop bool)) {
 	}
 }
 
+// step tells scanPage what to do with a key.
+type step int
+
+const (
+	take step = iota // the item is on the page
+	skip             // not on the page; go on
+	stop             // no further key is either
+)
+
+// scanPage is one page of an index: it walks the keys with prefix pfx after
+// the page's cursor, decoding each into an item, until p.Limit items (0: no
+// bound) are on the page; the cursor it returns, of the last item, is empty
+// unless a further item would be taken.
+func scanPage[T any](c *bolt.Cursor, pfx []byte, p vault.Page, decode func(k, v []byte) (T, step, error)) ([]T, string, error) {
+	after, err := cursorIn(p.After, pfx)
+	if err != nil {
+		return nil, "", err
+	}
+	var out []T
+	var last []byte
+	more := false
+	scan(c, pfx, after, func(k, v []byte) bool {
+		item, st, derr := decode(k, v)
+		switch {
+		case derr != nil:
+			err = derr
+			return true
+		case st == stop:
+			return true
+		case st == skip:
+			return false
+		case p.Limit > 0 && len(out) == p.Limit:
+			more = true
+			return true
+		}
+		out = append(out, item)
+		last = append(last[:0], k...)
+		return false
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if more {
+		return out, cursorOut(last), nil
+	}
+	return out, "", nil
+}
+
 func inv32(n int) []byte {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], ^uint32(n))
@@ -292,40 +340,19 @@ func (t *txn) Documents(supplier string, q vault.DocQuery, p vault.Page) ([]*vau
 	case q.DocumentType != "":
 		pfx = prefix(supplier, q.DocumentType)
 	}
-	after, err := cursorIn(p.After, pfx)
-	if err != nil {
-		return nil, "", err
-	}
-	var out []*vault.Document
-	var last []byte
-	more := false
-	scan(t.b(b).Cursor(), pfx, after, func(k, v []byte) bool {
+	return scanPage(t.b(b).Cursor(), pfx, p, func(k, v []byte) (*vault.Document, step, error) {
 		if !q.History && !bytes.Equal(k, pfx) && q.DocumentType != "" && q.HasSubject {
-			return true
+			return nil, stop, nil
 		}
-		d, derr := t.Document(supplier, string(v))
-		if derr != nil {
-			err = derr
-			return true
+		d, err := t.Document(supplier, string(v))
+		if err != nil {
+			return nil, stop, err
 		}
 		if q.HasSubject && d.Employee != q.Employee || q.Kind != vault.SubjectUnspecified && d.SubjectKind() != q.Kind {
-			return false
+			return nil, skip, nil
 		}
-		if len(out) == p.Limit {
-			more = true
-			return true
-		}
-		out = append(out, d)
-		last = append(last[:0], k...)
-		return false
+		return d, take, nil
 	})
-	if err != nil {
-		return nil, "", err
-	}
-	if more {
-		return out, cursorOut(last), nil
-	}
-	return out, "", nil
 }
 
 func (t *txn) ExpiringDocuments(supplier string, from, to vault.Date, p vault.Page) ([]*vault.Document, string, error) {
@@ -369,36 +396,11 @@ func (t *txn) ExpiringDocuments(supplier string, from, to vault.Date, p vault.Pa
 }
 
 func (t *txn) DocumentsUntil(day vault.Date, p vault.Page) ([]*vault.Document, string, error) {
-	pfx := day.Key()
-	after, err := cursorIn(p.After, pfx)
-	if err != nil {
-		return nil, "", err
-	}
-	var out []*vault.Document
-	var last []byte
-	more := false
-	scan(t.b(bDocUntil).Cursor(), pfx, after, func(k, _ []byte) bool {
-		if len(out) == p.Limit {
-			more = true
-			return true
-		}
+	return scanPage(t.b(bDocUntil).Cursor(), day.Key(), p, func(k, _ []byte) (*vault.Document, step, error) {
 		sup, id, _ := strings.Cut(string(k[4:]), "/")
-		d, derr := t.Document(sup, id)
-		if derr != nil {
-			err = derr
-			return true
-		}
-		out = append(out, d)
-		last = append(last[:0], k...)
-		return false
+		d, err := t.Document(sup, id)
+		return d, take, err
 	})
-	if err != nil {
-		return nil, "", err
-	}
-	if more {
-		return out, cursorOut(last), nil
-	}
-	return out, "", nil
 }
 
 // ---- blobs
@@ -468,34 +470,10 @@ func (t *txn) AppendAccess(a *vault.Access) error {
 }
 
 func (t *txn) AccessLog(supplier, docType, employee string, p vault.Page) ([]*vault.Access, string, error) {
-	pfx := prefix(supplier, docType, employee)
-	after, err := cursorIn(p.After, pfx)
-	if err != nil {
-		return nil, "", err
-	}
-	var out []*vault.Access
-	var last []byte
-	more := false
-	scan(t.b(bAccess).Cursor(), pfx, after, func(k, v []byte) bool {
-		if len(out) == p.Limit {
-			more = true
-			return true
-		}
+	return scanPage(t.b(bAccess).Cursor(), prefix(supplier, docType, employee), p, func(_, v []byte) (*vault.Access, step, error) {
 		a := &vault.Access{}
-		if err = json.Unmarshal(v, a); err != nil {
-			return true
-		}
-		out = append(out, a)
-		last = append(last[:0], k...)
-		return false
+		return a, take, json.Unmarshal(v, a)
 	})
-	if err != nil {
-		return nil, "", err
-	}
-	if more {
-		return out, cursorOut(last), nil
-	}
-	return out, "", nil
 }
 
 // ---- directory copy
@@ -526,26 +504,7 @@ func (t *txn) DeleteRelationship(customer, supplier string) error {
 
 // idsAfter lists the last segments of keys under pfx, paged.
 func idsAfter(t *txn, b storage.Bucket, pfx []byte, p vault.Page) ([]string, string, error) {
-	after, err := cursorIn(p.After, pfx)
-	if err != nil {
-		return nil, "", err
-	}
-	var out []string
-	var last []byte
-	more := false
-	scan(t.b(b).Cursor(), pfx, after, func(k, _ []byte) bool {
-		if p.Limit > 0 && len(out) == p.Limit {
-			more = true
-			return true
-		}
-		out = append(out, string(k[len(pfx):]))
-		last = append(last[:0], k...)
-		return false
-	})
-	if more {
-		return out, cursorOut(last), nil
-	}
-	return out, "", nil
+	return scanPage(t.b(b).Cursor(), pfx, p, func(k, _ []byte) (string, step, error) { return string(k[len(pfx):]), take, nil })
 }
 
 func (t *txn) Suppliers(customer string, p vault.Page) ([]string, string, error) {
