@@ -85,7 +85,7 @@ func TestRetryWithBackoffThenDeliver(t *testing.T) {
 func TestDeadAfterRetryPeriodThenRedeliver(t *testing.T) {
 	r := newReceiver(t)
 	r.answer(func(*http.Request) int { return 500 })
-	h := newHarness(t, webhooks.DispatcherConfig{RetryFor: 150 * time.Millisecond, DisableAfter: time.Hour}, r)
+	h := newHarness(t, webhooks.DispatcherConfig{RetryFor: time.Second, DisableAfter: time.Hour}, r)
 	e, _ := h.create(r.url("/hook"), feed.TypeDocumentUploaded)
 	id := h.emit("vault", feed.TypeDocumentUploaded, "companies/a", nil)
 	waitFor(t, "a dead letter", func() bool { return len(deliveriesOf(t, h, e, webhooks.StateDead)) == 1 })
