@@ -263,6 +263,21 @@ func TestUploadRefusals(t *testing.T) {
 	if resp, b := post(t, srv, bytes.NewReader(cut), mw.FormDataContentType()); resp.StatusCode != 400 || !strings.Contains(b, "body") {
 		t.Fatalf("a body cut in a part header after the file: %d %s", resp.StatusCode, b)
 	}
+	// A body cut inside the delimiter line after the file, before its
+	// "--" or line break (mime/multipart wraps io.EOF there, which read as
+	// the close delimiter, and the file was committed).
+	for _, tail := range []string{"", " ", "\r", "\t"} {
+		buf.Reset()
+		mw = multipart.NewWriter(&buf)
+		mp, _ = mw.CreateFormField("metadata")
+		_, _ = mp.Write([]byte(goodMeta))
+		fp, _ = mw.CreateFormFile("file", "a.pdf")
+		_, _ = fp.Write(fileBytes)
+		cut := append(buf.Bytes(), "\r\n--"+mw.Boundary()+tail...)
+		if resp, b := post(t, srv, bytes.NewReader(cut), mw.FormDataContentType()); resp.StatusCode != 400 || !strings.Contains(b, "body") {
+			t.Fatalf("a body cut in the delimiter after the file (%q): %d %s", tail, resp.StatusCode, b)
+		}
+	}
 	time.Sleep(50 * time.Millisecond)
 	fv.mu.Lock()
 	defer fv.mu.Unlock()

@@ -24,10 +24,13 @@ import (
 //
 // The differences: a body that ends inside a part's header block is
 // refused (errHeaderCut; mime/multipart reports the end of the body, so
-// that a part cut after the file was not noticed); a part's header block
-// may hold at most formMaxHeader bytes (mime/multipart: 10 MiB); a line
-// outside a part (preamble, delimiter) may hold formBuffer bytes
-// (mime/multipart: 4 KiB).
+// that a part cut after the file was not noticed), and so is one that ends
+// on a line outside a part, before its close delimiter (errBodyCut;
+// mime/multipart wraps io.EOF, which errors.Is reads as that delimiter:
+// a body cut inside the delimiter after the file was committed); a
+// part's header block may hold at most formMaxHeader bytes
+// (mime/multipart: 10 MiB); a line outside a part (preamble, delimiter)
+// may hold formBuffer bytes (mime/multipart: 4 KiB).
 type formReader struct {
 	r       *bufio.Reader
 	nl      []byte // "\r\n", or "\n" for a body whose first delimiter line ends in a bare LF
@@ -53,6 +56,9 @@ func newFormReader(r io.Reader, boundary string) *formReader {
 
 // errHeaderCut: the body ends inside a part's header block.
 var errHeaderCut = fmt.Errorf("multipart: NextPart: the body ends in a part's header: %w", io.ErrUnexpectedEOF)
+
+// errBodyCut: the body ends outside a part, without its close delimiter.
+var errBodyCut = fmt.Errorf("multipart: NextPart: the body ends before its close delimiter: %w", io.ErrUnexpectedEOF)
 
 // formPart is one part: its header, and a reader of its body that ends
 // (io.EOF) at the delimiter that follows it.
@@ -82,6 +88,9 @@ func (fr *formReader) NextPart() (*formPart, error) {
 		if errors.Is(err, io.EOF) && fr.isCloseDelimiter(line) {
 			// "--boundary--" at the very end, without its line break.
 			return nil, io.EOF
+		}
+		if errors.Is(err, io.EOF) {
+			return nil, errBodyCut
 		}
 		if err != nil {
 			return nil, fmt.Errorf("multipart: NextPart: %w", err)

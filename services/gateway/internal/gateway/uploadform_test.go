@@ -21,7 +21,8 @@ type formResult struct {
 	bodies  []string
 	failed  bool
 	// headerCut: formReader refused a body that ends inside a part's
-	// header block, which mime/multipart takes for a clean end.
+	// header block or before its close delimiter, which mime/multipart
+	// takes for a clean end.
 	headerCut bool
 }
 
@@ -64,7 +65,7 @@ func readWithFormReader(body io.Reader, boundary string) formResult {
 		if errors.Is(err, io.EOF) {
 			return r
 		}
-		if errors.Is(err, errHeaderCut) {
+		if errors.Is(err, errHeaderCut) || errors.Is(err, errBodyCut) {
 			r.headerCut = true
 			return r
 		}
