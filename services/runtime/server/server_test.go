@@ -1,17 +1,12 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	"google.golang.org/protobuf/types/known/structpb"
-
-	"context"
-	"errors"
-	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
-	"github.com/vigil/vigil/services/runtime/server/servertest"
 	"testing"
 	"time"
 
@@ -27,10 +22,13 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/types/known/structpb"
 
+	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	"github.com/vigil/vigil/services/runtime/config"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/server/servertest"
 )
 
 // fakeNotify answers according to the idempotency key, so that one RPC can

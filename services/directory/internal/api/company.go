@@ -2,11 +2,11 @@ package api
 
 import (
 	"context"
-	"github.com/vigil/vigil/services/runtime/names"
 
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
 	"github.com/vigil/vigil/services/directory/internal/directory"
 	"github.com/vigil/vigil/services/directory/internal/protoconv"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 type companyServer struct {

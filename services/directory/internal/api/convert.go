@@ -4,7 +4,6 @@ package api
 
 import (
 	"context"
-	"github.com/vigil/vigil/services/runtime/names"
 	"io"
 
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
@@ -12,6 +11,7 @@ import (
 	"github.com/vigil/vigil/services/directory/internal/protoconv"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 func principal(ctx context.Context) (auth.Principal, error) {

@@ -2,13 +2,13 @@ package api
 
 import (
 	"context"
-	"github.com/vigil/vigil/services/runtime/names"
 
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
 	"github.com/vigil/vigil/services/directory/internal/directory"
 	"github.com/vigil/vigil/services/directory/internal/protoconv"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 type employeeServer struct {

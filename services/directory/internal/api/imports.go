@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"github.com/vigil/vigil/services/runtime/names"
 	"io"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/vigil/vigil/services/directory/internal/directory"
 	"github.com/vigil/vigil/services/directory/internal/protoconv"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 type importServer struct {

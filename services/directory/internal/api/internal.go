@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"github.com/vigil/vigil/services/runtime/names"
 
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -10,6 +9,7 @@ import (
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
 	"github.com/vigil/vigil/services/directory/internal/directory"
 	"github.com/vigil/vigil/services/directory/internal/protoconv"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // internalServer serves DirectoryInternalService, for the other services

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/vigil/vigil/services/runtime/names"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/vigil/vigil/services/directory/internal/directory"
 	"github.com/vigil/vigil/services/directory/internal/directory/storetest"
+	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/runtime/storage"
 )
 

@@ -6,7 +6,6 @@ package protoconv
 
 import (
 	"fmt"
-	"github.com/vigil/vigil/services/runtime/names"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	directoryv1 "github.com/vigil/vigil/gen/vigil/directory/v1"
 	"github.com/vigil/vigil/services/directory/internal/directory"
+	"github.com/vigil/vigil/services/runtime/names"
 )
 
 // Company is c as a message; an empty address is left unset.

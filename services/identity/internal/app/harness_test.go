@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/vigil/vigil/services/runtime/server/servertest"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -30,6 +29,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/config"
 	"github.com/vigil/vigil/services/runtime/secrets"
 	"github.com/vigil/vigil/services/runtime/server"
+	"github.com/vigil/vigil/services/runtime/server/servertest"
 )
 
 // ---- fake directory

@@ -4,7 +4,6 @@ package api
 
 import (
 	"context"
-	"github.com/vigil/vigil/services/runtime/names"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -12,6 +11,7 @@ import (
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/vault/internal/vault"
 )
 

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"github.com/vigil/vigil/services/runtime/names"
 	"time"
 
 	"google.golang.org/grpc"
@@ -10,6 +9,7 @@ import (
 
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/vault/internal/vault"
 )
 

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"github.com/vigil/vigil/services/runtime/names"
 	"io"
 
 	"google.golang.org/grpc"
@@ -11,6 +10,7 @@ import (
 
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/vault/internal/vault"
 )
 

@@ -2,9 +2,9 @@ package api
 
 import (
 	"context"
-	"github.com/vigil/vigil/services/runtime/names"
 
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
+	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/vault/internal/vault"
 )
 

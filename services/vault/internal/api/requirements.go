@@ -2,11 +2,11 @@ package api
 
 import (
 	"context"
-	"github.com/vigil/vigil/services/runtime/names"
 
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
+	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/vault/internal/vault"
 )
 

@@ -3,7 +3,6 @@ package vault
 import (
 	"context"
 	"errors"
-	"github.com/vigil/vigil/services/runtime/names"
 	"io"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/vault/internal/blob"
 )
 

@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"github.com/vigil/vigil/services/runtime/names"
 	"slices"
 	"strings"
 
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/runtime/pagetoken"
 )
 
