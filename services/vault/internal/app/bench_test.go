@@ -638,7 +638,7 @@ func (s *benchStack) compare(b *testing.B, rounds, ops int, path, baseline, toke
 // <name>-<process>.pprof and <name>-<process>.allocs.pprof; stop waits for
 // them.
 func (s *benchStack) profile(on bool, name string) (stop func()) {
-	if !on || s.debug == nil {
+	if !on || benchProfiles == "" {
 		return func() {}
 	}
 	var wg sync.WaitGroup
