@@ -90,6 +90,13 @@ func (c *Client) Post(ctx context.Context, url string, header http.Header, body 
 	}
 	req.Header = header
 	resp, err := c.http.Do(req)
+	if err == nil && ctx.Err() != nil {
+		// The answer came as the deadline passed: net/http may still hand
+		// over a response that the endpoint wrote only when it saw the
+		// connection end (an endpoint silent until then). Not an answer in time.
+		resp.Body.Close()
+		resp, err = nil, ctx.Err()
+	}
 	if err != nil {
 		// The error is logged and kept as the delivery's last error: it
 		// names what failed, never the URL, whose query may hold the
