@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"flag"
+	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +95,37 @@ func TestHelpNamesEachVariable(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("-h lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestGCPercent: each process's default target (DefaultGCPercent, Go's 100
+// otherwise), VIGIL_GC_PERCENT and the flag set it, a target under 10 is
+// refused naming the flag, and ApplyGC leaves an environment's GOGC alone.
+func TestGCPercent(t *testing.T) {
+	for service, want := range map[string]int{"vault": 400, "gateway": 400, "identity": 100, "directory": 100, "notify": 100} {
+		c := &Common{Service: service}
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		c.Register(fs)
+		if err := Parse(fs, nil); err != nil || c.GCPercent != want {
+			t.Fatalf("%s: gc-percent %d %v, want %d", service, c.GCPercent, err, want)
+		}
+	}
+	t.Setenv("VIGIL_GC_PERCENT", "250")
+	if c, err := parse(t); err != nil || c.GCPercent != 250 {
+		t.Fatalf("from the environment: %+v %v", c, err)
+	}
+	if _, err := parse(t, "--gc-percent", "5"); err == nil || !strings.Contains(err.Error(), "gc-percent") {
+		t.Fatalf("gc-percent 5: %v", err)
+	}
+
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	if p, ok := (&Common{GCPercent: 300}).ApplyGC(); !ok || p != 300 || debug.SetGCPercent(100) != 300 {
+		t.Fatal("ApplyGC did not set 300")
+	}
+	t.Setenv("GOGC", "100")
+	if _, ok := (&Common{GCPercent: 300}).ApplyGC(); ok || debug.SetGCPercent(100) != 100 {
+		t.Fatal("the environment's GOGC must win")
 	}
 }

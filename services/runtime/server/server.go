@@ -68,6 +68,9 @@ type Server struct {
 // New builds the server; register services on GRPC(), open storage, then
 // MarkServing and Run.
 func New(cfg *config.Common, log *zap.Logger, opts Options) (*Server, error) {
+	if percent, ok := cfg.ApplyGC(); ok {
+		log.Debug("garbage collector", zap.Int("gc_percent", percent))
+	}
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, fmt.Errorf("protovalidate: %w", err)

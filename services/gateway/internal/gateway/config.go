@@ -15,15 +15,6 @@ import (
 // still refuses a message for its size answers 413 too (see writeStatusError).
 const DefaultMaxBodyBytes = 4 << 20
 
-// DefaultGCPercent is the gateway's GOGC. The gateway keeps a few MiB
-// alive and allocates about 15 KiB per request (net/http, gRPC, the
-// answer): at Go's default of 100 it collects every 4 MiB, a few hundred
-// requests, for 7 % of its CPU and as much again in allocation assists.
-// At 400 it collects a quarter as often, for about 15 MiB more RSS under
-// load (issue 14, make bench). GOGC in the environment wins; GOMEMLIMIT
-// bounds the heap where a container limit applies.
-const DefaultGCPercent = 400
-
 // Config is the gateway's configuration.
 type Config struct {
 	config.Common
@@ -46,9 +37,6 @@ type Config struct {
 	IdleTimeout       time.Duration
 	MaxHeaderBytes    int
 	MaxConnections    int
-
-	// GCPercent is the collector's GOGC when the environment sets none.
-	GCPercent int
 }
 
 // ParseConfig reads flags and VIGIL_* environment variables.
@@ -68,7 +56,6 @@ func ParseConfig(args []string) (*Config, error) {
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", time.Minute, "how long an idle keep-alive connection stays open ($VIGIL_IDLE_TIMEOUT)")
 	fs.IntVar(&cfg.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block ($VIGIL_MAX_HEADER_BYTES)")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", 10000, "connections served at once; capped below the open-file limit ($VIGIL_MAX_CONNECTIONS)")
-	fs.IntVar(&cfg.GCPercent, "gc-percent", DefaultGCPercent, "garbage collector target (GOGC) unless GOGC is set ($VIGIL_GC_PERCENT)")
 	if err := config.Parse(fs, args); err != nil {
 		return nil, err
 	}
@@ -91,8 +78,6 @@ func (c *Config) Complete() error {
 		return errors.New("max-header-bytes: must be at least 4096")
 	case c.MaxConnections < 1:
 		return errors.New("max-connections: must be positive")
-	case c.GCPercent < 10 && c.GCPercent != 0:
-		return errors.New("gc-percent: must be at least 10")
 	}
 	if _, err := newCORS(c.CORSAllowedOrigins); err != nil {
 		return err

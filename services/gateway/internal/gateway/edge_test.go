@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/vigil/vigil/services/runtime/config"
 )
 
 // call sends one request to the test gateway and returns the answer with its body read.
@@ -548,7 +550,7 @@ func TestConfigDefaultsAndBounds(t *testing.T) {
 	}
 	if !cfg.AccessLog || cfg.ReadHeaderTimeout <= 0 || cfg.ReadTimeout <= 0 || cfg.IdleTimeout <= 0 ||
 		cfg.MaxHeaderBytes <= 0 || cfg.MaxConnections <= 0 || cfg.MetricsAddr != "" || len(cfg.CORSAllowedOrigins) != 0 ||
-		cfg.GCPercent != DefaultGCPercent {
+		cfg.GCPercent != config.DefaultGCPercent["gateway"] {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 	if cfg, err := ParseConfig([]string{"--access-log=false", "--cors-allowed-origins", "https://a.test,https://b.test"}); err != nil ||

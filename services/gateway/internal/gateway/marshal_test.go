@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	identityv1 "github.com/vigil/vigil/gen/vigil/identity/v1"
+	"github.com/vigil/vigil/services/runtime/config"
 )
 
 // TestAnswersAreProtojson: the gateway writes a service's answer byte for
@@ -58,12 +59,12 @@ func TestSetGC(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	t.Setenv("GOGC", "")
 	os.Unsetenv("GOGC")
-	setGC(&Config{GCPercent: 300}, zap.NewNop())
+	setGC(&Config{Common: config.Common{GCPercent: 300}}, zap.NewNop())
 	if got := debug.SetGCPercent(100); got != 300 {
 		t.Fatalf("GOGC %d after --gc-percent 300", got)
 	}
 	t.Setenv("GOGC", "100")
-	setGC(&Config{GCPercent: 300}, zap.NewNop())
+	setGC(&Config{Common: config.Common{GCPercent: 300}}, zap.NewNop())
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Fatalf("GOGC %d: the environment's GOGC must win", got)
 	}

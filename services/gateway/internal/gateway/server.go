@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"runtime/debug"
 	"time"
 
 	"go.uber.org/zap"
@@ -143,9 +141,7 @@ func withUploadDeadline(next http.Handler, timeout time.Duration) http.Handler {
 
 // setGC applies --gc-percent unless GOGC is set in the environment.
 func setGC(cfg *Config, log *zap.Logger) {
-	if _, set := os.LookupEnv("GOGC"); set || cfg.GCPercent == 0 {
-		return
+	if percent, ok := cfg.ApplyGC(); ok {
+		log.Debug("garbage collector", zap.Int("gc_percent", percent))
 	}
-	debug.SetGCPercent(cfg.GCPercent)
-	log.Debug("garbage collector", zap.Int("gc_percent", cfg.GCPercent))
 }
