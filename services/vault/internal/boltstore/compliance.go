@@ -352,18 +352,18 @@ func (t *txn) ListSummaries(q vault.SummaryQuery) ([]*vault.Summary, string, err
 		}
 	}
 	out := make([]*vault.Summary, 0, len(suppliers))
-	shared := map[string]string{}
+	slab := &summarySlab{shared: map[string]string{}}
+	page := make([]vault.Summary, len(suppliers))
 	sums := t.b(bSummaries)
-	for _, sup := range suppliers {
+	for i, sup := range suppliers {
 		v := sums.Get(key(q.Customer, sup))
 		if v == nil {
 			return nil, "", vault.ErrNotFound
 		}
-		s, err := decodeSummaryShared(v, shared)
-		if err != nil {
+		if err := decodeSummaryInto(v, &page[i], slab); err != nil {
 			return nil, "", err
 		}
-		out = append(out, s)
+		out = append(out, &page[i])
 	}
 	if more {
 		return out, cursorOut(last), nil

@@ -142,6 +142,9 @@ func (s *Summary) OpenWorst(today Date, n int) []Entry {
 
 // openEntries keeps the entries not VALID on day today, worst first, at most n (0: all).
 func openEntries(entries []Entry, today Date, n int) []Entry {
+	if n > 0 {
+		return worstN(entries, today, n)
+	}
 	// Sorted by index, copied once: a page of a hundred summaries calls
 	// this a hundred times (issue 10's benchmark).
 	idx := make([]int, 0, len(entries))
@@ -151,15 +154,42 @@ func openEntries(entries []Entry, today Date, n int) []Entry {
 		}
 	}
 	slices.SortStableFunc(idx, func(a, b int) int { return compareWorst(&entries[a], &entries[b], today) })
-	if n > 0 && len(idx) > n {
-		idx = idx[:n]
-	}
 	if len(idx) == 0 {
 		return nil
 	}
 	out := make([]Entry, len(idx))
 	for k, i := range idx {
 		out[k] = entries[i]
+	}
+	return out
+}
+
+// worstN is openEntries for a bound n: the n worst open entries, in the
+// order of a stable sort, kept by insertion into the one slice returned
+// (an operator's list asks for three of each summary's few entries).
+func worstN(entries []Entry, today Date, n int) []Entry {
+	var out []Entry
+	for i := range entries {
+		e := &entries[i]
+		if e.Status(today) == StatusValid {
+			continue
+		}
+		// After every kept entry that is as bad or worse: stable.
+		at := len(out)
+		for at > 0 && compareWorst(e, &out[at-1], today) < 0 {
+			at--
+		}
+		if at >= n {
+			continue
+		}
+		if out == nil {
+			out = make([]Entry, 0, n)
+		}
+		if len(out) < n {
+			out = append(out, Entry{})
+		}
+		copy(out[at+1:], out[at:len(out)-1])
+		out[at] = *e
 	}
 	return out
 }

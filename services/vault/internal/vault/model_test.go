@@ -1,6 +1,8 @@
 package vault
 
 import (
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -72,5 +74,34 @@ func TestDates(t *testing.T) {
 	paris, _ := time.LoadLocation("Europe/Paris")
 	if DateOf(time.Date(2026, 3, 31, 23, 30, 0, 0, time.UTC).In(paris)).String() != "2026-04-01" {
 		t.Fatal("a day is the customer's day")
+	}
+}
+
+// TestWorstNIsTheSortsFirstN: the bounded pick (an operator's list) keeps
+// exactly the first n entries of the full stable sort, ties included.
+func TestWorstNIsTheSortsFirstN(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	today, _ := ParseDate("2026-06-15")
+	for round := range 2000 {
+		entries := make([]Entry, rng.IntN(9))
+		for i := range entries {
+			// Version tells ties apart: compareWorst ignores it.
+			e := Entry{Requirement: string(rune('a' + rng.IntN(3))), Employee: string(rune('x' + rng.IntN(2))), Version: int32(i)}
+			switch rng.IntN(4) {
+			case 0: // missing
+			case 1:
+				e.Document, e.Rejected = "d", true
+			default:
+				e.Document, e.ValidUntil = "d", today+Date(rng.IntN(80)-20)
+			}
+			entries[i] = e
+		}
+		all := openEntries(entries, today, 0)
+		for n := 1; n <= 4; n++ {
+			want := all[:min(n, len(all))]
+			if got := openEntries(entries, today, n); !slices.Equal(got, want) && len(got)+len(want) > 0 {
+				t.Fatalf("round %d, n %d: %v, want %v", round, n, got, want)
+			}
+		}
 	}
 }
