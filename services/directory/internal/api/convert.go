@@ -58,10 +58,12 @@ func contactFromProto(m *directoryv1.Contact) directory.Contact {
 		Function: m.GetFunction(), Phone: m.GetPhone(), Mobile: m.GetMobile()}
 }
 
-// chunkWriter sends what is written as chunks of at most chunkSize bytes.
+// chunkWriter sends what is written as chunks of at most chunkSize bytes,
+// the first one after start (the stream's metadata message) when set.
 type chunkWriter struct {
-	send func([]byte) error
-	buf  []byte
+	start func() error
+	send  func([]byte) error
+	buf   []byte
 }
 
 const chunkSize = 256 << 10
@@ -84,6 +86,13 @@ func (w *chunkWriter) Write(p []byte) (int, error) {
 func (w *chunkWriter) flush() error {
 	if len(w.buf) == 0 {
 		return nil
+	}
+	if w.start != nil {
+		start := w.start
+		w.start = nil
+		if err := start(); err != nil {
+			return err
+		}
 	}
 	err := w.send(w.buf)
 	w.buf = w.buf[:0]

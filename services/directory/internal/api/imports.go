@@ -246,17 +246,15 @@ func (s *importServer) ExportSupplierImportResults(req *directoryv1.ExportSuppli
 	if err != nil {
 		return err
 	}
-	started := false
-	w := &chunkWriter{send: func(b []byte) error {
-		if !started {
-			started = true
-			if err := stream.Send(&directoryv1.ExportSupplierImportResultsResponse{Payload: &directoryv1.ExportSupplierImportResultsResponse_Metadata{
-				Metadata: csvInfo("supplier-import-" + id + ".csv")}}); err != nil {
-				return err
-			}
-		}
-		return stream.Send(&directoryv1.ExportSupplierImportResultsResponse{Payload: &directoryv1.ExportSupplierImportResultsResponse_Chunk{Chunk: b}})
-	}}
+	w := &chunkWriter{
+		start: func() error {
+			return stream.Send(&directoryv1.ExportSupplierImportResultsResponse{Payload: &directoryv1.ExportSupplierImportResultsResponse_Metadata{
+				Metadata: csvInfo("supplier-import-" + id + ".csv")}})
+		},
+		send: func(b []byte) error {
+			return stream.Send(&directoryv1.ExportSupplierImportResultsResponse{Payload: &directoryv1.ExportSupplierImportResultsResponse_Chunk{Chunk: b}})
+		},
+	}
 	if err := s.svc.ExportImportResults(ctx, p, customer, id, w); err != nil {
 		return err
 	}

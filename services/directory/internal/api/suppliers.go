@@ -158,17 +158,15 @@ func (s *supplierServer) ExportSuppliers(req *directoryv1.ExportSuppliersRequest
 	if err != nil {
 		return err
 	}
-	started := false
-	w := &chunkWriter{send: func(b []byte) error {
-		if !started {
-			started = true
-			if err := stream.Send(&directoryv1.ExportSuppliersResponse{Payload: &directoryv1.ExportSuppliersResponse_Metadata{
-				Metadata: csvInfo("suppliers.csv")}}); err != nil {
-				return err
-			}
-		}
-		return stream.Send(&directoryv1.ExportSuppliersResponse{Payload: &directoryv1.ExportSuppliersResponse_Chunk{Chunk: b}})
-	}}
+	w := &chunkWriter{
+		start: func() error {
+			return stream.Send(&directoryv1.ExportSuppliersResponse{Payload: &directoryv1.ExportSuppliersResponse_Metadata{
+				Metadata: csvInfo("suppliers.csv")}})
+		},
+		send: func(b []byte) error {
+			return stream.Send(&directoryv1.ExportSuppliersResponse{Payload: &directoryv1.ExportSuppliersResponse_Chunk{Chunk: b}})
+		},
+	}
 	if err := s.svc.ExportSuppliers(ctx, p, customer, directory.ListFilter{NamePrefix: req.GetNamePrefix(),
 		RegistrationNumber: req.GetRegistrationNumber()}, w); err != nil {
 		return err

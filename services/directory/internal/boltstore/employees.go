@@ -50,13 +50,8 @@ func (t *txn) putEmployee(e directory.Employee, before *directory.Employee) erro
 }
 
 func getEmployee(tx *bolt.Tx, supplier, id string) (directory.Employee, error) {
-	key := pairKey(supplier, id)
-	v := tx.Bucket(bucketEmployees).Get(key)
-	if v == nil {
-		return directory.Employee{}, directory.ErrNotFound
-	}
 	var m directoryv1.Employee
-	if err := unmarshal(bucketEmployees, key, v, &m); err != nil {
+	if err := getProto(tx, bucketEmployees, pairKey(supplier, id), &m); err != nil {
 		return directory.Employee{}, err
 	}
 	e, err := protoconv.EmployeeFrom(&m)

@@ -43,13 +43,8 @@ func (s *Store) CreateProject(ctx context.Context, p directory.Project) error {
 }
 
 func getProject(tx *bolt.Tx, customer, id string) (directory.Project, error) {
-	key := pairKey(customer, id)
-	v := tx.Bucket(bucketProjects).Get(key)
-	if v == nil {
-		return directory.Project{}, directory.ErrNotFound
-	}
 	var m directoryv1.Project
-	if err := unmarshal(bucketProjects, key, v, &m); err != nil {
+	if err := getProto(tx, bucketProjects, pairKey(customer, id), &m); err != nil {
 		return directory.Project{}, err
 	}
 	return protoconv.ProjectFrom(&m)

@@ -230,13 +230,8 @@ func (s *Store) Relationship(ctx context.Context, customer, supplier string) (di
 }
 
 func getRelationship(tx *bolt.Tx, customer, supplier string) (directory.Relationship, error) {
-	key := pairKey(customer, supplier)
-	v := tx.Bucket(bucketSuppliersByCustomer).Get(key)
-	if v == nil {
-		return directory.Relationship{}, directory.ErrNotFound
-	}
 	var m directoryv1.Customer
-	if err := unmarshal(bucketSuppliersByCustomer, key, v, &m); err != nil {
+	if err := getProto(tx, bucketSuppliersByCustomer, pairKey(customer, supplier), &m); err != nil {
 		return directory.Relationship{}, err
 	}
 	return protoconv.RelationshipFrom(customer, supplier, &m), nil

@@ -499,11 +499,11 @@ func hasPrefix(b *bolt.Bucket, prefix []byte) bool {
 }
 
 func getCompany(tx *bolt.Tx, id string) (directory.Company, error) {
-	v := tx.Bucket(bucketCompanies).Get([]byte(id))
-	if v == nil {
-		return directory.Company{}, directory.ErrNotFound
+	var m directoryv1.Company
+	if err := getProto(tx, bucketCompanies, []byte(id), &m); err != nil {
+		return directory.Company{}, err
 	}
-	return decodeCompany([]byte(id), v)
+	return protoconv.CompanyFrom(&m)
 }
 
 func decodeCompany(k, v []byte) (directory.Company, error) {

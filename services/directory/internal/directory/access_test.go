@@ -160,14 +160,6 @@ func setup(t *testing.T, id *fakeIdentity) (*directory.Service, *boltstore.Store
 	return e.svc, e.store
 }
 
-func kindOf(ctx context.Context, store directory.Store, company string) authz.CompanyKind {
-	c, err := store.Company(ctx, company)
-	if err != nil {
-		return authz.KindSupplier
-	}
-	return c.Kind
-}
-
 func member(user, company string, role identityv1.Role) auth.Principal {
 	return auth.Principal{User: "users/" + user, Company: names.Company.Format(company), Role: authz.Role(role), CompanyKind: authz.KindSupplier}
 }

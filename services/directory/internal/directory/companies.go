@@ -299,11 +299,7 @@ func (s *Service) ListCompanies(ctx context.Context, pageToken string, pageSize 
 	if err != nil {
 		return nil, "", errs.Internal(err)
 	}
-	next := ""
-	if len(cs) > size {
-		cs = cs[:size]
-		next = encodeToken(cs[size-1].ID)
-	}
+	cs, next := pageOf(cs, size, func(i int) string { return cs[i].ID })
 	return cs, next, nil
 }
 

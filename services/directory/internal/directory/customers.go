@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
@@ -98,7 +99,7 @@ func (s *Service) checkReferences(ctx context.Context, supplier string, refs []s
 	seen := map[string]bool{}
 	for i, n := range refs {
 		c, u, ok := names.Member.Match(n)
-		field := "customer.references[" + itoa(i) + "]"
+		field := "customer.references[" + strconv.Itoa(i) + "]"
 		if !ok || c != supplier {
 			return nil, errs.InvalidArgument(field, "must be a user of this company, %s{user}", prefix)
 		}
@@ -123,7 +124,7 @@ func (s *Service) checkReferences(ctx context.Context, supplier string, refs []s
 	}
 	for i, u := range users {
 		if !found[u] {
-			return nil, errs.InvalidArgument("customer.references["+itoa(i)+"]", "is not a user of this company")
+			return nil, errs.InvalidArgument("customer.references["+strconv.Itoa(i)+"]", "is not a user of this company")
 		}
 	}
 	return users, nil
@@ -139,11 +140,4 @@ func (s *Service) ListCustomerProjects(ctx context.Context, p auth.Principal, su
 		return nil, "", err
 	}
 	return s.projectPage(ctx, customer, ProjectActive, pageToken, pageSize, nil)
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
 }

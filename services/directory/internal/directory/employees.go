@@ -161,11 +161,7 @@ func (s *Service) ListEmployees(ctx context.Context, p auth.Principal, supplier 
 			es, cursors = append(es, e), append(cursors, cs[i])
 		}
 	}
-	next := ""
-	if len(es) > size {
-		es = es[:size]
-		next = encodeToken(cursors[size-1])
-	}
+	es, next := pageOf(es, size, func(i int) string { return cursors[i] })
 	return es, next, nil
 }
 
@@ -233,11 +229,7 @@ func (s *Service) ListAssignments(ctx context.Context, q AssignmentQuery, pageTo
 	if err != nil {
 		return nil, "", errs.Internal(err)
 	}
-	next := ""
-	if len(as) > size {
-		as = as[:size]
-		next = encodeToken(cursors[size-1])
-	}
+	as, next := pageOf(as, size, func(i int) string { return cursors[i] })
 	return as, next, nil
 }
 

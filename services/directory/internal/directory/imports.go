@@ -227,11 +227,7 @@ func (s *Service) ListImports(ctx context.Context, p auth.Principal, customer, p
 	if err != nil {
 		return nil, "", errs.Internal(err)
 	}
-	next := ""
-	if len(imps) > size {
-		imps = imps[:size]
-		next = encodeToken(cursors[size-1])
-	}
+	imps, next := pageOf(imps, size, func(i int) string { return cursors[i] })
 	return imps, next, nil
 }
 
@@ -261,11 +257,7 @@ func (s *Service) ImportResults(ctx context.Context, p auth.Principal, customer,
 	if err != nil {
 		return nil, "", errs.Internal(err)
 	}
-	next := ""
-	if len(rs) > size {
-		rs = rs[:size]
-		next = encodeToken(strconv.FormatUint(rs[size-1].Seq, 10))
-	}
+	rs, next := pageOf(rs, size, func(i int) string { return strconv.FormatUint(rs[i].Seq, 10) })
 	return rs, next, nil
 }
 

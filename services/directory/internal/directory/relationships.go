@@ -64,11 +64,7 @@ func (s *Service) page(ctx context.Context, company, pageToken string, pageSize 
 	if err != nil {
 		return nil, "", errs.Internal(err)
 	}
-	next := ""
-	if len(ids) > size {
-		ids = ids[:size]
-		next = encodeToken(ids[len(ids)-1])
-	}
+	ids, next := pageOf(ids, size, func(i int) string { return ids[i] })
 	return ids, next, nil
 }
 
@@ -83,6 +79,16 @@ func pageSizeOf(size, def, max int) (int, error) {
 		return max, nil
 	}
 	return size, nil
+}
+
+// pageOf keeps the first size items of a list read with a limit of size+1
+// and returns the token of the page after them: "" when the list had no
+// more; else the cursor of the last item kept (cursor(i) is item i's).
+func pageOf[T any](items []T, size int, cursor func(i int) string) ([]T, string) {
+	if len(items) <= size {
+		return items, ""
+	}
+	return items[:size], encodeToken(cursor(size - 1))
 }
 
 // encodeToken makes a list cursor an opaque page token (runtime/pagetoken;

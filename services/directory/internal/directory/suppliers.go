@@ -171,11 +171,7 @@ func (s *Service) relatedPage(ctx context.Context, company string, f ListFilter,
 	if err != nil {
 		return nil, "", errs.Internal(err)
 	}
-	next := ""
-	if len(rel) > size {
-		rel = rel[:size]
-		next = encodeToken(rel[size-1].Cursor)
-	}
+	rel, next := pageOf(rel, size, func(i int) string { return rel[i].Cursor })
 	return rel, next, nil
 }
 
@@ -280,11 +276,7 @@ func (s *Service) ListContacts(ctx context.Context, p auth.Principal, customer, 
 			}
 		}
 	}
-	next := ""
-	if len(refs) > size {
-		refs = refs[:size]
-		next = encodeToken(refs[size-1])
-	}
+	refs, next := pageOf(refs, size, func(i int) string { return refs[i] })
 	if len(refs) == 0 {
 		return nil, next, nil
 	}

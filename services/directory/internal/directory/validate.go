@@ -19,8 +19,8 @@ import (
 
 // fieldNames are the names of the fields a registration carries.
 type fieldNames struct {
-	number, legalName, country, lines, postalCode, city             string
-	email, givenName, familyName, function, phone, mobile, wholeRow string
+	number, legalName, country, lines, postalCode, city   string
+	email, givenName, familyName, function, phone, mobile string
 }
 
 var (
