@@ -116,17 +116,8 @@ func (s *Service) collected(ctx context.Context, c Caller, customer, supplier, i
 	var d *Document
 	err := s.view(ctx, func(tx Tx) error {
 		var err error
-		if d, err = tx.Document(supplier, id); err != nil {
-			return err
-		}
-		ok, err := tx.Collects(customer, supplier, d.DocumentType, d.Employee)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrNotFound
-		}
-		return nil
+		d, err = collectedIn(tx, customer, supplier, id)
+		return err
 	})
 	if errors.Is(err, ErrNotFound) {
 		return nil, notFound("document " + names.SupplierDocument.Format(customer, supplier, id))
@@ -136,6 +127,32 @@ func (s *Service) collected(ctx context.Context, c Caller, customer, supplier, i
 	}
 	onlyRejectionOf(d, customer)
 	return d, nil
+}
+
+// collectedIn reads a supplier's document and checks that the customer
+// collects its type and subject; ErrNotFound otherwise (R-VAULT-3).
+func collectedIn(tx Tx, customer, supplier, id string) (*Document, error) {
+	d, err := tx.Document(supplier, id)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := tx.Collects(customer, supplier, d.DocumentType, d.Employee)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return d, nil
+}
+
+// readable is a document the caller may read: the supplier's own
+// (customer "") or one the customer collects.
+func (s *Service) readable(ctx context.Context, c Caller, customer, supplier, id string) (*Document, error) {
+	if customer == "" {
+		return s.GetDocument(ctx, c, supplier, id)
+	}
+	return s.collected(ctx, c, customer, supplier, id)
 }
 
 func onlyRejectionOf(d *Document, customer string) {
@@ -223,13 +240,7 @@ func pageSlice[T any](all []T, p Page) ([]T, string, error) {
 // ListVersions lists the history of a document's type and subject, newest
 // first: the supplier's own (customer "") or what a customer collects.
 func (s *Service) ListVersions(ctx context.Context, c Caller, customer, supplier, id string) ([]*Document, error) {
-	var d *Document
-	var err error
-	if customer == "" {
-		d, err = s.GetDocument(ctx, c, supplier, id)
-	} else {
-		d, err = s.collected(ctx, c, customer, supplier, id)
-	}
+	d, err := s.readable(ctx, c, customer, supplier, id)
 	if err != nil {
 		return nil, err
 	}
@@ -314,13 +325,7 @@ type DownloadRequest struct {
 // otherwise read the rest of the file unrecorded); a 304 (the caller already
 // holds these bytes) serves none and is not one.
 func (s *Service) Download(ctx context.Context, c Caller, r DownloadRequest) (*Download, error) {
-	var d *Document
-	var err error
-	if r.Customer == "" {
-		d, err = s.GetDocument(ctx, c, r.Supplier, r.ID)
-	} else {
-		d, err = s.collected(ctx, c, r.Customer, r.Supplier, r.ID)
-	}
+	d, err := s.readable(ctx, c, r.Customer, r.Supplier, r.ID)
 	if err != nil {
 		return nil, err
 	}

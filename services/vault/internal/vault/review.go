@@ -29,15 +29,8 @@ func (s *Service) Reject(ctx context.Context, c Caller, customer, supplier, id, 
 	var d *Document
 	err := s.update(ctx, func(tx Tx) error {
 		var err error
-		if d, err = tx.Document(supplier, id); err != nil {
+		if d, err = collectedIn(tx, customer, supplier, id); err != nil {
 			return err
-		}
-		ok, err := tx.Collects(customer, supplier, d.DocumentType, d.Employee)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrNotFound
 		}
 		if d.State != StateCurrent {
 			return errs.FailedPrecondition(ReasonSuperseded, "%s was superseded by a newer version: only the current version can be rejected",
