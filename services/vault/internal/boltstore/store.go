@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 	"github.com/vigil/vigil/services/runtime/storage"
 	"github.com/vigil/vigil/services/vault/internal/vault"
 )
@@ -114,13 +115,10 @@ func cursorIn(c string, pfx []byte) ([]byte, error) {
 	}
 	k, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || !bytes.HasPrefix(k, pfx) {
-		return nil, pageTokenError()
+		return nil, pagetoken.Invalid()
 	}
 	return k, nil
 }
-
-// pageTokenError is the domain's INVALID_ARGUMENT for a forged cursor.
-func pageTokenError() error { return vault.BadPageToken() }
 
 // scan walks the keys with prefix pfx after the cursor, calling fn until it
 // returns false; it returns the cursor of the last key fn accepted when

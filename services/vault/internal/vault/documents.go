@@ -12,6 +12,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 	"github.com/vigil/vigil/services/vault/internal/blob"
 )
 
@@ -225,7 +226,7 @@ func pageSlice[T any](all []T, p Page) ([]T, string, error) {
 	if p.After != "" {
 		n, err := strconv.Atoi(p.After)
 		if err != nil || n < 0 {
-			return nil, "", errs.InvalidArgument("page_token", "is not a token this list returned")
+			return nil, "", pagetoken.Invalid()
 		}
 		start = min(n, len(all))
 	}

@@ -129,7 +129,9 @@ func (s *Service) ListCompliance(ctx context.Context, c Caller, company string, 
 		return nil, err
 	}
 	fingerprint := "c|" + f.Status + "|" + strings.ToLower(f.Name) + "|" + f.Order
-	after, err := decodeToken(p.After, fingerprint)
+	// The token wraps the store's cursor and is bound to the query, so
+	// that it is only ever used with the query that returned it.
+	after, err := pagetoken.Cursor(p.After, fingerprint)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +169,7 @@ func (s *Service) ListCompliance(ctx context.Context, c Caller, company string, 
 		for _, sum := range sums {
 			out.Summaries = append(out.Summaries, s.summaryViewNamed(tx, nm, sum, today, sum.OpenWorst(today, operatorOpenEntries)))
 		}
-		out.Next = encodeToken(next, fingerprint)
+		out.Next = pagetoken.Encode(fingerprint, next)
 		st, err := tx.CustomerStats(company)
 		if err != nil {
 			return err
@@ -347,17 +349,3 @@ func (s *Service) ExportCompliance(ctx context.Context, c Caller, customer strin
 		}
 	}
 }
-
-// Page tokens (runtime/pagetoken) wrap a store cursor and are bound to the
-// query's fingerprint, so that a token is only ever used with the query
-// that returned it.
-func encodeToken(cursor, fingerprint string) string { return pagetoken.Encode(fingerprint, cursor) }
-
-func decodeToken(token, fingerprint string) (string, error) {
-	return pagetoken.Cursor(token, fingerprint)
-}
-
-func invalidToken() error { return pagetoken.Invalid() }
-
-// BadPageToken is the error of a page token the store cannot read.
-func BadPageToken() error { return invalidToken() }
