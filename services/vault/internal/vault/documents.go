@@ -335,14 +335,14 @@ func (s *Service) Download(ctx context.Context, c Caller, r DownloadRequest) (*D
 		out.NotModified = true
 		return out, nil
 	}
-	off, length := r.Offset, d.Size
+	off := r.Offset
 	if off < 0 {
 		off = max(d.Size+off, 0)
 	}
 	if off >= d.Size && d.Size > 0 || off > d.Size {
 		return nil, errs.FailedPrecondition(ReasonRangeNotSatisfied, "read_offset: %d is past the end of the %d-byte file", r.Offset, d.Size)
 	}
-	length = d.Size - off
+	length := d.Size - off
 	if r.Limit > 0 && r.Limit < length {
 		length = r.Limit
 	}
