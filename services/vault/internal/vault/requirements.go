@@ -119,16 +119,7 @@ func (s *Service) CreateRequirement(ctx context.Context, c Caller, customer stri
 		if err != nil {
 			return err
 		}
-		cc, err := s.customerCtx(tx, customer)
-		if err != nil {
-			return err
-		}
-		for _, sup := range affected {
-			if err := s.refreshPair(tx, cc, sup); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.refreshCustomer(tx, customer, affected...)
 	})
 	if err != nil {
 		return nil, err
@@ -196,16 +187,7 @@ func (s *Service) DeleteRequirement(ctx context.Context, c Caller, customer, id 
 		if err := tx.DeleteRequirement(customer, id); err != nil {
 			return err
 		}
-		cc, err := s.customerCtx(tx, customer)
-		if err != nil {
-			return err
-		}
-		for _, sup := range affected {
-			if err := s.refreshPair(tx, cc, sup); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.refreshCustomer(tx, customer, affected...)
 	})
 }
 

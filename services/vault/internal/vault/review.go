@@ -44,11 +44,7 @@ func (s *Service) Reject(ctx context.Context, c Caller, customer, supplier, id, 
 		if err := tx.PutDocument(d); err != nil {
 			return err
 		}
-		cc, err := s.customerCtx(tx, customer)
-		if err != nil {
-			return err
-		}
-		if err := s.refreshPair(tx, cc, supplier); err != nil {
+		if err := s.refreshCustomer(tx, customer, supplier); err != nil {
 			return err
 		}
 		res := map[string]string{feed.ResourceCustomer: names.Company.Format(customer), feed.ResourceSupplier: names.Company.Format(supplier),
