@@ -94,11 +94,7 @@ func (s *Service) RequestDocuments(ctx context.Context, c Caller, customer, supp
 		}
 		if len(types) > 0 {
 			for _, t := range types {
-				// Another customer's SPECIFIC type is unknown here (R-VAULT-1).
-				dt, err := s.documentType(tx, t)
-				if errors.Is(err, ErrNotFound) || err == nil && dt.Owner != "" && dt.Owner != customer {
-					return errs.InvalidArgument("document_types", "unknown document type %s", names.DocumentType.Format(t))
-				} else if err != nil {
+				if _, err := s.customerType(tx, customer, t, "document_types"); err != nil {
 					return err
 				}
 			}
