@@ -242,9 +242,9 @@ func (s *Service) appendComplianceChanged(tx Tx, customer, supplier string, comp
 	attrs := map[string]string{feed.AttrCompliant: strconv.FormatBool(compliant)}
 	now := s.now().UTC()
 	if err := tx.AppendEvent(&feed.Event{Type: feed.TypeComplianceChanged, Time: now, Company: names.Company.Format(customer),
-		Subject: names.Company.Format(customer) + "/suppliers/" + supplier + "/compliance", Resources: res, Attributes: attrs}); err != nil {
+		Subject: names.Supplier.Format(customer, supplier) + "/compliance", Resources: res, Attributes: attrs}); err != nil {
 		return err
 	}
 	return tx.AppendEvent(&feed.Event{Type: feed.TypeComplianceChanged, Time: now, Company: names.Company.Format(supplier),
-		Subject: names.Company.Format(supplier) + "/customers/" + customer + "/compliance", Resources: res, Attributes: attrs})
+		Subject: names.Customer.Format(supplier, customer) + "/compliance", Resources: res, Attributes: attrs})
 }

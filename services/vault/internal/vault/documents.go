@@ -209,7 +209,7 @@ func (s *Service) ListSupplierDocuments(ctx context.Context, c Caller, customer,
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
-		return nil, "", notFound("supplier " + names.Company.Format(customer) + "/suppliers/" + supplier)
+		return nil, "", notFound("supplier " + names.Supplier.Format(customer, supplier))
 	}
 	if err != nil {
 		return nil, "", err

@@ -115,7 +115,7 @@ func (s *Service) RequestDocuments(ctx context.Context, c Caller, customer, supp
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
-		return 0, notFound("supplier " + names.Company.Format(customer) + "/suppliers/" + supplier)
+		return 0, notFound("supplier " + names.Supplier.Format(customer, supplier))
 	}
 	if err != nil {
 		return 0, err

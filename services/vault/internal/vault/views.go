@@ -278,9 +278,9 @@ func (s *Service) GetPairCompliance(ctx context.Context, c Caller, customer, sup
 	})
 	if errors.Is(err, ErrNotFound) {
 		if supplierView {
-			return nil, notFound("customer " + names.Company.Format(supplier) + "/customers/" + customer)
+			return nil, notFound("customer " + names.Customer.Format(supplier, customer))
 		}
-		return nil, notFound("supplier " + names.Company.Format(customer) + "/suppliers/" + supplier)
+		return nil, notFound("supplier " + names.Supplier.Format(customer, supplier))
 	}
 	return out, err
 }
