@@ -309,7 +309,7 @@ func (s *Service) ExportCompliance(ctx context.Context, c Caller, customer strin
 	}); err != nil {
 		return err
 	}
-	names := map[string]string{}
+	nm := newNames(nil) // each batch reads with its own transaction
 	p := Page{Limit: exportBatch}
 	first := true
 	for {
@@ -321,13 +321,9 @@ func (s *Service) ExportCompliance(ctx context.Context, c Caller, customer strin
 				return err
 			}
 			next = n
+			nm.tx = tx
 			for _, v := range s.entryViews(tx, entries, today) {
-				name, ok := names[v.Supplier]
-				if !ok {
-					name = companyName(tx, v.Supplier)
-					names[v.Supplier] = name
-				}
-				rows = append(rows, ExportRow{SupplierName: name, Entry: v})
+				rows = append(rows, ExportRow{SupplierName: nm.of(v.Supplier), Entry: v})
 			}
 			return nil
 		})
