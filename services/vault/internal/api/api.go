@@ -43,25 +43,12 @@ func badName(field, shape string) error {
 	return errs.InvalidArgument(field, "must be %s", shape)
 }
 
-// companyID reads companies/{company}.
-func companyID(field, name string) (string, error) {
-	ids, ok := names.Match(name, "companies")
-	if !ok {
-		return "", badName(field, "companies/{company}")
-	}
-	return ids[0], nil
-}
-
 // typeID reads documentTypes/{type}; "" stays "".
 func typeID(field, name string) (string, error) {
 	if name == "" {
 		return "", nil
 	}
-	ids, ok := names.Match(name, "documentTypes")
-	if !ok {
-		return "", badName(field, "documentTypes/{type}")
-	}
-	return ids[0], nil
+	return names.DocumentType.Parse(field, name)
 }
 
 func documentToProto(d *vault.Document) *vaultv1.Document {

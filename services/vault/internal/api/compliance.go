@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -19,7 +20,7 @@ type complianceServer struct {
 }
 
 func (s *complianceServer) ListComplianceSummaries(ctx context.Context, req *vaultv1.ListComplianceSummariesRequest) (*vaultv1.ListComplianceSummariesResponse, error) {
-	company, err := companyID("parent", req.GetParent())
+	company, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -54,10 +55,10 @@ func (s *complianceServer) GetSupplierCompliance(ctx context.Context, req *vault
 	var v *vault.PairView
 	var err error
 	name := req.GetName()
-	if ids, ok := parsePairName(name, "suppliers"); ok {
-		v, err = s.svc.GetPairCompliance(ctx, caller(ctx), ids[0], ids[1], false)
-	} else if ids, ok := parsePairName(name, "customers"); ok {
-		v, err = s.svc.GetPairCompliance(ctx, caller(ctx), ids[1], ids[0], true)
+	if customer, supplier, ok := parsePairName(name, names.Supplier); ok {
+		v, err = s.svc.GetPairCompliance(ctx, caller(ctx), customer, supplier, false)
+	} else if supplier, customer, ok := parsePairName(name, names.Customer); ok {
+		v, err = s.svc.GetPairCompliance(ctx, caller(ctx), customer, supplier, true)
 	} else {
 		return nil, badName("name", "companies/{company}/suppliers/{supplier}/compliance or companies/{company}/customers/{customer}/compliance")
 	}
@@ -73,20 +74,20 @@ func (s *complianceServer) GetSupplierCompliance(ctx context.Context, req *vault
 	return out, nil
 }
 
-// parsePairName reads companies/{a}/{collection}/{b}/compliance.
-func parsePairName(name, collection string) ([]string, bool) {
-	const suffix = "/compliance"
-	if len(name) <= len(suffix) || name[len(name)-len(suffix):] != suffix {
-		return nil, false
+// parsePairName reads {pair}/compliance (pair: names.Supplier or names.Customer).
+func parsePairName(name string, pair names.Name2) (string, string, bool) {
+	base, ok := strings.CutSuffix(name, "/compliance")
+	if !ok {
+		return "", "", false
 	}
-	return names.Match(name[:len(name)-len(suffix)], "companies", collection)
+	return pair.Match(base)
 }
 
 // ExportCompliance streams the rows in the domain's batches (500 rows, far
 // under gRPC's message limit).
 func (s *complianceServer) ExportCompliance(req *vaultv1.ExportComplianceRequest, stream grpc.ServerStreamingServer[vaultv1.ExportComplianceResponse]) error {
 	ctx := stream.Context()
-	customer, err := companyID("parent", req.GetParent())
+	customer, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return err
 	}

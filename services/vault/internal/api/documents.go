@@ -35,7 +35,7 @@ func (s *documentServer) UploadDocument(stream grpc.ClientStreamingServer[vaultv
 	if md == nil {
 		return errs.InvalidArgument("metadata", "the stream must start with the document's metadata")
 	}
-	supplier, err := companyID("parent", md.GetParent())
+	supplier, err := names.Company.Parse("parent", md.GetParent())
 	if err != nil {
 		return err
 	}
@@ -46,10 +46,10 @@ func (s *documentServer) UploadDocument(stream grpc.ClientStreamingServer[vaultv
 	// The subject's company is checked against the parent by the domain,
 	// after the caller's rights: a refused caller learns nothing.
 	subjectCompany, employee := "", ""
-	if ids, ok := names.Match(md.GetSubject(), "companies"); ok {
-		subjectCompany = ids[0]
-	} else if ids, ok := names.Match(md.GetSubject(), "companies", "employees"); ok {
-		subjectCompany, employee = ids[0], ids[1]
+	if c, ok := names.Company.Match(md.GetSubject()); ok {
+		subjectCompany = c
+	} else if c, e, ok := names.Employee.Match(md.GetSubject()); ok {
+		subjectCompany, employee = c, e
 	} else {
 		return errs.InvalidArgument("subject", "must be companies/{company} or companies/{company}/employees/{employee}")
 	}
@@ -134,7 +134,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 }
 
 func (s *documentServer) ListDocuments(ctx context.Context, req *vaultv1.ListDocumentsRequest) (*vaultv1.ListDocumentsResponse, error) {
-	supplier, err := companyID("parent", req.GetParent())
+	supplier, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -166,11 +166,11 @@ func docQuery(supplier, docType, subject string, kind vaultv1.DocumentSubject, h
 }
 
 func (s *documentServer) GetDocument(ctx context.Context, req *vaultv1.GetDocumentRequest) (*vaultv1.Document, error) {
-	ids, ok := names.Match(req.GetName(), "companies", "documents")
-	if !ok {
-		return nil, badName("name", "companies/{company}/documents/{document}")
+	supplier, id, err := names.Document.Parse("name", req.GetName())
+	if err != nil {
+		return nil, err
 	}
-	d, err := s.svc.GetDocument(ctx, caller(ctx), ids[0], ids[1])
+	d, err := s.svc.GetDocument(ctx, caller(ctx), supplier, id)
 	if err != nil {
 		return nil, err
 	}
@@ -180,10 +180,10 @@ func (s *documentServer) GetDocument(ctx context.Context, req *vaultv1.GetDocume
 func (s *documentServer) ListDocumentVersions(ctx context.Context, req *vaultv1.ListDocumentVersionsRequest) (*vaultv1.ListDocumentVersionsResponse, error) {
 	var docs []*vault.Document
 	var err error
-	if ids, ok := names.Match(req.GetName(), "companies", "documents"); ok {
-		docs, err = s.svc.ListVersions(ctx, caller(ctx), "", ids[0], ids[1])
-	} else if ids, ok := names.Match(req.GetName(), "companies", "suppliers", "documents"); ok {
-		docs, err = s.svc.ListVersions(ctx, caller(ctx), ids[0], ids[1], ids[2])
+	if supplier, id, ok := names.Document.Match(req.GetName()); ok {
+		docs, err = s.svc.ListVersions(ctx, caller(ctx), "", supplier, id)
+	} else if customer, supplier, id, ok := names.SupplierDocument.Match(req.GetName()); ok {
+		docs, err = s.svc.ListVersions(ctx, caller(ctx), customer, supplier, id)
 	} else {
 		return nil, badName("name", "companies/{company}/documents/{document} or companies/{company}/suppliers/{supplier}/documents/{document}")
 	}
@@ -194,7 +194,7 @@ func (s *documentServer) ListDocumentVersions(ctx context.Context, req *vaultv1.
 }
 
 func (s *documentServer) ListExpiringDocuments(ctx context.Context, req *vaultv1.ListExpiringDocumentsRequest) (*vaultv1.ListExpiringDocumentsResponse, error) {
-	supplier, err := companyID("parent", req.GetParent())
+	supplier, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -211,15 +211,15 @@ func (s *documentServer) ListExpiringDocuments(ctx context.Context, req *vaultv1
 }
 
 func (s *documentServer) ListSupplierDocuments(ctx context.Context, req *vaultv1.ListSupplierDocumentsRequest) (*vaultv1.ListSupplierDocumentsResponse, error) {
-	ids, ok := names.Match(req.GetParent(), "companies", "suppliers")
-	if !ok {
-		return nil, badName("parent", "companies/{company}/suppliers/{supplier}")
-	}
-	q, err := docQuery(ids[1], req.GetDocumentType(), req.GetSubject(), req.GetSubjectKind(), req.GetIncludeSuperseded())
+	customer, supplier, err := names.Supplier.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
-	docs, next, err := s.svc.ListSupplierDocuments(ctx, caller(ctx), ids[0], ids[1], q, page(req.GetPageSize(), req.GetPageToken()))
+	q, err := docQuery(supplier, req.GetDocumentType(), req.GetSubject(), req.GetSubjectKind(), req.GetIncludeSuperseded())
+	if err != nil {
+		return nil, err
+	}
+	docs, next, err := s.svc.ListSupplierDocuments(ctx, caller(ctx), customer, supplier, q, page(req.GetPageSize(), req.GetPageToken()))
 	if err != nil {
 		return nil, err
 	}
@@ -262,11 +262,11 @@ func sendContent(d *vault.Download, send func(info *vaultv1.DocumentContentInfo,
 
 func (s *documentServer) DownloadDocument(req *vaultv1.DownloadDocumentRequest, stream grpc.ServerStreamingServer[vaultv1.DownloadDocumentResponse]) error {
 	ctx := stream.Context()
-	ids, ok := names.Match(req.GetName(), "companies", "documents")
-	if !ok {
-		return badName("name", "companies/{company}/documents/{document}")
+	supplier, id, err := names.Document.Parse("name", req.GetName())
+	if err != nil {
+		return err
 	}
-	d, err := s.svc.Download(ctx, caller(ctx), vault.DownloadRequest{Supplier: ids[0], ID: ids[1], Offset: req.GetReadOffset(),
+	d, err := s.svc.Download(ctx, caller(ctx), vault.DownloadRequest{Supplier: supplier, ID: id, Offset: req.GetReadOffset(),
 		Limit: req.GetReadLimit(), IfNoneMatch: req.GetIfNoneMatch()})
 	if err != nil {
 		return err
@@ -281,11 +281,11 @@ func (s *documentServer) DownloadDocument(req *vaultv1.DownloadDocumentRequest, 
 
 func (s *documentServer) DownloadSupplierDocument(req *vaultv1.DownloadSupplierDocumentRequest, stream grpc.ServerStreamingServer[vaultv1.DownloadSupplierDocumentResponse]) error {
 	ctx := stream.Context()
-	ids, ok := names.Match(req.GetName(), "companies", "suppliers", "documents")
-	if !ok {
-		return badName("name", "companies/{company}/suppliers/{supplier}/documents/{document}")
+	customer, supplier, id, err := names.SupplierDocument.Parse("name", req.GetName())
+	if err != nil {
+		return err
 	}
-	d, err := s.svc.Download(ctx, caller(ctx), vault.DownloadRequest{Customer: ids[0], Supplier: ids[1], ID: ids[2], Offset: req.GetReadOffset(),
+	d, err := s.svc.Download(ctx, caller(ctx), vault.DownloadRequest{Customer: customer, Supplier: supplier, ID: id, Offset: req.GetReadOffset(),
 		Limit: req.GetReadLimit(), IfNoneMatch: req.GetIfNoneMatch()})
 	if err != nil {
 		return err
@@ -299,11 +299,11 @@ func (s *documentServer) DownloadSupplierDocument(req *vaultv1.DownloadSupplierD
 }
 
 func (s *documentServer) RejectDocument(ctx context.Context, req *vaultv1.RejectDocumentRequest) (*vaultv1.Document, error) {
-	ids, ok := names.Match(req.GetName(), "companies", "suppliers", "documents")
-	if !ok {
-		return nil, badName("name", "companies/{company}/suppliers/{supplier}/documents/{document}")
+	customer, supplier, id, err := names.SupplierDocument.Parse("name", req.GetName())
+	if err != nil {
+		return nil, err
 	}
-	d, err := s.svc.Reject(ctx, caller(ctx), ids[0], ids[1], ids[2], req.GetReason())
+	d, err := s.svc.Reject(ctx, caller(ctx), customer, supplier, id, req.GetReason())
 	if err != nil {
 		return nil, err
 	}
@@ -311,9 +311,9 @@ func (s *documentServer) RejectDocument(ctx context.Context, req *vaultv1.Reject
 }
 
 func (s *documentServer) RequestDocuments(ctx context.Context, req *vaultv1.RequestDocumentsRequest) (*vaultv1.RequestDocumentsResponse, error) {
-	ids, ok := names.Match(req.GetName(), "companies", "suppliers")
-	if !ok {
-		return nil, badName("name", "companies/{company}/suppliers/{supplier}")
+	customer, supplier, err := names.Supplier.Parse("name", req.GetName())
+	if err != nil {
+		return nil, err
 	}
 	var types []string
 	for _, t := range req.GetDocumentTypes() {
@@ -323,7 +323,7 @@ func (s *documentServer) RequestDocuments(ctx context.Context, req *vaultv1.Requ
 		}
 		types = append(types, id)
 	}
-	n, err := s.svc.RequestDocuments(ctx, caller(ctx), ids[0], ids[1], types, req.GetMessage())
+	n, err := s.svc.RequestDocuments(ctx, caller(ctx), customer, supplier, types, req.GetMessage())
 	if err != nil {
 		return nil, err
 	}
@@ -331,11 +331,11 @@ func (s *documentServer) RequestDocuments(ctx context.Context, req *vaultv1.Requ
 }
 
 func (s *documentServer) ListDocumentAccessLog(ctx context.Context, req *vaultv1.ListDocumentAccessLogRequest) (*vaultv1.ListDocumentAccessLogResponse, error) {
-	ids, ok := names.Match(req.GetParent(), "companies", "documents")
-	if !ok {
-		return nil, badName("parent", "companies/{company}/documents/{document}")
+	supplier, id, err := names.Document.Parse("parent", req.GetParent())
+	if err != nil {
+		return nil, err
 	}
-	log, next, err := s.svc.ListAccessLog(ctx, caller(ctx), ids[0], ids[1], page(req.GetPageSize(), req.GetPageToken()))
+	log, next, err := s.svc.ListAccessLog(ctx, caller(ctx), supplier, id, page(req.GetPageSize(), req.GetPageToken()))
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func (s *internalServer) ListExpiringForReminders(ctx context.Context, req *vaul
 }
 
 func (s *internalServer) digest(ctx context.Context, company, asOfDate string, worst int32) (*vaultv1.GetComplianceDigestResponse, error) {
-	id, err := companyID("company", company)
+	id, err := names.Company.Parse("company", company)
 	if err != nil {
 		return nil, err
 	}

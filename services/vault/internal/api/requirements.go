@@ -16,7 +16,7 @@ type requirementServer struct {
 }
 
 func (s *requirementServer) ListRequirements(ctx context.Context, req *vaultv1.ListRequirementsRequest) (*vaultv1.ListRequirementsResponse, error) {
-	customer, err := companyID("parent", req.GetParent())
+	customer, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +36,7 @@ func (s *requirementServer) ListRequirements(ctx context.Context, req *vaultv1.L
 }
 
 func (s *requirementServer) CreateRequirement(ctx context.Context, req *vaultv1.CreateRequirementRequest) (*vaultv1.Requirement, error) {
-	customer, err := companyID("parent", req.GetParent())
+	customer, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -51,11 +51,11 @@ func (s *requirementServer) CreateRequirement(ctx context.Context, req *vaultv1.
 	}
 	r := vault.Requirement{DocumentType: docType, Scope: vault.Scope(in.GetScope()), Suppliers: suppliers}
 	if in.GetProject() != "" {
-		ids, ok := names.Match(in.GetProject(), "companies", "projects")
-		if !ok || ids[0] != customer {
+		owner, project, ok := names.Project.Match(in.GetProject())
+		if !ok || owner != customer {
 			return nil, badName("requirement.project", "one of the customer's projects, "+req.GetParent()+"/projects/{project}")
 		}
-		r.Project = ids[1]
+		r.Project = project
 	}
 	out, err := s.svc.CreateRequirement(ctx, caller(ctx), customer, r)
 	if err != nil {
@@ -65,11 +65,11 @@ func (s *requirementServer) CreateRequirement(ctx context.Context, req *vaultv1.
 }
 
 func (s *requirementServer) DeleteRequirement(ctx context.Context, req *vaultv1.DeleteRequirementRequest) (*emptypb.Empty, error) {
-	ids, ok := names.Match(req.GetName(), "companies", "requirements")
-	if !ok {
-		return nil, badName("name", "companies/{company}/requirements/{requirement}")
+	customer, id, err := names.Requirement.Parse("name", req.GetName())
+	if err != nil {
+		return nil, err
 	}
-	if err := s.svc.DeleteRequirement(ctx, caller(ctx), ids[0], ids[1]); err != nil {
+	if err := s.svc.DeleteRequirement(ctx, caller(ctx), customer, id); err != nil {
 		return nil, err
 	}
 	return &emptypb.Empty{}, nil

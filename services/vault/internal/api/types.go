@@ -4,6 +4,7 @@ import (
 	"context"
 
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
+	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/vault/internal/vault"
 )
 
@@ -15,7 +16,7 @@ type typeServer struct {
 func (s *typeServer) ListDocumentTypes(ctx context.Context, req *vaultv1.ListDocumentTypesRequest) (*vaultv1.ListDocumentTypesResponse, error) {
 	f := vault.TypeFilter{Subject: vault.SubjectKind(req.GetSubject()), Category: vault.Category(req.GetCategory())}
 	if req.GetCompany() != "" {
-		id, err := companyID("company", req.GetCompany())
+		id, err := names.Company.Parse("company", req.GetCompany())
 		if err != nil {
 			return nil, err
 		}
@@ -50,7 +51,7 @@ func typeFromProto(in *vaultv1.DocumentType, id string) vault.DocumentType {
 }
 
 func (s *typeServer) CreateDocumentType(ctx context.Context, req *vaultv1.CreateDocumentTypeRequest) (*vaultv1.DocumentType, error) {
-	customer, err := companyID("parent", req.GetParent())
+	customer, err := names.Company.Parse("parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}

@@ -63,10 +63,6 @@ func (e *env) upload(p person, u upload, data []byte) (*vaultv1.Document, error)
 	return stream.CloseAndRecv()
 }
 
-type downloader interface {
-	Recv() (contentMsg, error)
-}
-
 type contentMsg interface {
 	GetMetadata() *vaultv1.DocumentContentInfo
 	GetChunk() []byte

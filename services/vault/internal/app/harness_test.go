@@ -341,8 +341,6 @@ type envOptions struct {
 	auth    server.Authenticator
 }
 
-func withDataDir(d string) envOption { return func(o *envOptions) { o.dataDir = d } }
-
 func withMaxSize(n int64) envOption { return func(o *envOptions) { o.maxSize = n } }
 
 // today is the harness's fixed start: 2026-03-10 09:00 in Paris.
@@ -414,12 +412,6 @@ func (e *env) start(fakes *grpc.ClientConn, o envOptions) {
 			e.t.Errorf("vault stopped with %v", err)
 		}
 	}
-}
-
-// restart stops the vault and starts it again on the same data.
-func (e *env) restart() {
-	e.stop()
-	e.start(e.fakes, envOptions{dataDir: e.dir, maxSize: e.maxSize})
 }
 
 // ---- companies, people, tokens

@@ -395,40 +395,12 @@ func (t *txn) CustomerStats(customer string) (vault.CustomerStats, error) {
 }
 
 func (t *txn) SummariesByMinUntil(from, to vault.Date, p vault.Page) ([]*vault.Summary, string, error) {
-	after, err := cursorIn(p.After, nil)
-	if err != nil {
-		return nil, "", err
-	}
-	c := t.b(bSumMinUntil).Cursor()
-	start := from.Key()
-	if after != nil {
-		start = after
-	}
-	var out []*vault.Summary
-	var last []byte
-	more := false
-	k, _ := c.Seek(start)
-	if after != nil && bytes.Equal(k, after) {
-		k, _ = c.Next()
-	}
-	for ; k != nil; k, _ = c.Next() {
+	return scanPageFrom(t.b(bSumMinUntil).Cursor(), nil, from.Key(), p, func(k, _ []byte) (*vault.Summary, step, error) {
 		if vault.DateFromKey(k) > to {
-			break
-		}
-		if len(out) == p.Limit {
-			more = true
-			break
+			return nil, stop, nil
 		}
 		cust, sup, _ := strings.Cut(string(k[4:]), "/")
 		s, err := t.Summary(cust, sup)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, s)
-		last = append(last[:0], k...)
-	}
-	if more {
-		return out, cursorOut(last), nil
-	}
-	return out, "", nil
+		return s, take, err
+	})
 }

@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 	"github.com/vigil/vigil/services/runtime/storage"
 	"github.com/vigil/vigil/services/vault/internal/vault"
 )
@@ -114,18 +115,20 @@ func cursorIn(c string, pfx []byte) ([]byte, error) {
 	}
 	k, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || !bytes.HasPrefix(k, pfx) {
-		return nil, pageTokenError()
+		return nil, pagetoken.Invalid()
 	}
 	return k, nil
 }
 
-// pageTokenError is the domain's INVALID_ARGUMENT for a forged cursor.
-func pageTokenError() error { return vault.BadPageToken() }
-
 // scan walks the keys with prefix pfx after the cursor, calling fn until it
-// returns false; it returns the cursor of the last key fn accepted when
-// more keys remain that fn would look at.
+// returns true.
 func scan(c *bolt.Cursor, pfx, after []byte, fn func(k, v []byte) (stop bool)) {
+	scanFrom(c, pfx, pfx, after, fn)
+}
+
+// scanFrom is scan starting at the key from (within pfx) when there is no
+// cursor.
+func scanFrom(c *bolt.Cursor, pfx, from, after []byte, fn func(k, v []byte) (stop bool)) {
 	var k, v []byte
 	if after != nil {
 		k, v = c.Seek(after)
@@ -133,7 +136,7 @@ func scan(c *bolt.Cursor, pfx, after []byte, fn func(k, v []byte) (stop bool)) {
 			k, v = c.Next()
 		}
 	} else {
-		k, v = c.Seek(pfx)
+		k, v = c.Seek(from)
 	}
 	for ; k != nil && bytes.HasPrefix(k, pfx); k, v = c.Next() {
 		if fn(k, v) {
@@ -156,6 +159,12 @@ const (
 // bound) are on the page; the cursor it returns, of the last item, is empty
 // unless a further item would be taken.
 func scanPage[T any](c *bolt.Cursor, pfx []byte, p vault.Page, decode func(k, v []byte) (T, step, error)) ([]T, string, error) {
+	return scanPageFrom(c, pfx, pfx, p, decode)
+}
+
+// scanPageFrom is scanPage starting at the key from (within pfx) on the
+// first page.
+func scanPageFrom[T any](c *bolt.Cursor, pfx, from []byte, p vault.Page, decode func(k, v []byte) (T, step, error)) ([]T, string, error) {
 	after, err := cursorIn(p.After, pfx)
 	if err != nil {
 		return nil, "", err
@@ -163,7 +172,7 @@ func scanPage[T any](c *bolt.Cursor, pfx []byte, p vault.Page, decode func(k, v 
 	var out []T
 	var last []byte
 	more := false
-	scan(c, pfx, after, func(k, v []byte) bool {
+	scanFrom(c, pfx, from, after, func(k, v []byte) bool {
 		item, st, derr := decode(k, v)
 		switch {
 		case derr != nil:
@@ -357,42 +366,15 @@ func (t *txn) Documents(supplier string, q vault.DocQuery, p vault.Page) ([]*vau
 
 func (t *txn) ExpiringDocuments(supplier string, from, to vault.Date, p vault.Page) ([]*vault.Document, string, error) {
 	pfx := prefix(supplier)
-	after, err := cursorIn(p.After, pfx)
-	if err != nil {
-		return nil, "", err
-	}
-	if after == nil {
-		after = append(append(append([]byte{}, pfx...), from.Key()...), 0)
-		after = after[:len(after)-1] // seek to the first key of from
-	}
-	var out []*vault.Document
-	var last []byte
-	more := false
-	c := t.b(bDocUntilSup).Cursor()
-	k, _ := c.Seek(after)
-	if p.After != "" && k != nil && bytes.Equal(k, after) {
-		k, _ = c.Next()
-	}
-	for ; k != nil && bytes.HasPrefix(k, pfx); k, _ = c.Next() {
+	start := append(append([]byte{}, pfx...), from.Key()...)
+	return scanPageFrom(t.b(bDocUntilSup).Cursor(), pfx, start, p, func(k, _ []byte) (*vault.Document, step, error) {
 		rest := k[len(pfx):]
 		if vault.DateFromKey(rest) > to {
-			break
+			return nil, stop, nil
 		}
-		if len(out) == p.Limit {
-			more = true
-			break
-		}
-		d, derr := t.Document(supplier, string(rest[5:]))
-		if derr != nil {
-			return nil, "", derr
-		}
-		out = append(out, d)
-		last = append(last[:0], k...)
-	}
-	if more {
-		return out, cursorOut(last), nil
-	}
-	return out, "", nil
+		d, err := t.Document(supplier, string(rest[5:]))
+		return d, take, err
+	})
 }
 
 func (t *txn) DocumentsUntil(day vault.Date, p vault.Page) ([]*vault.Document, string, error) {

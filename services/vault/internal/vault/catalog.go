@@ -112,6 +112,17 @@ func typeVisible(tx Tx, t *DocumentType, company string) (bool, error) {
 	return tx.HasRelationship(t.Owner, company)
 }
 
+// customerType reads a type a customer may require or ask for (R-VAULT-1):
+// a catalog type or its own SPECIFIC one; another customer's is unknown
+// here, INVALID_ARGUMENT naming field like a type that does not exist.
+func (s *Service) customerType(tx Tx, customer, id, field string) (*DocumentType, error) {
+	t, err := s.documentType(tx, id)
+	if errors.Is(err, ErrNotFound) || err == nil && t.Owner != "" && t.Owner != customer {
+		return nil, errs.InvalidArgument(field, "unknown document type %s", names.DocumentType.Format(id))
+	}
+	return t, err
+}
+
 // TypeFilter filters ListDocumentTypes.
 type TypeFilter struct {
 	Company  string // "" the catalog only

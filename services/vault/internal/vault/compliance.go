@@ -37,7 +37,21 @@ func (s *Service) customerCtx(tx Tx, customer string) (*custCtx, error) {
 	return &custCtx{customer: customer, reqs: reqs, today: today}, nil
 }
 
-// refreshCustomers refreshes the pairs of supplier with each of customers.
+// refreshCustomer refreshes the pairs of customer with each of suppliers.
+func (s *Service) refreshCustomer(tx Tx, customer string, suppliers ...string) error {
+	cc, err := s.customerCtx(tx, customer)
+	if err != nil {
+		return err
+	}
+	for _, sup := range suppliers {
+		if err := s.refreshPair(tx, cc, sup); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refreshSupplier refreshes the pairs of supplier with each of customers.
 func (s *Service) refreshSupplier(tx Tx, supplier string, customers []string) error {
 	for _, c := range customers {
 		cc, err := s.customerCtx(tx, c)
@@ -228,9 +242,9 @@ func (s *Service) appendComplianceChanged(tx Tx, customer, supplier string, comp
 	attrs := map[string]string{feed.AttrCompliant: strconv.FormatBool(compliant)}
 	now := s.now().UTC()
 	if err := tx.AppendEvent(&feed.Event{Type: feed.TypeComplianceChanged, Time: now, Company: names.Company.Format(customer),
-		Subject: names.Company.Format(customer) + "/suppliers/" + supplier + "/compliance", Resources: res, Attributes: attrs}); err != nil {
+		Subject: names.Supplier.Format(customer, supplier) + "/compliance", Resources: res, Attributes: attrs}); err != nil {
 		return err
 	}
 	return tx.AppendEvent(&feed.Event{Type: feed.TypeComplianceChanged, Time: now, Company: names.Company.Format(supplier),
-		Subject: names.Company.Format(supplier) + "/customers/" + customer + "/compliance", Resources: res, Attributes: attrs})
+		Subject: names.Customer.Format(supplier, customer) + "/compliance", Resources: res, Attributes: attrs})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/names"
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 	"github.com/vigil/vigil/services/vault/internal/blob"
 )
 
@@ -116,17 +117,8 @@ func (s *Service) collected(ctx context.Context, c Caller, customer, supplier, i
 	var d *Document
 	err := s.view(ctx, func(tx Tx) error {
 		var err error
-		if d, err = tx.Document(supplier, id); err != nil {
-			return err
-		}
-		ok, err := tx.Collects(customer, supplier, d.DocumentType, d.Employee)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrNotFound
-		}
-		return nil
+		d, err = collectedIn(tx, customer, supplier, id)
+		return err
 	})
 	if errors.Is(err, ErrNotFound) {
 		return nil, notFound("document " + names.SupplierDocument.Format(customer, supplier, id))
@@ -136,6 +128,32 @@ func (s *Service) collected(ctx context.Context, c Caller, customer, supplier, i
 	}
 	onlyRejectionOf(d, customer)
 	return d, nil
+}
+
+// collectedIn reads a supplier's document and checks that the customer
+// collects its type and subject; ErrNotFound otherwise (R-VAULT-3).
+func collectedIn(tx Tx, customer, supplier, id string) (*Document, error) {
+	d, err := tx.Document(supplier, id)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := tx.Collects(customer, supplier, d.DocumentType, d.Employee)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return d, nil
+}
+
+// readable is a document the caller may read: the supplier's own
+// (customer "") or one the customer collects.
+func (s *Service) readable(ctx context.Context, c Caller, customer, supplier, id string) (*Document, error) {
+	if customer == "" {
+		return s.GetDocument(ctx, c, supplier, id)
+	}
+	return s.collected(ctx, c, customer, supplier, id)
 }
 
 func onlyRejectionOf(d *Document, customer string) {
@@ -191,7 +209,7 @@ func (s *Service) ListSupplierDocuments(ctx context.Context, c Caller, customer,
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
-		return nil, "", notFound("supplier " + names.Company.Format(customer) + "/suppliers/" + supplier)
+		return nil, "", notFound("supplier " + names.Supplier.Format(customer, supplier))
 	}
 	if err != nil {
 		return nil, "", err
@@ -208,7 +226,7 @@ func pageSlice[T any](all []T, p Page) ([]T, string, error) {
 	if p.After != "" {
 		n, err := strconv.Atoi(p.After)
 		if err != nil || n < 0 {
-			return nil, "", errs.InvalidArgument("page_token", "is not a token this list returned")
+			return nil, "", pagetoken.Invalid()
 		}
 		start = min(n, len(all))
 	}
@@ -223,13 +241,7 @@ func pageSlice[T any](all []T, p Page) ([]T, string, error) {
 // ListVersions lists the history of a document's type and subject, newest
 // first: the supplier's own (customer "") or what a customer collects.
 func (s *Service) ListVersions(ctx context.Context, c Caller, customer, supplier, id string) ([]*Document, error) {
-	var d *Document
-	var err error
-	if customer == "" {
-		d, err = s.GetDocument(ctx, c, supplier, id)
-	} else {
-		d, err = s.collected(ctx, c, customer, supplier, id)
-	}
+	d, err := s.readable(ctx, c, customer, supplier, id)
 	if err != nil {
 		return nil, err
 	}
@@ -314,13 +326,7 @@ type DownloadRequest struct {
 // otherwise read the rest of the file unrecorded); a 304 (the caller already
 // holds these bytes) serves none and is not one.
 func (s *Service) Download(ctx context.Context, c Caller, r DownloadRequest) (*Download, error) {
-	var d *Document
-	var err error
-	if r.Customer == "" {
-		d, err = s.GetDocument(ctx, c, r.Supplier, r.ID)
-	} else {
-		d, err = s.collected(ctx, c, r.Customer, r.Supplier, r.ID)
-	}
+	d, err := s.readable(ctx, c, r.Customer, r.Supplier, r.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -329,14 +335,14 @@ func (s *Service) Download(ctx context.Context, c Caller, r DownloadRequest) (*D
 		out.NotModified = true
 		return out, nil
 	}
-	off, length := r.Offset, d.Size
+	off := r.Offset
 	if off < 0 {
 		off = max(d.Size+off, 0)
 	}
 	if off >= d.Size && d.Size > 0 || off > d.Size {
 		return nil, errs.FailedPrecondition(ReasonRangeNotSatisfied, "read_offset: %d is past the end of the %d-byte file", r.Offset, d.Size)
 	}
-	length = d.Size - off
+	length := d.Size - off
 	if r.Limit > 0 && r.Limit < length {
 		length = r.Limit
 	}

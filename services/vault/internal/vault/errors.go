@@ -27,7 +27,6 @@ const (
 	ReasonRangeNotSatisfied  = "RANGE_NOT_SATISFIABLE"
 	ReasonUploadsInFlight    = "TOO_MANY_UPLOADS"
 	ReasonDirectoryDown      = "DIRECTORY_UNAVAILABLE"
-	ReasonBadPageToken       = "INVALID_ARGUMENT"
 	ReasonCustomerOnly       = "OPERATORS_ONLY"
 	ReasonWrongKindOfCompany = "COMPANY_KIND_NOT_PERMITTED"
 )

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"strings"
+
+	"github.com/vigil/vigil/services/runtime/pagetoken"
 )
 
 // What notify asks of the vault (VaultInternalService): the documents due
@@ -38,7 +40,7 @@ func (s *Service) ListExpiringForReminders(ctx context.Context, asOf Date, windo
 		i, rest, ok := strings.Cut(p.After, ":")
 		n, err := strconv.Atoi(i)
 		if !ok || err != nil || n < 0 || n >= len(windows) {
-			return nil, "", invalidToken()
+			return nil, "", pagetoken.Invalid()
 		}
 		wi, after = n, rest
 	}

@@ -42,9 +42,6 @@ func (e *Entry) Status(today Date) Status {
 	return StatusValid
 }
 
-// fixedProblem reports an entry whose bad status does not depend on the date.
-func (e *Entry) fixedProblem() bool { return e.Document == "" || e.Rejected }
-
 // same reports whether two entries store the same facts.
 func (e *Entry) same(o *Entry) bool { return *e == *o }
 

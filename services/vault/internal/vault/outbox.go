@@ -151,7 +151,7 @@ func (s *Service) render(ctx context.Context, o *Outbound) ([]Notification, erro
 		case OutboundRequest:
 			n.Template = TemplateDocumentUpdateRequest
 			if s.cfg.PublicURL != "" {
-				n.Data["link"] = s.cfg.PublicURL + "/" + names.Company.Format(o.Supplier) + "/customers/" + o.Customer + "/compliance"
+				n.Data["link"] = s.cfg.PublicURL + "/" + names.Customer.Format(o.Supplier, o.Customer) + "/compliance"
 			}
 			var names []any
 			for _, t := range o.DocumentTypes {

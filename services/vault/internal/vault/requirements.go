@@ -48,17 +48,8 @@ func (s *Service) CreateRequirement(ctx context.Context, c Caller, customer stri
 	var t *DocumentType
 	err := s.view(ctx, func(tx Tx) error {
 		var err error
-		t, err = s.documentType(tx, r.DocumentType)
-		if errors.Is(err, ErrNotFound) {
-			return errs.InvalidArgument("requirement.document_type", "unknown document type %s", names.DocumentType.Format(r.DocumentType))
-		}
-		if err != nil {
-			return err
-		}
-		if t.Owner != "" && t.Owner != customer {
-			return errs.InvalidArgument("requirement.document_type", "unknown document type %s", names.DocumentType.Format(r.DocumentType))
-		}
-		return nil
+		t, err = s.customerType(tx, customer, r.DocumentType, "requirement.document_type")
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -119,16 +110,7 @@ func (s *Service) CreateRequirement(ctx context.Context, c Caller, customer stri
 		if err != nil {
 			return err
 		}
-		cc, err := s.customerCtx(tx, customer)
-		if err != nil {
-			return err
-		}
-		for _, sup := range affected {
-			if err := s.refreshPair(tx, cc, sup); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.refreshCustomer(tx, customer, affected...)
 	})
 	if err != nil {
 		return nil, err
@@ -196,16 +178,7 @@ func (s *Service) DeleteRequirement(ctx context.Context, c Caller, customer, id 
 		if err := tx.DeleteRequirement(customer, id); err != nil {
 			return err
 		}
-		cc, err := s.customerCtx(tx, customer)
-		if err != nil {
-			return err
-		}
-		for _, sup := range affected {
-			if err := s.refreshPair(tx, cc, sup); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.refreshCustomer(tx, customer, affected...)
 	})
 }
 

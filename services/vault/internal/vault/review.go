@@ -29,15 +29,8 @@ func (s *Service) Reject(ctx context.Context, c Caller, customer, supplier, id, 
 	var d *Document
 	err := s.update(ctx, func(tx Tx) error {
 		var err error
-		if d, err = tx.Document(supplier, id); err != nil {
+		if d, err = collectedIn(tx, customer, supplier, id); err != nil {
 			return err
-		}
-		ok, err := tx.Collects(customer, supplier, d.DocumentType, d.Employee)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrNotFound
 		}
 		if d.State != StateCurrent {
 			return errs.FailedPrecondition(ReasonSuperseded, "%s was superseded by a newer version: only the current version can be rejected",
@@ -51,11 +44,7 @@ func (s *Service) Reject(ctx context.Context, c Caller, customer, supplier, id, 
 		if err := tx.PutDocument(d); err != nil {
 			return err
 		}
-		cc, err := s.customerCtx(tx, customer)
-		if err != nil {
-			return err
-		}
-		if err := s.refreshPair(tx, cc, supplier); err != nil {
+		if err := s.refreshCustomer(tx, customer, supplier); err != nil {
 			return err
 		}
 		res := map[string]string{feed.ResourceCustomer: names.Company.Format(customer), feed.ResourceSupplier: names.Company.Format(supplier),
@@ -105,11 +94,7 @@ func (s *Service) RequestDocuments(ctx context.Context, c Caller, customer, supp
 		}
 		if len(types) > 0 {
 			for _, t := range types {
-				// Another customer's SPECIFIC type is unknown here (R-VAULT-1).
-				dt, err := s.documentType(tx, t)
-				if errors.Is(err, ErrNotFound) || err == nil && dt.Owner != "" && dt.Owner != customer {
-					return errs.InvalidArgument("document_types", "unknown document type %s", names.DocumentType.Format(t))
-				} else if err != nil {
+				if _, err := s.customerType(tx, customer, t, "document_types"); err != nil {
 					return err
 				}
 			}
@@ -130,7 +115,7 @@ func (s *Service) RequestDocuments(ctx context.Context, c Caller, customer, supp
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
-		return 0, notFound("supplier " + names.Company.Format(customer) + "/suppliers/" + supplier)
+		return 0, notFound("supplier " + names.Supplier.Format(customer, supplier))
 	}
 	if err != nil {
 		return 0, err

@@ -224,12 +224,6 @@ func (s *Service) kickOutbox() {
 // Caller is who calls: the authenticated principal.
 type Caller = auth.Principal
 
-// caller returns the company id of the principal's session.
-func companyID(c Caller) string {
-	id, _ := names.Company.Match(c.Company)
-	return id
-}
-
 // authorize decides with the one table (runtime/authz).
 func (s *Service) authorize(ctx context.Context, c Caller, company string, a authz.Action) error {
 	return authz.Authorize(ctx, c.Subject(), names.Company.Format(company), a, "", s.grants)

@@ -129,7 +129,9 @@ func (s *Service) ListCompliance(ctx context.Context, c Caller, company string, 
 		return nil, err
 	}
 	fingerprint := "c|" + f.Status + "|" + strings.ToLower(f.Name) + "|" + f.Order
-	after, err := decodeToken(p.After, fingerprint)
+	// The token wraps the store's cursor and is bound to the query, so
+	// that it is only ever used with the query that returned it.
+	after, err := pagetoken.Cursor(p.After, fingerprint)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +169,7 @@ func (s *Service) ListCompliance(ctx context.Context, c Caller, company string, 
 		for _, sum := range sums {
 			out.Summaries = append(out.Summaries, s.summaryViewNamed(tx, nm, sum, today, sum.OpenWorst(today, operatorOpenEntries)))
 		}
-		out.Next = encodeToken(next, fingerprint)
+		out.Next = pagetoken.Encode(fingerprint, next)
 		st, err := tx.CustomerStats(company)
 		if err != nil {
 			return err
@@ -276,9 +278,9 @@ func (s *Service) GetPairCompliance(ctx context.Context, c Caller, customer, sup
 	})
 	if errors.Is(err, ErrNotFound) {
 		if supplierView {
-			return nil, notFound("customer " + names.Company.Format(supplier) + "/customers/" + customer)
+			return nil, notFound("customer " + names.Customer.Format(supplier, customer))
 		}
-		return nil, notFound("supplier " + names.Company.Format(customer) + "/suppliers/" + supplier)
+		return nil, notFound("supplier " + names.Supplier.Format(customer, supplier))
 	}
 	return out, err
 }
@@ -307,7 +309,7 @@ func (s *Service) ExportCompliance(ctx context.Context, c Caller, customer strin
 	}); err != nil {
 		return err
 	}
-	names := map[string]string{}
+	nm := newNames(nil) // each batch reads with its own transaction
 	p := Page{Limit: exportBatch}
 	first := true
 	for {
@@ -319,13 +321,9 @@ func (s *Service) ExportCompliance(ctx context.Context, c Caller, customer strin
 				return err
 			}
 			next = n
+			nm.tx = tx
 			for _, v := range s.entryViews(tx, entries, today) {
-				name, ok := names[v.Supplier]
-				if !ok {
-					name = companyName(tx, v.Supplier)
-					names[v.Supplier] = name
-				}
-				rows = append(rows, ExportRow{SupplierName: name, Entry: v})
+				rows = append(rows, ExportRow{SupplierName: nm.of(v.Supplier), Entry: v})
 			}
 			return nil
 		})
@@ -347,17 +345,3 @@ func (s *Service) ExportCompliance(ctx context.Context, c Caller, customer strin
 		}
 	}
 }
-
-// Page tokens (runtime/pagetoken) wrap a store cursor and are bound to the
-// query's fingerprint, so that a token is only ever used with the query
-// that returned it.
-func encodeToken(cursor, fingerprint string) string { return pagetoken.Encode(fingerprint, cursor) }
-
-func decodeToken(token, fingerprint string) (string, error) {
-	return pagetoken.Cursor(token, fingerprint)
-}
-
-func invalidToken() error { return pagetoken.Invalid() }
-
-// BadPageToken is the error of a page token the store cannot read.
-func BadPageToken() error { return invalidToken() }
