@@ -202,15 +202,14 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 // bulkOptions fit the vault's gRPC server to documents' bytes (issue 9):
 // its codec (api.Codec: an upload's chunks copied once, into a buffer
 // reused for the whole upload); 256 KiB read and write buffers, where
-// gRPC's 32 KiB cost a system call per 32 KiB each way (the write buffer
-// is let go between writes); and fixed flow-control windows (4 MiB per
+// gRPC's 32 KiB cost a system call per 32 KiB each way; and fixed flow-control windows (4 MiB per
 // stream, 8 MiB per connection), so that the gateway streams an upload
 // without waiting for window updates (and a stalled upload holds at most
 // 4 MiB here).
 func bulkOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ForceServerCodecV2(api.Codec{}),
-		grpc.ReadBufferSize(256 << 10), grpc.WriteBufferSize(256 << 10), grpc.SharedWriteBuffer(true),
+		grpc.ReadBufferSize(256 << 10), grpc.WriteBufferSize(256 << 10),
 		grpc.InitialWindowSize(4 << 20), grpc.InitialConnWindowSize(8 << 20),
 	}
 }
