@@ -231,18 +231,9 @@ func (run *digestRun) flush(ctx context.Context) error {
 	fetched := time.Now()
 	members := make([][]Member, len(batch))
 	err = forEach(ctx, j.cfg.Concurrency, batch, func(ctx context.Context, i int, co Company) error {
-		token := ""
-		for {
-			page, next, err := j.id.ListMembers(ctx, co.Name, authz.ReceiveWeeklyEmail, 1000, token)
-			if err != nil {
-				return fmt.Errorf("identity ListMembers %s: %w", co.Name, err)
-			}
-			members[i] = append(members[i], page...)
-			if next == "" {
-				return nil
-			}
-			token = next
-		}
+		var err error
+		members[i], err = allMembers(ctx, j.id, co.Name, authz.ReceiveWeeklyEmail)
+		return err
 	})
 	if err != nil {
 		return err
@@ -437,7 +428,7 @@ func (run *digestRun) group(name string, s Summary, link string) map[string]any 
 		if e.Status == StatusValid {
 			continue
 		}
-		employee := strings.Contains(e.Subject, "/employees/")
+		employee := isEmployee(e.Subject)
 		key := e.DocumentType + "|" + string(e.Status) + "|" + e.Subject
 		if employee {
 			key = e.DocumentType + "|" + string(e.Status) + "|employees"
