@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -379,10 +380,7 @@ func (run *digestRun) data(co Company, d Digest) map[string]any {
 // member whose role may not view them (R-ID-3) still learns what each
 // customer misses, has rejected or will soon lose.
 func withoutDetails(data map[string]any, company, employee bool) map[string]any {
-	out := make(map[string]any, len(data))
-	for k, v := range data {
-		out[k] = v
-	}
+	out := maps.Clone(data)
 	groups, _ := data["groups"].([]any)
 	if groups == nil {
 		return out
@@ -390,18 +388,12 @@ func withoutDetails(data map[string]any, company, employee bool) map[string]any 
 	copied := make([]any, len(groups))
 	for i, g := range groups {
 		gm, _ := g.(map[string]any)
-		ng := make(map[string]any, len(gm))
-		for k, v := range gm {
-			ng[k] = v
-		}
+		ng := maps.Clone(gm)
 		items, _ := gm["items"].([]any)
 		nitems := make([]any, len(items))
 		for j, it := range items {
 			im, _ := it.(map[string]any)
-			ni := make(map[string]any, len(im))
-			for k, v := range im {
-				ni[k] = v
-			}
+			ni := maps.Clone(im)
 			if _, isEmployee := im["employees"]; isEmployee && !employee || !isEmployee && !company {
 				delete(ni, "valid_until")
 				delete(ni, "reason")
