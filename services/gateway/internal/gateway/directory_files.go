@@ -10,7 +10,6 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -47,12 +46,7 @@ func isDirectoryStreamingRoute(r *http.Request) bool {
 // upload's POST, registered after the generated routes, takes precedence
 // and serves a JSON body as CreateSupplierImport.
 func registerDirectoryFileRoutes(mux *runtime.ServeMux, cfg *Config, log *zap.Logger, upstreams []upstream) error {
-	var conn *grpc.ClientConn
-	for _, u := range upstreams {
-		if u.name == "directory" {
-			conn = u.conn
-		}
-	}
+	conn := connOf(upstreams, "directory")
 	if conn == nil {
 		return nil
 	}

@@ -99,12 +99,7 @@ func isStreamingRoute(r *http.Request) bool {
 
 // registerFileRoutes adds the hand-written upload, download and export routes.
 func registerFileRoutes(mux *runtime.ServeMux, cfg *Config, log *zap.Logger, upstreams []upstream) error {
-	var conn *grpc.ClientConn
-	for _, u := range upstreams {
-		if u.name == "vault" {
-			conn = u.conn
-		}
-	}
+	conn := connOf(upstreams, "vault")
 	if conn == nil {
 		return nil
 	}

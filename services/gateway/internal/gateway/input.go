@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -62,12 +62,7 @@ func checkUTF8(params map[string]string, rawQuery string) error {
 
 // checkUTF8Parsed is checkUTF8 parsing the query.
 func checkUTF8Parsed(params map[string]string, rawQuery string) error {
-	names := make([]string, 0, len(params))
-	for name := range params {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(params)) {
 		if !utf8.ValidString(params[name]) {
 			return errs.InvalidArgument(name, "path parameter is not valid UTF-8")
 		}
@@ -76,12 +71,7 @@ func checkUTF8Parsed(params map[string]string, rawQuery string) error {
 	if err != nil {
 		return errs.InvalidArgument("query", "malformed query string: %v", err)
 	}
-	keys := make([]string, 0, len(query))
-	for k := range query {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(query)) {
 		if !utf8.ValidString(k) {
 			return errs.InvalidArgument(strconv.QuoteToASCII(k), "query parameter name is not valid UTF-8")
 		}
@@ -265,12 +255,7 @@ func badEnum(md protoreflect.MessageDescriptor, doc any, prefix string) (path, v
 	if !ok || isWellKnown(md) {
 		return "", "", nil, false
 	}
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		fd := md.Fields().ByJSONName(k)
 		if fd == nil {
 			fd = md.Fields().ByTextName(k)
@@ -284,7 +269,7 @@ func badEnum(md protoreflect.MessageDescriptor, doc any, prefix string) (path, v
 		case fd.IsMap():
 			m, _ := val.(map[string]any)
 			vd := fd.MapValue()
-			for _, mk := range sortedKeys(m) {
+			for _, mk := range slices.Sorted(maps.Keys(m)) {
 				if p, v, a, ok := checkValue(vd, m[mk], name+"."+mk); ok {
 					return p, v, a, true
 				}
@@ -343,15 +328,6 @@ func isWellKnown(md protoreflect.MessageDescriptor) bool {
 	return md.ParentFile() != nil && md.ParentFile().Package() == "google.protobuf"
 }
 
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 // queryParser is grpc-gateway's query parser with errors that name the
 // parameter and, for enums, list the accepted values.
 type queryParser struct{ runtime.DefaultQueryParser }
@@ -362,7 +338,7 @@ func (q *queryParser) Parse(msg proto.Message, values url.Values, filter *utilit
 		return nil
 	}
 	// Find the parameter at fault: parse each alone into a scratch message.
-	for _, key := range sortedValueKeys(values) {
+	for _, key := range slices.Sorted(maps.Keys(values)) {
 		scratch := msg.ProtoReflect().New().Interface()
 		if q.DefaultQueryParser.Parse(scratch, url.Values{key: values[key]}, filter) == nil {
 			continue
@@ -377,15 +353,6 @@ func (q *queryParser) Parse(msg proto.Message, values url.Values, filter *utilit
 		return errs.InvalidArgument(key, "%v", err)
 	}
 	return errs.InvalidArgument("query", "%v", err)
-}
-
-func sortedValueKeys(values url.Values) []string {
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // queryField resolves a dotted query key (JSON or proto names) to its field.

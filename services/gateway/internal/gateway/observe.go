@@ -25,7 +25,7 @@ import (
 )
 
 // requestState is what the edge learns about a request as it goes: its id
-// (withRequestID), its route pattern once routed (recordRoute, edgeRoute)
+// (withRequestID), its route pattern once routed (recordRoute)
 // and its answer's status and size (observe). One per request, carried in
 // its context.
 type requestState struct {
@@ -39,14 +39,6 @@ type requestStateKey struct{}
 func stateOf(ctx context.Context) *requestState {
 	st, _ := ctx.Value(requestStateKey{}).(*requestState)
 	return st
-}
-
-// requestIDFrom returns the request id withRequestID gave the request.
-func requestIDFrom(ctx context.Context) string {
-	if st := stateOf(ctx); st != nil {
-		return st.id
-	}
-	return ""
 }
 
 // withRequestID gives every request an X-Request-Id: the caller's when it
@@ -139,20 +131,12 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
-// setRoute records the route pattern once known: by recordRoute for the
-// API, by edgeRoute for the gateway's own paths.
+// setRoute records the route pattern once known (recordRoute: the API and
+// the gateway's own paths share the mux).
 func setRoute(ctx context.Context, route string) {
 	if st := stateOf(ctx); st != nil {
 		st.route = route
 	}
-}
-
-// edgeRoute labels a handler of the gateway's own paths.
-func edgeRoute(route string, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		setRoute(r.Context(), route)
-		h.ServeHTTP(w, r)
-	})
 }
 
 // recordRoute is a grpc-gateway middleware: it runs after routing, when the

@@ -12,19 +12,20 @@ import (
 	"github.com/vigil/vigil/services/runtime/authz"
 )
 
-// SubjectFunc returns the authenticated caller as the authorization table
-// sees it (the zero Subject when unauthenticated).
-type SubjectFunc func(ctx context.Context) authz.Subject
-
 type webhookServer struct {
 	notifyv1.UnimplementedWebhookServiceServer
-	svc     *webhooks.Service
-	subject SubjectFunc
+	svc           *webhooks.Service
+	principalFrom PrincipalFunc
 }
 
 // NewWebhookServer returns the WebhookService implementation.
-func NewWebhookServer(svc *webhooks.Service, subject SubjectFunc) notifyv1.WebhookServiceServer {
-	return &webhookServer{svc: svc, subject: subject}
+func NewWebhookServer(svc *webhooks.Service, principalFrom PrincipalFunc) notifyv1.WebhookServiceServer {
+	return &webhookServer{svc: svc, principalFrom: principalFrom}
+}
+
+// subject is the caller (the zero Subject when unauthenticated).
+func (s *webhookServer) subject(ctx context.Context) authz.Subject {
+	return callerOf(ctx, s.principalFrom)
 }
 
 var stateToProto = map[webhooks.State]notifyv1.WebhookDelivery_State{

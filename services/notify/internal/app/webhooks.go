@@ -22,8 +22,6 @@ import (
 	"github.com/vigil/vigil/services/notify/internal/notify"
 	"github.com/vigil/vigil/services/notify/internal/templates"
 	"github.com/vigil/vigil/services/notify/internal/webhooks"
-	"github.com/vigil/vigil/services/runtime/auth"
-	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/client"
 	"github.com/vigil/vigil/services/runtime/feed"
 	"github.com/vigil/vigil/services/runtime/names"
@@ -118,7 +116,7 @@ func newWebhooks(cfg *Config, log *zap.Logger, srv *server.Server, mail *notify.
 	svc := webhooks.NewService(store, box, log.Named("webhooks"), webhooks.ServiceOptions{
 		AllowPrivate: cfg.WebhookAllowPrivate, Poke: p.dispatcher.Poke,
 	})
-	notifyv1.RegisterWebhookServiceServer(srv.GRPC(), api.NewWebhookServer(svc, subjectFrom))
+	notifyv1.RegisterWebhookServiceServer(srv.GRPC(), api.NewWebhookServer(svc, principalFrom))
 
 	relay := webhooks.NewRelay(store, log.Named("relay"), p.dispatcher.Wake)
 	for _, source := range feedSources {
@@ -157,12 +155,6 @@ func (p *webhookParts) close() error {
 		p.client.Close()
 	}
 	return p.store.Close()
-}
-
-// subjectFrom is the authenticated caller as the authorization table sees it.
-func subjectFrom(ctx context.Context) authz.Subject {
-	p, _ := auth.FromContext(ctx)
-	return p.Subject()
 }
 
 // webhookRoots are the CAs endpoints may chain to: the system's and the

@@ -231,11 +231,6 @@ func (h *hooksServer) start() {
 	}
 }
 
-func (h *hooksServer) restart() {
-	h.stop()
-	h.start()
-}
-
 func (h *hooksServer) create(company, url string, types ...string) *notifyv1.Webhook {
 	h.t.Helper()
 	w, err := h.client.CreateWebhook(caller(company, authz.RoleAdministrator), &notifyv1.CreateWebhookRequest{

@@ -167,10 +167,15 @@ func inboxKey(user, id string) []byte {
 }
 
 func get[T any](tx *bolt.Tx, b storage.Bucket, key []byte) (T, error) {
+	return lookup[T](tx, b, key, notify.ErrNotFound)
+}
+
+// lookup decodes the JSON value of b at key; missing when there is none.
+func lookup[T any](tx *bolt.Tx, b storage.Bucket, key []byte, missing error) (T, error) {
 	var v T
 	raw := tx.Bucket(b).Get(key)
 	if raw == nil {
-		return v, notify.ErrNotFound
+		return v, missing
 	}
 	// json.Unmarshal copies what it keeps: nothing refers to bbolt's memory.
 	if err := json.Unmarshal(raw, &v); err != nil {

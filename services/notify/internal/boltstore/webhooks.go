@@ -93,23 +93,7 @@ func key(parts ...[]byte) []byte {
 func nanos(t time.Time) []byte { return storage.U64(uint64(t.UnixNano())) }
 
 func getJSON[T any](tx *bolt.Tx, b storage.Bucket, k []byte) (T, error) {
-	var v T
-	raw := tx.Bucket(b).Get(k)
-	if raw == nil {
-		return v, webhooks.ErrNotFound
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return v, fmt.Errorf("decode %s/%q: %w", b, k, err)
-	}
-	return v, nil
-}
-
-func putJSON(tx *bolt.Tx, b storage.Bucket, k []byte, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s/%q: %w", b, k, err)
-	}
-	return tx.Bucket(b).Put(k, raw)
+	return lookup[T](tx, b, k, webhooks.ErrNotFound)
 }
 
 // prefixKeys returns the keys of b that start with prefix and sort after
@@ -130,7 +114,7 @@ func (s *WebhookStore) CreateEndpoint(_ context.Context, e webhooks.Endpoint, ma
 		if len(prefixKeys(tx, whEndpointsByCompany, prefix, prefix, max)) >= max {
 			return webhooks.ErrLimit
 		}
-		if err := putJSON(tx, whEndpoints, []byte(e.ID), e); err != nil {
+		if err := put(tx, whEndpoints, []byte(e.ID), e); err != nil {
 			return err
 		}
 		return tx.Bucket(whEndpointsByCompany).Put(key([]byte(e.Company), []byte(e.ID)), nil)
@@ -184,7 +168,7 @@ func (s *WebhookStore) UpdateEndpoint(_ context.Context, id string, change func(
 			return err
 		}
 		e.ID, e.Company = id, before
-		return putJSON(tx, whEndpoints, []byte(id), e)
+		return put(tx, whEndpoints, []byte(id), e)
 	})
 	return e, err
 }
@@ -215,7 +199,7 @@ func (s *WebhookStore) DisableEndpoint(_ context.Context, id, reason string, at 
 			return err
 		}
 		e.Enabled, e.DisabledReason, e.DisableTime, e.UpdateTime = false, reason, at, at
-		if err := putJSON(tx, whEndpoints, []byte(id), e); err != nil {
+		if err := put(tx, whEndpoints, []byte(id), e); err != nil {
 			return err
 		}
 		changed = true
@@ -273,7 +257,7 @@ func (s *WebhookStore) AppendEvents(_ context.Context, source string, in []webho
 				return err
 			}
 			ev.Seq = pos
-			if err := putJSON(tx, whEvents, storage.U64(pos), ev); err != nil {
+			if err := put(tx, whEvents, storage.U64(pos), ev); err != nil {
 				return err
 			}
 			if err := tx.Bucket(whEventsByCompany).Put(key([]byte(ev.Company), storage.U64(pos)), nil); err != nil {
@@ -364,7 +348,7 @@ func dueKey(endpoint string, at time.Time, id string) []byte {
 
 // putNewDelivery stores a new delivery with its indexes.
 func putNewDelivery(tx *bolt.Tx, d webhooks.Delivery) error {
-	if err := putJSON(tx, whDeliveries, []byte(d.ID), d); err != nil {
+	if err := put(tx, whDeliveries, []byte(d.ID), d); err != nil {
 		return err
 	}
 	if err := tx.Bucket(whDeliveriesByEndpoint).Put(key([]byte(d.Endpoint), []byte(d.ID)), nil); err != nil {
@@ -545,7 +529,7 @@ func (s *WebhookStore) ClaimDue(_ context.Context, now time.Time, limit int, roo
 				}
 				d.Claimed = true
 				d.Attempts++
-				if err := putJSON(tx, whDeliveries, id, d); err != nil {
+				if err := put(tx, whDeliveries, id, d); err != nil {
 					return err
 				}
 				if err := tx.Bucket(whClaims).Put(id, nil); err != nil {
@@ -577,7 +561,7 @@ func (s *WebhookStore) ReleaseClaims(_ context.Context, now time.Time) (n int, e
 				continue
 			}
 			d.Claimed, d.NextAttempt = false, now
-			if err := putJSON(tx, whDeliveries, id, d); err != nil {
+			if err := put(tx, whDeliveries, id, d); err != nil {
 				return err
 			}
 			if err := addDue(tx, d.Endpoint, now, d.ID); err != nil {
@@ -603,7 +587,7 @@ func (s *WebhookStore) Unclaim(_ context.Context, ids []string) error {
 			if err := tx.Bucket(whClaims).Delete([]byte(id)); err != nil {
 				return err
 			}
-			if err := putJSON(tx, whDeliveries, []byte(id), d); err != nil {
+			if err := put(tx, whDeliveries, []byte(id), d); err != nil {
 				return err
 			}
 			if err := addDue(tx, d.Endpoint, d.NextAttempt, d.ID); err != nil {
@@ -655,7 +639,7 @@ func (s *WebhookStore) CompleteDelivery(_ context.Context, o webhooks.Outcome) (
 		default:
 			d.CompleteTime = o.Time
 		}
-		if err := putJSON(tx, whDeliveries, []byte(d.ID), d); err != nil {
+		if err := put(tx, whDeliveries, []byte(d.ID), d); err != nil {
 			return err
 		}
 		if o.Health == webhooks.HealthUnchanged {
@@ -675,7 +659,7 @@ func (s *WebhookStore) CompleteDelivery(_ context.Context, o webhooks.Outcome) (
 			return nil
 		}
 		failingSince = e.FailingSince
-		return putJSON(tx, whEndpoints, []byte(e.ID), e)
+		return put(tx, whEndpoints, []byte(e.ID), e)
 	})
 	return failingSince, err
 }
@@ -705,7 +689,7 @@ func (s *WebhookStore) Redeliver(_ context.Context, id string, now time.Time) (d
 		if err := addDue(tx, d.Endpoint, now, d.ID); err != nil {
 			return err
 		}
-		return putJSON(tx, whDeliveries, []byte(d.ID), d)
+		return put(tx, whDeliveries, []byte(d.ID), d)
 	})
 	return d, err
 }

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -231,18 +232,9 @@ func (run *digestRun) flush(ctx context.Context) error {
 	fetched := time.Now()
 	members := make([][]Member, len(batch))
 	err = forEach(ctx, j.cfg.Concurrency, batch, func(ctx context.Context, i int, co Company) error {
-		token := ""
-		for {
-			page, next, err := j.id.ListMembers(ctx, co.Name, authz.ReceiveWeeklyEmail, 1000, token)
-			if err != nil {
-				return fmt.Errorf("identity ListMembers %s: %w", co.Name, err)
-			}
-			members[i] = append(members[i], page...)
-			if next == "" {
-				return nil
-			}
-			token = next
-		}
+		var err error
+		members[i], err = allMembers(ctx, j.id, co.Name, authz.ReceiveWeeklyEmail)
+		return err
 	})
 	if err != nil {
 		return err
@@ -388,10 +380,7 @@ func (run *digestRun) data(co Company, d Digest) map[string]any {
 // member whose role may not view them (R-ID-3) still learns what each
 // customer misses, has rejected or will soon lose.
 func withoutDetails(data map[string]any, company, employee bool) map[string]any {
-	out := make(map[string]any, len(data))
-	for k, v := range data {
-		out[k] = v
-	}
+	out := maps.Clone(data)
 	groups, _ := data["groups"].([]any)
 	if groups == nil {
 		return out
@@ -399,18 +388,12 @@ func withoutDetails(data map[string]any, company, employee bool) map[string]any 
 	copied := make([]any, len(groups))
 	for i, g := range groups {
 		gm, _ := g.(map[string]any)
-		ng := make(map[string]any, len(gm))
-		for k, v := range gm {
-			ng[k] = v
-		}
+		ng := maps.Clone(gm)
 		items, _ := gm["items"].([]any)
 		nitems := make([]any, len(items))
 		for j, it := range items {
 			im, _ := it.(map[string]any)
-			ni := make(map[string]any, len(im))
-			for k, v := range im {
-				ni[k] = v
-			}
+			ni := maps.Clone(im)
 			if _, isEmployee := im["employees"]; isEmployee && !employee || !isEmployee && !company {
 				delete(ni, "valid_until")
 				delete(ni, "reason")
@@ -437,7 +420,7 @@ func (run *digestRun) group(name string, s Summary, link string) map[string]any 
 		if e.Status == StatusValid {
 			continue
 		}
-		employee := strings.Contains(e.Subject, "/employees/")
+		employee := isEmployee(e.Subject)
 		key := e.DocumentType + "|" + string(e.Status) + "|" + e.Subject
 		if employee {
 			key = e.DocumentType + "|" + string(e.Status) + "|employees"

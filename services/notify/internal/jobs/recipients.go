@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil/vigil/services/notify/internal/notify"
 	"github.com/vigil/vigil/services/notify/internal/schedule"
+	"github.com/vigil/vigil/services/runtime/authz"
 )
 
 // Shared settings of the jobs.
@@ -74,6 +75,24 @@ func deliverable(ctx context.Context, out Outbox, members []Member, fetched time
 		kept = append(kept, m)
 	}
 	return kept, suppressed, nil
+}
+
+// allMembers pages through identity's ACTIVE members of company whose role
+// holds permission.
+func allMembers(ctx context.Context, id Identity, company string, permission authz.Action) ([]Member, error) {
+	var all []Member
+	token := ""
+	for {
+		page, next, err := id.ListMembers(ctx, company, permission, 1000, token)
+		if err != nil {
+			return nil, fmt.Errorf("identity ListMembers %s: %w", company, err)
+		}
+		all = append(all, page...)
+		if next == "" {
+			return all, nil
+		}
+		token = next
+	}
 }
 
 // recipient is a member as a notification's recipient, in its language (or

@@ -269,18 +269,9 @@ func (run *reminderRun) uploadersOf(ctx context.Context, supplier string, perm a
 	if ok {
 		return m, nil
 	}
-	var all []Member
-	token := ""
-	for {
-		page, next, err := run.j.id.ListMembers(ctx, supplier, perm, 1000, token)
-		if err != nil {
-			return nil, fmt.Errorf("identity ListMembers %s: %w", supplier, err)
-		}
-		all = append(all, page...)
-		if next == "" {
-			break
-		}
-		token = next
+	all, err := allMembers(ctx, run.j.id, supplier, perm)
+	if err != nil {
+		return nil, err
 	}
 	run.mu.Lock()
 	run.uploaders[key] = all

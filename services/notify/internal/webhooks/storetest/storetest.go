@@ -340,7 +340,7 @@ func testComplete(t *testing.T, newStore Factory) {
 	if d.Attempts != 2 || d.LastCode != 503 || d.LastError != "HTTP 503" {
 		t.Fatalf("second claim: %+v", d)
 	}
-	fs, err = s.CompleteDelivery(ctx, webhooks.Outcome{DeliveryID: d.ID, Attempt: 1, State: webhooks.StateDelivered, Time: later})
+	_, err = s.CompleteDelivery(ctx, webhooks.Outcome{DeliveryID: d.ID, Attempt: 1, State: webhooks.StateDelivered, Time: later})
 	if !errors.Is(err, webhooks.ErrStale) {
 		t.Fatalf("outcome of an older claim: %v", err)
 	}
