@@ -195,10 +195,10 @@ func writeJSONFile(t *testing.T, path string) {
 		put(bLinkTokens, lt.Hash[:], lt)
 		index(bLinksByUser, linkKey(lt.User, lt.Hash), nil)
 		put(bGrants, pair(g.Company, g.ID), g)
-		put(bAudit, append([]byte(a.Company+"\x00"), u64(a.Seq)...), a)
-		put(bRevocations, u64(r.Seq), r)
+		put(bAudit, append([]byte(a.Company+"\x00"), storage.U64(a.Seq)...), a)
+		put(bRevocations, storage.U64(r.Seq), r)
 		put(bKeys, []byte(k.ID), k)
-		put(bOutbox, append(u64(1), []byte(n.ID)...), n)
+		put(bOutbox, append(storage.U64(1), []byte(n.ID)...), n)
 		put(bPending, []byte(p.ID), p)
 		return nil
 	})
@@ -279,7 +279,7 @@ func TestMigrationInBatches(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if err := tx.Bucket(bAudit).Put(append([]byte("c1\x00"), u64(e.Seq)...), raw); err != nil {
+			if err := tx.Bucket(bAudit).Put(append([]byte("c1\x00"), storage.U64(e.Seq)...), raw); err != nil {
 				return err
 			}
 		}
