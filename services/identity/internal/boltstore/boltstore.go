@@ -538,7 +538,7 @@ func (t *txn) AppendRevocation(e *domain.RevocationEvent) error {
 	if err != nil {
 		return err
 	}
-	e.Seq = seq
+	e.Sequence = seq
 	return put(t, bRevocations, storage.U64(seq), e, revocationCodec)
 }
 
@@ -571,7 +571,7 @@ func (t *txn) PruneRevocations(before time.Time) error {
 		if !e.NotBefore.Before(before) {
 			break
 		}
-		pruned = e.Seq
+		pruned = e.Sequence
 		if err := c.Delete(); err != nil {
 			return err
 		}
