@@ -44,12 +44,12 @@ func TestAttackVault(t *testing.T) {
 	poly := append([]byte("%PDF-1.4\n&cls&calc.exe&exit\n"), vaultPDF("urssaf", 20_000)[9:]...)
 	doc := s.expect(s.vaultUpload(w.s1, vaultMeta("URSSAF_VIGILANCE", w.s1, vaultDay(-10), vaultDay(100)), "certificate.cmd", "application/pdf",
 		bytes.NewReader(poly), w.s1Admin.token), 200, "upload").JSON(t)
-	name := vaultStr(doc, "name")
+	name := str(doc, "name")
 	s.vaultWait(w.c1, w.s1, "URSSAF_VIGILANCE", "VALID", w.c1Admin.token)
 	content := "/v1/" + w.c1 + "/suppliers/" + vaultID(w.s1) + "/documents/" + vaultID(name) + "/content"
 
 	t.Run("a PDF named as a script is stored and served as a PDF (R-VAULT-4)", func(t *testing.T) {
-		if got := vaultStr(doc, "fileName"); got != "certificate.cmd.pdf" {
+		if got := str(doc, "fileName"); got != "certificate.cmd.pdf" {
 			t.Fatalf("stored as %q", got)
 		}
 		r := s.expect(s.vaultGet(content, w.c1Admin.token, nil), 200, "download")
@@ -60,13 +60,13 @@ func TestAttackVault(t *testing.T) {
 
 	t.Run("a range that skips the first byte is in the access log (R-VAULT-8)", func(t *testing.T) {
 		log := "/v1/" + name + "/accessLog"
-		before := len(vaultItems(s.expect(s.do("GET", log, nil, w.s1Admin.token), 200, "access log").JSON(t), "entries"))
+		before := len(list(s.expect(s.do("GET", log, nil, w.s1Admin.token), 200, "access log").JSON(t), "entries"))
 		r := s.expect(s.vaultGet(content, w.c1Admin.token, map[string]string{"Range": "bytes=1-"}), 206, "range")
 		if !bytes.Equal(r.Body, poly[1:]) {
 			t.Fatalf("range: %d bytes", len(r.Body))
 		}
-		after := vaultItems(s.expect(s.do("GET", log, nil, w.s1Admin.token), 200, "access log").JSON(t), "entries")
-		if len(after) != before+1 || vaultStr(after[0], "company") != w.c1 {
+		after := list(s.expect(s.do("GET", log, nil, w.s1Admin.token), 200, "access log").JSON(t), "entries")
+		if len(after) != before+1 || str(after[0], "company") != w.c1 {
 			t.Fatalf("access log after a bytes=1- download: %d entries, had %d: %v", len(after), before, after)
 		}
 	})

@@ -17,8 +17,12 @@ import (
 
 // siren returns the n-th valid SIREN (8 digits and a Luhn check digit),
 // from a range no other test uses.
-func siren(n int) string {
-	base := fmt.Sprintf("9%07d", n)
+func siren(n int) string { return sirenIn(9, n) }
+
+// sirenIn returns the n-th valid SIREN whose first digit is first: each
+// test file keeps to its own first digit.
+func sirenIn(first, n int) string {
+	base := fmt.Sprintf("%d%07d", first, n)
 	for d := 0; d <= 9; d++ {
 		s := base + fmt.Sprint(d)
 		sum, double := 0, false

@@ -320,7 +320,7 @@ func (s *suite) notifyDocumentType(t *testing.T, token string) string {
 }
 
 // notifyUpload sends a small PDF as POST /v1/{company}/documents (multipart:
-// metadata JSON, then the file).
+// metadata JSON, then the file, named as metadata's fileName).
 func (s *suite) notifyUpload(t *testing.T, company, token string, metadata map[string]any) response {
 	t.Helper()
 	var body bytes.Buffer
@@ -331,7 +331,8 @@ func (s *suite) notifyUpload(t *testing.T, company, token string, metadata map[s
 	h.Set("Content-Type", "application/json")
 	part, _ := w.CreatePart(h)
 	_, _ = part.Write(meta)
-	file, _ := w.CreateFormFile("file", "kbis.pdf")
+	fileName, _ := metadata["fileName"].(string)
+	file, _ := w.CreateFormFile("file", fileName)
 	_, _ = file.Write([]byte("%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"))
 	_ = w.Close()
 	req, err := http.NewRequest("POST", s.URL+"/v1/"+company+"/documents", &body)

@@ -84,8 +84,8 @@ func (s *suite) vaultStatus(customer, supplier string, token string) (map[string
 	if r.Status != 200 {
 		return out, r
 	}
-	for _, e := range vaultItems(r.JSON(s.t), "entries") {
-		out[strings.TrimPrefix(vaultStr(e, "documentType"), "documentTypes/")] = strings.TrimPrefix(vaultStr(e, "status"), "COMPLIANCE_STATUS_")
+	for _, e := range list(r.JSON(s.t), "entries") {
+		out[strings.TrimPrefix(str(e, "documentType"), "documentTypes/")] = strings.TrimPrefix(str(e, "status"), "COMPLIANCE_STATUS_")
 	}
 	return out, r
 }
@@ -153,8 +153,8 @@ func TestVaultCustomers(t *testing.T) {
 	t.Run("who sees which document (R-VAULT-3)", func(t *testing.T) {
 		docs := func(c string, a account) []string {
 			var out []string
-			for _, d := range vaultItems(s.expect(s.do("GET", "/v1/"+c+"/suppliers/"+vaultID(w.s1)+"/documents", nil, a.token), 200, "collected").JSON(t), "documents") {
-				out = append(out, vaultStr(d, "documentType"))
+			for _, d := range list(s.expect(s.do("GET", "/v1/"+c+"/suppliers/"+vaultID(w.s1)+"/documents", nil, a.token), 200, "collected").JSON(t), "documents") {
+				out = append(out, str(d, "documentType"))
 			}
 			return out
 		}
@@ -165,28 +165,28 @@ func TestVaultCustomers(t *testing.T) {
 			t.Fatalf("C2 collects URSSAF and KBIS: %v", got)
 		}
 		cust := "/v1/" + w.c1 + "/suppliers/" + vaultID(w.s1) + "/documents/"
-		s.expect(s.vaultGet(cust+vaultID(vaultStr(tax, "name"))+"/content", w.c1Admin.token, nil), 404, "a type no one collects")
-		s.expect(s.vaultGet(cust+vaultID(vaultStr(kbis, "name"))+"/content", w.c1Admin.token, nil), 404, "a type another customer collects")
-		s.expect(s.vaultGet(cust+vaultID(vaultStr(urssaf, "name"))+"/content", w.c2Admin.token, nil), 403, "another customer's route")
-		s.expect(s.vaultGet(cust+vaultID(vaultStr(urssaf, "name"))+"/content", w.c1Restricted.token, nil), 403, "a Restricted user without the grant")
+		s.expect(s.vaultGet(cust+vaultID(str(tax, "name"))+"/content", w.c1Admin.token, nil), 404, "a type no one collects")
+		s.expect(s.vaultGet(cust+vaultID(str(kbis, "name"))+"/content", w.c1Admin.token, nil), 404, "a type another customer collects")
+		s.expect(s.vaultGet(cust+vaultID(str(urssaf, "name"))+"/content", w.c2Admin.token, nil), 403, "another customer's route")
+		s.expect(s.vaultGet(cust+vaultID(str(urssaf, "name"))+"/content", w.c1Restricted.token, nil), 403, "a Restricted user without the grant")
 		s.expect(s.do("GET", "/v1/"+w.stranger+"/suppliers/"+vaultID(w.s1)+"/documents", nil, w.strangerA.token), 404, "an unrelated customer")
 		s.expect(s.do("GET", "/v1/"+w.s2+"/suppliers/"+vaultID(w.s1)+"/documents", nil, w.s2Admin.token), 403, "a supplier reading another supplier")
-		r := s.expect(s.vaultGet(cust+vaultID(vaultStr(urssaf, "name"))+"/content", w.c1Admin.token, nil), 200, "C1 downloads")
+		r := s.expect(s.vaultGet(cust+vaultID(str(urssaf, "name"))+"/content", w.c1Admin.token, nil), 200, "C1 downloads")
 		if !bytes.Equal(r.Body, urssafBytes) {
 			t.Fatal("the customer downloads the same bytes")
 		}
 		// R-DIR-10: a grant opens the suppliers area to a Restricted user.
 		s.expect(s.do("POST", "/v1/"+w.c1+"/grants", map[string]any{"user": w.c1Restricted.user, "scope": "GRANT_SCOPE_SUPPLIERS", "level": "GRANT_LEVEL_VIEW"}, w.c1Admin.token), 200, "grant")
 		eventually(t, "the grant takes effect", func() bool {
-			return s.vaultGet(cust+vaultID(vaultStr(urssaf, "name"))+"/content", w.c1Restricted.token, nil).Status == 200
+			return s.vaultGet(cust+vaultID(str(urssaf, "name"))+"/content", w.c1Restricted.token, nil).Status == 200
 		})
 	})
 
 	t.Run("the access log (R-VAULT-8)", func(t *testing.T) {
-		log := "/v1/" + vaultStr(urssaf, "name") + "/accessLog"
+		log := "/v1/" + str(urssaf, "name") + "/accessLog"
 		r := s.expect(s.do("GET", log, nil, w.s1Admin.token), 200, "access log").JSON(t)
-		entries := vaultItems(r, "entries")
-		if len(entries) != 2 || vaultStr(entries[0], "company") != w.c1 || vaultStr(entries[0], "user") != w.c1Restricted.user {
+		entries := list(r, "entries")
+		if len(entries) != 2 || str(entries[0], "company") != w.c1 || str(entries[0], "user") != w.c1Restricted.user {
 			t.Fatalf("two downloads by C1, newest first: %v", r)
 		}
 		for _, who := range []account{w.s1Power, w.c1Admin} {
@@ -203,11 +203,11 @@ func TestVaultCustomers(t *testing.T) {
 	s.vaultWait(w.c1, w.s1, "URSSAF_VIGILANCE", "VALID", w.c1Admin.token)
 
 	t.Run("rejection for one customer only (R-VAULT-7)", func(t *testing.T) {
-		path := "/v1/" + w.c1 + "/suppliers/" + vaultID(w.s1) + "/documents/" + vaultID(vaultStr(good, "name")) + ":reject"
+		path := "/v1/" + w.c1 + "/suppliers/" + vaultID(w.s1) + "/documents/" + vaultID(str(good, "name")) + ":reject"
 		s.expect(s.do("POST", path, map[string]any{"reason": "x"}, w.c1Restricted.token), 403, "a viewer rejects")
 		s.expect(s.do("POST", path, map[string]any{"reason": "x"}, w.c2Admin.token), 403, "another customer rejects in C1's name")
 		s.expect(s.do("POST", path, map[string]any{}, w.c1Admin.token), 400, "no reason")
-		taxPath := "/v1/" + w.c1 + "/suppliers/" + vaultID(w.s1) + "/documents/" + vaultID(vaultStr(tax, "name")) + ":reject"
+		taxPath := "/v1/" + w.c1 + "/suppliers/" + vaultID(w.s1) + "/documents/" + vaultID(str(tax, "name")) + ":reject"
 		s.expect(s.do("POST", taxPath, map[string]any{"reason": "x"}, w.c1Admin.token), 404, "a document C1 does not collect")
 		if st, _ := s.vaultStatus(w.c1, w.s1, w.c1Admin.token); st["URSSAF_VIGILANCE"] != "VALID" {
 			t.Fatalf("refused rejections changed the status: %v", st)
@@ -216,8 +216,8 @@ func TestVaultCustomers(t *testing.T) {
 		s.expect(s.do("POST", path, map[string]any{"reason": "again"}, w.c1Admin.token), 409, "reject twice")
 		s.vaultWait(w.c1, w.s1, "URSSAF_VIGILANCE", "REJECTED", w.c1Admin.token)
 		s.vaultWait(w.c2, w.s1, "URSSAF_VIGILANCE", "VALID", w.c2Admin.token)
-		d := s.expect(s.do("GET", "/v1/"+vaultStr(good, "name"), nil, w.s1Standard.token), 200, "the supplier reads it").JSON(t)
-		if rs := vaultItems(d, "rejections"); len(rs) != 1 || vaultStr(rs[0], "reason") != "Not signed" {
+		d := s.expect(s.do("GET", "/v1/"+str(good, "name"), nil, w.s1Standard.token), 200, "the supplier reads it").JSON(t)
+		if rs := list(d, "rejections"); len(rs) != 1 || str(rs[0], "reason") != "Not signed" {
 			t.Fatalf("rejections listed on the document: %v", d)
 		}
 		// The supplier's users who may upload it are e-mailed (R-VAULT-7).
@@ -227,14 +227,14 @@ func TestVaultCustomers(t *testing.T) {
 	t.Run("lists, the supplier's view, the CSV export (issue 10 points 3, 4, 7)", func(t *testing.T) {
 		l := s.expect(s.do("GET", "/v1/"+w.c1+"/compliance", nil, w.c1Admin.token), 200, "C1's list").JSON(t)
 		tot, _ := l["totals"].(map[string]any)
-		if sums := vaultItems(l, "summaries"); len(sums) != 2 || tot["nonCompliantCount"] != float64(2) {
+		if sums := list(l, "summaries"); len(sums) != 2 || tot["nonCompliantCount"] != float64(2) {
 			t.Fatalf("C1's suppliers: S1 rejected, S2 missing: %v", l)
 		}
 		s.expect(s.do("GET", "/v1/"+w.c1+"/compliance?statusFilter=whatever", nil, w.c1Admin.token), 400, "an unknown filter")
 		s.expect(s.do("GET", "/v1/"+w.c1+"/compliance?orderBy=whatever", nil, w.c1Admin.token), 400, "an unknown order")
 		s.expect(s.do("GET", "/v1/"+w.c1+"/compliance", nil, w.s1Admin.token), 403, "a supplier reads C1's list")
 		mine := s.expect(s.do("GET", "/v1/"+w.s1+"/compliance", nil, w.s1Standard.token), 200, "S1's view").JSON(t)
-		if len(vaultItems(mine, "summaries")) != 2 {
+		if len(list(mine, "summaries")) != 2 {
 			t.Fatalf("S1 sees one summary per customer: %v", mine)
 		}
 		s.expect(s.do("GET", "/v1/"+w.s1+"/customers/"+vaultID(w.c2)+"/compliance", nil, w.s1Standard.token), 200, "S1's detail for C2")

@@ -21,26 +21,7 @@ import (
 // sees it valid; rejection, document requests, the CSV export.
 
 // vaultSiren returns the n-th valid SIREN of a range only these tests use.
-func vaultSiren(n int) string {
-	base := fmt.Sprintf("8%07d", n)
-	for d := 0; d <= 9; d++ {
-		s := base + fmt.Sprint(d)
-		sum, double := 0, false
-		for i := len(s) - 1; i >= 0; i-- {
-			x := int(s[i] - '0')
-			if double {
-				if x *= 2; x > 9 {
-					x -= 9
-				}
-			}
-			sum, double = sum+x, !double
-		}
-		if sum%10 == 0 {
-			return s
-		}
-	}
-	panic("unreachable")
-}
+func vaultSiren(n int) string { return sirenIn(8, n) }
 
 // vaultPDF is a well-formed PDF of about n bytes.
 func vaultPDF(what string, n int) []byte {
@@ -100,19 +81,6 @@ func (s *suite) vaultGet(path, token string, headers map[string]string) response
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
-func vaultStr(m map[string]any, k string) string { v, _ := m[k].(string); return v }
-
-func vaultItems(m map[string]any, k string) []map[string]any {
-	raw, _ := m[k].([]any)
-	var out []map[string]any
-	for _, x := range raw {
-		if o, ok := x.(map[string]any); ok {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
 func vaultDay(days int) string {
 	paris, _ := time.LoadLocation("Europe/Paris")
 	return time.Now().In(paris).AddDate(0, 0, days).Format(time.DateOnly)
@@ -140,11 +108,11 @@ func TestVaultSupplierDocuments(t *testing.T) {
 	t.Run("the catalog, in English and French", func(t *testing.T) {
 		r := s.expect(s.do("GET", "/v1/documentTypes?pageSize=100", nil, restricted.token), 200, "catalog").JSON(t)
 		found := false
-		for _, dt := range vaultItems(r, "documentTypes") {
-			if vaultStr(dt, "name") == "documentTypes/URSSAF_VIGILANCE" {
+		for _, dt := range list(r, "documentTypes") {
+			if str(dt, "name") == "documentTypes/URSSAF_VIGILANCE" {
 				tr, _ := dt["translations"].(map[string]any)
 				fr, _ := tr["fr"].(map[string]any)
-				found = vaultStr(fr, "displayName") == "Attestation de vigilance URSSAF"
+				found = str(fr, "displayName") == "Attestation de vigilance URSSAF"
 			}
 		}
 		if !found {
@@ -160,8 +128,8 @@ func TestVaultSupplierDocuments(t *testing.T) {
 	s.expect(s.vaultUpload(other, meta, "urssaf.pdf", "application/pdf", bytes.NewReader(data), admin.token), 403, "upload into another company")
 	doc := s.expect(s.vaultUpload(sup, meta, "Attestation été.pdf", "application/pdf", bytes.NewReader(data), power.token), 200, "upload").JSON(t)
 	sum := sha256.Sum256(data)
-	name := vaultStr(doc, "name")
-	if vaultStr(doc, "sha256") != hex.EncodeToString(sum[:]) || vaultStr(doc, "contentType") != "application/pdf" || vaultStr(doc, "validUntil") == "" {
+	name := str(doc, "name")
+	if str(doc, "sha256") != hex.EncodeToString(sum[:]) || str(doc, "contentType") != "application/pdf" || str(doc, "validUntil") == "" {
 		t.Fatalf("document %v", doc)
 	}
 
@@ -183,18 +151,18 @@ func TestVaultSupplierDocuments(t *testing.T) {
 
 	t.Run("versions (R-VAULT-5)", func(t *testing.T) {
 		v2 := s.expect(s.vaultUpload(sup, vaultMeta("URSSAF_VIGILANCE", sup, vaultDay(0), vaultDay(180)), "v2.pdf", "", bytes.NewReader(vaultPDF("v2", 900)), admin.token), 200, "v2").JSON(t)
-		if v2["version"] != float64(2) || vaultStr(v2, "supersedes") != name {
+		if v2["version"] != float64(2) || str(v2, "supersedes") != name {
 			t.Fatalf("v2 %v", v2)
 		}
 		h := s.expect(s.do("GET", "/v1/"+name+":versions", nil, standard.token), 200, "versions").JSON(t)
-		if ds := vaultItems(h, "documents"); len(ds) != 2 || vaultStr(ds[1], "state") != "DOCUMENT_STATE_SUPERSEDED" {
+		if ds := list(h, "documents"); len(ds) != 2 || str(ds[1], "state") != "DOCUMENT_STATE_SUPERSEDED" {
 			t.Fatalf("history %v", h)
 		}
 		if r := s.vaultGet("/v1/"+name+"/content", standard.token, nil); !bytes.Equal(r.Body, data) {
 			t.Fatal("the superseded version stays readable")
 		}
 		l := s.expect(s.do("GET", "/v1/"+sup+"/documents", nil, standard.token), 200, "current documents").JSON(t)
-		if len(vaultItems(l, "documents")) != 1 {
+		if len(list(l, "documents")) != 1 {
 			t.Fatalf("current documents: %v", l)
 		}
 		s.expect(s.do("GET", "/v1/"+sup+"/documents", nil, restricted.token), 403, "a Restricted user lists certificates")

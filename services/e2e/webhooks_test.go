@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,11 +16,9 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/textproto"
 	"os"
 	"path/filepath"
 	"slices"
@@ -492,29 +489,9 @@ func hookSkipWithoutFeed(t *testing.T, addr, service string) {
 	}
 }
 
-// upload sends a PDF as a company document of the supplier.
+// hookUpload sends a PDF as a company document of the supplier.
 func (s *suite) hookUpload(company, token, docType string, from, until time.Time) response {
 	s.t.Helper()
-	var body bytes.Buffer
-	w := multipart.NewWriter(&body)
-	meta, _ := json.Marshal(map[string]any{"documentType": docType, "subject": company, "fileName": "certificate.pdf",
+	return s.notifyUpload(s.t, company, token, map[string]any{"documentType": docType, "subject": company, "fileName": "certificate.pdf",
 		"validFrom": from.Format("2006-01-02"), "validUntil": until.Format("2006-01-02")})
-	h := textproto.MIMEHeader{}
-	h.Set("Content-Disposition", `form-data; name="metadata"`)
-	h.Set("Content-Type", "application/json")
-	part, _ := w.CreatePart(h)
-	part.Write(meta)
-	file, _ := w.CreateFormFile("file", "certificate.pdf")
-	file.Write([]byte("%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"))
-	w.Close()
-	req, _ := http.NewRequest("POST", s.URL+"/v1/"+company+"/documents", &body)
-	req.Header.Set("Content-Type", w.FormDataContentType())
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := s.http.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
 }

@@ -394,9 +394,7 @@ func NewInternalServer(svc *domain.Service, opts Options) identityv1.IdentityInt
 
 func (s *internalServer) WatchRevocations(req *identityv1.WatchRevocationsRequest, stream grpc.ServerStreamingServer[identityv1.RevocationEvent]) error {
 	err := s.svc.WatchRevocations(stream.Context(), req.GetAfterSequence(), func(ev *domain.RevocationEvent) error {
-		return stream.Send(&identityv1.RevocationEvent{Sequence: ev.Seq, User: ev.User, Company: ev.Company,
-			Kind: identityv1.RevocationEvent_Kind(ev.Kind), Role: identityv1.Role(ev.Role), Session: ev.Session,
-			NotBefore: timestamppb.New(ev.NotBefore)})
+		return stream.Send(ev.Proto())
 	})
 	if errors.Is(err, domain.ErrOutOfRange) {
 		return status.Error(codes.OutOfRange, err.Error())

@@ -8,7 +8,6 @@ package boltstore
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -111,7 +110,7 @@ func expiry(t time.Time) []byte {
 	if n < 0 {
 		n = 0
 	}
-	return u64(uint64(n))
+	return storage.U64(uint64(n))
 }
 
 func sessionExpKey(t time.Time, id string) []byte { return append(expiry(t), []byte(id)...) }
@@ -212,12 +211,6 @@ func list[T any](t *txn, b storage.Bucket, prefix []byte, c codec[T]) ([]*T, err
 }
 
 func pair(a, b string) []byte { return []byte(a + "\x00" + b) }
-
-func u64(n uint64) []byte {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], n)
-	return b[:]
-}
 
 // ---- logins
 
@@ -509,7 +502,7 @@ func (t *txn) AppendAudit(e *domain.AuditEvent) error {
 		return err
 	}
 	e.Seq = seq
-	return put(t, bAudit, append([]byte(e.Company+"\x00"), u64(seq)...), e, auditCodec)
+	return put(t, bAudit, append([]byte(e.Company+"\x00"), storage.U64(seq)...), e, auditCodec)
 }
 
 func (t *txn) AuditEvents(company string, before uint64, limit int) ([]*domain.AuditEvent, error) {
@@ -520,7 +513,7 @@ func (t *txn) AuditEvents(company string, before uint64, limit int) ([]*domain.A
 		// Position after the company's last key, then step back.
 		k, v = c.Seek(append(append([]byte(nil), prefix...), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
 	} else {
-		k, v = c.Seek(append(append([]byte(nil), prefix...), u64(before)...))
+		k, v = c.Seek(append(append([]byte(nil), prefix...), storage.U64(before)...))
 	}
 	if k == nil {
 		k, v = c.Last()
@@ -545,14 +538,14 @@ func (t *txn) AppendRevocation(e *domain.RevocationEvent) error {
 	if err != nil {
 		return err
 	}
-	e.Seq = seq
-	return put(t, bRevocations, u64(seq), e, revocationCodec)
+	e.Sequence = seq
+	return put(t, bRevocations, storage.U64(seq), e, revocationCodec)
 }
 
 func (t *txn) Revocations(after uint64, limit int) ([]*domain.RevocationEvent, error) {
 	var out []*domain.RevocationEvent
 	c := t.b(bRevocations).Cursor()
-	for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+	for k, v := c.Seek(storage.U64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 		e, err := revocationCodec.decode(v)
 		if err != nil {
 			return nil, fmt.Errorf("decode revocation: %w", err)
@@ -563,11 +556,7 @@ func (t *txn) Revocations(after uint64, limit int) ([]*domain.RevocationEvent, e
 }
 
 func (t *txn) RevocationBounds() (uint64, uint64, error) {
-	var pruned uint64
-	if v := t.b(bMeta).Get(metaRevocationsPruned); len(v) == 8 {
-		pruned = binary.BigEndian.Uint64(v)
-	}
-	return pruned, t.b(bRevocations).Sequence(), nil
+	return storage.GetU64(t.tx, bMeta, metaRevocationsPruned), t.b(bRevocations).Sequence(), nil
 }
 
 func (t *txn) PruneRevocations(before time.Time) error {
@@ -582,7 +571,7 @@ func (t *txn) PruneRevocations(before time.Time) error {
 		if !e.NotBefore.Before(before) {
 			break
 		}
-		pruned = e.Seq
+		pruned = e.Sequence
 		if err := c.Delete(); err != nil {
 			return err
 		}
@@ -590,7 +579,7 @@ func (t *txn) PruneRevocations(before time.Time) error {
 	if pruned == 0 {
 		return nil
 	}
-	return t.b(bMeta).Put(metaRevocationsPruned, u64(pruned))
+	return storage.PutU64(t.tx, bMeta, metaRevocationsPruned, pruned)
 }
 
 // ---- signing keys
@@ -612,7 +601,7 @@ func (t *txn) PutNotification(n *domain.Notification) error {
 	if err != nil {
 		return err
 	}
-	return put(t, bOutbox, append(u64(seq), []byte(n.ID)...), n, notificationCodec)
+	return put(t, bOutbox, append(storage.U64(seq), []byte(n.ID)...), n, notificationCodec)
 }
 
 func (t *txn) Notifications(limit int) ([]*domain.Notification, error) {

@@ -34,26 +34,22 @@ import (
 type recordCache struct {
 	mu      sync.RWMutex
 	floor   uint64 // the last commit that wrote a cached kind of record
-	logins  map[string]cachedLogin
-	members map[string]cachedMember // key: {company}\x00{user}
-	pending map[string]int          // "l"+user or "m"+company\x00user → writers
+	logins  map[string]cached[domain.Login]
+	members map[string]cached[domain.Membership] // key: {company}\x00{user}
+	pending map[string]int                       // "l"+user or "m"+company\x00user → writers
 }
 
-type cachedLogin struct {
+// cached is an entry: the record v, read in snapshot from.
+type cached[T any] struct {
 	from uint64
-	l    *domain.Login
-}
-
-type cachedMember struct {
-	from uint64
-	m    *domain.Membership
+	v    *T
 }
 
 // maxCachedRecords bounds each map; past it an arbitrary entry goes.
 const maxCachedRecords = 20_000
 
 func newRecordCache() *recordCache {
-	return &recordCache{logins: map[string]cachedLogin{}, members: map[string]cachedMember{}, pending: map[string]int{}}
+	return &recordCache{logins: map[string]cached[domain.Login]{}, members: map[string]cached[domain.Membership]{}, pending: map[string]int{}}
 }
 
 // cloneLogin is a copy the caller may change (Tx's contract).
@@ -70,62 +66,51 @@ func cloneMember(m *domain.Membership) *domain.Membership {
 }
 
 func (c *recordCache) login(snapshot uint64, id string) (*domain.Login, bool) {
-	c.mu.RLock()
-	e, ok := c.logins[id]
-	c.mu.RUnlock()
-	if !ok || snapshot < e.from {
-		return nil, false
-	}
-	return cloneLogin(e.l), true
+	return lookup(c, c.logins, snapshot, id, cloneLogin)
 }
 
 func (c *recordCache) member(snapshot uint64, key string) (*domain.Membership, bool) {
-	c.mu.RLock()
-	e, ok := c.members[key]
-	c.mu.RUnlock()
-	if !ok || snapshot < e.from {
-		return nil, false
-	}
-	return cloneMember(e.m), true
+	return lookup(c, c.members, snapshot, key, cloneMember)
 }
 
 // fillLogin caches a copy of l, read in snapshot, if the rules allow.
 func (c *recordCache) fillLogin(snapshot uint64, l *domain.Login) {
-	v := cloneLogin(l)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if snapshot < c.floor || c.pending["l"+l.ID] > 0 {
-		return
-	}
-	if e, ok := c.logins[l.ID]; ok && e.from >= snapshot {
-		return
-	}
-	if len(c.logins) >= maxCachedRecords {
-		for k := range c.logins {
-			delete(c.logins, k)
-			break
-		}
-	}
-	c.logins[l.ID] = cachedLogin{from: snapshot, l: v}
+	fill(c, c.logins, snapshot, l.ID, "l"+l.ID, cloneLogin(l))
 }
 
 func (c *recordCache) fillMember(snapshot uint64, key string, m *domain.Membership) {
-	v := cloneMember(m)
+	fill(c, c.members, snapshot, key, "m"+key, cloneMember(m))
+}
+
+// lookup is a copy of entries[key] if snapshot may use it.
+func lookup[T any](c *recordCache, entries map[string]cached[T], snapshot uint64, key string, clone func(*T) *T) (*T, bool) {
+	c.mu.RLock()
+	e, ok := entries[key]
+	c.mu.RUnlock()
+	if !ok || snapshot < e.from {
+		return nil, false
+	}
+	return clone(e.v), true
+}
+
+// fill caches v (a copy), read in snapshot, as entries[key] if the rules
+// allow; pend is the record's pending key.
+func fill[T any](c *recordCache, entries map[string]cached[T], snapshot uint64, key, pend string, v *T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if snapshot < c.floor || c.pending["m"+key] > 0 {
+	if snapshot < c.floor || c.pending[pend] > 0 {
 		return
 	}
-	if e, ok := c.members[key]; ok && e.from >= snapshot {
+	if e, ok := entries[key]; ok && e.from >= snapshot {
 		return
 	}
-	if len(c.members) >= maxCachedRecords {
-		for k := range c.members {
-			delete(c.members, k)
+	if len(entries) >= maxCachedRecords {
+		for k := range entries {
+			delete(entries, k)
 			break
 		}
 	}
-	c.members[key] = cachedMember{from: snapshot, m: v}
+	entries[key] = cached[T]{from: snapshot, v: v}
 }
 
 // writing drops a record's entry and marks it pending, before the write

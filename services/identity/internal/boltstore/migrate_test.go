@@ -46,7 +46,7 @@ func oneOfEach() (l *domain.Login, c *domain.Company, m *domain.Membership, s *d
 		Creator: "u2", CreateTime: t3}
 	a = &domain.AuditEvent{Seq: 1, Company: "c1", Actor: "users/u2", ActorDisplayName: "Bob", Action: "user.update", Target: "companies/c1/users/u1",
 		Detail: map[string]string{"role": "ROLE_ADMINISTRATOR", "via": "self"}, Time: t1, RequestID: "r1"}
-	r = &domain.RevocationEvent{Seq: 1, User: "users/u1", Company: "companies/c1", Kind: auth.RevokeRoleChanged, Role: authz.RoleStandard,
+	r = &domain.RevocationEvent{Sequence: 1, User: "users/u1", Company: "companies/c1", Kind: auth.RevokeRoleChanged, Role: authz.RoleStandard,
 		Session: "s1", NotBefore: t2}
 	k = &domain.SigningKey{ID: "k1", SealedSeed: []byte{7, 8}, Seed: []byte{9}, CreateTime: t1, RetireTime: t2}
 	n = &domain.Notification{ID: "n1", IdempotencyKey: "i1", Template: domain.TemplateInvitation,
@@ -195,10 +195,10 @@ func writeJSONFile(t *testing.T, path string) {
 		put(bLinkTokens, lt.Hash[:], lt)
 		index(bLinksByUser, linkKey(lt.User, lt.Hash), nil)
 		put(bGrants, pair(g.Company, g.ID), g)
-		put(bAudit, append([]byte(a.Company+"\x00"), u64(a.Seq)...), a)
-		put(bRevocations, u64(r.Seq), r)
+		put(bAudit, append([]byte(a.Company+"\x00"), storage.U64(a.Seq)...), a)
+		put(bRevocations, storage.U64(r.Sequence), r)
 		put(bKeys, []byte(k.ID), k)
-		put(bOutbox, append(u64(1), []byte(n.ID)...), n)
+		put(bOutbox, append(storage.U64(1), []byte(n.ID)...), n)
 		put(bPending, []byte(p.ID), p)
 		return nil
 	})
@@ -279,7 +279,7 @@ func TestMigrationInBatches(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if err := tx.Bucket(bAudit).Put(append([]byte("c1\x00"), u64(e.Seq)...), raw); err != nil {
+			if err := tx.Bucket(bAudit).Put(append([]byte("c1\x00"), storage.U64(e.Seq)...), raw); err != nil {
 				return err
 			}
 		}
@@ -337,7 +337,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	defer s.Close()
 	l, c, m, ses, lt, g, a, r, k, n, p := oneOfEach()
 	err = s.Update(context.Background(), func(tx domain.Tx) error {
-		a.Seq, r.Seq = 0, 0 // assigned by the store (1 each)
+		a.Seq, r.Sequence = 0, 0 // assigned by the store (1 each)
 		for _, put := range []func() error{
 			func() error { return tx.PutLogin(l) }, func() error { return tx.PutCompany(c) },
 			func() error { return tx.PutMembership(m) }, func() error { return tx.PutSession(ses) },

@@ -279,7 +279,7 @@ var revocationCodec = codec[domain.RevocationEvent]{
 	name: "revocation",
 	enc: func(ev *domain.RevocationEvent) (proto.Message, error) {
 		var e timeEnc
-		r := &storagev1.RevocationEventRecord{Seq: ev.Seq, User: ev.User, Company: ev.Company, Kind: int32(ev.Kind), Role: int32(ev.Role),
+		r := &storagev1.RevocationEventRecord{Seq: ev.Sequence, User: ev.User, Company: ev.Company, Kind: int32(ev.Kind), Role: int32(ev.Role),
 			Session: ev.Session, NotBefore: e.at(ev.NotBefore)}
 		return r, e.err
 	},
@@ -288,7 +288,7 @@ var revocationCodec = codec[domain.RevocationEvent]{
 		if err != nil {
 			return nil, err
 		}
-		return &domain.RevocationEvent{Seq: r.Seq, User: r.User, Company: r.Company, Kind: auth.RevocationKind(r.Kind),
+		return &domain.RevocationEvent{Sequence: r.Seq, User: r.User, Company: r.Company, Kind: auth.RevocationKind(r.Kind),
 			Role: authz.Role(r.Role), Session: r.Session, NotBefore: at(r.NotBefore)}, nil
 	},
 }

@@ -29,10 +29,10 @@ func (s *Service) ListAuditEvents(ctx context.Context, c Caller, parent string, 
 	if page.Token != "" {
 		parts, err := pagetoken.Decode(page.Token, "audit", 1)
 		if err != nil {
-			return nil, "", errBadPageToken
+			return nil, "", err
 		}
 		if before, err = strconv.ParseUint(parts[0], 10, 64); err != nil || before == 0 {
-			return nil, "", errBadPageToken
+			return nil, "", pagetoken.Invalid()
 		}
 	}
 	size := page.size()

@@ -39,13 +39,9 @@ func (s *Service) ListGrants(ctx context.Context, c Caller, parent, user string,
 		}
 		user = callerID(c)
 	}
-	var after string
-	if page.Token != "" {
-		parts, err := pagetoken.Decode(page.Token, "grants", 1)
-		if err != nil {
-			return nil, "", errBadPageToken
-		}
-		after = parts[0]
+	after, err := pagetoken.Cursor(page.Token, "grants")
+	if err != nil {
+		return nil, "", err
 	}
 	var all []*Grant
 	if err := s.view(ctx, func(tx Tx) error {

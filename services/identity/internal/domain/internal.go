@@ -328,8 +328,11 @@ func (s *Service) ListMembers(ctx context.Context, in ListMembersInput) ([]User,
 	var afterCompany, afterUser string
 	if in.Page.Token != "" {
 		parts, err := pagetoken.Decode(in.Page.Token, query, 2)
-		if err != nil || parts[0] == "" {
-			return nil, "", errBadPageToken
+		if err != nil {
+			return nil, "", err
+		}
+		if parts[0] == "" {
+			return nil, "", pagetoken.Invalid()
 		}
 		afterCompany, afterUser = parts[0], parts[1]
 	}

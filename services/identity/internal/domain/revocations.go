@@ -64,7 +64,7 @@ func (s *Service) WatchRevocations(ctx context.Context, after uint64, send func(
 			if err := send(ev); err != nil {
 				return err
 			}
-			after = ev.Seq
+			after = ev.Sequence
 		}
 		if len(evs) == watchBatch {
 			continue

@@ -21,22 +21,21 @@ var errSecretUnreadable = errors.New("a stored secret does not open with the sec
 
 // totpSecret is l's confirmed authenticator secret, in clear, in memory.
 func (s *Service) totpSecret(l *Login) ([]byte, error) {
-	if len(l.TOTPSealed) == 0 {
-		return l.TOTPSecret, nil // an older file's, until sealed at start
-	}
-	secret, err := s.sealer.Open(l.TOTPSealed, totpAAD(l.ID))
-	if err != nil {
-		return nil, fmt.Errorf("login %s: %w", l.ID, errSecretUnreadable)
-	}
-	return secret, nil
+	return s.openTOTP(l, l.TOTPSealed, l.TOTPSecret)
 }
 
 // pendingTOTPSecret is the secret of l's authenticator being enrolled.
 func (s *Service) pendingTOTPSecret(l *Login) ([]byte, error) {
-	if len(l.TOTPPendingSealed) == 0 {
-		return l.TOTPPendingSecret, nil
+	return s.openTOTP(l, l.TOTPPendingSealed, l.TOTPPendingSecret)
+}
+
+// openTOTP opens one of l's sealed TOTP secrets; with none sealed it is the
+// clear one an older file holds, until sealed at start.
+func (s *Service) openTOTP(l *Login, sealed, plain []byte) ([]byte, error) {
+	if len(sealed) == 0 {
+		return plain, nil
 	}
-	secret, err := s.sealer.Open(l.TOTPPendingSealed, totpAAD(l.ID))
+	secret, err := s.sealer.Open(sealed, totpAAD(l.ID))
 	if err != nil {
 		return nil, fmt.Errorf("login %s: %w", l.ID, errSecretUnreadable)
 	}

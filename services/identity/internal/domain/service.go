@@ -347,7 +347,7 @@ func (s *Service) update(ctx context.Context, c Caller, fn func(t *txn) error) e
 		return err
 	}
 	for _, ev := range t.revs {
-		s.revocations.ApplyRevocation(revocation(ev))
+		s.revocations.ApplyRevocation(*ev)
 	}
 	if len(t.revs) > 0 {
 		s.revWake.notify()
@@ -427,11 +427,6 @@ func (t *txn) queue(n *Notification) error {
 	return t.PutNotification(n)
 }
 
-func revocation(ev *RevocationEvent) auth.Revocation {
-	return auth.Revocation{Sequence: ev.Seq, User: ev.User, Company: ev.Company, Kind: ev.Kind, Role: ev.Role,
-		Session: ev.Session, NotBefore: ev.NotBefore}
-}
-
 // loadRevocations replays the retained log into identity's own verifier.
 func (s *Service) loadRevocations(ctx context.Context) error {
 	var after uint64
@@ -445,8 +440,8 @@ func (s *Service) loadRevocations(ctx context.Context) error {
 			return err
 		}
 		for _, ev := range evs {
-			s.revocations.ApplyRevocation(revocation(ev))
-			after = ev.Seq
+			s.revocations.ApplyRevocation(*ev)
+			after = ev.Sequence
 		}
 		if len(evs) < 1000 {
 			return nil

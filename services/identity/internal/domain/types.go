@@ -249,16 +249,9 @@ type AuditEvent struct {
 	RequestID        string
 }
 
-// RevocationEvent is one entry of the revocation log (R-ID-7).
-type RevocationEvent struct {
-	Seq       uint64 // assigned by the store
-	User      string // users/{user}
-	Company   string // companies/{company} or empty
-	Kind      RevKind
-	Role      Role
-	Session   string
-	NotBefore time.Time
-}
+// RevocationEvent is one entry of the revocation log (R-ID-7), as every
+// verifier applies it; the store assigns its Sequence.
+type RevocationEvent = auth.Revocation
 
 // SigningKey is one Ed25519 token-signing key.
 type SigningKey struct {

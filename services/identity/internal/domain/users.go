@@ -47,8 +47,6 @@ func (p Page) size() int {
 	return p.Size
 }
 
-var errBadPageToken = errs.InvalidArgument("page_token", "is not a token this list returned")
-
 // ListUsers pages through a company's members by family then given name,
 // as the company shows them.
 func (s *Service) ListUsers(ctx context.Context, c Caller, parent string, state State, page Page) ([]User, string, error) {
@@ -62,7 +60,7 @@ func (s *Service) ListUsers(ctx context.Context, c Caller, parent string, state 
 	var after []string
 	if page.Token != "" {
 		if after, err = pagetoken.Decode(page.Token, "users", 3); err != nil {
-			return nil, "", errBadPageToken
+			return nil, "", err
 		}
 	}
 	var all []User

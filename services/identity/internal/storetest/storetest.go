@@ -323,15 +323,15 @@ func testRevocations(t *testing.T, s domain.Store) {
 			if err := tx.AppendRevocation(ev); err != nil {
 				return err
 			}
-			if ev.Seq != uint64(i+1) {
-				t.Fatalf("seq %d, want %d", ev.Seq, i+1)
+			if ev.Sequence != uint64(i+1) {
+				t.Fatalf("seq %d, want %d", ev.Sequence, i+1)
 			}
 		}
 		return nil
 	})
 	view(t, s, func(tx domain.Tx) error {
 		evs, _ := tx.Revocations(1, 2)
-		if len(evs) != 2 || evs[0].Seq != 2 || evs[1].Seq != 3 {
+		if len(evs) != 2 || evs[0].Sequence != 2 || evs[1].Sequence != 3 {
 			t.Fatalf("after 1: %+v", evs)
 		}
 		pruned, last, _ := tx.RevocationBounds()
@@ -347,7 +347,7 @@ func testRevocations(t *testing.T, s domain.Store) {
 			t.Fatalf("bounds after prune %d %d", pruned, last)
 		}
 		evs, _ := tx.Revocations(0, 10)
-		if len(evs) != 2 || evs[0].Seq != 3 {
+		if len(evs) != 2 || evs[0].Sequence != 3 {
 			t.Fatalf("retained: %+v", evs)
 		}
 		return nil
@@ -359,8 +359,8 @@ func testRevocations(t *testing.T, s domain.Store) {
 		if err := tx.AppendRevocation(ev); err != nil {
 			return err
 		}
-		if ev.Seq != 5 {
-			t.Fatalf("seq after prune: %d", ev.Seq)
+		if ev.Sequence != 5 {
+			t.Fatalf("seq after prune: %d", ev.Sequence)
 		}
 		return nil
 	})
