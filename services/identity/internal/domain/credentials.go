@@ -18,6 +18,7 @@ import (
 	"github.com/vigil/vigil/services/identity/internal/throttle"
 	"github.com/vigil/vigil/services/identity/internal/totp"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/logging"
 )
 
 var (
@@ -143,7 +144,7 @@ func (s *Service) verify(ctx context.Context, pw, encoded string) (bool, error) 
 		return false, err
 	}
 	if verr != nil {
-		s.log.Error("stored password hash unreadable", zap.Error(verr))
+		logging.For(ctx, s.log).Error("stored password hash unreadable", zap.Error(verr))
 		return false, nil
 	}
 	return ok && real, nil

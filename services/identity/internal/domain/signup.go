@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/logging"
 	"github.com/vigil/vigil/services/runtime/names"
 )
 
@@ -183,13 +184,14 @@ func (s *Service) compensate(ctx context.Context, id, company string, cause erro
 	if ok, err := s.abandon(cctx, id); err != nil || !ok {
 		return // another replica's recovery holds it, or the store failed: it stays for the recovery
 	}
+	log := logging.For(ctx, s.log)
 	if err := s.dir.DeleteCompany(cctx, company); err != nil {
-		s.log.Warn("sign-up compensation failed; the recovery will retry", zap.String("company", names.Company.Format(company)),
+		log.Warn("sign-up compensation failed; the recovery will retry", zap.String("company", names.Company.Format(company)),
 			zap.Error(err), zap.NamedError("cause", cause))
 		return
 	}
 	s.forgetPending(cctx, id)
-	s.log.Info("sign-up rolled back", zap.String("company", names.Company.Format(company)), zap.NamedError("cause", cause))
+	log.Info("sign-up rolled back", zap.String("company", names.Company.Format(company)), zap.NamedError("cause", cause))
 }
 
 // abandon marks a pending sign-up abandoned; false when it is gone.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
+	"github.com/vigil/vigil/services/runtime/logging"
 	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/runtime/pagetoken"
 	"github.com/vigil/vigil/services/vault/internal/blob"
@@ -392,7 +393,7 @@ func (s *Service) recordAccess(ctx context.Context, c Caller, customer string, d
 	if people, err := s.identity.Users(ctx, []string{c.Member()}); err == nil && len(people) == 1 {
 		name = people[0].Name
 	} else if err != nil {
-		s.log.Warn("download recorded without the user's name", zap.Error(err))
+		logging.For(ctx, s.log).Warn("download recorded without the user's name", zap.Error(err))
 	}
 	a := &Access{Supplier: d.Supplier, DocumentType: d.DocumentType, Employee: d.Employee, Document: d.ID, Version: d.Version,
 		Customer: customer, User: c.Member(), UserName: name, Time: s.now().UTC()}

@@ -17,6 +17,7 @@ import (
 	"github.com/vigil/vigil/services/runtime/authz"
 	"github.com/vigil/vigil/services/runtime/errs"
 	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/runtime/logging"
 	"github.com/vigil/vigil/services/runtime/names"
 	"github.com/vigil/vigil/services/vault/internal/sniff"
 )
@@ -389,7 +390,7 @@ func (s *Service) appendUploaded(tx Tx, t *DocumentType, d *Document, customers 
 // its intent (the commit after publishing failed).
 func (s *Service) dropIfOrphan(ctx context.Context, i *BlobIntent) {
 	if err := s.store.Update(ctx, func(tx Tx) error { return s.resolveIntent(ctx, tx, i) }); err != nil {
-		s.log.Warn("orphan blob left for the next start", zap.String("sha256", i.SHA256), zap.Error(err))
+		logging.For(ctx, s.log).Warn("orphan blob left for the next start", zap.String("sha256", i.SHA256), zap.Error(err))
 	}
 }
 
