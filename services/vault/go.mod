@@ -8,6 +8,7 @@ replace (
 )
 
 require (
+	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/prometheus/client_golang v1.25.0
 	github.com/vigil/vigil/gen v0.0.0-00010101000000-000000000000
 	github.com/vigil/vigil/services/runtime v0.0.0-00010101000000-000000000000

@@ -16,7 +16,10 @@ import (
 	eventsv1 "github.com/vigil/vigil/gen/vigil/events/v1"
 	notifyv1 "github.com/vigil/vigil/gen/vigil/notify/v1"
 	vaultv1 "github.com/vigil/vigil/gen/vigil/vault/v1"
+	"github.com/vigil/vigil/services/runtime/auth"
 	"github.com/vigil/vigil/services/runtime/authz"
+	"github.com/vigil/vigil/services/runtime/feed"
+	"github.com/vigil/vigil/services/vault/internal/vault"
 )
 
 const (
@@ -510,6 +513,82 @@ func TestComplianceList(t *testing.T) {
 		_, err = s.Recv()
 		wantCode(t, err, codes.PermissionDenied, "a supplier exports its customer's compliance")
 	})
+}
+
+// TestCompliancePageFollowsEveryChange: the operator's page is kept as
+// built while the store shows the same revision on the same day (issue 10
+// point 2: a change is visible at once); each kind of change below must
+// show in the very next read of the same page.
+func TestCompliancePageFollowsEveryChange(t *testing.T) {
+	e := newEnv(t)
+	c := e.company(authz.KindOperator, "Customer", "")
+	admin := e.member(c, authz.KindOperator, authz.RoleAdministrator, "en")
+	s := e.company(authz.KindSupplier, "Old Name", "")
+	e.link(c, s)
+	supAdmin := e.member(s, authz.KindSupplier, authz.RoleAdministrator, "en")
+	page := func() *vaultv1.ComplianceSummary {
+		t.Helper()
+		l := must(e.comp.ListComplianceSummaries(admin.ctx, &vaultv1.ListComplianceSummariesRequest{Parent: cn(c)}))
+		if len(l.GetSummaries()) != 1 {
+			t.Fatalf("page: %v", l)
+		}
+		return l.GetSummaries()[0]
+	}
+	changed := func(company string, attrs map[string]string) {
+		e.applied(e.dirSvc.emit(feed.Event{Type: feed.TypeCompanyChanged, Company: cn(company), Attributes: attrs}))
+	}
+	if p := page(); !p.GetCompliant() || len(p.GetOpenEntries()) != 0 {
+		t.Fatalf("no requirement yet: %v", p)
+	}
+	must(e.require(admin, "URSSAF_VIGILANCE", all, nil, ""))
+	if p := page(); p.GetCompliant() || p.GetCounts().GetMissing() != 1 {
+		t.Fatalf("after a requirement: %v", p)
+	}
+	// Valid until today (2026-03-10) where the customer is: expiring, so compliant.
+	must(e.upload(supAdmin, upload{docType: "URSSAF_VIGILANCE", from: "2026-01-01", until: "2026-03-10"}, pdf("u", 600)))
+	if p := page(); !p.GetCompliant() || p.GetCounts().GetExpiringSoon() != 1 {
+		t.Fatalf("after the upload: %v", p)
+	}
+	changed(s, map[string]string{"legal_name": "New Name"})
+	if p := page(); p.GetSupplierDisplayName() != "New Name" {
+		t.Fatalf("after the supplier's rename: %v", p.GetSupplierDisplayName())
+	}
+	// 11:00 UTC: still the 10th in Paris, already the 11th in Kiritimati.
+	e.clock.Add(3 * time.Hour)
+	if p := page(); !p.GetCompliant() {
+		t.Fatalf("same day in Paris: %v", p)
+	}
+	changed(c, map[string]string{"time_zone": "Pacific/Kiritimati"})
+	if p := page(); p.GetCompliant() || p.GetCounts().GetExpired() != 1 {
+		t.Fatalf("the customer moved to where the document has expired: %v", p)
+	}
+	changed(c, map[string]string{"time_zone": "Europe/Paris"})
+	if p := page(); !p.GetCompliant() {
+		t.Fatalf("back in Paris: %v", p)
+	}
+	// The day passes in Paris too, without a write.
+	e.clock.Add(14 * time.Hour)
+	if p := page(); p.GetCompliant() {
+		t.Fatalf("the next day: %v", p)
+	}
+	// The customer's own name is in the domain's page (not in this proto):
+	// a company's record changing moves the page too.
+	caller := auth.Principal{User: "users/" + admin.user, Company: cn(c), CompanyKind: authz.KindOperator, Role: authz.RoleAdministrator}
+	customerName := func() string {
+		t.Helper()
+		l, err := e.svc.ListCompliance(bg, caller, c, vault.ComplianceFilter{}, vault.Page{Limit: 10})
+		if err != nil || len(l.Summaries) != 1 {
+			t.Fatalf("domain page: %v, %v", l, err)
+		}
+		return l.Summaries[0].CustomerName
+	}
+	if got := customerName(); got != "Customer" {
+		t.Fatalf("customer name: %q", got)
+	}
+	changed(c, map[string]string{"legal_name": "Renamed Customer"})
+	if got := customerName(); got != "Renamed Customer" {
+		t.Fatalf("after the customer's rename: %q", got)
+	}
 }
 
 // TestDocumentRequests: issue 10 point 6 (R-NOTIF-3).

@@ -44,6 +44,25 @@ func add(t *txn, b storage.Bucket, k []byte, delta int) error {
 	return t.b(b).Put(k, buf[:])
 }
 
+// bump adds one to the revision counter at k (never back to 0: it wraps
+// past 0 to 1).
+func bump(t *txn, b storage.Bucket, k []byte) error {
+	n := revision(t, b, k) + 1
+	if n == 0 {
+		n = 1
+	}
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], n)
+	return t.b(b).Put(k, buf[:])
+}
+
+func revision(t *txn, b storage.Bucket, k []byte) uint64 {
+	if v := t.b(b).Get(k); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
 func counter(t *txn, b storage.Bucket, k []byte) int {
 	if v := t.b(b).Get(k); len(v) == 8 {
 		return int(int64(binary.BigEndian.Uint64(v)))
@@ -55,6 +74,9 @@ func dateKey(customer string, d vault.Date) []byte { return append(prefix(custom
 
 // countEntry adds (sign +1) or removes (-1) an entry from its customer's counters.
 func (t *txn) countEntry(e *vault.Entry, sign int) error {
+	if err := bump(t, bStats, key(e.Customer, statRevision)); err != nil {
+		return err
+	}
 	switch {
 	case e.Document == "":
 		return add(t, bStats, key(e.Customer, statEntryMissing), sign)
@@ -197,6 +219,9 @@ func minUntilKey(s *vault.Summary) []byte {
 // indexSummary adds (sign +1) or removes (-1) a summary from the indexes
 // and counters.
 func (t *txn) indexSummary(s *vault.Summary, sign int) error {
+	if err := bump(t, bStats, key(s.Customer, statRevision)); err != nil {
+		return err
+	}
 	fixedMin := append(u32(uint32(min(s.Fixed(), 1<<31))), s.MinUntil().Key()...)
 	steps := []struct {
 		b storage.Bucket
@@ -392,6 +417,11 @@ func (t *txn) CustomerStats(customer string) (vault.CustomerStats, error) {
 	}
 	st.MinUntils, st.EntryUntils = hist(bSumHist), hist(bEntHist)
 	return st, nil
+}
+
+func (t *txn) ComplianceRevision(customer string) (vault.Revision, error) {
+	return vault.Revision{Customer: revision(t, bStats, key(customer, statRevision)),
+		Companies: revision(t, bMeta, []byte(metaCompaniesRevision))}, nil
 }
 
 func (t *txn) SummariesByMinUntil(from, to vault.Date, p vault.Page) ([]*vault.Summary, string, error) {

@@ -73,4 +73,11 @@ const (
 	statEmpty         = "empty"
 	statEntryMissing  = "entry_missing"
 	statEntryRejected = "entry_rejected"
+	// statRevision counts the changes to a customer's entries and
+	// summaries (vault.Revision.Customer).
+	statRevision = "revision"
 )
+
+// metaCompaniesRevision in bMeta counts the changes to the companies'
+// records (vault.Revision.Companies).
+const metaCompaniesRevision = "companies_revision"

@@ -464,7 +464,12 @@ func (t *txn) Company(id string) (*vault.Company, error) {
 	return get[vault.Company](t, bCompanies, []byte(id))
 }
 
-func (t *txn) PutCompany(c *vault.Company) error { return put(t, bCompanies, []byte(c.ID), c) }
+func (t *txn) PutCompany(c *vault.Company) error {
+	if err := bump(t, bMeta, []byte(metaCompaniesRevision)); err != nil {
+		return err
+	}
+	return put(t, bCompanies, []byte(c.ID), c)
+}
 
 func (t *txn) HasRelationship(customer, supplier string) (bool, error) {
 	return t.b(bRel).Get(key(customer, supplier)) != nil, nil

@@ -285,6 +285,14 @@ type CustomerStats struct {
 	Empty int
 }
 
+// Revision identifies what a customer's compliance view is built from:
+// Customer changes with each change to the customer's entries, summaries
+// and counters, Companies with each change to any company's record (names,
+// time zones). The store changes them in the transaction of the change
+// they count, so that two reads that find the same Revision (and the same
+// day) find the same view.
+type Revision struct{ Customer, Companies uint64 }
+
 // DateCount is a number of things on one date.
 type DateCount struct {
 	Date  Date

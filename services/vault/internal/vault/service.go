@@ -119,6 +119,7 @@ type Service struct {
 
 	zones sync.Map // time zone name → *time.Location
 	types sync.Map // document type id → *DocumentType (types never change)
+	pages *pageCache
 
 	// uploads counts the uploads in flight, in all and per company.
 	uploadsMu sync.Mutex
@@ -178,7 +179,8 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		d.Wake = func() {}
 	}
 	s := &Service{cfg: cfg, store: d.Store, blobs: d.Blobs, directory: d.Directory, identity: d.Identity, notifier: d.Notifier,
-		grants: d.Grants, log: d.Log, now: now, metrics: d.Metrics, wake: d.Wake, uploads: map[string]int{}}
+		grants: d.Grants, log: d.Log, now: now, metrics: d.Metrics, wake: d.Wake, uploads: map[string]int{},
+		pages: newPageCache()}
 	if d.Notifier != nil {
 		s.relay = s.newRelay()
 	}

@@ -177,6 +177,11 @@ type Tx interface {
 	SupplierSummaries(supplier string) ([]*Summary, error)
 	ListSummaries(q SummaryQuery) ([]*Summary, string, error)
 	CustomerStats(customer string) (CustomerStats, error)
+	// ComplianceRevision reads the revisions a customer's compliance view
+	// is built at (see Revision). A store shared by replicas keeps them as
+	// counters written in the transaction of each change (PostgreSQL: a
+	// row per customer beside its counters, one for the companies).
+	ComplianceRevision(customer string) (Revision, error)
 	// SummariesByMinUntil lists the summaries without a fixed problem whose
 	// MinUntil is in [from, to], every customer, by date (the expiry sweep).
 	SummariesByMinUntil(from, to Date, p Page) ([]*Summary, string, error)

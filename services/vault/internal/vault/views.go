@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/vigil/vigil/services/runtime/authz"
@@ -108,7 +109,9 @@ func (s *Service) summaryViewNamed(tx Tx, nm *companyNames, sum *Summary, today 
 // for an operator, one summary per supplier, filtered and ordered as asked,
 // with totals; for a supplier, one summary per customer with every open
 // entry, worst first. Served from stored summaries: a page reads its own
-// summaries and the customer's counters, whatever the number of suppliers.
+// summaries and the customer's counters, whatever the number of suppliers;
+// an operator's page, once built, is kept while the store shows the same
+// Revision on the same day (pageCache).
 func (s *Service) ListCompliance(ctx context.Context, c Caller, company string, f ComplianceFilter, p Page) (*ComplianceList, error) {
 	if err := s.authorize(ctx, c, company, authz.ReadMasterData); err != nil {
 		return nil, err
@@ -135,12 +138,22 @@ func (s *Service) ListCompliance(ctx context.Context, c Caller, company string, 
 	if err != nil {
 		return nil, err
 	}
-	out := &ComplianceList{}
+	var out *ComplianceList
 	err = s.view(ctx, func(tx Tx) error {
 		today, err := s.todayIn(tx, company)
 		if err != nil {
 			return err
 		}
+		rev, err := tx.ComplianceRevision(company)
+		if err != nil {
+			return err
+		}
+		cacheKey := company + "\x00" + fingerprint + "\x00" + p.After + "\x00" + strconv.Itoa(p.Limit)
+		if list, ok := s.pages.get(cacheKey, rev, today); ok {
+			out = list
+			return nil
+		}
+		out = &ComplianceList{}
 		q := SummaryQuery{Customer: company, NameContains: strings.ToLower(f.Name), Page: Page{After: after, Limit: p.Limit}}
 		if f.Order == "name" {
 			q.Order = OrderName
@@ -176,6 +189,7 @@ func (s *Service) ListCompliance(ctx context.Context, c Caller, company string, 
 		}
 		t := st.TotalsOn(today)
 		out.Totals = &t
+		s.pages.put(cacheKey, rev, today, out)
 		return nil
 	})
 	if err != nil {

@@ -26,6 +26,66 @@ func Run(t *testing.T, open func(t *testing.T) vault.Store) {
 	t.Run("outbox, access log, events, meta", func(t *testing.T) { testMisc(t, open(t)) })
 	t.Run("forged page tokens", func(t *testing.T) { testForgedCursor(t, open(t)) })
 	t.Run("blob intents by sha", func(t *testing.T) { testBlobIntents(t, open(t)) })
+	t.Run("compliance revisions", func(t *testing.T) { testRevisions(t, open(t)) })
+}
+
+// testRevisions: every change to a customer's entries or summaries moves
+// its Revision.Customer and no other customer's; every company record
+// moves Revision.Companies; nothing else moves either (a page built at
+// one revision is served while the revision holds).
+func testRevisions(t *testing.T, s vault.Store) {
+	rev := func(customer string) vault.Revision {
+		t.Helper()
+		var r vault.Revision
+		view(t, s, func(tx vault.Tx) error {
+			var err error
+			r, err = tx.ComplianceRevision(customer)
+			return err
+		})
+		return r
+	}
+	entry := vault.Entry{Customer: "c", Supplier: "s", Requirement: "r", DocumentType: "T"}
+	sum := &vault.Summary{Customer: "c", Supplier: "s", SupplierName: "S", Entries: 1, Missing: 1}
+	steps := []struct {
+		name                string
+		change              func(tx vault.Tx) error
+		customer, companies bool
+	}{
+		{"put an entry", func(tx vault.Tx) error { return tx.PutEntry(&entry) }, true, false},
+		{"put the same entry again", func(tx vault.Tx) error { return tx.PutEntry(&entry) }, true, false},
+		{"put a summary", func(tx vault.Tx) error { return tx.PutSummary(sum) }, true, false},
+		{"another customer's summary", func(tx vault.Tx) error {
+			return tx.PutSummary(&vault.Summary{Customer: "other", Supplier: "s", SupplierName: "S"})
+		}, false, false},
+		{"a company record", func(tx vault.Tx) error { return tx.PutCompany(&vault.Company{ID: "s", Name: "S2"}) }, false, true},
+		{"a relationship, a meta value", func(tx vault.Tx) error {
+			if err := tx.PutRelationship("c", "s"); err != nil {
+				return err
+			}
+			return tx.PutMeta("k", []byte("v"))
+		}, false, false},
+		{"delete the summary", func(tx vault.Tx) error { return tx.DeleteSummary("c", "s") }, true, false},
+		{"delete the entry", func(tx vault.Tx) error { return tx.DeleteEntry(&entry) }, true, false},
+	}
+	before := rev("c")
+	for _, st := range steps {
+		update(t, s, st.change)
+		after := rev("c")
+		if (after.Customer != before.Customer) != st.customer || (after.Companies != before.Companies) != st.companies {
+			t.Fatalf("%s: revision %+v → %+v, want customer moved %v, companies moved %v", st.name, before, after, st.customer, st.companies)
+		}
+		before = after
+	}
+	// A rolled back change moves nothing.
+	_ = s.Update(ctx, func(tx vault.Tx) error {
+		if err := tx.PutEntry(&entry); err != nil {
+			return err
+		}
+		return errors.New("roll back")
+	})
+	if after := rev("c"); after != before {
+		t.Fatalf("a rolled back change moved the revision: %+v → %+v", before, after)
+	}
 }
 
 var ctx = context.Background()
