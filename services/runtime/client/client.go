@@ -13,9 +13,11 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/vigil/vigil/services/runtime/bufpool"
 	"github.com/vigil/vigil/services/runtime/config"
 	"github.com/vigil/vigil/services/runtime/logging"
 	"github.com/vigil/vigil/services/runtime/telemetry"
@@ -41,6 +43,8 @@ func Dial(cfg *config.Common, target string, extra ...grpc.DialOption) (*grpc.Cl
 		}),
 		grpc.WithChainUnaryInterceptor(forwardUnary),
 		grpc.WithChainStreamInterceptor(forwardStream),
+		// Frames and large messages in buffers reused without zeroing (see bufpool).
+		experimental.WithBufferPool(bufpool.New()),
 	)
 	opts = append(opts, extra...)
 	conn, err := grpc.NewClient(target, opts...)

@@ -21,11 +21,13 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/vigil/vigil/services/runtime/bufpool"
 	"github.com/vigil/vigil/services/runtime/config"
 	"github.com/vigil/vigil/services/runtime/debug"
 	"github.com/vigil/vigil/services/runtime/telemetry"
@@ -102,6 +104,8 @@ func New(cfg *config.Common, log *zap.Logger, opts Options) (*Server, error) {
 		// the interceptor chain every time (runtime.newstack was ~14% of an
 		// authenticated read, issue 14); past the pool, a goroutine per call.
 		grpc.NumStreamWorkers(uint32(streamWorkersPerCPU*runtime.GOMAXPROCS(0))),
+		// Frames and large messages in buffers reused without zeroing (see bufpool).
+		experimental.BufferPool(bufpool.New()),
 	)
 	if creds != nil {
 		serverOpts = append(serverOpts, grpc.Creds(creds))
