@@ -15,11 +15,12 @@ import (
 	"github.com/vigil/vigil/services/vault/internal/vault"
 )
 
-// Register registers every vault service on g.
-func Register(g grpc.ServiceRegistrar, svc *vault.Service) {
+// Register registers every vault service on g; downloads lend their
+// chunks through chunks (the server's Codec takes them).
+func Register(g grpc.ServiceRegistrar, svc *vault.Service, chunks *Chunks) {
 	vaultv1.RegisterDocumentTypeServiceServer(g, &typeServer{svc: svc})
 	vaultv1.RegisterRequirementServiceServer(g, &requirementServer{svc: svc})
-	vaultv1.RegisterDocumentServiceServer(g, &documentServer{svc: svc})
+	vaultv1.RegisterDocumentServiceServer(g, &documentServer{svc: svc, chunks: chunks})
 	vaultv1.RegisterComplianceServiceServer(g, &complianceServer{svc: svc})
 	vaultv1.RegisterVaultInternalServiceServer(g, &internalServer{svc: svc})
 }

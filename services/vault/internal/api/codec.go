@@ -20,15 +20,33 @@ import (
 // MiB per chunk for the garbage collector: a third of the vault's CPU for
 // an upload (issue 9). The result is the proto codec's: any other message,
 // or a chunk message that is not exactly one chunk field, goes to it.
-type Codec struct{}
+//
+// Marshal is the proto codec's too, but for a download's chunk lent by
+// Chunks: that buffer goes to gRPC as it is, behind its header.
+type Codec struct{ chunks *Chunks }
+
+// NewCodec returns the codec that takes chunks lent by chunks.
+func NewCodec(chunks *Chunks) Codec { return Codec{chunks: chunks} }
 
 var protoCodec = encoding.GetCodecV2("proto")
 
 // Name is the proto codec's, for the content type.
 func (Codec) Name() string { return "proto" }
 
-// Marshal is the proto codec's.
-func (Codec) Marshal(v any) (mem.BufferSlice, error) { return protoCodec.Marshal(v) }
+// Marshal encodes v as the proto codec does.
+func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
+	var chunk []byte
+	switch m := v.(type) {
+	case *vaultv1.DownloadDocumentResponse:
+		chunk = m.GetChunk()
+	case *vaultv1.DownloadSupplierDocumentResponse:
+		chunk = m.GetChunk()
+	}
+	if out, ok := c.chunks.marshal(chunk); ok {
+		return out, nil
+	}
+	return protoCodec.Marshal(v)
+}
 
 // Unmarshal decodes data into v.
 func (Codec) Unmarshal(data mem.BufferSlice, v any) error {

@@ -16,7 +16,8 @@ import (
 
 type documentServer struct {
 	vaultv1.UnimplementedDocumentServiceServer
-	svc *vault.Service
+	svc    *vault.Service
+	chunks *Chunks
 }
 
 // UploadDocument reads the metadata message, then hands the domain a
@@ -226,11 +227,8 @@ func (s *documentServer) ListSupplierDocuments(ctx context.Context, req *vaultv1
 	return &vaultv1.ListSupplierDocumentsResponse{Documents: documentsToProto(docs), NextPageToken: next}, nil
 }
 
-// downloadChunk is the size of each chunk of a download stream.
-const downloadChunk = 1 << 20
-
 // sendContent streams a download: the metadata, then the bytes.
-func sendContent(d *vault.Download, send func(info *vaultv1.DocumentContentInfo, chunk []byte) error) error {
+func (s *documentServer) sendContent(d *vault.Download, send func(info *vaultv1.DocumentContentInfo, chunk []byte) error) error {
 	doc := d.Document
 	info := &vaultv1.DocumentContentInfo{Document: names.Document.Format(doc.Supplier, doc.ID), Version: doc.Version, ContentType: doc.ContentType,
 		FileName: doc.FileName, SizeBytes: doc.Size, Sha256: doc.SHA256, RangeOffset: d.Offset, RangeLength: d.Length, NotModified: d.NotModified}
@@ -243,21 +241,7 @@ func sendContent(d *vault.Download, send func(info *vaultv1.DocumentContentInfo,
 	if d.NotModified {
 		return nil
 	}
-	buf := make([]byte, downloadChunk)
-	for {
-		n, err := io.ReadFull(d.Body, buf)
-		if n > 0 {
-			if err := send(nil, buf[:n]); err != nil {
-				return err
-			}
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil
-		}
-		if err != nil {
-			return errs.Internal(err)
-		}
-	}
+	return s.chunks.stream(d.Body, func(chunk []byte) error { return send(nil, chunk) })
 }
 
 func (s *documentServer) DownloadDocument(req *vaultv1.DownloadDocumentRequest, stream grpc.ServerStreamingServer[vaultv1.DownloadDocumentResponse]) error {
@@ -271,7 +255,7 @@ func (s *documentServer) DownloadDocument(req *vaultv1.DownloadDocumentRequest, 
 	if err != nil {
 		return err
 	}
-	return sendContent(d, func(info *vaultv1.DocumentContentInfo, chunk []byte) error {
+	return s.sendContent(d, func(info *vaultv1.DocumentContentInfo, chunk []byte) error {
 		if info != nil {
 			return stream.Send(&vaultv1.DownloadDocumentResponse{Payload: &vaultv1.DownloadDocumentResponse_Metadata{Metadata: info}})
 		}
@@ -290,7 +274,7 @@ func (s *documentServer) DownloadSupplierDocument(req *vaultv1.DownloadSupplierD
 	if err != nil {
 		return err
 	}
-	return sendContent(d, func(info *vaultv1.DocumentContentInfo, chunk []byte) error {
+	return s.sendContent(d, func(info *vaultv1.DocumentContentInfo, chunk []byte) error {
 		if info != nil {
 			return stream.Send(&vaultv1.DownloadSupplierDocumentResponse{Payload: &vaultv1.DownloadSupplierDocumentResponse_Metadata{Metadata: info}})
 		}

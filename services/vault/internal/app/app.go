@@ -124,6 +124,7 @@ func Run(ctx context.Context, cfg *Config, log *zap.Logger) error {
 // service's (runtime/server lifecycle.go): server, telemetry, connections,
 // store, background work; closers run in reverse.
 func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) error {
+	chunks := api.NewChunks()
 	srv, err := server.New(&cfg.Common, log, server.Options{Listener: opts.Listener, ServiceNames: []string{
 		vaultv1.DocumentTypeService_ServiceDesc.ServiceName,
 		vaultv1.RequirementService_ServiceDesc.ServiceName,
@@ -131,7 +132,7 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 		vaultv1.ComplianceService_ServiceDesc.ServiceName,
 		vaultv1.VaultInternalService_ServiceDesc.ServiceName,
 		eventsv1.EventsInternalService_ServiceDesc.ServiceName,
-	}, GRPC: bulkOptions()})
+	}, GRPC: bulkOptions(chunks)})
 	if err != nil {
 		return err
 	}
@@ -190,7 +191,7 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 	// Watchers of the vault's feed must not hold the graceful stop open.
 	context.AfterFunc(ctx, feedSrv.Stop)
 
-	api.Register(srv.GRPC(), svc)
+	api.Register(srv.GRPC(), svc, chunks)
 	feedSrv.Register(srv.GRPC())
 	srv.MarkServing()
 	if opts.Started != nil {
@@ -201,14 +202,15 @@ func RunWith(ctx context.Context, cfg *Config, log *zap.Logger, opts Options) er
 
 // bulkOptions fit the vault's gRPC server to documents' bytes (issue 9):
 // its codec (api.Codec: an upload's chunks copied once, into a buffer
-// reused for the whole upload); 256 KiB read and write buffers, where
-// gRPC's 32 KiB cost a system call per 32 KiB each way; and fixed flow-control windows (4 MiB per
-// stream, 8 MiB per connection), so that the gateway streams an upload
-// without waiting for window updates (and a stalled upload holds at most
-// 4 MiB here).
-func bulkOptions() []grpc.ServerOption {
+// reused for the whole upload; a download's chunks handed to gRPC in the
+// buffers chunks lent them, not copied); 256 KiB read and write buffers,
+// where gRPC's 32 KiB cost a system call per 32 KiB each way; and fixed
+// flow-control windows (4 MiB per stream, 8 MiB per connection), so that
+// the gateway streams an upload without waiting for window updates (and
+// a stalled upload holds at most 4 MiB here).
+func bulkOptions(chunks *api.Chunks) []grpc.ServerOption {
 	return []grpc.ServerOption{
-		grpc.ForceServerCodecV2(api.Codec{}),
+		grpc.ForceServerCodecV2(api.NewCodec(chunks)),
 		grpc.ReadBufferSize(256 << 10), grpc.WriteBufferSize(256 << 10),
 		grpc.InitialWindowSize(4 << 20), grpc.InitialConnWindowSize(8 << 20),
 	}
