@@ -4,10 +4,15 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 )
 
-// pageCacheSize bounds the operator compliance pages kept built: a page of
-// 100 summaries with their open entries is some 100 KiB, so 256 pages stay
-// under 32 MiB. The first pages of the busiest customers are what it keeps.
-const pageCacheSize = 256
+// pageCacheSize bounds the operator compliance pages kept built, and
+// pageCacheMaxRows the pages kept (a larger page is built every time): a
+// page of 100 summaries with their open entries is some 100 KiB, so the
+// cache stays under 32 MiB whatever the callers ask. The first pages of
+// the busiest customers are what it keeps.
+const (
+	pageCacheSize    = 256
+	pageCacheMaxRows = 100
+)
 
 // pageCache keeps operator compliance pages as built, each with the
 // Revision and the day it was built at (issue 10: the first page of a
@@ -46,5 +51,8 @@ func (c *pageCache) get(key string, rev Revision, today Date) (*ComplianceList, 
 }
 
 func (c *pageCache) put(key string, rev Revision, today Date, list *ComplianceList) {
+	if len(list.Summaries) > pageCacheMaxRows {
+		return
+	}
 	c.lru.Add(key, &cachedPage{rev: rev, today: today, list: list})
 }
