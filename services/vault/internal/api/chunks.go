@@ -23,45 +23,62 @@ const downloadChunk = 1 << 20
 // where the proto codec copied it into a zeroed buffer of its own (a
 // fifth of the vault's CPU for a download), and gRPC returns it to the
 // pool once written. Only buffers lent here are taken that way: the
-// codec finds a chunk's buffer by its first byte in the lent set.
+// codec finds a chunk's loan by the buffer's first byte.
+//
+// A loan is taken at most once, by the codec or by the lender's reclaim,
+// and reclaim takes only its own loan: gRPC may write and free a taken
+// buffer before Send returns, and another download may already have got
+// it from the pool and lent it again under the same first byte.
 type Chunks struct {
 	pool *bufpool.Pool
-	lent sync.Map // *byte (a lent buffer's first byte) → *[]byte
+	lent sync.Map // *byte (a lent buffer's first byte) → *loan
+}
+
+// loan is one lending of a buffer: its identity is the pointer, new for
+// every lending, so that a loan ended and begun again is another loan.
+// It keeps the buffer's first byte and length as lent: once the codec
+// has taken the buffer, gRPC may return it to the pool and another
+// download change it, while the lender still holds the loan.
+type loan struct {
+	buf   *[]byte
+	first *byte
+	n     int
 }
 
 // NewChunks returns an empty lender.
 func NewChunks() *Chunks { return &Chunks{pool: bufpool.New()} }
 
-// lend records b as lent and returns its bytes, to be sent as a chunk.
-func (c *Chunks) lend(b *[]byte) []byte {
-	c.lent.Store(&(*b)[0], b)
-	return *b
+// lend records b as lent and returns its bytes, to be sent as a chunk,
+// and the loan, for reclaim.
+func (c *Chunks) lend(b *[]byte) ([]byte, *loan) {
+	l := &loan{buf: b, first: &(*b)[0], n: len(*b)}
+	c.lent.Store(l.first, l)
+	return *b, l
 }
 
-// take removes chunk from the lent set and returns its buffer, when chunk
-// is exactly a lent buffer.
+// take ends the loan of the buffer chunk is exactly, and returns the
+// buffer; for the codec.
 func (c *Chunks) take(chunk []byte) (*[]byte, bool) {
 	if c == nil || len(chunk) == 0 {
 		return nil, false
 	}
-	v, ok := c.lent.LoadAndDelete(&chunk[0])
+	v, ok := c.lent.Load(&chunk[0])
 	if !ok {
 		return nil, false
 	}
-	b := v.(*[]byte)
-	if len(*b) != len(chunk) { // a part of a lent buffer: not what was lent
-		c.lent.Store(&chunk[0], b)
-		return nil, false
+	l := v.(*loan)
+	if l.n != len(chunk) || !c.lent.CompareAndDelete(l.first, l) {
+		return nil, false // a part of a lent buffer, or a loan ended meanwhile
 	}
-	return b, true
+	return l.buf, true
 }
 
-// reclaim returns chunk's buffer to the pool if it is still lent (the
-// codec never took it: the send failed before marshalling, or another
-// codec copied it).
-func (c *Chunks) reclaim(chunk []byte) {
-	if b, ok := c.take(chunk); ok {
-		c.pool.Put(b)
+// reclaim ends loan l if it is still running (the codec never took it:
+// the send failed before marshalling, or another codec copied the chunk)
+// and returns its buffer to the pool; a loan the codec took is gRPC's.
+func (c *Chunks) reclaim(l *loan) {
+	if c.lent.CompareAndDelete(l.first, l) {
+		c.pool.Put(l.buf)
 	}
 }
 
@@ -124,12 +141,12 @@ func (c *Chunks) stream(body io.Reader, send func(chunk []byte) error) error {
 			c.pool.Put(b)
 			continue
 		}
-		chunk := c.lend(b)
+		chunk, l := c.lend(b)
 		if err := send(chunk); err != nil {
 			sendErr = err
 			close(stop)
 		}
-		c.reclaim(chunk)
+		c.reclaim(l)
 	}
 	if sendErr != nil {
 		return sendErr

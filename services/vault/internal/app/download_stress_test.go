@@ -39,7 +39,7 @@ func TestConcurrentDownloadsStayApart(t *testing.T) {
 		}
 		docs, datas = append(docs, d.GetName()), append(datas, data)
 	}
-	const workers, rounds = 12, 15
+	const workers, rounds = 8, 6
 	var wg sync.WaitGroup
 	errc := make(chan error, workers*rounds)
 	for g := range workers {
