@@ -76,6 +76,8 @@ func (s *Store) PrunedThrough(ctx context.Context) (n uint64, err error) {
 type txn struct {
 	tx  *bolt.Tx
 	log storage.EventLog
+	// bumped are the revision counters this transaction has moved (bump).
+	bumped map[string]bool
 }
 
 func (t *txn) b(name storage.Bucket) *bolt.Bucket { return t.tx.Bucket(name) }
@@ -465,7 +467,7 @@ func (t *txn) Company(id string) (*vault.Company, error) {
 }
 
 func (t *txn) PutCompany(c *vault.Company) error {
-	if err := bump(t, bMeta, []byte(metaCompaniesRevision)); err != nil {
+	if err := t.bump(bMeta, []byte(metaCompaniesRevision)); err != nil {
 		return err
 	}
 	return put(t, bCompanies, []byte(c.ID), c)
