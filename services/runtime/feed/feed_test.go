@@ -246,7 +246,10 @@ func TestFollowInBatches(t *testing.T) {
 			t.Fatalf("event %d has sequence %d: out of order or repeated", i, seq)
 		}
 	}
-	if !failed || calls > 60 {
+	// A batch is what has arrived when HandleBatch is ready: on an idle
+	// machine ~7 calls, on a loaded CI runner up to ~70 were seen; one
+	// call per event would be 601.
+	if !failed || calls > 200 {
 		t.Fatalf("%d calls for 601 events (failed once: %v): not batched", calls, failed)
 	}
 }
